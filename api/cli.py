@@ -1,0 +1,290 @@
+"""``onemap``: the one command-line entry point of Community One Map.
+
+Every subcommand that needs the database starts the embedded PostGIS first
+(unless ``ONEMAP_DATABASE_URL`` points elsewhere), so ``onemap demo`` on a fresh
+checkout needs nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args) or 0
+    except KeyboardInterrupt:
+        return 130
+    except CommandError as exc:
+        print(f"onemap: error: {exc}", file=sys.stderr)
+        return 1
+
+
+class CommandError(RuntimeError):
+    """A failure the user can act on; printed without a traceback."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="onemap",
+        description="Community One Map (社区一张图): grid-based community governance on PostGIS.",
+    )
+    sub = p.add_subparsers(title="commands", metavar="COMMAND")
+
+    db = sub.add_parser("db", help="the embedded PostgreSQL/PostGIS under .var/")
+    db.add_argument("action", choices=["start", "stop", "status", "url"], help="what to do")
+    db.set_defaults(func=cmd_db)
+
+    mig = sub.add_parser("migrate", help="create or update the database schema")
+    mig.set_defaults(func=cmd_migrate)
+
+    load = sub.add_parser("load-demo", help="generate and load the synthetic demo community")
+    load.add_argument("--seed", type=int, default=20261126, help="random seed (same seed, same data)")
+    load.add_argument(
+        "--scale", choices=["demo", "city"], default="demo",
+        help="demo: Pingdeng Street; city: a Zhengzhou-sized data set for benchmarks",
+    )
+    load.add_argument("--quiet", action="store_true", help="no progress output")
+    load.set_defaults(func=cmd_load_demo)
+
+    imp = sub.add_parser("import", help="import a GeoPackage, GeoJSON or Shapefile into a layer (all or nothing)")
+    imp.add_argument("layer", help="target layer, e.g. grids, buildings, cameras")
+    imp.add_argument("path", help="file to read")
+    imp.add_argument("--crs", help="CRS of the file when it declares none, e.g. EPSG:4547")
+    imp.add_argument("--source-layer", help="layer inside a multi-layer file (GeoPackage)")
+    imp.add_argument("--tolerance", type=float, default=0.5, help="grid topology tolerance in metres (default 0.5)")
+    imp.add_argument("--dry-run", action="store_true", help="check everything, write nothing")
+    imp.set_defaults(func=cmd_import)
+
+    exp = sub.add_parser("export", help="export a layer to GeoPackage, GeoJSON or Shapefile (by extension)")
+    exp.add_argument("layer")
+    exp.add_argument("path")
+    exp.add_argument("--crs", help="target CRS (default EPSG:4326)")
+    exp.set_defaults(func=cmd_export)
+
+    gfp = sub.add_parser("grid-for-point", help="which level-3 grid (and parents) holds a point")
+    gfp.add_argument("lon", type=float)
+    gfp.add_argument("lat", type=float)
+    gfp.set_defaults(func=cmd_grid_for_point)
+
+    chk = sub.add_parser("check-grids", help="check that every grid's children tile it exactly")
+    chk.add_argument("--tolerance", type=float, default=0.01, help="metres (default 0.01)")
+    chk.set_defaults(func=cmd_check_grids)
+
+    srv = sub.add_parser("serve", help="serve the web application and the OGC API")
+    srv.add_argument("--host", default=None, help="default ONEMAP_HTTP_HOST or 127.0.0.1")
+    srv.add_argument("--port", type=int, default=None, help="default ONEMAP_HTTP_PORT or 8000")
+    srv.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    srv.add_argument("--threads", type=int, default=4, help="threads per worker (default 4)")
+    srv.set_defaults(func=cmd_serve)
+
+    demo = sub.add_parser("demo", help="start the database, migrate, load the demo (once) and serve it")
+    demo.add_argument("--port", type=int, default=None)
+    demo.add_argument("--reload-demo", action="store_true", help="load the demo again even if it is there")
+    demo.set_defaults(func=cmd_demo)
+
+    manage = sub.add_parser("manage", help="run a Django management command", add_help=False)
+    manage.add_argument("rest", nargs=argparse.REMAINDER)
+    manage.set_defaults(func=cmd_manage)
+    return p
+
+
+# -- commands ------------------------------------------------------------------
+
+
+def cmd_db(args) -> int:
+    from api.config import OnemapSettings
+    from api.embedded_db import EmbeddedDatabaseError, cluster_from_settings
+
+    settings = OnemapSettings.from_env()
+    if settings.database_url and args.action in {"start", "stop"}:
+        print(f"ONEMAP_DATABASE_URL is set; the project uses that database, not the embedded one.")
+        return 0
+    cluster = cluster_from_settings(settings)
+    try:
+        if args.action == "start":
+            status = cluster.start()
+        elif args.action == "stop":
+            status = cluster.stop()
+        elif args.action == "url":
+            print(settings.database_url or cluster.url())
+            return 0
+        else:
+            status = cluster.status()
+    except EmbeddedDatabaseError as exc:
+        raise CommandError(str(exc)) from None
+    state = "running" if status.running else ("stopped" if status.initialised else "not initialised")
+    print(f"embedded PostGIS: {state}  port {status.port}  data {status.data_dir}")
+    if status.running:
+        print(f"  pid {status.pid}; psql -h {cluster.socket_dir} -p {status.port} -U onemap onemap")
+    return 0 if (status.running or args.action in {"stop", "status"}) else 1
+
+
+def cmd_migrate(args) -> int:
+    _setup_django()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=1)
+    return 0
+
+
+def cmd_load_demo(args) -> int:
+    _setup_django()
+    _migrate_quietly()
+    progress = not args.quiet
+    if args.scale == "city":
+        from data.city import load_city
+
+        summary = load_city(seed=args.seed, progress=progress)
+    else:
+        from data.demo import load_demo
+
+        summary = load_demo(seed=args.seed, progress=progress)
+    print(summary.describe())
+    return 0
+
+
+def cmd_import(args) -> int:
+    _setup_django()
+    _migrate_quietly()
+    from gis.io import ImportRejected, import_layer
+
+    try:
+        report = import_layer(
+            args.layer, args.path, crs=args.crs, source_layer=args.source_layer,
+            tolerance_m=args.tolerance, dry_run=args.dry_run,
+        )
+    except ImportRejected as exc:
+        print(exc.describe(), file=sys.stderr)
+        return 1
+    print(report.describe())
+    return 0
+
+
+def cmd_export(args) -> int:
+    _setup_django()
+    from gis.io import export_layer
+
+    report = export_layer(args.layer, args.path, crs=args.crs)
+    print(report.describe())
+    return 0
+
+
+def cmd_grid_for_point(args) -> int:
+    _setup_django()
+    from gis.selectors import grid_for_point
+
+    path = grid_for_point(lon=args.lon, lat=args.lat)
+    if path is None:
+        print(f"({args.lon}, {args.lat}) lies in no level-3 grid")
+        return 1
+    for grid in path.chain():
+        print(f"level {grid.level}  {grid.code}  {grid.name}")
+    return 0
+
+
+def cmd_check_grids(args) -> int:
+    _setup_django()
+    from gis.topology import grid_tiling_problems
+
+    problems = grid_tiling_problems(tolerance_m=args.tolerance)
+    for problem in problems:
+        print(problem.message)
+    print(f"{len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+def cmd_serve(args) -> int:
+    from api.config import OnemapSettings
+
+    settings = OnemapSettings.from_env()
+    host = args.host or settings.http_host
+    port = args.port or settings.http_port
+    _setup_django()
+    _migrate_quietly()
+    from api.ogc import warm_up
+
+    warm_up()
+    _print_urls(host, port)
+    from gunicorn.app.wsgiapp import run
+
+    sys.argv = [
+        "gunicorn", "api.wsgi:application",
+        "--bind", f"{host}:{port}",
+        "--workers", str(args.workers),
+        "--threads", str(args.threads),
+        "--worker-class", "gthread",
+        "--timeout", "120",
+        "--access-logfile", "-",
+        "--preload",
+    ]
+    run()
+    return 0
+
+
+def cmd_demo(args) -> int:
+    started = time.monotonic()
+    _setup_django(log_progress=True)
+    print("[2/4] migrating the schema ...", flush=True)
+    _migrate_quietly()
+    from data.demo import demo_is_loaded, load_demo
+
+    if args.reload_demo or not demo_is_loaded():
+        print("[3/4] generating and loading the demo community (Pingdeng Street) ...", flush=True)
+        print(load_demo(progress=True).describe())
+    else:
+        print("[3/4] demo community already loaded (use --reload-demo to load it again)")
+    print(f"[4/4] serving (ready after {time.monotonic() - started:.1f} s)", flush=True)
+    return cmd_serve(argparse.Namespace(host=None, port=args.port, workers=2, threads=4))
+
+
+def cmd_manage(args) -> int:
+    _setup_django()
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["onemap manage", *args.rest])
+    return 0
+
+
+# -- helpers -------------------------------------------------------------------
+
+
+def _setup_django(*, log_progress: bool = False) -> None:
+    from api.embedded_db import EmbeddedDatabaseError, ensure_running
+
+    if log_progress:
+        print("[1/4] starting the database ...", flush=True)
+    try:
+        ensure_running(log=lambda msg: print("  " + msg, flush=True))
+    except EmbeddedDatabaseError as exc:
+        raise CommandError(str(exc)) from None
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "api.settings")
+    import django
+
+    django.setup()
+
+
+def _migrate_quietly() -> None:
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+
+
+def _print_urls(host: str, port: int) -> None:
+    base = f"http://{host}:{port}"
+    print("Community One Map is being served:")
+    print(f"  {base}/                       landing page")
+    print(f"  {base}/ogc/                   OGC API (add it in QGIS: Layer ▸ Add WFS / OGC API - Features)")
+    print(f"  {base}/ogc/collections        the published layers", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

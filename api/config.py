@@ -1,0 +1,110 @@
+"""Settings of Community One Map, read from ``ONEMAP_*`` environment variables.
+
+Django's ``api.settings`` and the ``onemap`` CLI both read this one place, so a
+variable means the same thing to the server, the tests and the tools.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(ValueError):
+    """A setting is present but cannot be understood."""
+
+
+@dataclass(frozen=True)
+class OnemapSettings:
+    """Process-wide settings; every field comes from one ``ONEMAP_`` variable."""
+
+    database_url: str | None
+    var_dir: Path
+    db_port: int
+    http_host: str
+    http_port: int
+    debug: bool
+    secret_key: str | None
+    allowed_hosts: tuple[str, ...]
+
+    @classmethod
+    def from_env(cls, env: os._Environ | dict | None = None) -> "OnemapSettings":
+        env = os.environ if env is None else env
+        var_dir = Path(env.get("ONEMAP_VAR_DIR", PROJECT_ROOT / ".var")).resolve()
+        return cls(
+            database_url=env.get("ONEMAP_DATABASE_URL") or None,
+            var_dir=var_dir,
+            db_port=_int(env, "ONEMAP_DB_PORT", 55432, low=1024, high=65535),
+            http_host=env.get("ONEMAP_HTTP_HOST", "127.0.0.1"),
+            http_port=_int(env, "ONEMAP_HTTP_PORT", 8000, low=1, high=65535),
+            debug=_bool(env, "ONEMAP_DEBUG", False),
+            secret_key=env.get("ONEMAP_SECRET_KEY") or None,
+            allowed_hosts=tuple(
+                h.strip()
+                for h in env.get("ONEMAP_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",")
+                if h.strip()
+            ),
+        )
+
+    @property
+    def uses_embedded_database(self) -> bool:
+        return self.database_url is None
+
+
+def database_settings(url: str) -> dict:
+    """Django ``DATABASES['default']`` for a ``postgresql://`` / ``postgis://`` URL."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"postgres", "postgresql", "postgis"}:
+        raise ConfigError(
+            f"ONEMAP_DATABASE_URL must start with postgresql:// (got {parts.scheme or 'no'} scheme)"
+        )
+    name = unquote(parts.path.lstrip("/"))
+    if not name:
+        raise ConfigError("ONEMAP_DATABASE_URL names no database (postgresql://user@host:port/DBNAME)")
+    options = dict(parse_qsl(parts.query))
+    host = unquote(parts.hostname or "") or options.pop("host", "")
+    return {
+        "ENGINE": "django.contrib.gis.db.backends.postgis",
+        "NAME": name,
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": host,
+        "PORT": str(parts.port or options.pop("port", "") or ""),
+        "OPTIONS": options,
+        "CONN_MAX_AGE": 60,
+        "CONN_HEALTH_CHECKS": True,
+    }
+
+
+def with_database_name(url: str, name: str) -> str:
+    """The same server URL, pointing at database ``name``."""
+    parts = urlsplit(url)
+    return parts._replace(path="/" + name).geturl()
+
+
+def _int(env, key: str, default: int, *, low: int, high: int) -> int:
+    raw = env.get(key)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{key} must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{key} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _bool(env, key: str, default: bool) -> bool:
+    raw = env.get(key)
+    if raw in (None, ""):
+        return default
+    if raw.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{key} must be true or false, got {raw!r}")

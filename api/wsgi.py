@@ -1,0 +1,8 @@
+"""WSGI entry point: ``gunicorn api.wsgi:application`` (``onemap serve`` runs it)."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "api.settings")
+application = get_wsgi_application()

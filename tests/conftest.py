@@ -1,0 +1,134 @@
+"""Test set-up: a fresh test database on a real PostGIS, migrated and loaded with the demo.
+
+The database server is the project's own embedded cluster (started here if needed)
+or the server of ``ONEMAP_DATABASE_URL``. The test database is named by
+``ONEMAP_TEST_DATABASE`` (default ``onemap_test``) and recreated once per run.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from api.config import with_database_name
+from api.embedded_db import ensure_running, prepare_database
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_DB = os.environ.get("ONEMAP_TEST_DATABASE", "onemap_test")
+DEMO_SEED = 20261126
+
+
+def _recreate_test_database() -> str:
+    import psycopg
+    from psycopg import sql
+
+    server_url = ensure_running(log=lambda msg: print(msg, file=sys.stderr))
+    admin_url = with_database_name(server_url, "postgres")
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [TEST_DB],
+        )
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(TEST_DB)))
+    prepare_database(admin_url, TEST_DB)
+    return with_database_name(server_url, TEST_DB)
+
+
+# Runs at import, before Django reads its settings: the whole run talks to the test database.
+TEST_DATABASE_URL = _recreate_test_database()
+os.environ["ONEMAP_DATABASE_URL"] = TEST_DATABASE_URL
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "api.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    return TEST_DATABASE_URL
+
+
+@pytest.fixture(scope="session")
+def migrated_db():
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+    return TEST_DATABASE_URL
+
+
+@pytest.fixture(scope="session")
+def demo_db(migrated_db):
+    """The demo community, loaded once for the whole run (tests must not change it for good)."""
+    from data.demo import load_demo
+
+    summary = load_demo(seed=DEMO_SEED)
+    return summary
+
+
+@pytest.fixture
+def rollback(demo_db):
+    """Run a test inside a transaction that is rolled back afterwards."""
+    from django.db import transaction
+
+    class _Rollback(Exception):
+        pass
+
+    try:
+        with transaction.atomic():
+            yield
+            raise _Rollback
+    except _Rollback:
+        pass
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live_server(demo_db):
+    """The real server (``onemap serve``, gunicorn) on a free loopback port, over the test database."""
+    import requests
+
+    port = _free_port()
+    env = dict(os.environ, ONEMAP_DATABASE_URL=TEST_DATABASE_URL, ONEMAP_HTTP_PORT=str(port))
+    log_path = ROOT / ".var" / "test-server.log"
+    log_path.parent.mkdir(exist_ok=True)
+    log = open(log_path, "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}; see {log_path}")
+        try:
+            if requests.get(base + "/healthz", timeout=2).ok:
+                break
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"server did not answer within 60 s; see {log_path}")
+        time.sleep(0.3)
+    yield base
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
