@@ -208,25 +208,17 @@ def cmd_serve(args) -> int:
     settings = OnemapSettings.from_env()
     host = args.host or settings.http_host
     port = args.port or settings.http_port
+    # the OGC API builds its links from these; workers inherit them
+    os.environ["ONEMAP_HTTP_HOST"], os.environ["ONEMAP_HTTP_PORT"] = host, str(port)
     _setup_django()
     _migrate_quietly()
-    from api.ogc import warm_up
+    from django.db import connections
 
-    warm_up()
+    connections.close_all()  # no connection may be shared by the forked workers
     _print_urls(host, port)
-    from gunicorn.app.wsgiapp import run
+    from api.server import OnemapServer
 
-    sys.argv = [
-        "gunicorn", "api.wsgi:application",
-        "--bind", f"{host}:{port}",
-        "--workers", str(args.workers),
-        "--threads", str(args.threads),
-        "--worker-class", "gthread",
-        "--timeout", "120",
-        "--access-logfile", "-",
-        "--preload",
-    ]
-    run()
+    OnemapServer(host=host, port=port, workers=args.workers, threads=args.threads).run()
     return 0
 
 

@@ -30,6 +30,7 @@ class OnemapSettings:
     debug: bool
     secret_key: str | None
     allowed_hosts: tuple[str, ...]
+    public_url: str | None = None
 
     @classmethod
     def from_env(cls, env: os._Environ | dict | None = None) -> "OnemapSettings":
@@ -48,6 +49,7 @@ class OnemapSettings:
                 for h in env.get("ONEMAP_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",")
                 if h.strip()
             ),
+            public_url=env.get("ONEMAP_PUBLIC_URL") or None,
         )
 
     @property

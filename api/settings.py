@@ -89,5 +89,5 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
-    "loggers": {"onemap": {"level": "INFO"}},
+    "loggers": {"onemap": {"level": "INFO"}, "pygeoapi": {"level": "ERROR"}},
 }

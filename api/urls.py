@@ -2,10 +2,11 @@
 
 from django.urls import include, path
 
-from api import views
+from api import ogc, views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("ogc", ogc.landing_page, name="ogc-landing-bare"),
     path("ogc/", include("api.ogc")),
 ]

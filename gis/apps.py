@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class GisConfig(AppConfig):
@@ -6,3 +7,13 @@ class GisConfig(AppConfig):
     label = "onemap"
     verbose_name = "Community One Map spatial domain"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        post_migrate.connect(_sync_layer_views, sender=self)
+
+
+def _sync_layer_views(sender, using="default", **kwargs) -> None:
+    """Published-layer views follow the catalogue after every migrate (they are not data)."""
+    from layers.views import sync_views
+
+    sync_views(using=using)
