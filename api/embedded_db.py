@@ -289,8 +289,13 @@ def create_extensions(url: str) -> list[str]:
 def find_postgres_bindir() -> Path:
     """The directory holding ``initdb``, ``pg_ctl`` and ``postgres``, newest version first."""
     override = os.environ.get("ONEMAP_PG_BINDIR")
-    candidates = [Path(override)] if override else []
-    candidates += sorted(
+    if override:
+        if all((Path(override) / tool).exists() for tool in ("initdb", "pg_ctl", "postgres")):
+            return Path(override)
+        raise EmbeddedDatabaseError(
+            f"ONEMAP_PG_BINDIR={override} holds no initdb/pg_ctl/postgres; unset it, or install PostgreSQL: {INSTALL_HINT}"
+        )
+    candidates = sorted(
         Path("/usr/lib/postgresql").glob("*/bin"),
         key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
         reverse=True,

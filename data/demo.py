@@ -106,34 +106,54 @@ def demo_is_loaded() -> bool:
     return Grid.objects.filter(synthetic=True, code__startswith=LEVEL1_CODE).count() == last.counts.get("grids", -1)
 
 
-# Every table the demo writes, with the columns that make its content (ids and
-# timestamps of the load itself are left out, so equal content gives equal sums).
-CHECKSUM_TABLES = [
-    "grids", "street_nodes", "streets", "buildings", "cameras", "parking_spots", "no_parking_zones",
-    "care_subjects", "sensors", "incidents", "grid_workers", "party_orgs", "party_activities", "service_points",
-]
-
-
 def demo_checksum() -> str:
-    """SHA-256 over the content of every synthetic row the demo writes, ordered by code."""
+    """SHA-256 over the content of every synthetic row the demo writes.
+
+    Rows are identified by code and references by the code they point at, so equal
+    content gives equal sums whatever surrogate ids the rows got.
+    """
     from django.db import connection
-    from psycopg import sql
 
     digest = hashlib.sha256()
     with connection.cursor() as cursor:
-        for table in CHECKSUM_TABLES:
-            query = sql.SQL(
-                "SELECT md5(coalesce(string_agg((to_jsonb(t) - 'id' - 'created_at' - 'updated_at')::text, '|' "
-                "ORDER BY t.code), '')) FROM {} t WHERE t.synthetic"
-            ).format(sql.Identifier(table))
-            cursor.execute(query.as_string(cursor.connection))
-            digest.update(f"{table}:{cursor.fetchone()[0]};".encode())
-        cursor.execute(
-            "SELECT md5(coalesce(string_agg(concat_ws(',', s.code, e.seq, e.ts, e.type, e.payload), '|' "
-            "ORDER BY s.code, e.seq), '')) FROM sensor_events e JOIN sensors s ON s.id = e.sensor_id WHERE s.synthetic"
-        )
-        digest.update(f"sensor_events:{cursor.fetchone()[0]};".encode())
+        for model in _checksum_models():
+            cursor.execute(_checksum_sql(model).as_string(cursor.connection))
+            digest.update(f"{model._meta.db_table}:{cursor.fetchone()[0]};".encode())
     return digest.hexdigest()
+
+
+def _checksum_models():
+    from gis import models as m
+
+    return [m.Grid, m.StreetNode, m.Street, m.Building, m.Camera, m.ParkingSpot, m.NoParkingZone, m.CareSubject,
+            m.CareSubjectPrivate, m.Sensor, m.SensorEvent, m.Incident, m.GridWorker, m.PartyOrganization,
+            m.PartyActivity, m.ServicePoint]
+
+
+def _checksum_sql(model):
+    from psycopg import sql
+
+    parts = []
+    for f in model._meta.concrete_fields:
+        if f.name in ("id", "created_at", "updated_at", "received_at"):
+            continue
+        if f.is_relation:
+            target = f.related_model
+            key = "code" if any(x.name == "code" for x in target._meta.fields) else target._meta.pk.column
+            if key == "code":
+                value = sql.SQL("(SELECT r.{} FROM {} r WHERE r.{} = t.{})").format(
+                    sql.Identifier("code"), sql.Identifier(target._meta.db_table),
+                    sql.Identifier(target._meta.pk.column), sql.Identifier(f.column))
+            else:
+                value = sql.SQL("t.{}").format(sql.Identifier(f.column))
+        else:
+            value = sql.SQL("t.{}").format(sql.Identifier(f.column))
+        parts.append(sql.SQL("{}, {}").format(sql.Literal(f.name), value))
+    row = sql.SQL("jsonb_build_object({})::text").format(sql.SQL(", ").join(parts))
+    synthetic = "synthetic" in {f.name for f in model._meta.fields}
+    return sql.SQL("SELECT md5(coalesce(string_agg(x, '|' ORDER BY x), '')) FROM "
+                   "(SELECT {} AS x FROM {} t {}) rows").format(
+        row, sql.Identifier(model._meta.db_table), sql.SQL("WHERE t.synthetic" if synthetic else ""))
 
 
 # ---------------------------------------------------------------------------

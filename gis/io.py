@@ -1029,8 +1029,8 @@ def _comparable(alias: str, column: str):
     from psycopg import sql
 
     expr = sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(column))
-    # compare geometries by their exact bytes, not by whatever '=' means for the type
-    return sql.SQL("ST_AsBinary({})").format(expr) if column == "geom" else expr
+    # geometries compare by their exact coordinates, whichever way the rings run (shapefiles turn them clockwise)
+    return sql.SQL("ST_AsBinary(ST_ForcePolygonCCW({}))").format(expr) if column == "geom" else expr
 
 
 def _params(spec: _Spec, row: _Row, fk_ids: dict) -> list:
@@ -1176,35 +1176,35 @@ def _column(f: _Field, values: list):
 
 
 def _fit_to_driver(frame, driver: str):
-    """Shapefiles: names cut to 10 characters, dates as ISO text; notes on what could not fit."""
+    """Shapefiles: names cut to 10 characters, dates as ISO text, columns too long left out, with notes."""
     if driver != "ESRI Shapefile":
         return frame, []
-    notes = []
-    frame = frame.copy()
-    for column in frame.columns:
-        if column == "geometry":
-            continue
+    notes, frame = [], frame.copy()
+    for column in [c for c in frame.columns if c != "geometry"]:
         series = frame[column]
         if str(series.dtype).startswith("datetime64"):
             frame[column] = series.map(lambda v: None if v is None or v != v else v.isoformat()).astype("object")
         elif series.dtype == "object":
             long = int(series.map(lambda v: isinstance(v, str) and len(v.encode()) > SHAPEFILE_TEXT_LEN).sum())
             if long:
-                notes.append(f"{column}: {long} value(s) longer than {SHAPEFILE_TEXT_LEN} bytes are cut "
-                             "(a shapefile limit; use GeoPackage to keep them whole)")
+                # a cut value is a wrong value; an absent column leaves the stored one alone on re-import
+                frame = frame.drop(columns=column)
+                notes.append(f"{column} left out: {long} value(s) are longer than the {SHAPEFILE_TEXT_LEN} bytes "
+                             "a shapefile field holds (use GeoPackage to keep them)")
     renamed = {c: c[:SHAPEFILE_NAME_LEN] for c in frame.columns if c != "geometry" and len(c) > SHAPEFILE_NAME_LEN}
     if renamed:
-        notes.append("shapefile field names are cut to 10 characters: "
-                     + ", ".join(f"{a} → {b}" for a, b in renamed.items()))
+        notes.append("field names cut to 10 characters: " + ", ".join(f"{a} → {b}" for a, b in renamed.items()))
     return frame.rename(columns=renamed), notes
 
 
 def _write_frame(frame, path: Path, *, driver: str, layer: str, geometry_type: str) -> None:
     import pyogrio
 
-    options = {"layer": layer} if driver == "GPKG" else {}
+    options: dict[str, Any] = {"layer": layer} if driver == "GPKG" else {}
     if driver == "ESRI Shapefile":
         options["encoding"] = "UTF-8"
+    if driver == "GeoJSON":
+        options["layer_options"] = {"SIGNIFICANT_FIGURES": 17}  # doubles survive the text round trip
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # the shapefile limits are reported in the export notes
         pyogrio.write_dataframe(frame, path, driver=driver, geometry_type=geometry_type, **options)

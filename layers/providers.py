@@ -5,6 +5,9 @@ from __future__ import annotations
 from pygeoapi.provider.sql import GenericSQLProvider, PostgreSQLProvider
 
 
+_TYPE_WORDS = {int: "an integer", float: "a number"}
+
+
 class StockPostgreSQLProvider(PostgreSQLProvider):
     """pygeoapi's own PostgreSQL provider, driven through psycopg 3 instead of psycopg2.
 
@@ -47,7 +50,7 @@ class StockPostgreSQLProvider(PostgreSQLProvider):
                     value = python_type(value)
                 except ValueError:
                     raise ProviderInvalidQueryError(
-                        user_msg=f"{name} must be a {python_type.__name__}, got {value!r}"
+                        user_msg=f"{name} must be {_TYPE_WORDS[python_type]}, got {value!r}"
                     ) from None
             else:
                 value = cast(value, column.type) if python_type is not str else value

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Install what Community One Map needs and is missing; quick when nothing is missing.
+#   system: PostgreSQL + PostGIS + pgRouting, GDAL, GEOS, PROJ (Debian/Ubuntu packages)
+#   python: a .venv with the project and its test tools
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '[setup] %s\n' "$*"; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"
+    elif command -v sudo >/dev/null; then sudo "$@"
+    else
+        say "need root to run: $*"; say "run it yourself, or re-run as root"; exit 1
+    fi
+}
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+
+apt_install() {
+    local missing=()
+    for pkg in "$@"; do installed "$pkg" || missing+=("$pkg"); done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    say "installing system packages: ${missing[*]}"
+    if [ -z "${_APT_UPDATED:-}" ]; then as_root apt-get update -q; _APT_UPDATED=1; fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+system_packages() {
+    if ! command -v apt-get >/dev/null; then
+        say "not a Debian/Ubuntu system: install PostgreSQL with PostGIS (and pgRouting), GDAL, GEOS and PROJ yourself,"
+        say "or set ONEMAP_DATABASE_URL to a PostGIS database"
+        return 0
+    fi
+    apt_install postgresql postgresql-contrib gdal-bin libgdal-dev libgeos-dev libproj-dev proj-bin python3-venv python3-dev
+    local major
+    major=$(ls /usr/lib/postgresql | sort -n | tail -1)
+    apt_install "postgresql-${major}-postgis-3" "postgresql-${major}-pgrouting"
+}
+
+python_env() {
+    local python=${PYTHON:-python3}
+    if [ ! -x .venv/bin/python ]; then
+        say "creating .venv with $($python --version)"
+        $python -m venv .venv
+    fi
+    local want have
+    want=$(sha256sum pyproject.toml | cut -c1-16)
+    have=$(cat .venv/.onemap-installed 2>/dev/null || true)
+    if [ "$want" != "$have" ]; then
+        say "installing the project into .venv (pip)"
+        .venv/bin/python -m pip install -q --upgrade pip
+        .venv/bin/python -m pip install -q -e ".[test]"
+        echo "$want" > .venv/.onemap-installed
+    fi
+}
+
+if [ -z "${ONEMAP_SKIP_SYSTEM_PACKAGES:-}" ]; then system_packages; fi
+python_env
+say "ready"
