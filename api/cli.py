@@ -19,13 +19,22 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from api.config import ConfigError
+    from api.embedded_db import EmbeddedDatabaseError
+
     try:
         return args.func(args) or 0
     except KeyboardInterrupt:
         return 130
-    except CommandError as exc:
+    except (CommandError, ConfigError, EmbeddedDatabaseError) as exc:
         print(f"onemap: error: {exc}", file=sys.stderr)
         return 1
+    except Exception as exc:
+        if type(exc).__name__ == "OperationalError":  # the database cannot be reached
+            print(f"onemap: error: cannot use the database: {exc}".rstrip(), file=sys.stderr)
+            print("  check ONEMAP_DATABASE_URL, or unset it to use the embedded PostGIS", file=sys.stderr)
+            return 1
+        raise
 
 
 class CommandError(RuntimeError):

@@ -110,7 +110,13 @@ class CitySize:
 def load_city(
     *, seed: int = DEFAULT_SEED, progress: bool = False, factor: float = 1.0, using: str = "default"
 ) -> LoadSummary:
-    """Replace the synthetic feature tables of database ``using`` with a generated city; return what was loaded."""
+    """Replace the synthetic feature tables of database ``using`` with a generated city; return what was loaded.
+
+    All or nothing, in one transaction. ``factor`` scales every count (0.01 makes a small city
+    for tests). ``seconds`` in the summary covers, per table, generating its rows, COPY, and
+    rebuilding its indexes and foreign keys and ANALYZE. Raises :class:`CityLoadRefused` when
+    any feature table holds a row that is not synthetic.
+    """
     from django.db import connections, transaction
     from django.utils import timezone as dj_timezone
 
@@ -125,8 +131,9 @@ def load_city(
         connection.ensure_connection()
         with connection.connection.cursor() as cursor:
             loader = _Loader(cursor, progress=progress)
-            loader.refuse_real_data(_synthetic_tables())
-            loader.truncate(_LOADED_TABLES + _EMPTIED_TABLES)
+            synthetic_tables = _synthetic_tables()
+            loader.refuse_real_data(synthetic_tables)
+            loader.truncate(sorted(set(_LOADED_TABLES + _EMPTIED_TABLES + synthetic_tables)))
             loader.drop_secondary_indexes_and_foreign_keys(_LOADED_TABLES)
             plan = _plan_city(size, seed)
             for table, columns, total, chunks in _table_rows(plan, seed):
@@ -202,7 +209,7 @@ class _Loader:
         self.counts: dict[str, int] = {}
         self.seconds: dict[str, float] = {}
         self._indexes: dict[str, list[str]] = {}
-        self._foreign_keys: dict[str, list[tuple[str, str]]] = {}
+        self._foreign_keys: dict[str, list[tuple[str, str, str]]] = {}
 
     def refuse_real_data(self, tables: list[str]) -> None:
         from psycopg import sql
@@ -237,7 +244,7 @@ class _Loader:
             self._indexes.setdefault(table, []).append(definition)
             self.cursor.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(schema, name)))
         for table, schema, name, definition in self.cursor.execute(_FOREIGN_KEYS_SQL, [tables, tables]).fetchall():
-            self._foreign_keys.setdefault(table, []).append((name, definition))
+            self._foreign_keys.setdefault(table, []).append((schema, name, definition))
             self.cursor.execute(
                 sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(sql.Identifier(schema, table), sql.Identifier(name))
             )
@@ -266,17 +273,23 @@ class _Loader:
             bar.set_postfix_str("indexes, keys, analyze")
             self._rebuild(table, has_id="id" in columns)
         if rows != total:
-            raise AssertionError(f"{table}: planned {total} rows, generated {rows}")
+            raise RuntimeError(f"{table}: planned {total} rows, generated {rows}")
         self.counts[table] = rows
         self.seconds[table] = time.perf_counter() - started
 
     def _rebuild(self, table: str, *, has_id: bool) -> None:
         from psycopg import sql
 
+        # keys left in place (e.g. to auth_user) queued checks, and CREATE INDEX refuses to run
+        # with pending trigger events: run them now, as Django's check_constraints() does
+        self.cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        self.cursor.execute("SET CONSTRAINTS ALL DEFERRED")
         for definition in self._indexes.pop(table, []):
             _replay_catalog_ddl_verbatim(self.cursor, sql.SQL(""), definition)
-        for name, definition in self._foreign_keys.pop(table, []):
-            prefix = sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} ").format(sql.Identifier(table), sql.Identifier(name))
+        for schema, name, definition in self._foreign_keys.pop(table, []):
+            prefix = sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} ").format(
+                sql.Identifier(schema, table), sql.Identifier(name)
+            )
             _replay_catalog_ddl_verbatim(self.cursor, prefix, definition)
         if has_id:  # ids were given explicitly; the identity continues after them
             self.cursor.execute(
@@ -376,7 +389,7 @@ class _Buildings:
     lat: np.ndarray
     floors: np.ndarray
     units: np.ndarray
-    households: np.ndarray
+    households: np.ndarray  # 0 for non-residential buildings
     residential: np.ndarray
     number: np.ndarray  # 1-based within its cell (the "N号楼")
 
@@ -549,8 +562,8 @@ def _plan_buildings(size, inner, density, slots, rng: np.random.Generator) -> _B
     lon, lat = _to_lonlat(bx0 + bw / 2, by0 + bh / 2)
     floors = rng.choice(_FLOORS, n, p=_FLOOR_WEIGHTS)
     units = 1 + (bw > 0.75 * room_x) + ((floors <= 7) & (rng.random(n) < 0.5))
-    households = floors * units * rng.integers(2, 5, n)
     residential = rng.random(n) < 0.85
+    households = np.where(residential, floors * units * rng.choice([2, 3, 4], n, p=[0.6, 0.3, 0.1]), 0)
     number = np.arange(n) - np.searchsorted(cell, cell, side="left") + 1
     return _Buildings(
         cell=cell, slot=np.column_stack([x0, y0, x0 + sw, y0 + sh]),
@@ -636,7 +649,7 @@ Chunks = Iterator[list[list[str]]]
 
 
 def _table_rows(city: _City, seed: int) -> Iterator[tuple[str, tuple[str, ...], int, Chunks]]:
-    """(table, columns, row count, chunks of column values) in load order."""
+    """(table, columns, row count, lazy chunks of column values) in load order."""
     size = city.size
     n_grids = len(city.grids.codes1) + len(city.grids.codes2) + size.grids_level3
     n_nodes = (size.rows + 1) * (size.columns + 1)
@@ -646,25 +659,28 @@ def _table_rows(city: _City, seed: int) -> Iterator[tuple[str, tuple[str, ...], 
     n_workers, workers = _grid_worker_rows(city, _rng(seed, 20))
     n_orgs, orgs, org_points = _party_org_rows(city, _rng(seed, 21))
     n_activities, activities = _party_activity_rows(n_orgs, org_points, _rng(seed, 22))
-    steps: list[tuple[str, tuple[str, ...], int, Callable[[], Chunks]]] = [
-        ("grids", _GRID_COLUMNS, n_grids, lambda: iter([_grid_rows(city)])),
-        ("street_nodes", _NODE_COLUMNS, n_nodes, lambda: iter([_street_node_rows(city)])),
-        ("streets", _STREET_COLUMNS, n_streets, lambda: iter([_street_rows(city, _rng(seed, 10))])),
-        ("buildings", _BUILDING_COLUMNS, n_buildings, lambda: _building_chunks(city, seed)),
-        ("care_subjects", _CARE_COLUMNS, n_care, lambda: iter([_care_rows(city, _rng(seed, 11))])),
-        ("care_subject_private", _PRIVATE_COLUMNS, n_care, lambda: iter([_private_rows(city, _rng(seed, 12))])),
-        ("cameras", _CAMERA_COLUMNS, size.cameras, lambda: iter([_camera_rows(city, _rng(seed, 13))])),
-        ("sensors", _SENSOR_COLUMNS, city.sensors.subject.size, lambda: iter([_sensor_rows(city, _rng(seed, 14))])),
-        ("parking_spots", _PARKING_COLUMNS, size.parking_spots, lambda: iter([_parking_rows(city, _rng(seed, 15))])),
-        ("no_parking_zones", _ZONE_COLUMNS, size.no_parking_zones, lambda: iter([_zone_rows(city, _rng(seed, 16))])),
-        ("grid_workers", _WORKER_COLUMNS, n_workers, lambda: iter([workers])),
-        ("party_orgs", _ORG_COLUMNS, n_orgs, lambda: iter([orgs])),
-        ("party_activities", _ACTIVITY_COLUMNS, n_activities, lambda: iter([activities])),
-        ("service_points", _SERVICE_COLUMNS, size.service_points, lambda: iter([_service_rows(city, _rng(seed, 17))])),
-        ("incidents", _INCIDENT_COLUMNS, size.incidents, lambda: _incident_chunks(city, seed)),
-    ]
-    for table, columns, total, make in steps:
-        yield table, columns, total, make()
+    # generators: nothing is made before the loader asks for it, so its timing covers generation
+    return iter([
+        ("grids", _GRID_COLUMNS, n_grids, _once(_grid_rows, city)),
+        ("street_nodes", _NODE_COLUMNS, n_nodes, _once(_street_node_rows, city)),
+        ("streets", _STREET_COLUMNS, n_streets, _once(_street_rows, city, _rng(seed, 10))),
+        ("buildings", _BUILDING_COLUMNS, n_buildings, _building_chunks(city, seed)),
+        ("care_subjects", _CARE_COLUMNS, n_care, _once(_care_rows, city, _rng(seed, 11))),
+        ("care_subject_private", _PRIVATE_COLUMNS, n_care, _once(_private_rows, city, _rng(seed, 12))),
+        ("cameras", _CAMERA_COLUMNS, size.cameras, _once(_camera_rows, city, _rng(seed, 13))),
+        ("sensors", _SENSOR_COLUMNS, city.sensors.subject.size, _once(_sensor_rows, city, _rng(seed, 14))),
+        ("parking_spots", _PARKING_COLUMNS, size.parking_spots, _once(_parking_rows, city, _rng(seed, 15))),
+        ("no_parking_zones", _ZONE_COLUMNS, size.no_parking_zones, _once(_zone_rows, city, _rng(seed, 16))),
+        ("grid_workers", _WORKER_COLUMNS, n_workers, iter([workers])),
+        ("party_orgs", _ORG_COLUMNS, n_orgs, iter([orgs])),
+        ("party_activities", _ACTIVITY_COLUMNS, n_activities, iter([activities])),
+        ("service_points", _SERVICE_COLUMNS, size.service_points, _once(_service_rows, city, _rng(seed, 17))),
+        ("incidents", _INCIDENT_COLUMNS, size.incidents, _incident_chunks(city, seed)),
+    ])
+
+
+def _once(make: Callable[..., list[list[str]]], *args) -> Chunks:
+    yield make(*args)
 
 
 _GRID_COLUMNS = ("id", "code", "synthetic", "level", "parent_id", "name", "responsible_unit", "population", "geom")
@@ -786,7 +802,8 @@ def _building_chunks(city: _City, seed: int) -> Chunks:
         yield [
             _ids(sl.start + 1, n), _codes("BD", n, sl.start), _const("t", n),
             [f"{k}号楼" for k in number.tolist()], address, _ints(floors),
-            _floats(floors * 3.0 + rng.uniform(0.5, 3.0, n), 1), _ints(b.units[sl]), _ints(b.households[sl]),
+            _floats(floors * 3.0 + rng.uniform(0.5, 3.0, n), 1), _ints(b.units[sl]),
+            _nullable(_ints(b.households[sl]), b.residential[sl]),
             np.array(["residential", "commercial", "office", "public"])[use].tolist(),
             _ints(rng.integers(1985, 2025, n)), _ints(cell + g.id_base3),
             _rectangles_hex(b.box[sl], multi=True),
@@ -830,7 +847,7 @@ def _private_rows(city: _City, rng: np.random.Generator) -> list[list[str]]:
     relatives = _person_names(rng, n)
     relation = np.array(["子女", "配偶", "亲属", "邻居"])[rng.choice(4, n, p=[0.6, 0.15, 0.15, 0.1])].tolist()
     contacts = [
-        json.dumps([{"name": who, "relation": rel, "phone": _fake_mobile(k + 500_000_000)}], ensure_ascii=False)
+        json.dumps([{"name": who, "relation": rel, "phone": _fake_mobile(50_000_000 + k)}], ensure_ascii=False)
         for k, (who, rel) in enumerate(zip(relatives, relation))
     ]
     door = rng.integers(1, 5, n)
@@ -951,7 +968,7 @@ def _grid_worker_rows(city: _City, rng: np.random.Generator) -> tuple[int, list[
     return n, [
         _ids(1, n), _codes("GW", n), _const("t", n), _person_names(rng, n),
         np.array(["grid_leader", "full_time", "part_time"])[role].tolist(), _ints(cell + city.grids.id_base3),
-        [_fake_mobile(900_000_000 + k) for k in range(n)], _bools(on_duty),
+        [_fake_mobile(90_000_000 + k) for k in range(n)], _bools(on_duty),
         _nullable(_points_hex(lon, lat), seen), _nullable(_timestamps(last_seen), seen),
     ]
 
@@ -1053,7 +1070,7 @@ def _incident_chunk(city: _City, seed: int, chunk: int, start: int, n: int) -> l
     source = (rng.random(n)[:, None] > np.cumsum(_SOURCE_SHARES, axis=1)[category]).sum(axis=1)
     camera = np.full(n, -1)
     sensor = np.full(n, -1)
-    weight = b.households / b.households.sum()
+    weight = (b.households + 2 * b.floors) / (b.households + 2 * b.floors).sum()  # shops and offices too
     anchor = rng.choice(b.cell.size, n, p=weight)
     for c, purposes in _CAMERA_CATEGORIES.items():
         pool = np.flatnonzero(np.isin(cam.purpose, purposes))
@@ -1208,8 +1225,8 @@ def _person_names(rng: np.random.Generator, n: int) -> list[str]:
 
 
 def _fake_mobile(k: int) -> str:
-    """No Chinese mobile number starts with 100."""
-    return f"100{k % 100_000_000:08d}"
+    """No Chinese mobile number starts with 100 (subjects use 0…, contacts 5…, grid workers 9… after it)."""
+    return f"100{k:08d}"
 
 
 # -- column formatting (COPY text) and geometry ---------------------------------------------------

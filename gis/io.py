@@ -40,6 +40,8 @@ SHAPEFILE_TEXT_LEN = 254
 GEOMETRY_FIELD = "geometry"  # how problems name the geometry, whatever the file calls its column
 # columns the database manages itself; present in our own exports, ignored silently on import
 MANAGED_COLUMNS = {"id", "fid", "ogc_fid", "created_at", "updated_at"}
+# a re-imported geometry this close (degrees, ~0.1 mm) to the stored one is not a change
+GEOMETRY_SAME_DEG = 1e-9
 
 
 # -- results and errors --------------------------------------------------------
@@ -709,9 +711,11 @@ def _check_value(f: _Field, value) -> str | None:
     if f.choices is not None and value not in f.choices:
         return f"{_show(value)} is not one of: {', '.join(str(c) for c in f.choices)}"
     if f.low is not None and (value < f.low[0] or (value == f.low[0] and not f.low[1])):
-        return f"{_show(value)} is below the minimum {'' if f.low[1] else '(exclusive) '}{f.low[0]}"
+        bound = f"below the minimum {f.low[0]}" if f.low[1] else f"not above {f.low[0]} (it must be)"
+        return f"{_show(value)} is {bound}"
     if f.high is not None and (value > f.high[0] or (value == f.high[0] and not f.high[1])):
-        return f"{_show(value)} is above the maximum {'' if f.high[1] else '(exclusive) '}{f.high[0]}"
+        bound = f"above the maximum {f.high[0]}" if f.high[1] else f"not below {f.high[0]} (it must be)"
+        return f"{_show(value)} is {bound}"
     if f.regex is not None and not re.search(f.regex, value):
         return f"{_show(value)} does not match the pattern {f.regex}"
     return None
@@ -999,21 +1003,24 @@ def _upsert_statement(spec: _Spec, rows: list[_Row], given_fks: set[str]) -> str
     given = {name for r in rows for name in r.values} - {"code"}
     fk_columns = [k.attname for k in spec.fks if k.name in given_fks]
     insert = [f.name for f in spec.fields] + fk_columns + ["geom"]
-    update = [f.name for f in spec.fields if f.name in given] + fk_columns + ["geom"]
+    update = [f.name for f in spec.fields if f.name in given] + fk_columns
     values = [_placeholder(f.kind) for f in spec.fields] + [sql.Placeholder()] * len(fk_columns)
     values.append(sql.SQL("ST_GeomFromWKB({}, 4326)").format(sql.Placeholder()))
     statement = sql.SQL(
         "INSERT INTO {table} AS t ({insert}) VALUES ({values}) "
         "ON CONFLICT (code) DO UPDATE SET {sets}, updated_at = now() "
-        "WHERE ROW({old}) IS DISTINCT FROM ROW({new}) "
+        "WHERE {changed} "
+        # the same vertices within GEOMETRY_SAME_DEG (text formats round the last digits) is no change
+        "OR ST_NPoints(t.geom) <> ST_NPoints(EXCLUDED.geom) "
+        "OR ST_HausdorffDistance(t.geom, EXCLUDED.geom) > {same} "
         "RETURNING id, (xmax = 0) AS inserted"
     ).format(
         table=ident(spec.table),
         insert=sql.SQL(", ").join(map(ident, insert)),
         values=sql.SQL(", ").join(values),
-        sets=sql.SQL(", ").join(sql.SQL("{} = EXCLUDED.{}").format(ident(c), ident(c)) for c in update),
-        old=sql.SQL(", ").join(_comparable("t", c) for c in update),
-        new=sql.SQL(", ").join(_comparable("excluded", c) for c in update),
+        sets=sql.SQL(", ").join(sql.SQL("{} = EXCLUDED.{}").format(ident(c), ident(c)) for c in [*update, "geom"]),
+        changed=_row_changed(update),
+        same=sql.Placeholder(),
     )
     connection.ensure_connection()
     return statement.as_string(connection.connection)
@@ -1025,12 +1032,17 @@ def _placeholder(kind: str):
     return sql.SQL("{}::jsonb").format(sql.Placeholder()) if kind == "json" else sql.Placeholder()
 
 
-def _comparable(alias: str, column: str):
+def _row_changed(columns: list[str]):
+    """``ROW(t.a, ...) IS DISTINCT FROM ROW(EXCLUDED.a, ...)``; FALSE with no columns."""
     from psycopg import sql
 
-    expr = sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(column))
-    # geometries compare by their exact coordinates, whichever way the rings run (shapefiles turn them clockwise)
-    return sql.SQL("ST_AsBinary(ST_ForcePolygonCCW({}))").format(expr) if column == "geom" else expr
+    if not columns:
+        return sql.SQL("FALSE")
+    ident = sql.Identifier
+    return sql.SQL("ROW({}) IS DISTINCT FROM ROW({})").format(
+        sql.SQL(", ").join(sql.SQL("t.{}").format(ident(c)) for c in columns),
+        sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(ident(c)) for c in columns),
+    )
 
 
 def _params(spec: _Spec, row: _Row, fk_ids: dict) -> list:
@@ -1040,6 +1052,7 @@ def _params(spec: _Spec, row: _Row, fk_ids: dict) -> list:
         params.append(json.dumps(value, ensure_ascii=False) if f.kind == "json" and value is not None else value)
     params += [fk_ids[k.attname] for k in spec.fks if k.attname in fk_ids]
     params.append(row.geom.wkb)
+    params.append(GEOMETRY_SAME_DEG)
     return params
 
 

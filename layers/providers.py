@@ -56,3 +56,19 @@ class StockPostgreSQLProvider(PostgreSQLProvider):
                 value = cast(value, column.type) if python_type is not str else value
             clauses.append(column == value)
         return and_(*clauses)
+
+    def get(self, identifier, crs_transform_spec=None, **kwargs):
+        """Item by id; the id is cast to the id column's type, and a malformed id is simply not found."""
+        from pygeoapi.provider.base import ProviderItemNotFoundError
+
+        column = getattr(self.table_model, self.id_field)
+        try:
+            python_type = column.type.python_type
+        except NotImplementedError:
+            python_type = str
+        if python_type is int:
+            try:
+                identifier = int(identifier)
+            except (TypeError, ValueError):
+                raise ProviderItemNotFoundError(f"No such item: {self.id_field}={identifier}.") from None
+        return super().get(identifier, crs_transform_spec=crs_transform_spec, **kwargs)

@@ -1,0 +1,52 @@
+"""The ``onemap`` command: help, grid lookup, grid check; exit codes say what happened."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from gis import models as m
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def onemap(*args, database_url=None):
+    env = dict(os.environ)
+    if database_url:
+        env["ONEMAP_DATABASE_URL"] = database_url
+    return subprocess.run([sys.executable, "-m", "api.cli", *args], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=300)
+
+
+def test_help_lists_the_commands():
+    result = onemap("--help")
+    assert result.returncode == 0
+    for command in ("db", "load-demo", "import", "export", "serve", "demo", "grid-for-point", "check-grids"):
+        assert command in result.stdout
+
+
+def test_grid_for_point_inside_and_outside(demo_db, database_url):
+    grid = m.Grid.objects.filter(level=3).order_by("code").first()
+    point = grid.geom.point_on_surface
+    inside = onemap("grid-for-point", str(point.x), str(point.y), database_url=database_url)
+    assert inside.returncode == 0, inside.stderr
+    assert grid.code in inside.stdout and grid.parent.code in inside.stdout
+    outside = onemap("grid-for-point", "0", "0", database_url=database_url)
+    assert outside.returncode == 1
+    assert "no level-3 grid" in outside.stdout
+
+
+def test_check_grids_passes_on_the_demo(demo_db, database_url):
+    result = onemap("check-grids", database_url=database_url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 problem(s)" in result.stdout
+
+
+def test_a_bad_database_url_is_a_clear_error():
+    result = onemap("check-grids", database_url="mysql://nobody@localhost/x")
+    assert result.returncode != 0
+    assert "postgresql://" in result.stderr
+    assert "Traceback" not in result.stderr
