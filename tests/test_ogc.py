@@ -169,3 +169,12 @@ def _ogr_features(text: str) -> list[dict]:
             key_type, value = line.strip().split(" = ", 1)
             current[key_type.split(" (")[0]] = value
     return features
+
+
+def test_home_page_lists_the_layers(live_server):
+    response = requests.get(live_server + "/", timeout=30)
+    assert response.status_code == 200
+    for layer in PUBLISHED:
+        assert f"<code>{layer}</code>" in response.text
+    assert "synthetic" in response.text
+    assert response.headers["X-Frame-Options"] == "DENY"
