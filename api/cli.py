@@ -180,9 +180,12 @@ def cmd_import(args) -> int:
 
 def cmd_export(args) -> int:
     _setup_django()
-    from gis.io import export_layer
+    from gis.io import ExportError, export_layer
 
-    report = export_layer(args.layer, args.path, crs=args.crs)
+    try:
+        report = export_layer(args.layer, args.path, crs=args.crs)
+    except ExportError as exc:
+        raise CommandError(str(exc)) from None
     print(report.describe())
     return 0
 

@@ -229,7 +229,7 @@ _LAYERS: dict[str, _Layer] = {
     "service_points": _Layer("ServicePoint"),
     "party_orgs": _Layer("PartyOrganization"),
     "incidents": _Layer("Incident"),
-    "streets": _Layer("Street", importable=False, why_not="streets need their street nodes; import them is not supported yet"),
+    "streets": _Layer("Street", importable=False, why_not="streets need street nodes, which cannot be imported yet"),
     "care_subjects": _Layer(
         "CareSubject", importable=False, exportable=False,
         why_not="care subjects are sensitive personal information and are never imported or exported as files",
@@ -478,7 +478,8 @@ def _shapefile_problems(path: Path) -> list[Problem]:
         problems.append(Problem(None, None, f"{path.name} is not a shapefile (bad header)"))
     elif struct.unpack(">i", header[24:28])[0] * 2 != size:
         declared = struct.unpack(">i", header[24:28])[0] * 2
-        problems.append(Problem(None, None, f"{path.name} is truncated or corrupt: {size} bytes, header says {declared}"))
+        reason = f"{path.name} is truncated or corrupt: {size} bytes, its header says {declared}"
+        problems.append(Problem(None, None, reason))
     return problems
 
 
@@ -505,7 +506,8 @@ def _pick_layer(path: Path, *, source_layer: str | None, layer: str, problems: l
         return ""
     if source_layer is not None:
         if source_layer not in names:
-            problems.append(Problem(None, None, f"no layer {source_layer!r} in {path.name}; it has: {', '.join(names)}"))
+            reason = f"no layer {source_layer!r} in {path.name}; it has: {', '.join(names)}"
+            problems.append(Problem(None, None, reason))
         return source_layer
     if len(names) == 1:
         return names[0]
@@ -537,11 +539,12 @@ def _to_storage_crs(frame, given, given_text: str | None, problems: list[Problem
     declared = frame.crs
     if declared is None and given is None:
         if given_text is None:
-            problems.append(Problem(None, None, "the file declares no CRS; say which with --crs (e.g. --crs EPSG:4547)"))
+            reason = "the file declares no CRS; say which with --crs (e.g. --crs EPSG:4547)"
+            problems.append(Problem(None, None, reason))
         return frame, ""
-    if declared is not None and given is not None and not declared.equals(given):
-        problems.append(Problem(None, None, f"the file declares {_crs_name(declared)} but --crs says {_crs_name(given)}; "
-                                            "drop --crs or fix the file"))
+    if declared is not None and given is not None and not _same_crs(declared, given):
+        reason = f"the file declares {_crs_name(declared)} but --crs says {_crs_name(given)}; drop --crs or fix the file"
+        problems.append(Problem(None, None, reason))
         return frame, ""
     source = declared if declared is not None else given
     if declared is None:
@@ -567,6 +570,11 @@ def _parse_crs(text: str, *, problems: list[Problem] | None = None, error: type[
         raise error(message)
     problems.append(Problem(None, None, message))
     return None
+
+
+def _same_crs(a, b) -> bool:
+    """Equal CRSs, whichever way round their axes are declared (OGC:CRS84 is EPSG:4326 here)."""
+    return a.equals(b, ignore_axis_order=True) or (a.to_epsg() is not None and a.to_epsg() == b.to_epsg())
 
 
 def _crs_name(crs) -> str:
@@ -706,16 +714,21 @@ def _is_missing(raw, f: _Field) -> bool:
 
 
 def _check_value(f: _Field, value) -> str | None:
+    """Why a converted value breaks the field's rules (length, choices, range, pattern), or None."""
     if f.kind == "str" and f.max_length is not None and len(value) > f.max_length:
-        return f"is {len(value)} characters long; at most {f.max_length} allowed"
+        return f"{len(value)} characters long; at most {f.max_length} allowed"
     if f.choices is not None and value not in f.choices:
         return f"{_show(value)} is not one of: {', '.join(str(c) for c in f.choices)}"
-    if f.low is not None and (value < f.low[0] or (value == f.low[0] and not f.low[1])):
-        bound = f"below the minimum {f.low[0]}" if f.low[1] else f"not above {f.low[0]} (it must be)"
-        return f"{_show(value)} is {bound}"
-    if f.high is not None and (value > f.high[0] or (value == f.high[0] and not f.high[1])):
-        bound = f"above the maximum {f.high[0]}" if f.high[1] else f"not below {f.high[0]} (it must be)"
-        return f"{_show(value)} is {bound}"
+    if f.low is not None:
+        bound, inclusive = f.low
+        if value < bound or (value == bound and not inclusive):
+            rule = f"is below the minimum {bound}" if inclusive else f"must be greater than {bound}"
+            return f"{_show(value)} {rule}"
+    if f.high is not None:
+        bound, inclusive = f.high
+        if value > bound or (value == bound and not inclusive):
+            rule = f"is above the maximum {bound}" if inclusive else f"must be less than {bound}"
+            return f"{_show(value)} {rule}"
     if f.regex is not None and not re.search(f.regex, value):
         return f"{_show(value)} does not match the pattern {f.regex}"
     return None
@@ -929,7 +942,8 @@ def _parents_first(spec: _Spec, rows: list[_Row]) -> tuple[list[_Row], list[Prob
         ordered += ready
         waiting -= {r.code for r in ready}
         remaining = [r for r in remaining if r.code in waiting]
-    problems = [Problem(r.number, fk.column, f"{r.fk_codes[fk.name]!r} is part of a cycle of parents") for r in remaining]
+    cycle = "is part of a cycle of parents"
+    problems = [Problem(r.number, fk.column, f"{r.fk_codes[fk.name]!r} {cycle}") for r in remaining]
     return ordered, problems
 
 
@@ -989,7 +1003,8 @@ def _resolve(spec: _Spec, row: _Row, state: _WriteState, given_fks: set[str]) ->
         elif code in state.ids.get(k.table, {}):
             ids[k.attname] = state.ids[k.table][code]
         elif k.self_ref and code in state.rejected:
-            problems.append(Problem(row.number, k.column, f"its parent {code} (row {state.rejected[code]}) was rejected"))
+            reason = f"its parent {code} (row {state.rejected[code]}) was rejected"
+            problems.append(Problem(row.number, k.column, reason))
         else:
             problems.append(Problem(row.number, k.column, f"no {k.table} feature has code {code!r}"))
     return ids, problems

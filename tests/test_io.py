@@ -25,6 +25,8 @@ from shapely.geometry import MultiPolygon, Point, Polygon
 from gis.io import ExportError, ImportRejected, Problem, export_layer, import_layer
 
 ROOT = Path(__file__).resolve().parent.parent
+# files without a CRS are written on purpose
+pytestmark = pytest.mark.filterwarnings("ignore:'crs' was not provided")
 DEMO_LEVEL1 = "410104003"
 COPY_LEVEL1 = "410104077"  # a second subdistrict: the demo hierarchy, moved east and renumbered
 COPY_SHIFT_DEG = 0.05  # ~4.6 km east: clear of the demo subdistrict
@@ -123,6 +125,9 @@ def test_buildings_gpkg_in_epsg4547_import_and_round_trip_coordinates(tmp_path, 
     assert len(stored) == 12
     for code, original in zip(frame["code"], frame.geometry):
         assert max_coordinate_error(stored[code], original) < COORD_TOL_DEG
+    # --crs naming the CRS the file declares is fine; the second import changes nothing
+    again = import_layer("buildings", path, crs="EPSG:4547")
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, 12)
 
 
 def test_grid_hierarchy_gpkg_in_epsg4547_imports_and_tiles(tmp_path, rollback):
@@ -241,7 +246,8 @@ def test_all_problems_are_collected_before_rejecting(tmp_path, demo_db):
 
 
 def test_problem_describe_format():
-    assert Problem(3, "floors", "0 is below the minimum 1").describe() == "row 3, field floors: 0 is below the minimum 1"
+    problem = Problem(3, "floors", "0 is below the minimum 1")
+    assert problem.describe() == "row 3, field floors: 0 is below the minimum 1"
     assert Problem(None, None, "no such file: x.gpkg").describe() == "file: no such file: x.gpkg"
     assert Problem(7, None, "rejected by the database: boom").describe() == "row 7: rejected by the database: boom"
 
@@ -339,16 +345,20 @@ def test_multi_layer_gpkg_needs_source_layer(tmp_path, rollback):
 # -- grids: hierarchy and tiling -----------------------------------------------------------------
 
 
-def _enlarge_cell(frame):
+def _buffer_first_cell(frame, distance_deg: float):
+    """Grow (or, negative, shrink) the first level-3 grid; its index."""
     i = frame.index[frame["level"] == 3][0]
-    frame.loc[i, "geometry"] = MultiPolygon([shapely.buffer(frame.loc[i, "geometry"].geoms[0], 0.0003, join_style="mitre")])
-    return frame.loc[i, "code"]
+    cell = frame.loc[i, "geometry"].geoms[0]
+    frame.loc[i, "geometry"] = MultiPolygon([shapely.buffer(cell, distance_deg, join_style="mitre")])
+    return i
+
+
+def _enlarge_cell(frame):
+    return frame.loc[_buffer_first_cell(frame, 0.0003), "code"]
 
 
 def _shrink_cell(frame):
-    i = frame.index[frame["level"] == 3][0]
-    frame.loc[i, "geometry"] = MultiPolygon([shapely.buffer(frame.loc[i, "geometry"].geoms[0], -0.0003, join_style="mitre")])
-    return frame.loc[i, "parent_code"]
+    return frame.loc[_buffer_first_cell(frame, -0.0003), "parent_code"]
 
 
 @pytest.mark.parametrize(
@@ -371,8 +381,9 @@ def test_grid_tiling_problems_reject_the_file(tmp_path, demo_db, change, kinds):
 def test_new_grid_overlapping_its_demo_siblings_is_rejected(tmp_path, demo_db):
     demo = demo_frame("grids", tmp_path)
     sibling = demo[demo["level"] == 3].iloc[0]
+    parent = sibling["parent_code"]
     intruder = gpd.GeoDataFrame(
-        {"code": [sibling["parent_code"] + "999"], "level": [3], "name": ["新网格"], "parent_code": [sibling["parent_code"]]},
+        {"code": [parent + "999"], "level": [3], "name": ["新网格"], "parent_code": [parent]},
         geometry=[sibling.geometry], crs="EPSG:4326",
     )
     path = write(intruder, tmp_path / "intruder.geojson")
@@ -385,9 +396,7 @@ def test_new_grid_overlapping_its_demo_siblings_is_rejected(tmp_path, demo_db):
 
 def test_grid_tolerance_lets_slivers_through(tmp_path, rollback):
     frame = copied_grids(tmp_path)
-    i = frame.index[frame["level"] == 3][0]
-    # a 5 cm sliver of overlap: beyond 0.01 m, within 0.5 m
-    frame.loc[i, "geometry"] = MultiPolygon([shapely.buffer(frame.loc[i, "geometry"].geoms[0], 5e-7, join_style="mitre")])
+    _buffer_first_cell(frame, 5e-7)  # a 5 cm sliver of overlap: beyond 0.01 m, within 0.5 m
     path = write(frame, tmp_path / "grids.gpkg")
 
     with pytest.raises(ImportRejected, match="overlaps sibling"):
@@ -438,7 +447,22 @@ def test_grid_hierarchy_problems(tmp_path, demo_db, change):
 
     error = rejected("grids", path, "grids")
 
-    assert any(p.row in rows_of_level and p.field == field and fragment in p.reason for p in error.problems), error.describe()
+    found = [p for p in error.problems if p.row in rows_of_level and p.field == field and fragment in p.reason]
+    assert found, error.describe()
+
+
+def test_database_rule_violations_become_problems_of_their_rows(tmp_path, demo_db):
+    frame = copied_grids(tmp_path)
+    level3 = list(frame.index[frame["level"] == 3][:2])
+    # code still extends the parent's, so only the database trigger sees level 3 under a level-1 parent
+    frame.loc[level3, "parent_code"] = COPY_LEVEL1
+    path = write(frame, tmp_path / "grids.gpkg")
+
+    error = rejected("grids", path, "grids")
+
+    for i in level3:
+        assert has(error.problems, i + 1, None, "rejected by the database: grid"), error.describe()
+        assert has(error.problems, i + 1, None, "level 3 cannot sit under a level-1 parent")
 
 
 # -- success paths ------------------------------------------------------------------------------
