@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import functools
 import threading
+from pathlib import Path
 
 from django.http import HttpRequest, HttpResponse
 from django.urls import path, re_path
 from django.views.decorators.csrf import csrf_exempt
+from django.views.static import serve
 
 _lock = threading.Lock()
 
@@ -138,8 +140,16 @@ def _both(route: str, view, name: str):
     return [path(route, view, name=name), path(route + "/", view, name=name + "-slash")]
 
 
+def _static_root() -> str:
+    import pygeoapi
+
+    return str(Path(pygeoapi.__file__).parent / "static")
+
+
 urlpatterns = [
     path("", landing_page, name="ogc-landing"),
+    # pygeoapi's HTML pages link their stylesheet and images under /ogc/static/
+    re_path(r"^static/(?P<path>.+)$", serve, {"document_root": _static_root()}, name="ogc-static"),
     *_both("openapi", openapi, "ogc-openapi"),
     *_both("conformance", conformance, "ogc-conformance"),
     *_both("collections", collections, "ogc-collections"),

@@ -178,3 +178,12 @@ def test_home_page_lists_the_layers(live_server):
         assert f"<code>{layer}</code>" in response.text
     assert "synthetic" in response.text
     assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_html_pages_find_their_stylesheet(live_server):
+    page = requests.get(f"{live_server}/ogc/collections/grids/items?f=html", timeout=30)
+    assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]
+    assert f"{live_server}/ogc/static/css/default.css" in page.text
+    css = requests.get(f"{live_server}/ogc/static/css/default.css", timeout=30)
+    assert css.status_code == 200 and css.text.strip()
+    assert requests.get(f"{live_server}/ogc/static/../../api/settings.py", timeout=30).status_code == 404
