@@ -109,3 +109,24 @@ def test_bad_settings_are_explained():
     with pytest.raises(ConfigError, match="ONEMAP_DEBUG"):
         OnemapSettings.from_env({"ONEMAP_DEBUG": "maybe"})
     assert with_database_name("postgresql://a:b@h:1/x?sslmode=disable", "y") == "postgresql://a:b@h:1/y?sslmode=disable"
+
+
+@pytest.mark.slow
+def test_start_recovers_after_the_server_was_killed(scratch_cluster):
+    import signal
+    import time
+
+    cluster = scratch_cluster
+    pid = cluster.start(log=lambda m: None).pid
+    with psycopg.connect(cluster.url(), autocommit=True) as conn:
+        conn.execute("CREATE TABLE kept (x int)")
+        conn.execute("INSERT INTO kept VALUES (7)")
+        conn.execute("CHECKPOINT")
+    os.kill(pid, signal.SIGKILL)  # a crash: postmaster.pid is left behind
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and cluster.status().running:
+        time.sleep(0.2)
+    status = cluster.start(log=lambda m: None)
+    assert status.running and status.pid != pid
+    with psycopg.connect(cluster.url()) as conn:
+        assert conn.execute("SELECT x FROM kept").fetchone() == (7,)
