@@ -265,6 +265,24 @@ def prepare_database(server_url: str, name: str) -> None:
     create_extensions(server_url.rsplit("/", 1)[0] + "/" + name)
 
 
+def recreate_database(server_url: str, name: str) -> str:
+    """Drop ``name`` (ending its sessions) and create it afresh with its extensions; returns its URL."""
+    import psycopg
+    from psycopg import sql
+
+    from api.config import with_database_name
+
+    admin_url = with_database_name(server_url, "postgres")
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [name],
+        )
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+    prepare_database(admin_url, name)
+    return with_database_name(server_url, name)
+
+
 def create_extensions(url: str) -> list[str]:
     """Create PostGIS (required) and pgRouting (when installed) in the database at ``url``."""
     import psycopg

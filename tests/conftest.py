@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from api.config import with_database_name
-from api.embedded_db import ensure_running, prepare_database
+from api.embedded_db import ensure_running, recreate_database
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DB = os.environ.get("ONEMAP_TEST_DATABASE", "onemap_test")
@@ -25,19 +24,8 @@ DEMO_SEED = 20261126
 
 
 def _recreate_test_database() -> str:
-    import psycopg
-    from psycopg import sql
-
     server_url = ensure_running(log=lambda msg: print(msg, file=sys.stderr))
-    admin_url = with_database_name(server_url, "postgres")
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-            [TEST_DB],
-        )
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(TEST_DB)))
-    prepare_database(admin_url, TEST_DB)
-    return with_database_name(server_url, TEST_DB)
+    return recreate_database(server_url, TEST_DB)
 
 
 # Runs at import, before Django reads its settings: the whole run talks to the test database.
