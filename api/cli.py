@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args) or 0
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        return 0
     except (CommandError, ConfigError, EmbeddedDatabaseError) as exc:
         print(f"onemap: error: {exc}", file=sys.stderr)
         return 1
@@ -60,6 +62,10 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument(
         "--scale", choices=["demo", "city"], default="demo",
         help="demo: Pingdeng Street; city: a Zhengzhou-sized data set for benchmarks",
+    )
+    load.add_argument(
+        "--factor", type=float, default=1.0,
+        help="city scale only: size relative to the full city (e.g. 0.01 for a quick trial)",
     )
     load.add_argument("--quiet", action="store_true", help="no progress output")
     load.set_defaults(func=cmd_load_demo)
@@ -150,9 +156,12 @@ def cmd_load_demo(args) -> int:
     _migrate_quietly()
     progress = not args.quiet
     if args.scale == "city":
-        from data.city import load_city
+        from data.city import CityLoadRefused, load_city
 
-        summary = load_city(seed=args.seed, progress=progress)
+        try:
+            summary = load_city(seed=args.seed, progress=progress, factor=args.factor)
+        except CityLoadRefused as exc:
+            raise CommandError(str(exc)) from None
     else:
         from data.demo import load_demo
 

@@ -29,6 +29,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
+from data import reset
 from data.summary import LoadSummary
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ _BEIJING = timezone(timedelta(hours=8))
 # the incident year ends at a fixed instant so that a seed always gives the same rows
 YEAR_END = int(datetime(2026, 11, 1, tzinfo=_BEIJING).timestamp())
 YEAR_START = YEAR_END - 365 * 86400
+_REFERENCE_DAY = np.datetime64("2026-11-01")  # ages and age bands hold on this day
 
 # the full city (factor 1.0); every count scales linearly with the factor
 _FULL = {
@@ -131,7 +133,7 @@ def load_city(
         connection.ensure_connection()
         with connection.connection.cursor() as cursor:
             loader = _Loader(cursor, progress=progress)
-            synthetic_tables = _synthetic_tables()
+            synthetic_tables = reset.synthetic_tables()
             loader.refuse_real_data(synthetic_tables)
             loader.truncate(sorted(set(_LOADED_TABLES + _EMPTIED_TABLES + synthetic_tables)))
             loader.drop_secondary_indexes_and_foreign_keys(_LOADED_TABLES)
@@ -188,17 +190,6 @@ _EMPTIED_TABLES = ["sensor_events"]
 _NULL = "\\N"
 
 
-def _synthetic_tables() -> list[str]:
-    """Every table of the spatial app with a ``synthetic`` flag (also ones added after this module)."""
-    from django.apps import apps
-
-    return sorted(
-        model._meta.db_table
-        for model in apps.get_app_config("onemap").get_models()
-        if any(field.name == "synthetic" for field in model._meta.concrete_fields)
-    )
-
-
 class _Loader:
     """One transaction's worth of bulk loading on a raw psycopg cursor, timed per table."""
 
@@ -212,29 +203,17 @@ class _Loader:
         self._foreign_keys: dict[str, list[tuple[str, str, str]]] = {}
 
     def refuse_real_data(self, tables: list[str]) -> None:
-        from psycopg import sql
-
-        real = [
-            table
-            for table in tables
-            if self.cursor.execute(
-                sql.SQL("SELECT EXISTS (SELECT 1 FROM {} WHERE NOT synthetic)").format(sql.Identifier(table))
-            ).fetchone()[0]
-        ]
+        real = reset.tables_with_real_rows(self.cursor, tables)
         if real:
             raise CityLoadRefused(
-                f"refusing to load the city: it replaces every row of the feature tables, and "
-                f"{', '.join(real)} hold(s) rows that are not synthetic. Load the city into a separate "
-                f"database instead: create one and point ONEMAP_DATABASE_URL at it, e.g. "
-                f"ONEMAP_DATABASE_URL=postgresql://user@host:port/onemap_city onemap load-demo --scale city"
+                f"refusing to load the city: it replaces every row of the feature tables, but "
+                f"{', '.join(real)} {'has' if len(real) == 1 else 'have'} rows that are not synthetic. "
+                f"Load the city into a separate database instead: create one and point ONEMAP_DATABASE_URL "
+                f"at it, e.g. ONEMAP_DATABASE_URL=postgresql://user@host:port/onemap_city onemap load-demo --scale city"
             )
 
     def truncate(self, tables: list[str]) -> None:
-        from psycopg import sql
-
-        self.cursor.execute(
-            sql.SQL("TRUNCATE {} RESTART IDENTITY CASCADE").format(sql.SQL(", ").join(map(sql.Identifier, tables)))
-        )
+        reset.truncate(self.cursor, tables)
 
     def drop_secondary_indexes_and_foreign_keys(self, tables: list[str]) -> None:
         """Drop what COPY would otherwise maintain row by row; :meth:`load` rebuilds it per table."""
@@ -270,12 +249,17 @@ class _Loader:
                     copy.write(payload)
                     rows += len(chunk[0])
                     bar.update(len(chunk[0]))
+            copied = time.perf_counter()
             bar.set_postfix_str("indexes, keys, analyze")
             self._rebuild(table, has_id="id" in columns)
         if rows != total:
             raise RuntimeError(f"{table}: planned {total} rows, generated {rows}")
         self.counts[table] = rows
         self.seconds[table] = time.perf_counter() - started
+        log.info(
+            "%s: %d rows; generate + COPY %.2f s, indexes + keys + ANALYZE %.2f s",
+            table, rows, copied - started, self.seconds[table] - (copied - started),
+        )
 
     def _rebuild(self, table: str, *, has_id: bool) -> None:
         from psycopg import sql
@@ -292,12 +276,10 @@ class _Loader:
             )
             _replay_catalog_ddl_verbatim(self.cursor, prefix, definition)
         if has_id:  # ids were given explicitly; the identity continues after them
-            self.cursor.execute(
-                sql.SQL("SELECT setval(pg_get_serial_sequence(%s, 'id'), coalesce(max(id), 0) + 1, false) FROM {}").format(
-                    sql.Identifier(table)
-                ),
-                [table],
+            restart = sql.SQL(
+                "SELECT setval(pg_get_serial_sequence(%s, 'id'), coalesce(max(id), 0) + 1, false) FROM {}"
             )
+            self.cursor.execute(restart.format(sql.Identifier(table)), [table])
         self.cursor.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
 
 
@@ -431,7 +413,6 @@ class _City:
     grids: _Grids
     inner: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
     density: np.ndarray  # per cell, relative
-    slots: tuple[int, int, float, float, float]  # columns, rows, width, height, y offset in the inner rectangle
     buildings: _Buildings
     care: _Care
     cameras: _Cameras
@@ -448,12 +429,11 @@ def _plan_city(size: CitySize, seed: int) -> _City:
     grids = _plan_grids(size, _rng(seed, 2))
     inner = lattice.inner()
     density = _cell_density(size, _rng(seed, 3))
-    slots = _slot_layout(size)
-    buildings = _plan_buildings(size, inner, density, slots, _rng(seed, 4))
+    buildings = _plan_buildings(size, inner, density, _slot_layout(size), _rng(seed, 4))
     care = _plan_care(size, buildings, _rng(seed, 5))
     cameras = _plan_cameras(size, inner, buildings, care, _rng(seed, 6))
     sensors = _plan_sensors(care, cameras)
-    return _City(size, lattice, grids, inner, density, slots, buildings, care, cameras, sensors)
+    return _City(size, lattice, grids, inner, density, buildings, care, cameras, sensors)
 
 
 def _plan_lattice(size: CitySize, rng: np.random.Generator) -> _Lattice:
@@ -533,7 +513,7 @@ def _cell_density(size: CitySize, rng: np.random.Generator) -> np.ndarray:
 
 
 def _slot_layout(size: CitySize) -> tuple[int, int, float, float, float]:
-    """Building slots per cell: enough for the average cell with room to spare."""
+    """Building slots per cell (columns, rows, width, height, y offset): room to spare for the average cell."""
     width = CELL_W - 2 * _MARGIN
     height = CELL_H - 2 * _MARGIN - 2 * _BUILD_INSET
     needed = math.ceil(size.buildings / size.grids_level3 * 1.2) + 1
@@ -659,7 +639,8 @@ def _table_rows(city: _City, seed: int) -> Iterator[tuple[str, tuple[str, ...], 
     n_workers, workers = _grid_worker_rows(city, _rng(seed, 20))
     n_orgs, orgs, org_points = _party_org_rows(city, _rng(seed, 21))
     n_activities, activities = _party_activity_rows(n_orgs, org_points, _rng(seed, 22))
-    # generators: nothing is made before the loader asks for it, so its timing covers generation
+    # chunks are generators, made only when the loader asks, so its timing covers generation
+    # (the three small tables above are made first: their row counts come out of generating them)
     return iter([
         ("grids", _GRID_COLUMNS, n_grids, _once(_grid_rows, city)),
         ("street_nodes", _NODE_COLUMNS, n_nodes, _once(_street_node_rows, city)),
@@ -820,7 +801,9 @@ def _care_rows(city: _City, rng: np.random.Generator) -> list[list[str]]:
     care, b = city.care, city.buildings
     n = care.building.size
     monitored = care.monitored
-    rule = np.where(care.lives_alone, '{"no_activity_hours": 48}', np.where(monitored, '{"no_activity_hours": 24}', "{}"))
+    rule = np.where(
+        care.lives_alone, '{"no_activity_hours": 48}', np.where(monitored, '{"no_activity_hours": 24}', "{}")
+    )
     return [
         _ids(1, n), _codes("CS", n), _const("t", n),
         np.where(monitored, "home_monitoring", "elder").tolist(), [f"{a}-{a + 4}" for a in care.age_low.tolist()],
@@ -837,11 +820,11 @@ _PRIVATE_COLUMNS = (
 
 
 def _private_rows(city: _City, rng: np.random.Generator) -> list[list[str]]:
-    """Made-up names and phones; the birth date falls in the subject's age band on the load's reference day."""
+    """Made-up names and phones; the birth date falls in the subject's age band on the reference day."""
     care = city.care
     n = care.building.size
     age_days = (care.age_low + rng.random(n) * 5) * 365.25
-    birth = (np.datetime64("2026-11-01") - age_days.astype("timedelta64[D]")).astype(str).tolist()
+    birth = (_REFERENCE_DAY - age_days.astype("timedelta64[D]")).astype(str).tolist()
     gender = np.where(rng.random(n) < 0.55, "F", "M")
     names = _person_names(rng, n)
     relatives = _person_names(rng, n)
@@ -911,7 +894,7 @@ _PARKING_COLUMNS = ("id", "code", "synthetic", "kind", "occupancy", "occupancy_u
 
 def _parking_rows(city: _City, rng: np.random.Generator) -> list[list[str]]:
     """Spots 2.4 × 5.3 m side by side in each cell's parking strip."""
-    x0, y0, x1, _ = city.inner
+    x0, y0, _, _ = city.inner
     per_cell = int((CELL_W - 2 * _MARGIN) // _PARK_PITCH)
     n = city.size.parking_spots
     cell, k = np.divmod(np.sort(rng.choice(city.size.grids_level3 * per_cell, n, replace=False)), per_cell)
@@ -931,7 +914,8 @@ _ZONE_COLUMNS = ("id", "code", "synthetic", "name", "reason", "grid_id", "geom")
 
 
 def _zone_rows(city: _City, rng: np.random.Generator) -> list[list[str]]:
-    x0, _, x1, y1 = city.inner
+    """Zones in the fire-lane strip along each cell's north side, at most one per slot."""
+    x0, _, _, y1 = city.inner
     n = city.size.no_parking_zones
     cell, k = np.divmod(np.sort(rng.choice(city.size.grids_level3 * _ZONE_SLOTS, n, replace=False)), _ZONE_SLOTS)
     slot_w = (CELL_W - 2 * _MARGIN) / _ZONE_SLOTS
@@ -992,7 +976,7 @@ def _party_org_rows(city: _City, rng: np.random.Generator):
     x, y = _points_in(city.inner, cell, rng)
     lon, lat = _to_lonlat(x, y)
     names = [
-        (f"{g.names2[c2]}党委", f"{g.cell_name[c]}党支部", f"{g.names2[c2]}物业党支部{c}", f"{g.names2[c2]}企业联合党支部{c}")[k]
+        (f"{g.names2[c2]}党委", f"{g.cell_name[c]}党支部", f"{g.cell_name[c]}物业党支部", f"{g.cell_name[c]}企业联合党支部")[k]
         for k, c, c2 in zip(kind.tolist(), cell.tolist(), l2.tolist())
     ]
     members = np.where(kind == 0, rng.integers(50, 300, n), rng.integers(5, 60, n))
@@ -1006,7 +990,9 @@ def _party_org_rows(city: _City, rng: np.random.Generator):
     return n, values, (lon, lat)
 
 
-_ACTIVITY_COLUMNS = ("id", "code", "synthetic", "organization_id", "title", "starts_at", "ends_at", "participants", "geom")
+_ACTIVITY_COLUMNS = (
+    "id", "code", "synthetic", "organization_id", "title", "starts_at", "ends_at", "participants", "geom"
+)
 
 
 def _party_activity_rows(n_orgs: int, points, rng: np.random.Generator) -> tuple[int, list[list[str]]]:
@@ -1112,7 +1098,10 @@ def _incident_chunk(city: _City, seed: int, chunk: int, start: int, n: int) -> l
     reported += rng.integers(0, 3600, n)
     age = YEAR_END - reported
     recent = age < 2 * 86400
-    status = np.where(recent, rng.choice([0, 1, 2], n, p=[0.4, 0.3, 0.3]), rng.choice([3, 4, 5], n, p=[0.3, 0.62, 0.08]))
+    # the last two days are still being worked on; older ones are finished
+    status = np.where(
+        recent, rng.choice([0, 1, 2], n, p=[0.4, 0.3, 0.3]), rng.choice([3, 4, 5], n, p=[0.3, 0.62, 0.08])
+    )
     closed = status >= 3
     resolved = reported + np.minimum(600 + rng.exponential(8 * 3600, n).astype(np.int64), age - 1)
     severity = np.clip(_SEVERITY[category] + (rng.random(n) < 0.2), 1, 4)
@@ -1182,7 +1171,9 @@ _CAMERA_CATEGORIES = {  # which cameras see which incidents
     _CATEGORY_INDEX["thrown_object"]: [0],
     _CATEGORY_INDEX["fire_smoke"]: [0, 1],
 }
-_BUILDING_CATEGORIES = [_CATEGORY_INDEX[c] for c in ("thrown_object", "fire_smoke", "elder_inactivity", "neighbour_dispute")]
+_BUILDING_CATEGORIES = [
+    _CATEGORY_INDEX[c] for c in ("thrown_object", "fire_smoke", "elder_inactivity", "neighbour_dispute")
+]
 _HOURLY = np.array([2, 1, 1, 1, 1, 2, 4, 6, 8, 9, 9, 9, 8, 8, 9, 9, 9, 9, 8, 7, 6, 5, 4, 3], dtype=float)
 _HOURLY /= _HOURLY.sum()
 _FLOORS = np.arange(4, 34)
@@ -1199,7 +1190,10 @@ _SUBDISTRICT_WORDS = _words(
     "东明", "长兴", "和平", "永安", "福寿", "兴华", "同乐", "康宁", "瑞丰", "嘉禾", "安泰", "润泽",
     "青山", "临河", "新苑", "春晖", "玉泉", "锦程", "明德", "广惠", "文昌", "秀水", "景和", "宏远",
 )
-_SURNAMES = _words(*"王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤")
+_SURNAMES = _words(
+    *"王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
+    "姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+)
 _GIVEN = _words(*"秀英桂兰淑珍玉梅凤芝建国华强志明德福永安春生金花素云振海雪松文军丽娟红霞国庆宏伟立新宝山翠萍")
 
 

@@ -80,6 +80,7 @@ def load_demo(*, seed: int = DEFAULT_SEED, progress: bool = False, as_of: dateti
     say(f"  generated {sum(len(v) for v in data.tables.values()):,} rows in {time.monotonic() - started:.1f} s")
     summary = LoadSummary(scale="demo", seed=seed)
     with transaction.atomic():
+        _clear_other_synthetic_data(say)
         _Loader(data, summary, say).run()
         problems = _check_grids()
         if problems:
@@ -885,6 +886,29 @@ def _rectangle(mid: np.ndarray, direction: np.ndarray, length: float, width: flo
 
 def _printer(progress: bool):
     return (lambda msg: print(msg, flush=True)) if progress else (lambda msg: None)
+
+
+def _clear_other_synthetic_data(say) -> None:
+    """Empty the feature tables at once when another generator's data (the city) fills them.
+
+    Otherwise the upsert keeps ids stable and only stale rows are deleted; row by
+    row that would take hours over a million city incidents. Real rows are never
+    truncated: with any present, the slow path is taken.
+    """
+    from django.db import connection
+
+    from data import reset
+    from gis.models import Grid
+
+    if not Grid.objects.filter(synthetic=True).exclude(code__startswith=LEVEL1_CODE).exists():
+        return
+    connection.ensure_connection()
+    with connection.connection.cursor() as cursor:
+        tables = reset.synthetic_tables()
+        if reset.tables_with_real_rows(cursor, tables):
+            return
+        say("  replacing another synthetic data set (the city): emptying the feature tables")
+        reset.truncate(cursor, sorted(set(tables) | {"sensor_events", "care_subject_private"}))
 
 
 def _check_grids() -> list[str]:

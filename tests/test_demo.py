@@ -228,3 +228,19 @@ def test_reload_keeps_real_rows(rollback):
     )
     load_demo(seed=DEFAULT_SEED)
     assert m.ServicePoint.objects.filter(id=real.id, synthetic=False).exists()
+
+
+def test_demo_replaces_a_loaded_city(demo_db):
+    """City data in the database is cleared at once (truncate), and the demo comes back whole."""
+    from data.city import load_city
+
+    original = demo_checksum()
+    try:
+        load_city(seed=1, factor=0.005)
+        assert m.Grid.objects.filter(code__startswith="410100").exists()
+        load_demo(seed=DEFAULT_SEED)
+        assert not m.Grid.objects.exclude(code__startswith="410104003").exists()
+        assert m.Incident.objects.count() == len(generate_demo().tables["incidents"])
+    finally:
+        load_demo(seed=DEFAULT_SEED)
+    assert demo_checksum() == original
