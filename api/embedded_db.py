@@ -72,11 +72,13 @@ class EmbeddedCluster:
         self.log_file = self.root / "postgresql.log"
         self.password_file = self.root / "password"
         self.port = port
+        self._log = print
 
     # -- public entry points -------------------------------------------------
 
     def start(self, *, log=print) -> ClusterStatus:
         """Initialise (once), start (unless running) and prepare the ``onemap`` database."""
+        self._log = log
         bindir = find_postgres_bindir()
         if not self.initialised:
             log(f"initialising PostgreSQL cluster in {self.data_dir} ...")
@@ -226,6 +228,7 @@ class EmbeddedCluster:
                 break
             mode = parent.stat().st_mode
             if not mode & 0o001:
+                self._log(f"granting search permission (o+x) on {parent} so the 'postgres' user reaches {self.root}")
                 parent.chmod(mode | 0o001)
 
     def _chown(self, path: Path) -> None:

@@ -187,3 +187,18 @@ def test_html_pages_find_their_stylesheet(live_server):
     css = requests.get(f"{live_server}/ogc/static/css/default.css", timeout=30)
     assert css.status_code == 200 and css.text.strip()
     assert requests.get(f"{live_server}/ogc/static/../../api/settings.py", timeout=30).status_code == 404
+
+
+def test_next_link_is_what_qgis_follows(live_server):
+    """QGIS pages only along rel=next typed application/geo+json, and the link must keep the query."""
+    response = requests.get(
+        f"{live_server}/ogc/collections/buildings/items",
+        params={"limit": 7, "bbox": "113.6,34.7,113.7,34.8"},
+        headers={"Accept": "application/geo+json, application/json"},
+        timeout=30,
+    )
+    body = response.json()
+    assert body["numberReturned"] == 7 and body["numberMatched"] == m.Building.objects.count()
+    nxt = [l for l in body["links"] if l["rel"] == "next"]
+    assert len(nxt) == 1 and nxt[0]["type"] == "application/geo+json"
+    assert "bbox=113.6,34.7,113.7,34.8" in nxt[0]["href"] and "limit=7" in nxt[0]["href"]
