@@ -77,7 +77,7 @@ def load_demo(*, seed: int = DEFAULT_SEED, progress: bool = False, as_of: dateti
     started_at = datetime.now(tz=TZ)
     say = _printer(progress)
     data = generate_demo(seed=seed, as_of=as_of)
-    say(f"  generated {sum(len(v) for v in data.tables.values()):,} rows in {time.monotonic() - started:.1f} s")
+    say(f"  generated {sum(len(v) for v in data.tables.values()):,} rows in {time.monotonic() - started:.1f} s; loading ...")
     summary = LoadSummary(scale="demo", seed=seed)
     with transaction.atomic():
         _clear_other_synthetic_data(say)
@@ -1064,7 +1064,6 @@ class _Loader:
     def _count(self, table: str, rows: int, seconds: float) -> None:
         self.summary.counts[table] = self.summary.counts.get(table, 0) + rows
         self.summary.seconds[table] = self.summary.seconds.get(table, 0.0) + seconds
-        self.say(f"  {table:<22} {self.summary.counts[table]:>6,} rows")
 
 
 def _representative(geom) -> Point:

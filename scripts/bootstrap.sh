@@ -48,9 +48,14 @@ python_env() {
     want=$(sha256sum pyproject.toml | cut -c1-16)
     have=$(cat .venv/.onemap-installed 2>/dev/null || true)
     if [ "$want" != "$have" ]; then
-        say "installing the project into .venv (pip)"
-        .venv/bin/python -m pip install -q --upgrade pip
-        .venv/bin/python -m pip install -q -e ".[test]"
+        mkdir -p .var
+        say "installing the project into .venv (pip; log in .var/pip-install.log)"
+        if ! { .venv/bin/python -m pip install --upgrade pip && .venv/bin/python -m pip install -e ".[test]"; } \
+                > .var/pip-install.log 2>&1; then
+            tail -n 30 .var/pip-install.log
+            say "pip failed; the whole log is in .var/pip-install.log"
+            exit 1
+        fi
         echo "$want" > .venv/.onemap-installed
     fi
 }
