@@ -714,6 +714,7 @@ class _Generator:
                 "payload": payload,
             })
         sensor["last_seq"] = len(events)
+        sensor["_last_door"] = max((e[0] for e in events if e[1] != "heartbeat"), default=start)
         sensor["last_seen_at"] = max(e[0] for e in events).replace(microsecond=0)
 
     # -- incidents -------------------------------------------------------------
@@ -732,7 +733,8 @@ class _Generator:
                 "category": "elder_inactivity", "source": "sensor", "severity": 3, "floor": None,
                 "title": "独居老人48小时未开门", "sensor_code": door["code"],
                 "building_code": subject["building_code"], "geom": subject["geom"],
-                "reported_at": (door["last_seen_at"] - timedelta(hours=72) + timedelta(hours=48 + 20)),
+                # the rule fires 48 hours after the door last moved
+                "reported_at": (door["_last_door"] + timedelta(hours=48)).replace(microsecond=0),
                 "status": "new",
             })
         rows.sort(key=lambda r: r["reported_at"])

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import numpy as np
-import pytest
 from django.db import connection
+from django.db.models import Count
 
 from data.demo import DEFAULT_SEED, demo_checksum, generate_demo, load_demo
 from gis import models as m
@@ -105,9 +107,7 @@ def test_street_network_is_connected_and_routable(demo_db):
 
 
 def test_cameras_and_calibrations(demo_db):
-    purposes = dict(
-        m.Camera.objects.values_list("purpose").annotate(n=__import__("django.db.models", fromlist=["Count"]).Count("id"))
-    )
+    purposes = dict(m.Camera.objects.values_list("purpose").annotate(n=Count("id")))
     assert set(purposes) == {"facade", "courtyard", "parking", "peephole"}
     assert sum(n for p, n in purposes.items() if p != "peephole") >= 60
     for cam in m.Camera.objects.filter(purpose="facade"):
@@ -244,3 +244,16 @@ def test_demo_replaces_a_loaded_city(demo_db):
     finally:
         load_demo(seed=DEFAULT_SEED)
     assert demo_checksum() == original
+
+
+def test_inactivity_alerts_match_the_door_messages(demo_db):
+    """Each elder-inactivity incident follows 48 h without a door event, and only then."""
+    alerts = m.Incident.objects.filter(category="elder_inactivity").select_related("sensor")
+    assert alerts.exists()
+    for alert in alerts:
+        last_door = (
+            m.SensorEvent.objects.filter(sensor=alert.sensor, type__in=["door_open", "door_close"])
+            .order_by("-ts").values_list("ts", flat=True).first()
+        )
+        assert alert.reported_at - last_door == timedelta(hours=48)
+        assert alert.sensor.care_subject.lives_alone
