@@ -121,7 +121,7 @@ def cmd_db(args) -> int:
 
     settings = OnemapSettings.from_env()
     if settings.database_url and args.action in {"start", "stop"}:
-        print(f"ONEMAP_DATABASE_URL is set; the project uses that database, not the embedded one.")
+        print("ONEMAP_DATABASE_URL is set; the project uses that database, not the embedded one.")
         return 0
     cluster = cluster_from_settings(settings)
     try:

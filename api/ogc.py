@@ -16,11 +16,21 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.static import serve
 
 _lock = threading.Lock()
+_built_api = None
 
 
-@functools.cache
 def _api():
-    """The pygeoapi API for this process (configuration generated from the layer catalogue)."""
+    """The pygeoapi API for this process, built on first use (normally at worker start)."""
+    global _built_api
+    if _built_api is None:
+        with _lock:
+            if _built_api is None:
+                _built_api = _build_api()
+    return _built_api
+
+
+def _build_api():
+    """A pygeoapi API whose configuration is generated from the layer catalogue."""
     from pygeoapi.api import API
     from pygeoapi.openapi import get_oas
 
@@ -35,15 +45,13 @@ def _api():
 
 def warm_up() -> None:
     """Build the API now (at start-up) rather than on the first request."""
-    with _lock:
-        _api()
+    _api()
 
 
 def _execute(function, request: HttpRequest, *args, skip_valid_check: bool = False) -> HttpResponse:
     from pygeoapi.api import APIRequest, apply_gzip
 
-    with _lock:
-        api = _api()
+    api = _api()
     api_request = APIRequest.from_django(request, api.locales)
     if not skip_valid_check and not api_request.is_valid():
         headers, status, content = api.get_format_exception(api_request)

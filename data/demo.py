@@ -1004,8 +1004,6 @@ class _Loader:
                 if key.endswith("_code") and key[:-5] in refs:
                     ref = key[:-5]
                     values[f"{ref}_id"] = self.ids[refs[ref]][value] if value is not None else None
-                elif key == "grid_code":
-                    values["grid_id"] = self.ids["grids"][value]
                 elif isinstance(value, shapely.Geometry):
                     values[key] = GEOSGeometry(memoryview(shapely.to_wkb(value)), srid=4326)
                 elif key in fields:
