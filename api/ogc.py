@@ -1,4 +1,10 @@
-"""The OGC API at ``/ogc/``: pygeoapi mounted inside Django, its ``API`` built once per process.
+"""The OGC API at ``/ogc/``: our feature and tile routes, with pygeoapi for the rest.
+
+Features as JSON (items, item, Part 4 writes) and vector tiles are answered by our own
+code over :mod:`layers` — one SQL statement per read, GeoJSON built in PostGIS, under
+the caller's row-level-security scope. The landing page, collection metadata,
+queryables, OpenAPI and every HTML page come from pygeoapi, whose ``API`` object is
+built once per process and reads through our provider (:mod:`layers.providers`).
 
 URLs are answered as linked, with and without a trailing slash, never redirected
 (QGIS misbehaves on redirects; see shared/QGIS-CLIENT.md).
@@ -6,7 +12,9 @@ URLs are answered as linked, with and without a trailing slash, never redirected
 
 from __future__ import annotations
 
+import contextvars
 import functools
+import json
 import threading
 from pathlib import Path
 
@@ -15,8 +23,14 @@ from django.urls import path, re_path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.static import serve
 
+from layers.errors import MethodNotAllowed, NotAuthenticated, NotFound, OGCError, TooManyRequests
+
 _lock = threading.Lock()
 _built_api = None
+# the caller of the request pygeoapi is serving, for our provider (HTML pages)
+current_identity: contextvars.ContextVar = contextvars.ContextVar("onemap_identity")
+
+GEOJSON = "application/geo+json"
 
 
 def _api():
@@ -34,113 +48,388 @@ def _build_api():
     from pygeoapi.api import API
     from pygeoapi.openapi import get_oas
 
-    from api.config import OnemapSettings
     from layers.config import pygeoapi_config
 
-    settings = OnemapSettings.from_env()
-    base_url = settings.public_url or f"http://{settings.http_host}:{settings.http_port}"
-    config = pygeoapi_config(base_url=f"{base_url.rstrip('/')}/ogc")
+    config = pygeoapi_config(base_url=_base_url())
     return API(config, get_oas(config))
 
 
+def _base_url() -> str:
+    from api.config import OnemapSettings
+
+    settings = OnemapSettings.from_env()
+    base = settings.public_url or f"http://{settings.http_host}:{settings.http_port}"
+    return f"{base.rstrip('/')}/ogc"
+
+
 def warm_up() -> None:
-    """Build the API now (at start-up) rather than on the first request."""
+    """Build the API and open the connection pool now, rather than on the first request."""
+    from layers.db import pool
+
     _api()
+    pool()
 
 
-def _execute(function, request: HttpRequest, *args, skip_valid_check: bool = False) -> HttpResponse:
+# ---------------------------------------------------------------- plumbing
+
+
+def _ogc_view(*methods: str, writable=None):
+    """Answer OPTIONS and 405 with the right ``Allow``, authenticate, and turn errors into OGC JSON.
+
+    ``writable(identity, **route)`` names the write methods the caller's role has on the route.
+    """
+
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs):
+            try:
+                identity = _identity(request)
+                allowed = set(methods) | {"HEAD", "OPTIONS"}
+                if writable is not None:
+                    allowed |= writable(identity, **kwargs)
+                if request.method == "OPTIONS":
+                    response = HttpResponse(status=204)
+                    response["Allow"] = ", ".join(sorted(allowed))
+                    return response
+                if request.method not in allowed:
+                    raise MethodNotAllowed(
+                        f"{request.method} is not allowed here for your role; allowed: {', '.join(sorted(allowed))}",
+                        headers={"Allow": ", ".join(sorted(allowed))},
+                    )
+                return view(request, identity, *args, **kwargs)
+            except OGCError as exc:
+                return _error(exc)
+
+        # token clients send no CSRF cookie; this API never uses session authentication
+        return csrf_exempt(wrapper)
+
+    return decorate
+
+
+def _identity(request: HttpRequest):
+    from api.auth import AuthError, identity_for_request
+
+    try:
+        return identity_for_request(request)
+    except AuthError as exc:
+        error = TooManyRequests if exc.status == 429 else NotAuthenticated
+        raise error(str(exc), headers=exc.headers) from None
+
+
+def _error(exc: OGCError) -> HttpResponse:
+    response = HttpResponse(exc.body(), status=exc.status, content_type="application/json")
+    for key, value in exc.headers.items():
+        response[key] = value
+    return response
+
+
+def _layer_for(identity, collection_id: str):
+    """The catalogue layer, or 404/401/403 as the caller's role warrants."""
+    from layers.catalogue import layer as find_layer
+    from layers.errors import Forbidden
+
+    try:
+        layer = find_layer(collection_id)
+    except KeyError:
+        raise NotFound(f"no collection {collection_id!r}; see /ogc/collections") from None
+    if not layer.readable_by(identity.role):
+        if identity.is_anonymous:
+            raise NotAuthenticated(
+                f"collection {collection_id!r} needs a signed-in user: send a personal access token "
+                "as the password of HTTP Basic or as a Bearer token",
+                headers={"WWW-Authenticate": 'Basic realm="onemap", charset="UTF-8"'},
+            )
+        raise Forbidden(f"your role ({identity.role}) may not read collection {collection_id!r}")
+    return layer
+
+
+def _wants_html(request: HttpRequest) -> bool:
+    f = request.GET.get("f")
+    if f:
+        if f not in ("json", "geojson", "html", "jsonld"):
+            from layers.errors import InvalidParameter
+
+            raise InvalidParameter(f"f: {f!r} is not offered; use json or html")
+        return f == "html"
+    accept = request.headers.get("Accept", "")
+    return "text/html" in accept and "json" not in accept.split("text/html")[0]
+
+
+def _url(request: HttpRequest, route: str) -> str:
+    return _base_url() + route
+
+
+def _access_log(request: HttpRequest, identity, layer) -> dict | None:
+    if not layer.personal:
+        return None
+    from api.auth import client_address
+
+    return {
+        "user_id": identity.user_id, "username": identity.username, "role": identity.role,
+        "route": request.path, "remote_addr": client_address(request),
+    }
+
+
+def _pygeoapi(function, request: HttpRequest, identity, *args, skip_valid_check: bool = False) -> HttpResponse:
     from pygeoapi.api import APIRequest, apply_gzip
 
     api = _api()
     api_request = APIRequest.from_django(request, api.locales)
-    if not skip_valid_check and not api_request.is_valid():
-        headers, status, content = api.get_format_exception(api_request)
-    else:
-        headers, status, content = function(api, api_request, *args)
-        content = apply_gzip(headers, content)
+    token = current_identity.set(identity)
+    try:
+        if not skip_valid_check and not api_request.is_valid():
+            headers, status, content = api.get_format_exception(api_request)
+        else:
+            headers, status, content = function(api, api_request, *args)
+            content = apply_gzip(headers, content)
+    finally:
+        current_identity.reset(token)
     response = HttpResponse(content, status=status)
     for key, value in headers.items():
         response[key] = value
     return response
 
 
-def _only(*methods):
-    allowed = set(methods) | {"HEAD", "OPTIONS"}
-
-    def decorate(view):
-        @functools.wraps(view)
-        def wrapper(request, *args, **kwargs):
-            if request.method == "OPTIONS":
-                response = HttpResponse(status=204)
-                response["Allow"] = ", ".join(sorted(allowed))
-                return response
-            if request.method not in allowed:
-                response = HttpResponse(status=405)
-                response["Allow"] = ", ".join(sorted(allowed))
-                return response
-            return view(request, *args, **kwargs)
-
-        return csrf_exempt(wrapper)
-
-    return decorate
+# ---------------------------------------------------------------- features
 
 
-@_only("GET")
-def landing_page(request):
+def _items_writable(identity, collection_id: str) -> set[str]:
+    from layers.catalogue import layer as find_layer
+
+    try:
+        layer = find_layer(collection_id)
+    except KeyError:
+        return set()
+    return layer.editing.allowed_methods(identity.role, item=False) if layer.editing else set()
+
+
+def _item_writable(identity, collection_id: str, item_id: str) -> set[str]:
+    from layers.catalogue import layer as find_layer
+
+    try:
+        layer = find_layer(collection_id)
+    except KeyError:
+        return set()
+    return layer.editing.allowed_methods(identity.role, item=True) if layer.editing else set()
+
+
+@_ogc_view("GET", writable=_items_writable)
+def collection_items(request: HttpRequest, identity, collection_id: str):
+    layer = _layer_for(identity, collection_id)
+    if request.method == "POST":
+        return _create(request, identity, layer)
+    if _wants_html(request):
+        import pygeoapi.api.itemtypes as items
+
+        return _pygeoapi(items.get_collection_items, request, identity, collection_id, skip_valid_check=True)
+    from layers.access import scoped_connection
+    from layers.features import collection_document, parse_query, read_page
+
+    query = parse_query(request.GET, layer=layer, role=identity.role)
+    with scoped_connection(identity) as conn:
+        page = read_page(conn, layer, identity, query, access_log=_access_log(request, identity, layer))
+    base = _url(request, f"/collections/{layer.id}/items")
+    body = collection_document(page, query=query, base=base, params=request.GET.dict())
+    return _geojson(body, query.crs, identity)
+
+
+@_ogc_view("GET", writable=_item_writable)
+def collection_item(request: HttpRequest, identity, collection_id: str, item_id: str):
+    layer = _layer_for(identity, collection_id)
+    if request.method in ("PUT", "PATCH"):
+        return _change(request, identity, layer, item_id)
+    if request.method == "DELETE":
+        return _delete(identity, layer, item_id)
+    if _wants_html(request):
+        import pygeoapi.api.itemtypes as items
+
+        return _pygeoapi(items.get_collection_item, request, identity, collection_id, item_id)
+    from layers.access import scoped_connection
+    from layers.crs import crs_from_parameter
+    from layers.features import FeatureQuery, item_document, read_item
+
+    query = FeatureQuery(crs=crs_from_parameter(request.GET.get("crs"), parameter="crs"))
+    with scoped_connection(identity) as conn:
+        text = read_item(conn, layer, identity, item_id, query, access_log=_access_log(request, identity, layer))
+    base = _url(request, f"/collections/{layer.id}/items/{item_id}")
+    body = item_document(text, base=base, collection_url=_url(request, f"/collections/{layer.id}"))
+    return _geojson(body, query.crs, identity)
+
+
+def _geojson(body: bytes, crs, identity) -> HttpResponse:
+    response = HttpResponse(body, content_type=GEOJSON)
+    response["Content-Crs"] = f"<{crs.uri}>"
+    if identity.is_anonymous:
+        response["Cache-Control"] = "public, max-age=10"
+    return response
+
+
+def _create(request, identity, layer) -> HttpResponse:
+    from layers.editing import feature_create, parse_body
+
+    body = parse_body(request, layer, role=identity.role, mode="create")
+    new_id = feature_create(layer, identity, body)
+    response = HttpResponse(status=201)
+    response["Location"] = _url(request, f"/collections/{layer.id}/items/{new_id}")
+    return response
+
+
+def _change(request, identity, layer, item_id: str) -> HttpResponse:
+    from layers.editing import feature_change, parse_body
+
+    mode = "replace" if request.method == "PUT" else "update"
+    body = parse_body(request, layer, role=identity.role, mode=mode)
+    feature_change(layer, identity, item_id, body)
+    return HttpResponse(status=204)
+
+
+def _delete(identity, layer, item_id: str) -> HttpResponse:
+    from layers.editing import feature_delete
+
+    feature_delete(layer, identity, item_id)
+    return HttpResponse(status=204)
+
+
+# ---------------------------------------------------------------- tiles
+
+_tile_cache = None
+
+
+def _tiles():
+    global _tile_cache
+    from layers import tiles
+
+    if _tile_cache is None:
+        _tile_cache = tiles.TileCache()
+    return tiles, _tile_cache
+
+
+def _json(document: dict, status: int = 200) -> HttpResponse:
+    return HttpResponse(json.dumps(document, ensure_ascii=False), status=status, content_type="application/json")
+
+
+def _tile_call(function, *args, **kwargs):
+    tiles, _ = _tiles()
+    try:
+        return function(*args, **kwargs)
+    except tiles.TileError as exc:
+        from layers.errors import InvalidParameter
+
+        raise (NotFound if exc.status == 404 else InvalidParameter)(str(exc)) from None
+
+
+@_ogc_view("GET")
+def tile_matrix_sets(request, identity, tms_id: str | None = None):
+    tiles, _ = _tiles()
+    if tms_id is None:
+        return _json(tiles.tilematrixsets_document(_base_url()))
+    if tms_id != tiles.TILE_MATRIX_SET:
+        raise NotFound(f"no tile matrix set {tms_id!r}; offered: {tiles.TILE_MATRIX_SET}")
+    return _json(tiles.tilematrixset_document(_base_url()))
+
+
+@_ogc_view("GET")
+def collection_tilesets(request, identity, collection_id: str):
+    tiles, _ = _tiles()
+    _layer_for(identity, collection_id)
+    return _json(_tile_call(tiles.collection_tilesets_document, _base_url(), collection_id))
+
+
+@_ogc_view("GET")
+def collection_tileset(request, identity, collection_id: str, tms_id: str):
+    tiles, _ = _tiles()
+    _layer_for(identity, collection_id)
+    return _json(_tile_call(tiles.tileset_document, _base_url(), collection_id, tile_matrix_set=tms_id))
+
+
+@_ogc_view("GET")
+def collection_tile(request, identity, collection_id: str, tms_id: str, z: str, y: str, x: str):
+    from layers.access import scoped_connection
+
+    tiles, cache = _tiles()
+    layer = _layer_for(identity, collection_id)
+    f = request.GET.get("f")
+    if f not in (None, "", "mvt"):
+        from layers.errors import InvalidParameter
+
+        raise InvalidParameter(f"f: tiles are offered as mvt only, not {f!r}")
+    scope = f"{identity.role}:{identity.grid_id or ''}"
+    with scoped_connection(identity) as conn:
+        tile = _tile_call(
+            tiles.tile_cached, conn, cache, scope_key=scope, layer_id=layer.id, z=z, x=x, y=y, tile_matrix_set=tms_id
+        )
+    headers = tiles.tile_http_headers(tile, shared=layer.public and identity.is_anonymous)
+    if tiles.etag_matches(tile, request.headers.get("If-None-Match")):
+        response = HttpResponse(status=304)
+    elif not tile.data:
+        response = HttpResponse(status=204)
+    else:
+        response = HttpResponse(tile.data)
+    for key, value in headers.items():
+        if response.status_code == 200 or key != "Content-Type":
+            response[key] = value
+    return response
+
+
+# ---------------------------------------------------------------- metadata (pygeoapi)
+
+
+@_ogc_view("GET")
+def landing_page(request, identity):
     import pygeoapi.api as core
 
-    return _execute(core.landing_page, request)
+    return _pygeoapi(core.landing_page, request, identity)
 
 
-@_only("GET")
-def openapi(request):
+@_ogc_view("GET")
+def openapi(request, identity):
     import pygeoapi.api as core
 
-    return _execute(core.openapi_, request)
+    return _pygeoapi(core.openapi_, request, identity)
 
 
-@_only("GET")
-def conformance(request):
+@_ogc_view("GET")
+def conformance(request, identity):
+    if _wants_html(request):
+        import pygeoapi.api as core
+
+        return _pygeoapi(core.conformance, request, identity)
+    from layers.config import conformance_classes
+
+    return _json({"conformsTo": conformance_classes()})
+
+
+@_ogc_view("GET")
+def collections(request, identity, collection_id: str | None = None):
     import pygeoapi.api as core
 
-    return _execute(core.conformance, request)
+    if collection_id is not None:
+        _layer_for(identity, collection_id)
+    args = () if collection_id is None else (collection_id,)
+    response = _pygeoapi(core.describe_collections, request, identity, *args)
+    if response.status_code != 200 or _wants_html(request):
+        return response
+    from layers.config import decorate_collections
+
+    document = json.loads(response.content)
+    decorated = decorate_collections(document, role=identity.role, base_url=_base_url(), single=collection_id)
+    return _json(decorated)
 
 
-@_only("GET")
-def collections(request, collection_id: str | None = None):
-    import pygeoapi.api as core
-
-    if collection_id is None:
-        return _execute(core.describe_collections, request)
-    return _execute(core.describe_collections, request, collection_id)
-
-
-@_only("GET")
-def queryables(request, collection_id: str):
+@_ogc_view("GET")
+def queryables(request, identity, collection_id: str):
     import pygeoapi.api.itemtypes as items
 
-    return _execute(items.get_collection_queryables, request, collection_id)
+    _layer_for(identity, collection_id)
+    return _pygeoapi(items.get_collection_queryables, request, identity, collection_id)
 
 
-@_only("GET")
-def schema(request, collection_id: str):
+@_ogc_view("GET")
+def schema(request, identity, collection_id: str):
     import pygeoapi.api as core
 
-    return _execute(core.get_collection_schema, request, collection_id)
-
-
-@_only("GET")
-def collection_items(request, collection_id: str):
-    import pygeoapi.api.itemtypes as items
-
-    return _execute(items.get_collection_items, request, collection_id, skip_valid_check=True)
-
-
-@_only("GET")
-def collection_item(request, collection_id: str, item_id: str):
-    import pygeoapi.api.itemtypes as items
-
-    return _execute(items.get_collection_item, request, collection_id, item_id)
+    _layer_for(identity, collection_id)
+    return _pygeoapi(core.get_collection_schema, request, identity, collection_id)
 
 
 def _both(route: str, view, name: str):
@@ -154,16 +443,23 @@ def _static_root() -> str:
     return str(Path(pygeoapi.__file__).parent / "static")
 
 
+_TILE = "collections/<str:collection_id>/tiles/<str:tms_id>/<str:z>/<str:y>/<str:x>"
+
 urlpatterns = [
     path("", landing_page, name="ogc-landing"),
     # pygeoapi's HTML pages link their stylesheet and images under /ogc/static/
     re_path(r"^static/(?P<path>.+)$", serve, {"document_root": _static_root()}, name="ogc-static"),
     *_both("openapi", openapi, "ogc-openapi"),
     *_both("conformance", conformance, "ogc-conformance"),
+    *_both("tileMatrixSets", tile_matrix_sets, "ogc-tms-list"),
+    *_both("tileMatrixSets/<str:tms_id>", tile_matrix_sets, "ogc-tms"),
     *_both("collections", collections, "ogc-collections"),
     *_both("collections/<str:collection_id>", collections, "ogc-collection"),
     *_both("collections/<str:collection_id>/queryables", queryables, "ogc-queryables"),
     *_both("collections/<str:collection_id>/schema", schema, "ogc-schema"),
     *_both("collections/<str:collection_id>/items", collection_items, "ogc-items"),
     *_both("collections/<str:collection_id>/items/<str:item_id>", collection_item, "ogc-item"),
+    *_both("collections/<str:collection_id>/tiles", collection_tilesets, "ogc-tilesets"),
+    *_both("collections/<str:collection_id>/tiles/<str:tms_id>", collection_tileset, "ogc-tileset"),
+    *_both(_TILE, collection_tile, "ogc-tile"),
 ]

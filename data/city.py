@@ -140,6 +140,9 @@ def load_city(
             plan = _plan_city(size, seed)
             for table, columns, total, chunks in _table_rows(plan, seed):
                 loader.load(table, columns, total, chunks)
+            unbound = reset.restore_access_profiles(cursor)
+            if unbound:
+                log.warning("%s grid worker(s) lost their role: their grid is not in the city data", unbound)
             summary.counts = dict(loader.counts)
             summary.seconds = dict(loader.seconds)
             summary.checksum = loader.hasher.hexdigest()

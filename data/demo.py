@@ -82,6 +82,7 @@ def load_demo(*, seed: int = DEFAULT_SEED, progress: bool = False, as_of: dateti
     with transaction.atomic():
         _clear_other_synthetic_data(say)
         _Loader(data, summary, say).run()
+        _restore_access_profiles(say)
         problems = _check_grids()
         if problems:
             raise DemoDataError("generated grids do not tile exactly:\n" + "\n".join(problems))
@@ -911,6 +912,17 @@ def _clear_other_synthetic_data(say) -> None:
             return
         say("  replacing another synthetic data set (the city): emptying the feature tables")
         reset.truncate(cursor, sorted(set(tables) | {"sensor_events", "care_subject_private"}))
+
+
+def _restore_access_profiles(say) -> None:
+    from django.db import connection
+
+    from data import reset
+
+    with connection.connection.cursor() as cursor:
+        unbound = reset.restore_access_profiles(cursor)
+    if unbound:
+        say(f"  {unbound} grid worker(s) lost their role: their grid is not in the demo; bind them again with `onemap user add`")
 
 
 def _check_grids() -> list[str]:

@@ -14,6 +14,10 @@ class GisConfig(AppConfig):
 
 def _sync_layer_views(sender, using="default", **kwargs) -> None:
     """Published-layer views follow the catalogue after every migrate (they are not data)."""
+    from layers.access import sync_row_security
+    from layers.tiles import sync_layer_versions
     from layers.views import sync_views
 
     sync_views(using=using)
+    sync_layer_versions(using=using)  # after the views: it follows their dependencies
+    sync_row_security(using=using)

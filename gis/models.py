@@ -402,3 +402,91 @@ class DataLoad(models.Model):
     class Meta:
         db_table = "data_loads"
         ordering = ["-finished_at"]
+
+
+# -- who may see what: roles, tokens, failed logins, the access log (api/auth.py) ------
+
+ACCESS_ROLES = ("administrator", "commander", "analyst", "grid_worker", "department")
+
+
+class AccessProfile(models.Model):
+    """A user's role; a grid worker is bound to exactly one level-3 grid (a trigger checks the level)."""
+
+    ROLES = [(role, role.replace("_", " ")) for role in ACCESS_ROLES]
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="access_profile"
+    )
+    role = models.CharField(max_length=20, choices=ROLES)
+    grid = models.ForeignKey(Grid, null=True, blank=True, on_delete=models.PROTECT, related_name="access_profiles")
+    department = models.CharField(max_length=100, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+
+    class Meta:
+        db_table = "access_profiles"
+        constraints = [
+            CheckConstraint(condition=Q(role__in=ACCESS_ROLES), name="access_profiles_role_known"),
+            CheckConstraint(
+                condition=(Q(role="grid_worker", grid__isnull=False) | (~Q(role="grid_worker") & Q(grid__isnull=True))),
+                name="access_profiles_grid_iff_grid_worker",
+            ),
+        ]
+
+
+class AccessToken(models.Model):
+    """A personal access token; only the SHA-256 digest of the secret is stored."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_tokens")
+    name = models.CharField(max_length=100, help_text="What the token is for, e.g. qgis-laptop")
+    digest = models.CharField(max_length=64, help_text="hex SHA-256 of the token")
+    hint = models.CharField(max_length=12, help_text="The token's first characters, to tell tokens apart")
+    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+    last_used_at = models.DateTimeField(null=True, blank=True, help_text="Updated at most once a minute")
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "access_tokens"
+        constraints = [
+            # a constraint, not unique=True: no second (LIKE) index on a column only ever matched exactly
+            UniqueConstraint(fields=["digest"], name="access_tokens_digest_unique"),
+            CheckConstraint(condition=Q(digest__regex=r"^[0-9a-f]{64}$"), name="access_tokens_digest_hex"),
+        ]
+
+
+class LoginFailure(models.Model):
+    """One rejected credential, kept for the rate limit shared by every server process."""
+
+    at = models.DateTimeField(db_default=Now())
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    username = models.CharField(max_length=150, blank=True, default="", help_text="Lower-cased; empty for Bearer")
+
+    class Meta:
+        db_table = "login_failures"
+        indexes = [
+            models.Index(fields=["remote_addr", "at"], name="login_failures_addr_at_idx"),
+            models.Index(fields=["username", "at"], name="login_failures_user_at_idx"),
+            models.Index(fields=["at"], name="login_failures_at_idx"),
+        ]
+
+
+class AccessLogEntry(models.Model):
+    """One read of a personal record; the table is append-only (triggers refuse UPDATE, DELETE, TRUNCATE)."""
+
+    id = models.BigAutoField(primary_key=True)
+    at = models.DateTimeField(db_default=Now())
+    # plain columns, not keys: the log must outlive the users it names
+    user_id = models.BigIntegerField(null=True, blank=True)
+    username = models.TextField(null=True, blank=True)
+    role = models.TextField()
+    route = models.TextField(help_text="e.g. /ogc/collections/care_subjects/items")
+    collection = models.TextField()
+    record_id = models.TextField(null=True, blank=True)
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        db_table = "access_log"
+        indexes = [
+            models.Index(fields=["at"], name="access_log_at_idx"),
+            models.Index(fields=["collection", "record_id"], name="access_log_record_idx"),
+        ]

@@ -64,3 +64,74 @@ def _check_choice(name: str, value: str, choices) -> None:
     known = [c[0] for c in choices]
     if value not in known:
         raise ServiceError(f"{name} must be one of {', '.join(known)}; got {value!r}")
+
+
+@transaction.atomic
+def incident_update(
+    *,
+    incident_id: int,
+    status: str | None = None,
+    notes: str | None = None,
+    severity: int | None = None,
+    lon: float | None = None,
+    lat: float | None = None,
+) -> Incident:
+    """Change an incident's case fields or move it; a move re-routes it to the grid of its new point."""
+    incident = Incident.objects.select_for_update().get(pk=incident_id)
+    if status is not None:
+        _check_choice("status", status, Incident.STATUSES)
+        if status in ("resolved", "closed", "false_alarm") and incident.resolved_at is None:
+            incident.resolved_at = timezone.now()
+        elif status not in ("resolved", "closed", "false_alarm"):
+            incident.resolved_at = None
+        incident.status = status
+    if notes is not None:
+        incident.notes = notes
+    if severity is not None:
+        if not 1 <= severity <= 4:
+            raise ServiceError(f"severity must be 1 (low) to 4 (critical), got {severity}")
+        incident.severity = severity
+    if lon is not None and lat is not None:
+        path = grid_for_point(lon=lon, lat=lat)
+        incident.geom = Point(lon, lat, srid=4326)
+        incident.grid_id = path.level3.id if path else None
+    incident.save()
+    return incident
+
+
+@transaction.atomic
+def incident_delete(*, incident_id: int) -> None:
+    """Remove an incident (administrators correcting mistakes; cases are normally closed, not deleted)."""
+    Incident.objects.get(pk=incident_id).delete()
+
+
+@transaction.atomic
+def area_feature_save(*, model, values: dict, geom=None, feature_id: int | None = None):
+    """Create or update a parking spot or no-parking zone; its grid follows its geometry."""
+    feature = model() if feature_id is None else model.objects.select_for_update().get(pk=feature_id)
+    for name, value in values.items():
+        choices = model._meta.get_field(name).choices
+        if choices:
+            _check_choice(name, value, choices)
+        setattr(feature, name, value)
+    if geom is not None:
+        inside = geom.point_on_surface
+        path = grid_for_point(lon=inside.x, lat=inside.y)
+        feature.geom = geom
+        feature.grid_id = path.level3.id if path else None
+    if feature_id is None and not feature.code:
+        feature.code = f"{model._meta.db_table.upper()}-{timezone.now():%Y%m%d%H%M%S}-{_suffix()}"
+    feature.save()
+    return feature
+
+
+def _suffix() -> str:
+    import secrets
+
+    return secrets.token_hex(3)
+
+
+@transaction.atomic
+def area_feature_delete(*, model, feature_id: int) -> None:
+    """Remove a parking spot or no-parking zone."""
+    model.objects.get(pk=feature_id).delete()

@@ -1,13 +1,21 @@
 """The published-layer catalogue: one definition per layer, the single source for the OGC API.
 
-Each layer is served from a database view ``ogc_<id>`` that holds only its public
-rows and columns (see :mod:`layers.views`); the pygeoapi configuration is generated
-from these definitions (see :mod:`layers.config`). To publish a layer, add it here.
+Each layer is served from a database view ``ogc_<id>`` that holds only its publishable
+rows and columns (see :mod:`layers.views`); who may read and edit it, its queryables and
+the pygeoapi configuration (see :mod:`layers.config`) all come from these definitions.
+To publish a layer, add it here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+# Roles of signed-in users (api.auth.ROLES) plus the anonymous visitor.
+ANONYMOUS = "anonymous"
+STAFF_ROLES = frozenset({"administrator", "commander", "analyst", "grid_worker", "department"})
+EVERYONE = STAFF_ROLES | {ANONYMOUS}
+# who may see a person's record: those who act on it
+PERSONAL_ROLES = frozenset({"administrator", "commander", "grid_worker"})
 
 
 @dataclass(frozen=True)
@@ -18,6 +26,34 @@ class Column:
     sql: str
     type: str = "string"  # string | integer | number | boolean | date-time
     title: str = ""
+    # roles that see this property (None: everyone who may read the layer)
+    roles: frozenset[str] | None = None
+    # values a client may write, when the property is editable
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Editing:
+    """Who may change a layer through the OGC API (Part 4), and which properties."""
+
+    update_roles: frozenset[str]
+    update_fields: tuple[str, ...]
+    create_roles: frozenset[str] = frozenset()
+    create_fields: tuple[str, ...] = ()
+    delete_roles: frozenset[str] = frozenset()
+    # roles that may set or move the geometry on update
+    geometry_roles: frozenset[str] = frozenset()
+
+    def allowed_methods(self, role: str, *, item: bool) -> set[str]:
+        methods = set()
+        if item:
+            if role in self.update_roles:
+                methods |= {"PUT", "PATCH"}
+            if role in self.delete_roles:
+                methods.add("DELETE")
+        elif role in self.create_roles:
+            methods.add("POST")
+        return methods
 
 
 @dataclass(frozen=True)
@@ -32,7 +68,14 @@ class Layer:
     # trusted, static SQL over ``t``: rows that must never be published
     where: str | None = None
     joins: tuple[str, ...] = ()
-    public: bool = True
+    read_roles: frozenset[str] = EVERYONE
+    editing: Editing | None = None
+    # personal records: every read is written to the access log
+    personal: bool = False
+    # a whole view body instead of table/joins/where (aggregates); trusted static SQL
+    view_body: str | None = None
+    # the view reads as its owner and scopes rows itself (see layers.access)
+    definer_view: bool = False
     time_field: str | None = None
     title_zh: str = ""
     scenes: tuple[str, ...] = field(default=())
@@ -41,6 +84,22 @@ class Layer:
     def view(self) -> str:
         return f"ogc_{self.id}"
 
+    @property
+    def public(self) -> bool:
+        return ANONYMOUS in self.read_roles
+
+    def readable_by(self, role: str) -> bool:
+        return role in self.read_roles
+
+    def columns_for(self, role: str) -> tuple[Column, ...]:
+        return tuple(c for c in self.columns if c.roles is None or role in c.roles)
+
+    def column(self, name: str) -> Column:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(name)
+
 
 def _grid_code(alias: str = "g") -> Column:
     return Column("grid_code", f"{alias}.code", "string", "level-3 grid (code)")
@@ -48,6 +107,35 @@ def _grid_code(alias: str = "g") -> Column:
 
 _GRID_JOIN = "LEFT JOIN grids g ON g.id = t.grid_id"
 _SYNTHETIC = Column("synthetic", "t.synthetic", "boolean", "generated demo data, not a real feature")
+
+_INCIDENT_STATUSES = ("new", "dispatched", "in_progress", "resolved", "closed", "false_alarm")
+# elder_inactivity alerts come only from sensors and are never published
+_INCIDENT_CATEGORIES = (
+    "falling_object", "fire_smoke", "illegal_parking", "resident_report", "sanitation",
+    "facility_damage", "neighbour_dispute", "epidemic",
+)
+# roles that handle cases: they see and write dispatch notes
+_CASE_ROLES = frozenset({"administrator", "commander", "grid_worker", "department"})
+_INCIDENT_EDITING = Editing(
+    update_roles=_CASE_ROLES,
+    update_fields=("status", "notes", "severity"),
+    create_roles=frozenset({"administrator", "commander", "grid_worker"}),
+    create_fields=("category", "severity", "title", "notes", "floor", "status"),
+    delete_roles=frozenset({"administrator"}),
+    geometry_roles=frozenset({"administrator", "commander", "grid_worker"}),
+)
+_ADMINS = frozenset({"administrator"})
+
+
+def _admin_editing(*fields: str) -> Editing:
+    return Editing(
+        update_roles=_ADMINS, update_fields=fields, create_roles=_ADMINS, create_fields=fields,
+        delete_roles=_ADMINS, geometry_roles=_ADMINS,
+    )
+
+
+_ADMIN_EDITING_PARKING = _admin_editing("kind", "occupancy")
+_ADMIN_EDITING_NO_PARKING = _admin_editing("name", "reason")
 
 LAYERS: tuple[Layer, ...] = (
     Layer(
@@ -118,6 +206,7 @@ LAYERS: tuple[Layer, ...] = (
         # a peephole camera's position is an elder's home
         where="t.purpose <> 'peephole'",
         joins=(_GRID_JOIN, "LEFT JOIN buildings b ON b.id = t.building_id"),
+        read_roles=STAFF_ROLES,
         scenes=("safety",),
     ),
     Layer(
@@ -130,14 +219,15 @@ LAYERS: tuple[Layer, ...] = (
         keywords=("parking", "停车"),
         columns=(
             Column("code", "t.code"),
-            Column("kind", "t.kind"),
-            Column("occupancy", "t.occupancy", "string", "free | occupied | unknown"),
+            Column("kind", "t.kind", choices=("public", "residential", "disabled", "ev")),
+            Column("occupancy", "t.occupancy", "string", "free | occupied | unknown", choices=("free", "occupied", "unknown")),
             Column("occupancy_updated_at", "t.occupancy_updated_at", "date-time"),
             _grid_code(),
             _SYNTHETIC,
         ),
         joins=(_GRID_JOIN,),
         scenes=("governance",),
+        editing=_ADMIN_EDITING_PARKING,
     ),
     Layer(
         id="no_parking_zones",
@@ -150,12 +240,13 @@ LAYERS: tuple[Layer, ...] = (
         columns=(
             Column("code", "t.code"),
             Column("name", "t.name"),
-            Column("reason", "t.reason"),
+            Column("reason", "t.reason", choices=("fire_lane", "hydrant", "entrance", "other")),
             _grid_code(),
             _SYNTHETIC,
         ),
         joins=(_GRID_JOIN,),
         scenes=("safety", "governance"),
+        editing=_ADMIN_EDITING_NO_PARKING,
     ),
     Layer(
         id="incidents",
@@ -163,18 +254,19 @@ LAYERS: tuple[Layer, ...] = (
         title_zh="事件",
         description=(
             "Geolocated incidents from cameras, sensors, residents and staff. "
-            "Alerts about individual elders and free-text notes are not published."
+            "Alerts about individual elders are not published; dispatch notes only to case handlers."
         ),
         table="incidents",
         geometry_type="Point",
         keywords=("incident", "事件", "dispatch"),
         columns=(
             Column("code", "t.code"),
-            Column("category", "t.category"),
+            Column("category", "t.category", choices=_INCIDENT_CATEGORIES),
             Column("source", "t.source"),
             Column("severity", "t.severity", "integer", "1 low … 4 critical"),
-            Column("status", "t.status"),
+            Column("status", "t.status", choices=_INCIDENT_STATUSES),
             Column("title", "t.title"),
+            Column("notes", "t.notes", "string", "dispatch notes", roles=_CASE_ROLES),
             Column("floor", "t.floor", "integer"),
             Column("reported_at", "t.reported_at", "date-time"),
             Column("resolved_at", "t.resolved_at", "date-time"),
@@ -185,6 +277,8 @@ LAYERS: tuple[Layer, ...] = (
         joins=(_GRID_JOIN,),
         time_field="reported_at",
         scenes=("safety", "governance"),
+        read_roles=STAFF_ROLES,
+        editing=_INCIDENT_EDITING,
     ),
     Layer(
         id="party_orgs",
@@ -230,13 +324,102 @@ LAYERS: tuple[Layer, ...] = (
     ),
 )
 
-# Layers that exist in the model but are never published as they are.
-UNPUBLISHED = {
-    "care_subjects": "personal data: only for authorised roles (a later issue), analysts get care_density",
-}
+_PERSONAL = PERSONAL_ROLES
+_DENSITY_MIN = 5  # counts below this are suppressed: too few people to stay anonymous
+
+# Counts of active care subjects per building and per level-3 grid, with no personal
+# field. Groups under the threshold are left out; a living-alone count under it is
+# blanked. The view scopes its rows itself (a grid worker sees their grid's counts).
+_CARE_DENSITY = f"""
+WITH scope AS (
+    SELECT nullif(current_setting('onemap.grid_id', true), '')::bigint AS grid_id
+), subjects AS (
+    SELECT s.building_id, s.grid_id, s.lives_alone FROM care_subjects s, scope
+    WHERE s.active AND (scope.grid_id IS NULL OR s.grid_id = scope.grid_id)
+)
+SELECT 'building-' || b.code AS id, 'building' AS unit, b.code, g.code AS grid_code,
+       c.registered, CASE WHEN c.alone >= {_DENSITY_MIN} OR c.alone = 0 THEN c.alone END AS living_alone,
+       b.synthetic, b.geom
+FROM (SELECT building_id, count(*) AS registered, count(*) FILTER (WHERE lives_alone) AS alone
+      FROM subjects GROUP BY building_id HAVING count(*) >= {_DENSITY_MIN}) c
+JOIN buildings b ON b.id = c.building_id
+LEFT JOIN grids g ON g.id = b.grid_id
+UNION ALL
+SELECT 'grid-' || g.code, 'grid', g.code, g.code,
+       c.registered, CASE WHEN c.alone >= {_DENSITY_MIN} OR c.alone = 0 THEN c.alone END,
+       g.synthetic, g.geom
+FROM (SELECT grid_id, count(*) AS registered, count(*) FILTER (WHERE lives_alone) AS alone
+      FROM subjects GROUP BY grid_id HAVING count(*) >= {_DENSITY_MIN}) c
+JOIN grids g ON g.id = c.grid_id
+"""
+
+LAYERS = LAYERS + (
+    Layer(
+        id="care_subjects",
+        title="People under care",
+        title_zh="关爱对象",
+        description=(
+            "Registered elders and people under home monitoring with their personal details. "
+            "Restricted to administrators, commanders and grid workers (their own grid); every read is logged."
+        ),
+        table="care_subjects",
+        geometry_type="Point",
+        keywords=("elder care", "智慧养老"),
+        columns=(
+            Column("code", "t.code"),
+            Column("kind", "t.kind"),
+            Column("age_band", "t.age_band"),
+            Column("lives_alone", "t.lives_alone", "boolean"),
+            Column("care_level", "t.care_level", "integer"),
+            Column("active", "t.active", "boolean"),
+            Column("full_name", "p.full_name"),
+            Column("gender", "p.gender"),
+            Column("phone", "p.phone"),
+            Column("unit", "p.unit", "integer"),
+            Column("floor", "p.floor", "integer"),
+            Column("room", "p.room"),
+            Column("building_code", "b.code"),
+            _grid_code(),
+            _SYNTHETIC,
+        ),
+        joins=(
+            "LEFT JOIN care_subject_private p ON p.subject_id = t.id",
+            "LEFT JOIN buildings b ON b.id = t.building_id",
+            _GRID_JOIN,
+        ),
+        read_roles=_PERSONAL,
+        personal=True,
+        scenes=("services",),
+    ),
+    Layer(
+        id="care_density",
+        title="Care density",
+        title_zh="关爱对象分布",
+        description=(
+            f"How many people under care live in each building and level-3 grid, and how many live alone; "
+            f"no personal field, and groups of fewer than {_DENSITY_MIN} are left out."
+        ),
+        table="care_subjects",
+        geometry_type="MultiPolygon",
+        keywords=("elder care", "智慧养老", "aggregate"),
+        columns=(
+            Column("unit", "t.unit", "string", "building | grid"),
+            Column("code", "t.code", "string", "building or grid code"),
+            _grid_code("t"),
+            Column("registered", "t.registered", "integer", "active people under care"),
+            Column("living_alone", "t.living_alone", "integer", f"blank when between 1 and {_DENSITY_MIN - 1}"),
+            _SYNTHETIC,
+        ),
+        view_body=_CARE_DENSITY,
+        definer_view=True,
+        read_roles=STAFF_ROLES,
+        scenes=("services",),
+    ),
+)
 
 
 def public_layers() -> tuple[Layer, ...]:
+    """Layers anonymous visitors may read."""
     return tuple(layer for layer in LAYERS if layer.public)
 
 

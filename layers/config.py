@@ -1,29 +1,18 @@
-"""The pygeoapi configuration, generated from the layer catalogue and the live database."""
+"""The pygeoapi configuration, conformance and collection documents, from the layer catalogue."""
 
 from __future__ import annotations
 
-from layers.catalogue import Layer, public_layers
+from layers.catalogue import LAYERS, Layer
+from layers.crs import CRS84, supported_uris
 
-PROVIDER = "layers.providers.StockPostgreSQLProvider"
-CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+PROVIDER = "layers.providers.PostGISProvider"
 # Where the demo lies; used as a layer's extent while the layer is empty.
 DEFAULT_BBOX = [113.64, 34.745, 113.68, 34.77]
 
 
 def pygeoapi_config(*, base_url: str, using: str = "default") -> dict:
     """A complete pygeoapi configuration dict for ``base_url`` (e.g. http://127.0.0.1:8000/ogc)."""
-    from django.db import connections
-
-    settings = connections[using].settings_dict
-    connection = {
-        "host": settings["HOST"] or "127.0.0.1",
-        "port": int(settings["PORT"] or 5432),
-        "dbname": settings["NAME"],
-        "user": settings["USER"],
-        "password": settings["PASSWORD"],
-        "search_path": ["public"],
-    }
-    extents = _extents(public_layers(), using=using)
+    extents = _extents(LAYERS, using=using)
     return {
         "server": {
             "bind": {"host": "127.0.0.1", "port": 8000},
@@ -33,7 +22,7 @@ def pygeoapi_config(*, base_url: str, using: str = "default") -> dict:
             "languages": ["en-US", "zh-CN"],
             "cors": True,
             "pretty_print": False,
-            "limits": {"default_items": 100, "max_items": 10000, "on_exceed": "throttle"},
+            "limits": {"default_items": 100, "max_items": 10000, "on_exceed": "error"},
             "map": {
                 "url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
                 "attribution": "&copy; OpenStreetMap contributors",
@@ -68,18 +57,19 @@ def pygeoapi_config(*, base_url: str, using: str = "default") -> dict:
                 "role": "pointOfContact",
             },
         },
-        "resources": {layer.id: _resource(layer, connection, extents.get(layer.id)) for layer in public_layers()},
+        "resources": {layer.id: _resource(layer, extents.get(layer.id)) for layer in LAYERS},
     }
 
 
-def _resource(layer: Layer, connection: dict, bbox: list[float] | None) -> dict:
+def _resource(layer: Layer, bbox: list[float] | None) -> dict:
     provider = {
         "type": "feature",
         "name": PROVIDER,
-        "data": connection,
+        "data": layer.id,
         "id_field": "id",
-        "table": layer.view,
-        "geom_field": "geom",
+        "crs": supported_uris(),
+        "storage_crs": CRS84,
+        "editable": bool(layer.editing),
     }
     if layer.time_field:
         provider["time_field"] = layer.time_field
@@ -110,3 +100,52 @@ def _extents(layers, *, using: str) -> dict[str, list[float]]:
             if row and row[0] is not None:
                 extents[layer.id] = [round(v, 6) for v in row]
     return extents
+
+
+_COMMON = "http://www.opengis.net/spec/ogcapi-common-1/1.0/conf/"
+_FEATURES = "http://www.opengis.net/spec/ogcapi-features-{}/1.0/conf/{}"
+_TILES = "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/"
+
+
+def conformance_classes() -> list[str]:
+    """Every conformance class the API implements (and only those)."""
+    from layers.cql import CONFORMANCE as CQL2
+
+    classes = [_COMMON + c for c in ("core", "landing-page", "json", "html", "oas30")]
+    classes.append("http://www.opengis.net/spec/ogcapi-common-2/1.0/conf/collections")
+    classes += [_FEATURES.format(1, c) for c in ("core", "oas30", "html", "geojson")]
+    classes.append(_FEATURES.format(2, "crs"))
+    classes += [_FEATURES.format(3, c) for c in ("filter", "features-filter", "queryables", "queryables-query-parameters")]
+    classes += [_FEATURES.format(4, c) for c in ("create-replace-delete", "update", "features")]
+    classes += [_FEATURES.format(5, c) for c in ("schemas", "core-roles-features")]
+    classes += list(CQL2)
+    classes += [_TILES + c for c in ("core", "tileset", "tilesets-list", "geodata-tilesets", "mvt")]
+    classes += ["http://www.opengis.net/spec/tms/2.0/conf/tilematrixset", "http://www.opengis.net/spec/tms/2.0/conf/json-tilematrixset"]
+    return sorted(set(classes))
+
+
+def decorate_collections(document: dict, *, role: str, base_url: str, single: str | None) -> dict:
+    """pygeoapi's collection documents, limited to what the role may read, with tiles links added."""
+    from layers.catalogue import layer as find_layer
+    from layers.tiles import TILE_LAYERS
+
+    def decorate(collection: dict) -> dict:
+        layer_id = collection["id"]
+        links = [link for link in collection.get("links", []) if "/tiles" not in link.get("href", "")]
+        if layer_id in TILE_LAYERS:
+            links.append({
+                "rel": "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
+                "type": "application/json", "title": "vector tiles",
+                "href": f"{base_url}/collections/{layer_id}/tiles?f=json",
+            })
+        collection["links"] = links
+        collection["crs"] = supported_uris()
+        collection["storageCrs"] = CRS84
+        return collection
+
+    if single is not None:
+        return decorate(document)
+    document["collections"] = [
+        decorate(c) for c in document.get("collections", []) if find_layer(c["id"]).readable_by(role)
+    ]
+    return document

@@ -1,74 +1,120 @@
-"""pygeoapi providers, referenced by dotted path from the generated configuration."""
+"""Our pygeoapi feature provider, referenced by dotted path from the generated configuration.
+
+pygeoapi calls it for the pages it renders (HTML items and item, queryables, schema).
+It reads through the same SQL builders as the JSON routes (:mod:`layers.features`),
+under the row-level-security scope of the request's caller, which the route puts in
+:data:`api.ogc.current_identity` before handing the request to pygeoapi.
+"""
 
 from __future__ import annotations
 
-from pygeoapi.provider.sql import GenericSQLProvider, PostgreSQLProvider
+import json
+
+from pygeoapi.provider.base import (
+    BaseProvider,
+    ProviderInvalidQueryError,
+    ProviderItemNotFoundError,
+    SchemaType,
+)
+
+from layers.catalogue import Column
+from layers.catalogue import layer as find_layer
+from layers.errors import InvalidParameter, NotFound
+from layers.features import FeatureQuery, read_item, read_page
+
+_JSON_TYPES = {"integer": "integer", "number": "number", "boolean": "boolean", "string": "string", "date-time": "string"}
 
 
-_TYPE_WORDS = {int: "an integer", float: "a number"}
-
-
-class StockPostgreSQLProvider(PostgreSQLProvider):
-    """pygeoapi's own PostgreSQL provider, driven through psycopg 3 instead of psycopg2.
-
-    Only the driver changes; queries, paging and filtering are pygeoapi's. It is
-    the baseline that the project's fast provider (a later issue) is measured against.
-    """
+class PostGISProvider(BaseProvider):
+    """A catalogue layer read from its ``ogc_<id>`` view; GeoJSON comes out of PostGIS."""
 
     def __init__(self, provider_def: dict):
-        GenericSQLProvider.__init__(
-            self,
-            provider_def,
-            "postgresql+psycopg",
-            {"client_encoding": "utf8", "application_name": "onemap-ogc"},
-        )
+        super().__init__(provider_def)
+        self.layer = find_layer(provider_def["data"])
+        self.id_field = "id"
+        self.time_field = self.layer.time_field
+        self.get_fields()
 
-    def _get_property_filters(self, properties):
-        """Property filters with values cast to the column's type.
+    def get_fields(self) -> dict:
+        self._fields = {c.name: _field(c) for c in self.layer.columns_for(_identity().role)}
+        return self._fields
 
-        Query-string values arrive as text; psycopg 3 binds them as text and
-        PostgreSQL refuses ``smallint = varchar`` (psycopg2 hid this by inlining).
-        """
-        from pygeoapi.provider.base import ProviderInvalidQueryError
-        from sqlalchemy import and_, cast
+    def get_schema(self, schema_type: SchemaType = SchemaType.item):
+        properties = dict(self.get_fields())
+        properties["geometry"] = {"$ref": f"https://geojson.org/schema/{self.layer.geometry_type}.json"}
+        return "application/geo+json", {"$schema": "http://json-schema.org/draft/2020-12/schema",
+                                        "type": "object", "properties": properties}
 
-        if not properties:
-            return True
-        clauses = []
-        for name, value in properties:
-            column = getattr(self.table_model, name)
-            try:
-                python_type = column.type.python_type
-            except NotImplementedError:
-                python_type = str
-            if python_type is bool:
-                if str(value).lower() not in {"true", "false", "1", "0"}:
-                    raise ProviderInvalidQueryError(user_msg=f"{name} must be true or false, got {value!r}")
-                value = str(value).lower() in {"true", "1"}
-            elif python_type in (int, float):
-                try:
-                    value = python_type(value)
-                except ValueError:
-                    raise ProviderInvalidQueryError(
-                        user_msg=f"{name} must be {_TYPE_WORDS[python_type]}, got {value!r}"
-                    ) from None
-            else:
-                value = cast(value, column.type) if python_type is not str else value
-            clauses.append(column == value)
-        return and_(*clauses)
+    def query(self, offset=0, limit=10, resulttype="results", bbox=(), datetime_=None, properties=(),
+              sortby=(), select_properties=(), skip_geometry=False, q=None, filterq=None, **kwargs):
+        from layers.access import scoped_connection
 
-    def get(self, identifier, crs_transform_spec=None, **kwargs):
-        """Item by id; the id is cast to the id column's type, and a malformed id is simply not found."""
-        from pygeoapi.provider.base import ProviderItemNotFoundError
-
-        column = getattr(self.table_model, self.id_field)
+        if filterq is not None:
+            raise ProviderInvalidQueryError(user_msg="filters are answered as JSON: add f=json to the request")
+        identity = _identity()
+        names = {c.name for c in self.layer.columns_for(identity.role)}
         try:
-            python_type = column.type.python_type
-        except NotImplementedError:
-            python_type = str
-        if python_type is int:
-            try:
-                identifier = int(identifier)
-            except (TypeError, ValueError):
-                raise ProviderItemNotFoundError(f"No such item: {self.id_field}={identifier}.") from None
-        return super().get(identifier, crs_transform_spec=crs_transform_spec, **kwargs)
+            query = FeatureQuery(
+                limit=int(limit), offset=int(offset),
+                bbox=tuple(bbox) if bbox else None,
+                interval=_interval(datetime_),
+                equals=tuple((name, value) for name, value in properties if name in names),
+                sortby=tuple((s["property"], s["order"] == "-") for s in sortby if s["property"] in names),
+                properties=tuple(select_properties) or None,
+                skip_geometry=bool(skip_geometry),
+            )
+            with scoped_connection(identity) as conn:
+                page = read_page(conn, self.layer, identity, query, access_log=_access(identity, self.layer))
+        except InvalidParameter as exc:
+            raise ProviderInvalidQueryError(user_msg=exc.description) from None
+        features = json.loads("[" + page.features + "]")
+        result = {"type": "FeatureCollection", "features": features, "numberReturned": page.returned}
+        if page.matched is not None:
+            result["numberMatched"] = page.matched
+        return result
+
+    def get(self, identifier, **kwargs):
+        from layers.access import scoped_connection
+
+        identity = _identity()
+        try:
+            with scoped_connection(identity) as conn:
+                text = read_item(conn, self.layer, identity, str(identifier), FeatureQuery(),
+                                 access_log=_access(identity, self.layer))
+        except NotFound as exc:
+            raise ProviderItemNotFoundError(user_msg=exc.description) from None
+        return json.loads(text)
+
+
+def _identity():
+    from api.auth import ANONYMOUS
+    from api.ogc import current_identity
+
+    return current_identity.get(ANONYMOUS)
+
+
+def _access(identity, layer) -> dict | None:
+    if not layer.personal:
+        return None
+    return {"user_id": identity.user_id, "username": identity.username, "role": identity.role,
+            "route": "/ogc (HTML)", "remote_addr": None}
+
+
+def _field(column: Column) -> dict:
+    field = {"type": _JSON_TYPES.get(column.type, "string"), "title": column.title or column.name}
+    if column.type == "date-time":
+        field["format"] = "date-time"
+    if column.choices:
+        field["enum"] = list(column.choices)
+    return field
+
+
+def _interval(value):
+    if not value:
+        return None
+    from layers.features import _instant
+
+    parts = str(value).split("/")
+    times = [_instant(p) for p in parts]
+    return (times[0], times[0]) if len(times) == 1 else (times[0], times[1])
+

@@ -32,7 +32,7 @@ system_packages() {
         say "or set ONEMAP_DATABASE_URL to a PostGIS database"
         return 0
     fi
-    apt_install postgresql postgresql-contrib gdal-bin libgdal-dev libgeos-dev libproj-dev proj-bin python3-venv python3-dev
+    apt_install postgresql postgresql-contrib gdal-bin libgdal-dev libgeos-dev libproj-dev proj-bin python3-venv python3-dev wrk
     local major
     major=$(ls /usr/lib/postgresql | sort -n | tail -1)
     apt_install "postgresql-${major}-postgis-3" "postgresql-${major}-pgrouting"

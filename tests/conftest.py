@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -76,6 +77,56 @@ def rollback(demo_db):
         pass
 
 
+@dataclass(frozen=True)
+class Account:
+    username: str
+    token: str
+    role: str
+    grid_code: str | None = None
+
+    @property
+    def auth(self) -> tuple[str, str]:
+        return (self.username, self.token)
+
+
+@pytest.fixture
+def accounts(_accounts) -> dict[str, Account]:
+    """A signed-in user of every role with a personal access token; two grid workers in neighbouring grids.
+
+    A test that swaps in the city data drops grid workers' bindings; they are bound again here.
+    """
+    from api.auth import user_create
+    from gis.models import AccessProfile
+
+    for account in _accounts.values():
+        if not AccessProfile.objects.filter(user__username=account.username).exists():
+            user_create(username=account.username, role=account.role, grid_code=account.grid_code)
+    return _accounts
+
+
+@pytest.fixture(scope="session")
+def _accounts(demo_db) -> dict[str, Account]:
+    from api.auth import token_create, user_create
+    from gis.models import Grid
+
+    first, second = Grid.objects.filter(level=3).order_by("code")[:2]
+    specs = {
+        "administrator": ("administrator", None),
+        "commander": ("commander", None),
+        "analyst": ("analyst", None),
+        "department": ("department", None),
+        "worker": ("grid_worker", first.code),
+        "worker2": ("grid_worker", second.code),
+    }
+    made = {}
+    for key, (role, grid_code) in specs.items():
+        username = f"test_{key}"
+        user_create(username=username, role=role, grid_code=grid_code)
+        _, token = token_create(username=username, name="tests")
+        made[key] = Account(username, token, role, grid_code)
+    return made
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -89,7 +140,7 @@ def live_server(demo_db):
 
     port = _free_port()
     env = dict(os.environ, ONEMAP_DATABASE_URL=TEST_DATABASE_URL, ONEMAP_HTTP_PORT=str(port))
-    log_path = ROOT / ".var" / "test-server.log"
+    log_path = ROOT / ".var" / f"test-server-{TEST_DB}.log"
     log_path.parent.mkdir(exist_ok=True)
     log = open(log_path, "w")
     proc = subprocess.Popen(

@@ -12,22 +12,29 @@ import requests
 from gis import models as m
 from layers.catalogue import public_layers
 
-PUBLISHED = {"grids", "buildings", "cameras", "parking_spots", "no_parking_zones", "incidents", "party_orgs", "service_points"}
+PUBLISHED = {"grids", "buildings", "parking_spots", "no_parking_zones", "party_orgs", "service_points"}
+# what a signed-in analyst reads on top: no personal records, the aggregate instead
+ANALYST = PUBLISHED | {"cameras", "incidents", "care_density"}
 PERSONAL_FIELDS = {"full_name", "birth_date", "room", "contacts", "health_notes", "unit_room", "monitoring_rule"}
 
 needs_ogr = pytest.mark.skipif(shutil.which("ogrinfo") is None, reason="GDAL's ogrinfo is not installed (apt-get install gdal-bin)")
 
 
-def _get(url, **params):
-    response = requests.get(url, params=params, headers={"Accept": "application/json"}, timeout=30, allow_redirects=False)
+def _get(url, auth=None, **params):
+    response = requests.get(
+        url, params=params, headers={"Accept": "application/json"}, timeout=30, allow_redirects=False, auth=auth
+    )
     return response
 
 
-def test_collections_are_the_public_layers(live_server):
+def test_collections_are_what_the_caller_may_read(live_server, accounts):
     body = _get(f"{live_server}/ogc/collections", f="json").json()
     ids = {c["id"] for c in body["collections"]}
     assert ids == PUBLISHED == {layer.id for layer in public_layers()}
-    assert "care_subjects" not in ids
+    analyst = {c["id"] for c in _get(f"{live_server}/ogc/collections", accounts["analyst"].auth).json()["collections"]}
+    assert analyst == ANALYST
+    admin = {c["id"] for c in _get(f"{live_server}/ogc/collections", accounts["administrator"].auth).json()["collections"]}
+    assert admin == ANALYST | {"care_subjects"}
 
 
 def test_landing_page_has_what_qgis_needs(live_server):
@@ -74,7 +81,7 @@ def test_item_by_id_and_unknown_id(live_server):
         ({"bbox": "1,2,3"}, "bbox"),
         ({"bbox": "a,b,c,d"}, "bbox"),
         ({"limit": "-1"}, "limit"),
-        ({"level": "three"}, "level must be an integer"),
+        ({"level": "three"}, "level: 'three' is not a valid integer"),
     ],
 )
 def test_bad_requests_are_400_with_a_reason(live_server, params, fragment):
@@ -83,19 +90,24 @@ def test_bad_requests_are_400_with_a_reason(live_server, params, fragment):
     assert fragment in response.json()["description"]
 
 
-def test_unknown_collection_is_404(live_server):
-    assert _get(f"{live_server}/ogc/collections/care_subjects/items", f="json").status_code == 404
+def test_unknown_and_restricted_collections(live_server, accounts):
+    anonymous = _get(f"{live_server}/ogc/collections/care_subjects/items", f="json")
+    assert anonymous.status_code == 401 and anonymous.headers["WWW-Authenticate"].startswith("Basic")
+    assert _get(f"{live_server}/ogc/collections/care_subjects/items", accounts["analyst"].auth).status_code == 403
+    assert _get(f"{live_server}/ogc/collections/incidents/items", f="json").status_code == 401
     assert _get(f"{live_server}/ogc/collections/nope", f="json").status_code == 404
 
 
-def test_private_things_stay_private(live_server):
-    for layer in PUBLISHED:
-        body = _get(f"{live_server}/ogc/collections/{layer}/items", f="json", limit=1000).json()
+def test_private_things_stay_private(live_server, accounts):
+    analyst = accounts["analyst"].auth
+    for layer in ANALYST:
+        body = _get(f"{live_server}/ogc/collections/{layer}/items", analyst, f="json", limit=1000).json()
         for feature in body["features"]:
             assert not PERSONAL_FIELDS & set(feature["properties"]), layer
-    cameras = _get(f"{live_server}/ogc/collections/cameras/items", f="json", limit=1000).json()["features"]
+            assert "notes" not in feature["properties"], layer
+    cameras = _get(f"{live_server}/ogc/collections/cameras/items", analyst, f="json", limit=1000).json()["features"]
     assert cameras and all(f["properties"]["purpose"] != "peephole" for f in cameras)
-    incidents = _get(f"{live_server}/ogc/collections/incidents/items", f="json", limit=1000).json()["features"]
+    incidents = _get(f"{live_server}/ogc/collections/incidents/items", analyst, f="json", limit=1000).json()["features"]
     assert incidents and all(f["properties"]["category"] != "elder_inactivity" for f in incidents)
     assert m.Incident.objects.filter(category="elder_inactivity").exists()  # they exist, just not published
 
@@ -109,14 +121,25 @@ def test_bbox_filters(live_server):
     assert 0 < len(body["features"]) == expected < m.Building.objects.count()
 
 
-def test_owslib_reads_the_api(live_server):
+def test_owslib_reads_the_api(live_server, accounts):
     from owslib.ogcapi.features import Features
+    from owslib.util import Authentication
 
     api = Features(f"{live_server}/ogc")
     ids = {c["id"] for c in api.collections()["collections"]}
     assert ids == PUBLISHED
     items = api.collection_items("grids", limit=50)
     assert len(items["features"]) == 22
+    signed_in = Features(f"{live_server}/ogc", auth=Authentication(*accounts["analyst"].auth))
+    assert {c["id"] for c in signed_in.collections()["collections"]} == ANALYST
+    incidents = signed_in.collection_items("incidents", limit=5, bbox=[113.6, 34.7, 113.7, 34.8])
+    assert incidents["numberReturned"] == 5 and incidents["numberMatched"] > 5
+    projected = signed_in.collection_items(
+        "buildings", limit=3, crs="http://www.opengis.net/def/crs/EPSG/0/4547"
+    )
+    northing, easting = projected["features"][0]["geometry"]["coordinates"][0][0][0]
+    assert 3_800_000 < northing < 3_900_000 and 400_000 < easting < 600_000  # EPSG:4547 is northing first
+    assert signed_in.collection_queryables("buildings")["properties"]["floors"]["type"] == "integer"
 
 
 @needs_ogr
@@ -140,6 +163,35 @@ def test_ogrinfo_lists_collections_and_reads_level3_grids(live_server):
         assert f["parent_code"] == grid.parent.code
         assert int(f["level"]) == 3
         assert f["responsible_unit"] == grid.responsible_unit
+
+
+@needs_ogr
+def test_ogr2ogr_reads_a_restricted_layer_with_a_token_in_pages_and_a_bbox(live_server, accounts, tmp_path):
+    analyst = accounts["analyst"]
+    out = tmp_path / "incidents.gpkg"
+    grid = m.Grid.objects.filter(level=2).order_by("code").first()
+    minx, miny, maxx, maxy = grid.geom.extent
+    result = subprocess.run(
+        ["ogr2ogr", "-f", "GPKG", str(out), f"OAPIF:{live_server}/ogc", "incidents",
+         "-oo", "PAGE_SIZE=25", "-oo", f"USERPWD={analyst.username}:{analyst.token}",
+         "-spat", str(minx), str(miny), str(maxx), str(maxy)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    import pyogrio
+
+    expected = (
+        m.Incident.objects.exclude(category="elder_inactivity")
+        .filter(geom__intersects=grid.geom.envelope).count()
+    )
+    assert expected > 60  # several pages of 25
+    assert pyogrio.read_info(out)["features"] == expected
+    denied = subprocess.run(
+        ["ogrinfo", "-ro", "-so", f"OAPIF:{live_server}/ogc", "incidents", "-oo", "USERPWD=nobody:om_wrong"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert denied.returncode != 0
+    m.LoginFailure.objects.all().delete()  # later tests come from the same address
 
 
 @needs_ogr

@@ -1,0 +1,461 @@
+"""Who is asking: personal access tokens, roles, failed-login limits and the access log.
+
+A request carries a personal access token either as the password of HTTP Basic
+(with the user's username; this is how QGIS authenticates) or as
+``Authorization: Bearer <token>``. Only the SHA-256 digest of a token is stored.
+A valid token is remembered in this process for ``CACHE_TTL`` seconds, so a hot
+token costs no query; revoking a token or disabling a user takes effect in other
+server processes within that time. The account password is never accepted here:
+checking it (PBKDF2) would cost about 100 ms per request. See ``docs/access.md``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import ipaddress
+import secrets
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models.functions import Now
+from django.http import HttpRequest
+from django.utils import timezone
+
+from gis.models import ACCESS_ROLES, AccessLogEntry, AccessProfile, AccessToken, Grid
+from gis.services import ServiceError
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+ROLES = ACCESS_ROLES
+
+TOKEN_PREFIX = "om_"
+TOKEN_BYTES = 32
+CACHE_TTL = 30.0  # seconds a valid token is trusted without asking the database again
+CACHE_SIZE = 4096  # tokens remembered per process
+TOUCH_INTERVAL = 60.0  # last_used_at is written at most this often per token and process
+FAILURE_LIMIT = 10  # failed logins per client address, and per username ...
+FAILURE_WINDOW = 300  # ... within this many seconds, before every attempt gets 429
+FAILURE_KEEP = 86400  # seconds failed logins are kept (for the rate limit and for a look afterwards)
+
+REALM = "onemap"
+_BASIC_CHALLENGE = f'Basic realm="{REALM}", charset="UTF-8"'
+_BEARER_CHALLENGE = f'Bearer realm="{REALM}", error="invalid_token"'
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The caller of one request: a role, and for a grid worker their level-3 grid."""
+
+    role: str  # one of ROLES, or "anonymous"
+    username: str | None = None
+    user_id: int | None = None
+    grid_id: int | None = None  # the level-3 grid (gis Grid.id) of a grid worker, else None
+    token_id: int | None = None
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.role == "anonymous"
+
+
+ANONYMOUS = Identity(role="anonymous")
+
+
+class AuthError(Exception):
+    """Credentials were refused (401) or too many failed (429); ``str(exc)`` tells the client what to do."""
+
+    def __init__(self, message: str, *, status: int = 401, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.headers = dict(headers or {})
+
+
+# -- the request entry point ------------------------------------------------------
+
+
+def identity_for_request(request: HttpRequest) -> Identity:
+    """No Authorization header -> ANONYMOUS; valid token -> its Identity; otherwise raise AuthError.
+
+    Call it before opening the request's transaction: a failed login is recorded in
+    the database, and a rollback around this call would forget it.
+    """
+    header = request.META.get("HTTP_AUTHORIZATION")
+    if not header:
+        return ANONYMOUS
+    credentials = _parse_authorization(header)
+    if credentials.problem is None:
+        identity = _cached_identity(credentials)
+        if identity is not None:
+            return identity
+    return _identity_from_database(credentials, remote_addr=client_address(request))
+
+
+def client_address(request: HttpRequest) -> str | None:
+    """The client's IP address as the server saw it (REMOTE_ADDR), or None when it is not an address."""
+    return _ip_or_none(request.META.get("REMOTE_ADDR"))
+
+
+def clear_identity_cache() -> None:
+    """Forget every remembered token of this process."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+# -- services: users and tokens ------------------------------------------------------
+
+
+@transaction.atomic
+def user_create(*, username: str, role: str, grid_code: str | None = None, department: str = "") -> User:
+    """Create an active user with a role (a grid worker with their level-3 grid); no password is set.
+
+    An existing user without a role (made by ``createsuperuser``, or left after a city load) is given one.
+    """
+    User = get_user_model()
+    _check_username(username)
+    if role not in ROLES:
+        raise ServiceError(f"role must be one of {', '.join(ROLES)}; got {role!r}")
+    grid = _grid_for_role(role=role, grid_code=grid_code)
+    department = department.strip()
+    if len(department) > 100:
+        raise ServiceError(f"department name is {len(department)} characters long; at most 100 are allowed")
+    user = User.objects.filter(username=username).first()
+    if user is not None and AccessProfile.objects.filter(user=user).exists():
+        raise ServiceError(f"user {username!r} already exists with a role; choose another username")
+    if user is None:
+        user = User(username=username, is_active=True)
+        user.set_unusable_password()  # tokens only: the password is never checked (see the module docstring)
+        user.save()
+    AccessProfile.objects.create(user=user, role=role, grid=grid, department=department)
+    return user
+
+
+@transaction.atomic
+def user_set_active(*, username: str, active: bool) -> User:
+    """Enable or disable a user; a disabled user's tokens are refused (other processes: within CACHE_TTL)."""
+    user = _user_named(username)
+    if user.is_active != active:
+        user.is_active = active
+        user.save(update_fields=["is_active"])
+    _forget(lambda identity: identity.user_id == user.pk)
+    return user
+
+
+def user_list() -> list[AccessProfile]:
+    """Every user with a role, with their grid, ordered by username."""
+    return list(AccessProfile.objects.select_related("user", "grid").order_by("user__username"))
+
+
+@transaction.atomic
+def token_create(*, username: str, name: str, expires_at: datetime | None = None) -> tuple[AccessToken, str]:
+    """Returns the row and the plaintext token (shown once, never stored)."""
+    user = _user_named(username)
+    if not user.is_active:
+        raise ServiceError(f"user {username!r} is disabled; enable the account before giving it a token")
+    if not AccessProfile.objects.filter(user=user).exists():
+        raise ServiceError(f"user {username!r} has no role; give it one first (onemap user add)")
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise ServiceError("token name must be 1 to 100 characters, e.g. qgis-laptop")
+    if expires_at is not None:
+        if timezone.is_naive(expires_at):
+            raise ServiceError("expires_at must carry a time zone, e.g. 2027-01-01T00:00:00+08:00")
+        if expires_at <= timezone.now():
+            raise ServiceError(f"expires_at {expires_at.isoformat()} is in the past; give a future time")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
+    row = AccessToken.objects.create(
+        user=user, name=name, digest=_digest(token), hint=token[: len(TOKEN_PREFIX) + 4], expires_at=expires_at
+    )
+    return row, token
+
+
+def token_revoke(*, token_id: int) -> None:
+    """Revoke a token (again is harmless); other server processes refuse it within CACHE_TTL."""
+    if not AccessToken.objects.filter(pk=token_id).exists():
+        raise ServiceError(f"no token with id {token_id}; `onemap token list` shows the ids")
+    AccessToken.objects.filter(pk=token_id, revoked_at__isnull=True).update(revoked_at=Now())
+    _forget(lambda identity: identity.token_id == token_id)
+
+
+def token_list(*, username: str | None = None) -> list[AccessToken]:
+    """Tokens (never their secrets), newest first; only ``username``'s when given."""
+    tokens = AccessToken.objects.select_related("user").order_by("-created_at", "-id")
+    if username is not None:
+        tokens = tokens.filter(user=_user_named(username))
+    return list(tokens)
+
+
+# -- the access log ----------------------------------------------------------------
+
+
+def access_log_write(
+    *, identity: Identity, route: str, collection: str, record_ids: Iterable[object], remote_addr: str | None
+) -> int:
+    """Append one access-log row per personal record read; returns how many were written."""
+    address = _ip_or_none(remote_addr)
+    entries = [
+        AccessLogEntry(
+            user_id=identity.user_id,
+            username=identity.username,
+            role=identity.role,
+            route=route,
+            collection=collection,
+            record_id=str(record_id),
+            remote_addr=address,
+        )
+        for record_id in record_ids
+    ]
+    AccessLogEntry.objects.bulk_create(entries)
+    return len(entries)
+
+
+# -- helpers: parsing the header ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Credentials:
+    scheme: str  # "basic" | "bearer" | anything else, lower-cased
+    username: str | None = None  # Basic only
+    digest: str = ""
+    problem: str | None = None  # why the header cannot be a valid credential
+
+    @property
+    def challenge(self) -> str:
+        return _BEARER_CHALLENGE if self.scheme == "bearer" else _BASIC_CHALLENGE
+
+
+_HOW = (
+    "Send a personal access token as the password of HTTP Basic (with your username) "
+    "or as 'Authorization: Bearer om_...'."
+)
+_NEW_TOKEN = "An administrator creates one with: onemap token create USERNAME"
+
+
+def _parse_authorization(header: str) -> _Credentials:
+    scheme, _, value = header.strip().partition(" ")
+    scheme, value = scheme.lower(), value.strip()
+    if scheme == "bearer":
+        if not value:
+            return _Credentials(scheme, problem=f"The Bearer token is empty. {_HOW}")
+        return _token_credentials(scheme, None, value)
+    if scheme == "basic":
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return _Credentials(scheme, problem="HTTP Basic credentials must be base64 of UTF-8 'username:token'.")
+        username, colon, password = decoded.partition(":")
+        if not colon or not username:
+            return _Credentials(scheme, problem=f"HTTP Basic credentials need a username and a token. {_HOW}")
+        return _token_credentials(scheme, username, password)
+    return _Credentials(scheme, problem=f"Unsupported authorization scheme {scheme!r}. {_HOW}")
+
+
+def _token_credentials(scheme: str, username: str | None, token: str) -> _Credentials:
+    if not token.startswith(TOKEN_PREFIX):
+        return _Credentials(
+            scheme,
+            username=username,
+            problem=(
+                "The password must be a personal access token (it starts with 'om_'), not the account "
+                f"password, which this server never checks. {_NEW_TOKEN}"
+            ),
+        )
+    return _Credentials(scheme, username=username, digest=_digest(token))
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _ip_or_none(value: str | None) -> str | None:
+    try:
+        return str(ipaddress.ip_address(value)) if value else None
+    except ValueError:
+        return None
+
+
+# -- helpers: the per-process cache ------------------------------------------------
+
+
+@dataclass
+class _Remembered:
+    identity: Identity
+    valid_until: float  # wall-clock seconds: CACHE_TTL from the lookup, or the token's expiry if sooner
+    touched_at: float  # wall-clock seconds when last_used_at was last written by this process
+
+
+_CACHE: dict[str, _Remembered] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def _cached_identity(credentials: _Credentials) -> Identity | None:
+    entry = _CACHE.get(credentials.digest)
+    now = time.time()
+    if entry is None or now >= entry.valid_until:
+        return None
+    if credentials.username is not None and credentials.username != entry.identity.username:
+        return None  # checked (and counted as a failure) against the database
+    if now - entry.touched_at >= TOUCH_INTERVAL:
+        entry.touched_at = now
+        AccessToken.objects.filter(pk=entry.identity.token_id).update(last_used_at=Now())
+    return entry.identity
+
+
+def _remember(digest: str, identity: Identity, *, expires_at: datetime | None, touched_at: float) -> None:
+    now = time.time()
+    valid_until = now + CACHE_TTL
+    if expires_at is not None:
+        valid_until = min(valid_until, expires_at.timestamp())
+    with _CACHE_LOCK:
+        if len(_CACHE) >= CACHE_SIZE:
+            for key in [k for k, v in _CACHE.items() if v.valid_until <= now]:
+                del _CACHE[key]
+            while len(_CACHE) >= CACHE_SIZE:  # still full of live entries: drop the oldest
+                del _CACHE[next(iter(_CACHE))]
+        _CACHE[digest] = _Remembered(identity, valid_until, touched_at)
+
+
+def _forget(matches) -> None:
+    with _CACHE_LOCK:
+        for key in [k for k, v in _CACHE.items() if matches(v.identity)]:
+            del _CACHE[key]
+
+
+# -- helpers: the database path (rate limit, lookup, failures) ---------------------
+
+
+def _identity_from_database(credentials: _Credentials, *, remote_addr: str | None) -> Identity:
+    username_key = credentials.username.lower() if credentials.username else None
+    retry_after = _seconds_until_allowed(remote_addr=remote_addr, username_key=username_key)
+    if retry_after is not None:
+        raise AuthError(
+            f"Too many failed logins from this address or for this username; try again in {retry_after} s.",
+            status=429,
+            headers={"Retry-After": str(retry_after)},
+        )
+    problem = credentials.problem
+    if problem is None:
+        identity_or_problem = _identity_for_digest(credentials)
+        if isinstance(identity_or_problem, Identity):
+            return identity_or_problem
+        problem = identity_or_problem
+    _record_failure(remote_addr=remote_addr, username_key=username_key)
+    raise AuthError(problem, status=401, headers={"WWW-Authenticate": credentials.challenge})
+
+
+# The FAILURE_LIMIT-th most recent failure inside the window, per key: while it exists the key
+# is blocked, until it leaves the window. statement_timestamp(), like the column default, so
+# the answer is right inside a long transaction too. Attempts refused with 429 are not recorded, so the
+# block ends FAILURE_WINDOW seconds after the failures that caused it.
+_BLOCKED_FOR = """
+SELECT
+    (SELECT ceil(extract(epoch FROM f.at + make_interval(secs => %(window)s) - statement_timestamp()))::int
+       FROM login_failures f
+      WHERE f.remote_addr = %(addr)s AND f.at > statement_timestamp() - make_interval(secs => %(window)s)
+      ORDER BY f.at DESC OFFSET %(skip)s LIMIT 1),
+    (SELECT ceil(extract(epoch FROM f.at + make_interval(secs => %(window)s) - statement_timestamp()))::int
+       FROM login_failures f
+      WHERE f.username = %(username)s AND f.at > statement_timestamp() - make_interval(secs => %(window)s)
+      ORDER BY f.at DESC OFFSET %(skip)s LIMIT 1)
+"""
+
+
+def _seconds_until_allowed(*, remote_addr: str | None, username_key: str | None) -> int | None:
+    params = {"window": FAILURE_WINDOW, "addr": remote_addr, "username": username_key, "skip": FAILURE_LIMIT - 1}
+    with connection.cursor() as cursor:
+        cursor.execute(_BLOCKED_FOR, params)
+        waits = [w for w in cursor.fetchone() if w is not None]
+    return max(1, max(waits)) if waits else None
+
+
+def _record_failure(*, remote_addr: str | None, username_key: str | None) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO login_failures (remote_addr, username) VALUES (%s, %s)", [remote_addr, username_key or ""]
+        )
+        cursor.execute(
+            "DELETE FROM login_failures WHERE at < statement_timestamp() - make_interval(secs => %s)", [FAILURE_KEEP]
+        )
+
+
+def _identity_for_digest(credentials: _Credentials) -> Identity | str:
+    """The identity the token stands for, or why it is refused."""
+    row = (
+        AccessToken.objects.filter(digest=credentials.digest)
+        .values_list(
+            "id", "user_id", "user__username", "user__is_active", "user__access_profile__role",
+            "user__access_profile__grid_id", "expires_at", "revoked_at", "last_used_at",
+        )
+        .first()
+    )
+    if row is None:
+        return f"This access token is not known (mistyped, or deleted). {_NEW_TOKEN}"
+    token_id, user_id, username, is_active, role, grid_id, expires_at, revoked_at, last_used_at = row
+    if credentials.username is not None and credentials.username != username:
+        return "The username does not match the access token; give the username the token was made for."
+    if revoked_at is not None:
+        return f"This access token was revoked. {_NEW_TOKEN}"
+    now = timezone.now()
+    if expires_at is not None and expires_at <= now:
+        return f"This access token expired at {expires_at.isoformat()}. {_NEW_TOKEN}"
+    if not is_active:
+        return f"The account {username!r} is disabled; ask an administrator (onemap user enable)."
+    if role is None:
+        return f"The account {username!r} has no role; an administrator must give it one."
+    identity = Identity(role=role, username=username, user_id=user_id, grid_id=grid_id, token_id=token_id)
+    touched_at = last_used_at.timestamp() if last_used_at else 0.0
+    if now.timestamp() - touched_at >= TOUCH_INTERVAL:
+        AccessToken.objects.filter(pk=token_id).update(last_used_at=Now())
+        touched_at = now.timestamp()
+    _remember(credentials.digest, identity, expires_at=expires_at, touched_at=touched_at)
+    return identity
+
+
+# -- helpers: services -------------------------------------------------------------
+
+
+def _check_username(username: str) -> None:
+    User = get_user_model()
+    if not username or len(username) > 150:
+        raise ServiceError("username must be 1 to 150 characters")
+    try:
+        User.username_validator(username)
+    except ValidationError:
+        raise ServiceError(
+            f"username {username!r} may contain only letters, digits and @ . + - _ (no spaces)"
+        ) from None
+
+
+def _grid_for_role(*, role: str, grid_code: str | None) -> Grid | None:
+    if role != "grid_worker":
+        if grid_code:
+            raise ServiceError(f"only grid workers are bound to a grid; give no grid for role {role!r}")
+        return None
+    if not grid_code:
+        raise ServiceError("a grid worker must be bound to a level-3 grid; give its code (--grid CODE)")
+    grid = Grid.objects.filter(code=grid_code).first()
+    if grid is None:
+        raise ServiceError(f"no grid with code {grid_code!r}; `onemap grid-for-point LON LAT` finds a grid's code")
+    if grid.level != 3:
+        below = list(Grid.objects.filter(code__startswith=grid.code, level=3).order_by("code")[:3])
+        hint = f", e.g. {', '.join(g.code for g in below)}" if below else ""
+        raise ServiceError(
+            f"grid {grid.code} is level {grid.level}; a grid worker must be bound to a level-3 grid{hint}"
+        )
+    return grid
+
+
+def _user_named(username: str) -> User:
+    User = get_user_model()
+    user = User.objects.filter(username=username).first()
+    if user is None:
+        raise ServiceError(f"no user {username!r}; `onemap user list` shows the users")
+    return user

@@ -1,0 +1,188 @@
+"""Who sees which rows: database roles and row-level-security policies, and scoped transactions.
+
+Every OGC request runs in a transaction that first switches to one of four database
+roles and records the caller's grid in a per-transaction setting::
+
+    anonymous                 -> onemap_public   public tables only
+    analyst, department       -> onemap_analyst  every non-personal row
+    administrator, commander  -> onemap_staff    every row, personal ones too
+    grid_worker               -> onemap_grid     rows of ``onemap.grid_id`` only
+
+The policies are written per database role, so each role's planner sees one plain
+predicate (``grid_id = <setting>``) that indexes can serve. A grid worker's rows are
+limited by PostgreSQL itself: even a raw query made under the role and setting cannot
+read another grid. The table owner (migrations, loaders, services run by operators)
+is not subject to the policies.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+from psycopg import sql
+
+from layers.catalogue import LAYERS
+
+DB_ROLES = {
+    "anonymous": "onemap_public",
+    "analyst": "onemap_analyst",
+    "department": "onemap_analyst",
+    "administrator": "onemap_staff",
+    "commander": "onemap_staff",
+    "grid_worker": "onemap_grid",
+}
+_ALL_ROLES = ("onemap_public", "onemap_analyst", "onemap_staff", "onemap_grid")
+_PERSONAL_TABLES = ("care_subjects", "care_subject_private")
+# tables under the published views, with how a grid worker's rows are found
+_GRID_PREDICATE = {
+    "grids": "id = current_setting('onemap.grid_id')::bigint",
+    "care_subject_private": "EXISTS (SELECT 1 FROM care_subjects s WHERE s.id = subject_id)",
+}
+_DEFAULT_GRID_PREDICATE = "grid_id = current_setting('onemap.grid_id')::bigint"
+# a grid worker's writes must also lie inside the grid polygon, whatever grid_id says
+_WRITE_CHECK = (
+    "grid_id = current_setting('onemap.grid_id')::bigint AND ST_CoveredBy(geom, "
+    "(SELECT g.geom FROM grids g WHERE g.id = current_setting('onemap.grid_id')::bigint))"
+)
+_SCOPE = sql.SQL(
+    "SELECT set_config('role', %s, true), set_config('onemap.grid_id', %s, true), "
+    "set_config('onemap.user', %s, true)"
+)
+
+
+def db_role(role: str) -> str:
+    """The database role a user role reads and writes with."""
+    return DB_ROLES[role]
+
+
+def scope_parameters(identity) -> tuple[str, str, str]:
+    """(database role, grid id, user name) for the per-transaction settings."""
+    grid = "" if identity.grid_id is None else str(int(identity.grid_id))
+    return db_role(identity.role), grid, identity.username or ""
+
+
+@contextmanager
+def scoped_connection(identity) -> Iterator:
+    """A pooled connection inside one transaction under the identity's role and grid."""
+    from layers.db import pool
+
+    with pool().connection() as conn:
+        with conn.transaction():
+            conn.execute(_SCOPE, scope_parameters(identity), prepare=True)
+            yield conn
+
+
+@contextmanager
+def scoped_django(identity, *, using: str = "default") -> Iterator[None]:
+    """Django ORM work (the gis services) in one transaction under the identity's role and grid."""
+    from django.db import connections, transaction
+
+    with transaction.atomic(using=using):
+        with connections[using].cursor() as cursor:
+            cursor.execute(_SCOPE.as_string(cursor.connection), scope_parameters(identity))
+        yield
+
+
+def sync_row_security(*, using: str = "default") -> None:
+    """(Re)create the roles, grants and policies; idempotent, run after every migrate."""
+    from django.db import connections
+
+    with connections[using].cursor() as cursor:
+        raw = cursor.connection
+        for statement in _security_statements(_existing_tables(cursor)):
+            cursor.execute(statement.as_string(raw))
+
+
+def _existing_tables(cursor) -> set[str]:
+    cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+    return {row[0] for row in cursor.fetchall()}
+
+
+def _security_statements(existing: set[str]) -> Iterator[sql.Composable]:
+    yield from _role_statements()
+    tables = _layer_tables()
+    public_tables = {layer.table for layer in LAYERS if layer.public and not layer.view_body}
+    editable = {layer.table for layer in LAYERS if layer.editing}
+    ident = sql.Identifier
+    everyone = sql.SQL(", ").join(map(ident, _ALL_ROLES))
+    yield sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(everyone)
+    for table in sorted(tables):
+        readers = [r for r in _ALL_ROLES if _may_read(r, table, public_tables)]
+        yield sql.SQL("REVOKE ALL ON {} FROM {}").format(ident(table), everyone)
+        yield sql.SQL("GRANT SELECT ON {} TO {}").format(ident(table), sql.SQL(", ").join(map(ident, readers)))
+        yield sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(ident(table))
+        yield from _policies(table, public=table in public_tables, editable=table in editable)
+    for table in sorted(editable):
+        writers = sql.SQL(", ").join(map(ident, ("onemap_analyst", "onemap_staff", "onemap_grid")))
+        yield sql.SQL("GRANT INSERT, UPDATE, DELETE ON {} TO {}").format(ident(table), writers)
+        yield sql.SQL(
+            "GRANT USAGE ON SEQUENCE {} TO {}"
+        ).format(ident(f"{table}_id_seq"), writers)
+    for layer in LAYERS:
+        readers = [r for r in _ALL_ROLES if _may_read_layer(r, layer)]
+        yield sql.SQL("REVOKE ALL ON {} FROM {}").format(ident(layer.view), everyone)
+        if readers:
+            yield sql.SQL("GRANT SELECT ON {} TO {}").format(ident(layer.view), sql.SQL(", ").join(map(ident, readers)))
+    if "access_log" in existing:
+        # append-only: the roles may add entries, never read or change them
+        yield sql.SQL("GRANT INSERT ON access_log TO {}").format(everyone)
+        yield sql.SQL("GRANT USAGE ON SEQUENCE access_log_id_seq TO {}").format(everyone)
+    if "layer_versions" in existing:
+        # read beside every tile; the triggers that bump it run as its owner
+        yield sql.SQL("REVOKE ALL ON layer_versions FROM {}").format(everyone)
+        yield sql.SQL("GRANT SELECT ON layer_versions TO {}").format(everyone)
+
+
+def _role_statements() -> Iterator[sql.Composable]:
+    for role in _ALL_ROLES:
+        yield sql.SQL(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {name}) "
+            "THEN CREATE ROLE {role} NOLOGIN; END IF; END $$"
+        ).format(name=sql.Literal(role), role=sql.Identifier(role))
+        # the connecting user switches into these roles per transaction
+        yield sql.SQL(
+            "DO $$ BEGIN IF NOT pg_has_role(current_user, {name}, 'MEMBER') "
+            "THEN EXECUTE format('GRANT %I TO %I', {name}, current_user); END IF; END $$"
+        ).format(name=sql.Literal(role))
+
+
+def _layer_tables() -> set[str]:
+    tables = {layer.table for layer in LAYERS}
+    for layer in LAYERS:
+        for join in layer.joins:
+            tables.add(join.split()[2])  # "LEFT JOIN <table> <alias> ON ..."
+    return tables
+
+
+def _may_read(role: str, table: str, public_tables: set[str]) -> bool:
+    if role == "onemap_public":
+        return table in public_tables
+    if role == "onemap_analyst":
+        return table not in _PERSONAL_TABLES
+    return True
+
+
+def _may_read_layer(role: str, layer) -> bool:
+    return any(DB_ROLES[r] == role for r in layer.read_roles if r in DB_ROLES)
+
+
+def _policies(table: str, *, public: bool, editable: bool) -> Iterator[sql.Composable]:
+    ident = sql.Identifier(table)
+    for name in ("onemap_everything", "onemap_public_read", "onemap_grid_read", "onemap_grid_write",
+                 "onemap_grid_update", "onemap_grid_delete"):
+        yield sql.SQL("DROP POLICY IF EXISTS {} ON {}").format(sql.Identifier(name), ident)
+    yield sql.SQL(
+        "CREATE POLICY onemap_everything ON {} TO onemap_staff, onemap_analyst USING (true) WITH CHECK (true)"
+    ).format(ident)
+    if public:
+        yield sql.SQL("CREATE POLICY onemap_public_read ON {} FOR SELECT TO onemap_public USING (true)").format(ident)
+    grid = sql.SQL(_GRID_PREDICATE.get(table, _DEFAULT_GRID_PREDICATE))
+    yield sql.SQL("CREATE POLICY onemap_grid_read ON {} FOR SELECT TO onemap_grid USING ({})").format(ident, grid)
+    if editable:
+        check = sql.SQL(_WRITE_CHECK)
+        yield sql.SQL("CREATE POLICY onemap_grid_write ON {} FOR INSERT TO onemap_grid WITH CHECK ({})").format(ident, check)
+        yield sql.SQL(
+            "CREATE POLICY onemap_grid_update ON {} FOR UPDATE TO onemap_grid USING ({}) WITH CHECK ({})"
+        ).format(ident, grid, check)
+        yield sql.SQL("CREATE POLICY onemap_grid_delete ON {} FOR DELETE TO onemap_grid USING ({})").format(ident, grid)

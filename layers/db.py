@@ -1,0 +1,45 @@
+"""The OGC API's connection pool: one per process, opened on first use (after gunicorn forks)."""
+
+from __future__ import annotations
+
+import threading
+
+_lock = threading.Lock()
+_pool = None
+
+
+def pool():
+    """The process's psycopg connection pool to the configured database."""
+    global _pool
+    if _pool is None:
+        with _lock:
+            if _pool is None:
+                _pool = _open_pool()
+    return _pool
+
+
+def close_pool() -> None:
+    global _pool
+    with _lock:
+        if _pool is not None:
+            _pool.close()
+            _pool = None
+
+
+def _open_pool():
+    from psycopg_pool import ConnectionPool
+
+    from api.config import OnemapSettings
+    from api.embedded_db import database_url
+
+    url = database_url(OnemapSettings.from_env())
+    return ConnectionPool(
+        url,
+        min_size=1,
+        max_size=12,
+        open=True,
+        name="onemap-ogc",
+        # a broken connection (server restart) is replaced rather than handed out
+        check=ConnectionPool.check_connection,
+        kwargs={"application_name": "onemap-ogc"},
+    )

@@ -1,0 +1,276 @@
+"""Changing features through the OGC API (Features Part 4): GeoJSON bodies in, gis services out.
+
+Every write runs through the ``gis`` services inside a transaction under the caller's
+database role and grid (:func:`layers.access.scoped_django`), so the row-level-security
+policies check it a second time: a grid worker can neither touch nor create a feature
+outside their grid, nor move one out of it.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+
+from django.contrib.gis.geos import GEOSException, GEOSGeometry
+from django.db import DatabaseError
+from django.utils import timezone
+
+from layers import crs as crsmod
+from layers.catalogue import Layer
+from layers.errors import Forbidden, InvalidBody, NotFound, UnsupportedMediaType
+
+_JSON_TYPES = ("application/geo+json", "application/json")
+_MAX_BODY = 5 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class FeatureBody:
+    """A validated GeoJSON feature from a request body."""
+
+    properties: dict
+    geometry: GEOSGeometry | None  # in EPSG:4326
+
+
+def parse_body(request, layer: Layer, *, role: str, mode: str) -> FeatureBody:
+    """Read and check a GeoJSON feature; ``mode`` is create, replace or update (PATCH)."""
+    content_type = (request.content_type or "").lower()
+    if content_type not in _JSON_TYPES:
+        raise UnsupportedMediaType(
+            f"send the feature as application/geo+json (got {request.content_type or 'no Content-Type'})"
+        )
+    if len(request.body) > _MAX_BODY:
+        raise InvalidBody(f"the body is larger than {_MAX_BODY // 1024 // 1024} MiB")
+    try:
+        document = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidBody(f"the body is not JSON: {exc}") from None
+    if not isinstance(document, dict) or document.get("type") != "Feature":
+        raise InvalidBody('the body must be one GeoJSON Feature ({"type": "Feature", "geometry": …, "properties": …})')
+    properties = document.get("properties") or {}
+    if not isinstance(properties, dict):
+        raise InvalidBody("properties must be a JSON object")
+    crs = crsmod.crs_from_parameter(_content_crs(request), parameter="Content-Crs")
+    geometry = _geometry(document.get("geometry"), layer, crs) if "geometry" in document else None
+    if mode == "create" and geometry is None:
+        raise InvalidBody(f"a {layer.geometry_type} geometry is required")
+    return FeatureBody(properties=_properties(properties, layer, role=role, mode=mode), geometry=geometry)
+
+
+def _content_crs(request) -> str | None:
+    value = request.headers.get("Content-Crs")
+    return value.strip().strip("<>") if value else None
+
+
+def _geometry(value, layer: Layer, crs: crsmod.Crs) -> GEOSGeometry | None:
+    if value is None:
+        raise InvalidBody("geometry cannot be null here")
+    if not isinstance(value, dict) or value.get("type") != layer.geometry_type:
+        raise InvalidBody(f"geometry must be a GeoJSON {layer.geometry_type}, got {_kind(value)}")
+    if crs.north_first:
+        value = dict(value, coordinates=_swap(value.get("coordinates")))
+    try:
+        geometry = GEOSGeometry(json.dumps(value), srid=crs.srid)
+    except (GEOSException, ValueError, TypeError) as exc:
+        raise InvalidBody(f"geometry cannot be read: {exc}") from None
+    if geometry.empty:
+        raise InvalidBody("geometry is empty")
+    if not geometry.valid:
+        raise InvalidBody(f"geometry is not valid: {geometry.valid_reason}")
+    if crs.srid != 4326:
+        geometry.transform(4326)
+    if not (-180 <= geometry.extent[0] <= geometry.extent[2] <= 180 and -90 <= geometry.extent[1] <= geometry.extent[3] <= 90):
+        raise InvalidBody("geometry lies outside -180..180 / -90..90; check the axis order of Content-Crs")
+    return geometry
+
+
+def _kind(value) -> str:
+    return repr(value.get("type")) if isinstance(value, dict) else type(value).__name__
+
+
+def _swap(coordinates):
+    if isinstance(coordinates, list) and coordinates and isinstance(coordinates[0], (int, float)):
+        return [coordinates[1], coordinates[0], *coordinates[2:]]
+    if isinstance(coordinates, list):
+        return [_swap(c) for c in coordinates]
+    return coordinates
+
+
+def _properties(properties: dict, layer: Layer, *, role: str, mode: str) -> dict:
+    editing = layer.editing
+    allowed = editing.create_fields if mode == "create" else editing.update_fields
+    visible = {c.name for c in layer.columns_for(role)}
+    values = {}
+    for name, value in properties.items():
+        if name in allowed:
+            values[name] = _checked(layer, name, value)
+        elif name not in visible and name != "id":
+            raise InvalidBody(f"unknown property {name!r}; {layer.id} properties you may set: {', '.join(allowed)}")
+        elif mode == "update":
+            # PATCH names what should change, so a read-only property there is a mistake
+            raise InvalidBody(f"property {name!r} cannot be changed; you may set: {', '.join(allowed)}")
+        # PUT/POST bodies carry whole features (QGIS sends every attribute): read-only ones are ignored
+    return values
+
+
+def _checked(layer: Layer, name: str, value):
+    column = layer.column(name)
+    if column.type == "integer":
+        if isinstance(value, bool) or not isinstance(value, int):
+            if value is None and name == "floor":
+                return None
+            raise InvalidBody(f"{name} must be an integer, got {value!r}")
+    elif column.type == "string":
+        if not isinstance(value, str):
+            raise InvalidBody(f"{name} must be a string, got {value!r}")
+        if len(value) > 4000:
+            raise InvalidBody(f"{name} is longer than 4,000 characters")
+    if column.choices and value not in column.choices:
+        raise InvalidBody(f"{name} must be one of {', '.join(column.choices)}; got {value!r}")
+    return value
+
+
+# ---------------------------------------------------------------- applying
+
+
+def feature_create(layer: Layer, identity, body: FeatureBody) -> int:
+    """Create the feature; returns its id."""
+    from layers.access import scoped_django
+
+    _check_grid(identity, body.geometry)
+    with _refusals(layer, "create"), scoped_django(identity):
+        return _WRITERS[layer.id].create(body)
+
+
+def feature_change(layer: Layer, identity, item_id: str, body: FeatureBody) -> None:
+    """Replace (PUT) or update (PATCH) an existing feature's editable values."""
+    from layers.access import scoped_django
+
+    pk = _pk(layer, item_id)
+    if body.geometry is not None and identity.role not in layer.editing.geometry_roles:
+        raise Forbidden(f"your role may not move {layer.id}; leave the geometry out")
+    _check_grid(identity, body.geometry)
+    with _refusals(layer, "change", item_id), scoped_django(identity):
+        _WRITERS[layer.id].update(pk, body)
+
+
+def feature_delete(layer: Layer, identity, item_id: str) -> None:
+    from layers.access import scoped_django
+
+    pk = _pk(layer, item_id)
+    with _refusals(layer, "delete", item_id), scoped_django(identity):
+        _WRITERS[layer.id].delete(pk)
+
+
+def _pk(layer: Layer, item_id: str) -> int:
+    try:
+        return int(item_id)
+    except ValueError:
+        raise NotFound(f"collection {layer.id!r} has no item {item_id!r}") from None
+
+
+def _check_grid(identity, geometry) -> None:
+    """A grid worker's feature must lie inside their grid (checked here for a clear message, and by RLS)."""
+    if identity.role != "grid_worker" or geometry is None:
+        return
+    from gis.models import Grid
+
+    grid = Grid.objects.filter(pk=identity.grid_id).only("geom", "code").first()
+    if grid is None or not grid.geom.covers(geometry):
+        raise Forbidden(
+            f"the geometry lies outside your grid {grid.code if grid else identity.grid_id}; "
+            "grid workers create and move features only inside their own grid"
+        )
+
+
+class _refusals:
+    """Turn service and database refusals into OGC errors."""
+
+    def __init__(self, layer: Layer, action: str, item_id: str | None = None):
+        self.layer, self.action, self.item_id = layer, action, item_id
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        from django.core.exceptions import ObjectDoesNotExist
+
+        from gis.services import ServiceError
+
+        if exc is None:
+            return False
+        if isinstance(exc, ObjectDoesNotExist):
+            raise NotFound(f"collection {self.layer.id!r} has no item {self.item_id!r}") from None
+        if isinstance(exc, ServiceError):
+            raise InvalidBody(str(exc)) from None
+        if isinstance(exc, DatabaseError):
+            message = str(exc).splitlines()[0]
+            if "row-level security" in message:
+                raise Forbidden(f"cannot {self.action} this feature: it is outside your grid") from None
+            if "violates" in message:
+                raise InvalidBody(f"cannot {self.action} this feature: {message}") from None
+        return False
+
+
+class _IncidentWriter:
+    def create(self, body: FeatureBody) -> int:
+        from gis.services import incident_create
+
+        p = body.properties
+        if "category" not in p:
+            raise InvalidBody("category is required")
+        incident = incident_create(
+            lon=body.geometry.x, lat=body.geometry.y, category=p["category"], source="staff",
+            code=f"INC-{timezone.now():%Y%m%d%H%M%S}-{secrets.token_hex(3)}",
+            severity=p.get("severity", 2), title=p.get("title", ""), floor=p.get("floor"),
+        )
+        if "notes" in p or "status" in p:
+            self.update(incident.pk, FeatureBody({k: p[k] for k in ("notes", "status") if k in p}, None))
+        return incident.pk
+
+    def update(self, pk: int, body: FeatureBody) -> None:
+        from gis.services import incident_update
+
+        point = body.geometry
+        incident_update(
+            incident_id=pk, **body.properties,
+            lon=point.x if point is not None else None, lat=point.y if point is not None else None,
+        )
+
+    def delete(self, pk: int) -> None:
+        from gis.services import incident_delete
+
+        incident_delete(incident_id=pk)
+
+
+class _AreaWriter:
+    def __init__(self, model_name: str):
+        self.model_name = model_name
+
+    @property
+    def model(self):
+        from gis import models
+
+        return getattr(models, self.model_name)
+
+    def create(self, body: FeatureBody) -> int:
+        from gis.services import area_feature_save
+
+        return area_feature_save(model=self.model, values=body.properties, geom=body.geometry).pk
+
+    def update(self, pk: int, body: FeatureBody) -> None:
+        from gis.services import area_feature_save
+
+        area_feature_save(model=self.model, values=body.properties, geom=body.geometry, feature_id=pk)
+
+    def delete(self, pk: int) -> None:
+        from gis.services import area_feature_delete
+
+        area_feature_delete(model=self.model, feature_id=pk)
+
+
+_WRITERS = {
+    "incidents": _IncidentWriter(),
+    "parking_spots": _AreaWriter("ParkingSpot"),
+    "no_parking_zones": _AreaWriter("NoParkingZone"),
+}

@@ -1,0 +1,529 @@
+"""Reading features (OGC API Features Parts 1–3): query parameters in, GeoJSON bytes out.
+
+PostGIS builds each feature's GeoJSON text; Python only splices the page together, so
+no geometry is walked in Python. One SQL statement per request returns the page, its
+size, ``numberMatched`` and the layer's data version; exact counts are cached per
+(layer, scope, filter) until the layer's data changes, so paging through a large layer
+counts it once.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from urllib.parse import urlencode
+
+from psycopg import sql
+
+from layers import crs as crsmod
+from layers.catalogue import Column, Layer
+from layers.errors import InvalidParameter, NotFound
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 10_000
+# parameters with a meaning of their own; any other name that is a queryable filters on it
+RESERVED = {
+    "f", "limit", "offset", "bbox", "bbox-crs", "datetime", "crs", "filter", "filter-lang",
+    "filter-crs", "sortby", "properties", "skipGeometry", "lang",
+}
+GEOJSON = "application/geo+json"
+
+
+@dataclass(frozen=True)
+class FeatureQuery:
+    """A validated items request."""
+
+    limit: int = DEFAULT_LIMIT
+    offset: int = 0
+    bbox: tuple[float, float, float, float] | None = None
+    bbox_crs: crsmod.Crs = crsmod.STORAGE
+    interval: tuple[datetime | None, datetime | None] | None = None
+    filter: object | None = None  # a parsed CQL2 expression
+    filter_crs: str | None = None
+    equals: tuple[tuple[str, object], ...] = ()
+    sortby: tuple[tuple[str, bool], ...] = ()  # (property, descending)
+    properties: tuple[str, ...] | None = None
+    skip_geometry: bool = False
+    crs: crsmod.Crs = crsmod.STORAGE
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.bbox or self.interval or self.filter is not None or self.equals)
+
+
+@dataclass
+class Page:
+    """One page of features as GeoJSON text, with its counts."""
+
+    features: str
+    returned: int
+    matched: int | None
+    version: int | None = None
+    links: list[dict] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def parse_query(params, *, layer: Layer, role: str) -> FeatureQuery:
+    """Validate an items request's query parameters; 400 with what to change on any bad value."""
+    columns = {c.name: c for c in layer.columns_for(role)}
+    bbox_crs = crsmod.crs_from_parameter(params.get("bbox-crs"), parameter="bbox-crs")
+    query = FeatureQuery(
+        limit=_int(params.get("limit"), "limit", DEFAULT_LIMIT, low=1, high=MAX_LIMIT),
+        offset=_int(params.get("offset"), "offset", 0, low=0, high=10**9),
+        bbox=_bbox(params.get("bbox"), bbox_crs),
+        bbox_crs=bbox_crs,
+        interval=_interval(params.get("datetime"), layer),
+        filter=_filter(params, layer=layer, columns=columns),
+        filter_crs=params.get("filter-crs") or None,
+        equals=_equals(params, columns),
+        sortby=_sortby(params.get("sortby"), columns),
+        properties=_properties(params.get("properties"), columns),
+        skip_geometry=_bool(params.get("skipGeometry"), "skipGeometry"),
+        crs=crsmod.crs_from_parameter(params.get("crs"), parameter="crs"),
+    )
+    if query.filter_crs:
+        crsmod.crs_from_parameter(query.filter_crs, parameter="filter-crs")
+    return query
+
+
+def _int(value, name: str, default: int, *, low: int, high: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise InvalidParameter(f"{name}: {value!r} is not an integer; use a whole number from {low} to {high}") from None
+    if not low <= number <= high:
+        raise InvalidParameter(f"{name}: {number} is out of range; use a value from {low} to {high}")
+    return number
+
+
+def _bool(value, name: str) -> bool:
+    if value in (None, "", "false", "False"):
+        return False
+    if value in ("true", "True"):
+        return True
+    raise InvalidParameter(f"{name}: use true or false, not {value!r}")
+
+
+def _bbox(value, crs: crsmod.Crs):
+    if value is None or value == "":
+        return None
+    parts = value.split(",")
+    try:
+        numbers = [float(p) for p in parts]
+    except ValueError:
+        raise InvalidParameter(
+            f"bbox: {value!r} is not four comma-separated numbers (minx,miny,maxx,maxy in bbox-crs axis order)"
+        ) from None
+    if len(numbers) == 6:  # with heights, which features here do not have
+        numbers = [numbers[0], numbers[1], numbers[3], numbers[4]]
+    if len(numbers) != 4 or any(n != n or n in (float("inf"), float("-inf")) for n in numbers):
+        raise InvalidParameter(f"bbox: expected 4 numbers, got {len(parts)}: {value!r}")
+    a1, b1, a2, b2 = numbers
+    if crs.north_first:  # lat,lon,lat,lon (or northing first) in that CRS's axis order
+        a1, b1, a2, b2 = b1, a1, b2, a2
+    if a1 > a2 or b1 > b2:
+        raise InvalidParameter(
+            f"bbox: the lower corner must come first and be below-left of the upper one; got {value!r}"
+            + (" (latitude first for this bbox-crs)" if crs.north_first and not crs.projected else "")
+        )
+    if not crs.projected and (b1 < -90 or b2 > 90 or a1 < -180 or a2 > 180):
+        raise InvalidParameter(
+            f"bbox: {value!r} is outside -180..180 / -90..90"
+            + ("; EPSG:4326 and EPSG:4490 take latitude first" if crs.north_first else "")
+        )
+    return (a1, b1, a2, b2)
+
+
+def _interval(value, layer: Layer):
+    if value is None or value == "":
+        return None
+    if not layer.time_field:
+        raise InvalidParameter(f"datetime: collection {layer.id!r} has no time; remove the datetime parameter")
+    parts = value.split("/")
+    if len(parts) > 2:
+        raise InvalidParameter(f"datetime: {value!r} is neither an instant nor start/end")
+    times = [_instant(p) for p in parts]
+    if len(times) == 1:
+        if times[0] is None:
+            raise InvalidParameter("datetime: an instant cannot be '..'")
+        return (times[0], times[0])
+    start, end = times
+    if start and end and start > end:
+        raise InvalidParameter(f"datetime: the interval {value!r} ends before it starts")
+    return (start, end)
+
+
+def _instant(text: str):
+    if text in ("", ".."):
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidParameter(
+            f"datetime: {text!r} is not RFC 3339, e.g. 2026-11-20T08:00:00Z or 2026-11-01T00:00:00Z/.."
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _filter(params, *, layer: Layer, columns: dict[str, Column]):
+    text = params.get("filter")
+    if text is None or text == "":
+        return None
+    from layers.cql import FilterError, parse_filter
+
+    lang = params.get("filter-lang") or "cql2-text"
+    try:
+        return parse_filter(text, lang=lang)
+    except FilterError as exc:
+        raise InvalidParameter(str(exc)) from None
+
+
+def _equals(params, columns: dict[str, Column]):
+    pairs = []
+    for name in params.keys():
+        if name in RESERVED:
+            continue
+        column = columns.get(name)
+        if column is None:
+            continue  # extra parameters (API keys and the like) are tolerated and kept in links
+        pairs.append((name, _typed(params.get(name), column, parameter=name)))
+    return tuple(pairs)
+
+
+def _typed(value: str, column: Column, *, parameter: str):
+    try:
+        if column.type == "integer":
+            return int(value)
+        if column.type == "number":
+            return float(value)
+        if column.type == "boolean":
+            return {"true": True, "false": False}[value.lower()]
+        if column.type == "date-time":
+            return _instant(value)
+    except (ValueError, KeyError):
+        raise InvalidParameter(f"{parameter}: {value!r} is not a valid {column.type}") from None
+    return value
+
+
+def _sortby(value, columns: dict[str, Column]):
+    if value is None or value == "":
+        return ()
+    keys = []
+    for part in value.split(","):
+        part = part.strip()
+        descending = part.startswith("-")
+        name = part.lstrip("+-").strip()
+        if " " in name:  # "name DESC" style
+            name, _, direction = name.partition(" ")
+            descending = direction.strip().upper() == "DESC"
+        if name not in columns:
+            raise InvalidParameter(f"sortby: unknown property {name!r}; sortable: {', '.join(columns)}")
+        keys.append((name, descending))
+    return tuple(keys)
+
+
+def _properties(value, columns: dict[str, Column]):
+    if value is None:
+        return None
+    names = tuple(n.strip() for n in value.split(",") if n.strip())
+    unknown = [n for n in names if n not in columns]
+    if unknown:
+        raise InvalidParameter(f"properties: unknown {', '.join(map(repr, unknown))}; available: {', '.join(columns)}")
+    return names
+
+
+# ---------------------------------------------------------------- SQL
+
+
+def queryables(layer: Layer, role: str) -> dict:
+    """The layer's queryable properties for the CQL2 compiler, as the caller may see them."""
+    from layers.cql import Queryable
+
+    fields = {c.name: Queryable(c.name, sql.Identifier("t", c.name), c.type) for c in layer.columns_for(role)}
+    fields["geometry"] = Queryable("geometry", sql.Identifier("t", "geom"), "geometry")
+    return fields
+
+
+def feature_sql(layer: Layer, role: str, query: FeatureQuery) -> sql.Composable:
+    """The GeoJSON text of one feature of row ``t``, built in PostGIS."""
+    columns = layer.columns_for(role)
+    if query.properties is not None:
+        columns = tuple(c for c in columns if c.name in query.properties)
+    if columns:
+        props = sql.SQL("json_build_object({})::text").format(
+            sql.SQL(", ").join(
+                sql.SQL("{}, {}").format(sql.Literal(c.name), sql.Identifier("t", c.name)) for c in columns
+            )
+        )
+    else:
+        props = sql.SQL("'{}'")
+    return sql.SQL(
+        """'{{"type":"Feature","id":' || to_json(t.id)::text || ',"geometry":' || {geometry}"""
+        """ || ',"properties":' || {props} || '}}'"""
+    ).format(geometry=_geometry_sql(query), props=props)
+
+
+def _geometry_sql(query: FeatureQuery) -> sql.Composable:
+    if query.skip_geometry:
+        return sql.SQL("'null'")
+    target = query.crs
+    geom = sql.SQL("t.geom")
+    if target.srid != 4326:
+        geom = sql.SQL("ST_Transform({}, {})").format(geom, sql.Literal(target.srid))
+    if target.north_first:
+        geom = sql.SQL("ST_FlipCoordinates({})").format(geom)
+    return sql.SQL("coalesce(ST_AsGeoJSON({}, {}), 'null')").format(geom, sql.Literal(target.decimals))
+
+
+def where_sql(layer: Layer, role: str, query: FeatureQuery) -> tuple[sql.Composable, list]:
+    """The WHERE clause (or empty) and its parameters."""
+    clauses: list[sql.Composable] = []
+    params: list = []
+    if query.bbox:
+        envelope = sql.SQL("ST_MakeEnvelope(%s, %s, %s, %s, {})").format(sql.Literal(query.bbox_crs.srid))
+        if query.bbox_crs.srid != 4326:
+            envelope = sql.SQL("ST_Transform({}, 4326)").format(envelope)
+        clauses.append(sql.SQL("ST_Intersects(t.geom, {})").format(envelope))
+        params.extend(query.bbox)
+    if query.interval:
+        start, end = query.interval
+        column = sql.Identifier("t", layer.time_field)
+        if start is not None:
+            clauses.append(sql.SQL("{} >= %s").format(column))
+            params.append(start)
+        if end is not None:
+            clauses.append(sql.SQL("{} <= %s").format(column))
+            params.append(end)
+    for name, value in query.equals:
+        clauses.append(sql.SQL("{} = %s").format(sql.Identifier("t", name)))
+        params.append(value)
+    if query.filter is not None:
+        clauses.append(_filter_clause(layer, role, query))
+    if not clauses:
+        return sql.SQL(""), params
+    return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(clauses), params
+
+
+def _filter_clause(layer: Layer, role: str, query: FeatureQuery) -> sql.Composable:
+    from layers.cql import FilterError, filter_sql
+
+    try:
+        clause = filter_sql(query.filter, queryables=queryables(layer, role), filter_crs=query.filter_crs)
+    except FilterError as exc:
+        raise InvalidParameter(str(exc)) from None
+    # CQL literals are inlined by the compiler; keep '%' in them from reading as placeholders
+    return sql.SQL("({})").format(_EscapedPercent(clause))
+
+
+class _EscapedPercent(sql.Composable):
+    """A composed clause with ``%`` doubled, to sit beside ``%s`` placeholders."""
+
+    def __init__(self, inner: sql.Composable):
+        super().__init__(inner)
+
+    def as_bytes(self, context=None) -> bytes:
+        return self._obj.as_bytes(context).replace(b"%", b"%%")
+
+
+def order_sql(query: FeatureQuery) -> sql.Composable:
+    keys = [
+        sql.SQL("{} {} NULLS LAST").format(sql.Identifier("t", name), sql.SQL("DESC" if desc else "ASC"))
+        for name, desc in query.sortby
+    ]
+    keys.append(sql.SQL("t.id"))  # a total order, so pages neither skip nor repeat features
+    return sql.SQL(" ORDER BY ") + sql.SQL(", ").join(keys)
+
+
+def items_statement(
+    layer: Layer, role: str, query: FeatureQuery, *, cached_count: tuple[int, int] | None = None,
+    access_log: dict | None = None,
+) -> tuple[sql.Composable, list]:
+    """One statement: (returned, features text, matched, version) for a page of ``layer``."""
+    where, where_params = where_sql(layer, role, query)
+    view = sql.Identifier(layer.view)
+    page = sql.SQL("SELECT t.id, {feature} AS f FROM {view} t{where}{order} LIMIT %s OFFSET %s").format(
+        feature=feature_sql(layer, role, query), view=view, where=where, order=order_sql(query)
+    )
+    params = [*where_params, query.limit, query.offset]
+    count = sql.SQL("(SELECT count(*) FROM {view} t{where})").format(view=view, where=where)
+    version = sql.SQL("(SELECT version FROM layer_versions WHERE layer = %s)")
+    ctes = [sql.SQL("page AS MATERIALIZED ({})").format(page),
+            sql.SQL("numbered AS (SELECT f, row_number() OVER () AS n FROM page)")]
+    if access_log is not None:
+        ctes.append(_access_log_cte())
+        params += [access_log["user_id"], access_log["username"], access_log["role"], access_log["route"],
+                   layer.id, access_log["remote_addr"]]
+    if cached_count is not None:
+        matched = sql.SQL("CASE WHEN {version} = %s THEN %s ELSE {count} END").format(version=version, count=count)
+        tail_params = [layer.id, cached_count[0], cached_count[1], *where_params, layer.id]
+    else:
+        matched = count
+        tail_params = [*where_params, layer.id]
+    statement = sql.SQL(
+        "WITH {ctes} SELECT (SELECT count(*) FROM page), "
+        "(SELECT coalesce(string_agg(f, ',' ORDER BY n), '') FROM numbered), {matched}, {version}"
+    ).format(ctes=sql.SQL(", ").join(ctes), matched=matched, version=version)
+    return statement, params + tail_params
+
+
+def _access_log_cte() -> sql.Composable:
+    return sql.SQL(
+        "logged AS (INSERT INTO access_log (user_id, username, role, route, collection, record_id, remote_addr) "
+        "SELECT %s, %s, %s, %s, %s, page.id::text, %s FROM page)"
+    )
+
+
+def item_statement(layer: Layer, role: str, query: FeatureQuery, *, access_log: dict | None = None):
+    """One statement returning the feature text of one id, or no row."""
+    select = sql.SQL("SELECT t.id, {feature} AS f FROM {view} t WHERE t.id = %s").format(
+        feature=feature_sql(layer, role, query), view=sql.Identifier(layer.view)
+    )
+    if access_log is None:
+        return select, []
+    statement = sql.SQL("WITH page AS MATERIALIZED ({select}), {log} SELECT id, f FROM page").format(
+        select=select, log=_access_log_cte()
+    )
+    params = [access_log["user_id"], access_log["username"], access_log["role"], access_log["route"],
+              layer.id, access_log["remote_addr"]]
+    return statement, params
+
+
+# ---------------------------------------------------------------- running
+
+
+class CountCache:
+    """Exact ``numberMatched`` per (layer, scope, filter), valid while the layer's version holds."""
+
+    def __init__(self, size: int = 4096):
+        self._entries: OrderedDict = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+            return entry
+
+    def put(self, key, version: int | None, count: int | None) -> None:
+        if version is None or count is None:
+            return
+        with self._lock:
+            self._entries[key] = (version, count)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+
+COUNTS = CountCache()
+
+
+def read_page(conn, layer: Layer, identity, query: FeatureQuery, *, access_log: dict | None = None) -> Page:
+    """Run the page statement on a scoped connection."""
+    where, where_params = where_sql(layer, identity.role, query)
+    key = (layer.id, identity.role, identity.grid_id, where.as_string(conn), tuple(map(repr, where_params)))
+    cached = COUNTS.get(key)
+    statement, params = items_statement(layer, identity.role, query, cached_count=cached, access_log=access_log)
+    returned, features, matched, version = conn.execute(statement, params, prepare=True).fetchone()
+    COUNTS.put(key, version, matched)
+    return Page(features=features, returned=returned, matched=matched, version=version)
+
+
+def read_item(conn, layer: Layer, identity, item_id: str, query: FeatureQuery, *, access_log=None) -> str:
+    """The feature text of one id; NotFound when it does not exist or the caller may not see it."""
+    key = _item_key(layer, item_id)
+    statement, params = item_statement(layer, identity.role, query, access_log=access_log)
+    row = conn.execute(statement, [*params, key] if access_log is None else [key, *params], prepare=True).fetchone()
+    if row is None:
+        raise NotFound(f"collection {layer.id!r} has no item {item_id!r}")
+    return row[1]
+
+
+def _item_key(layer: Layer, item_id: str):
+    if layer.view_body:  # aggregate layers have text ids
+        return item_id
+    try:
+        return int(item_id)
+    except ValueError:
+        raise NotFound(f"collection {layer.id!r} has no item {item_id!r} (ids are integers)") from None
+
+
+# ---------------------------------------------------------------- documents
+
+
+def collection_document(page: Page, *, query: FeatureQuery, base: str, params: dict[str, str]) -> bytes:
+    """The FeatureCollection bytes: a small JSON head from Python, the features from PostGIS."""
+    head = {
+        "type": "FeatureCollection",
+        "numberReturned": page.returned,
+        "timeStamp": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "links": page_links(page, query=query, base=base, params=params),
+    }
+    if page.matched is not None:
+        head["numberMatched"] = page.matched
+    text = json.dumps(head, ensure_ascii=False, separators=(",", ":"))
+    return (text[:-1] + ',"features":[' + page.features + "]}").encode()
+
+
+def page_links(page: Page, *, query: FeatureQuery, base: str, params: dict[str, str]) -> list[dict]:
+    """self / next / prev / alternate links that keep every query parameter the client sent."""
+
+    def url(**changes) -> str:
+        merged = {k: v for k, v in params.items() if k not in changes}
+        merged.update({k: v for k, v in changes.items() if v is not None})
+        return base + ("?" + urlencode(merged, safe=",:") if merged else "")
+
+    links = [
+        {"rel": "self", "type": GEOJSON, "title": "this page", "href": url(f="json")},
+        {"rel": "alternate", "type": "text/html", "title": "this page as HTML", "href": url(f="html")},
+    ]
+    more = page.returned == query.limit and (page.matched is None or query.offset + query.limit < page.matched)
+    if more:
+        links.append({"rel": "next", "type": GEOJSON, "title": "next page",
+                      "href": url(offset=str(query.offset + query.limit), f="json")})
+    if query.offset > 0:
+        links.append({"rel": "prev", "type": GEOJSON, "title": "previous page",
+                      "href": url(offset=str(max(0, query.offset - query.limit)), f="json")})
+    links.append({"rel": "collection", "type": "application/json", "title": "the collection",
+                  "href": base.rsplit("/items", 1)[0] + "?f=json"})
+    return links
+
+
+def item_document(feature_text: str, *, base: str, collection_url: str) -> bytes:
+    links = [
+        {"rel": "self", "type": GEOJSON, "href": base + "?f=json"},
+        {"rel": "alternate", "type": "text/html", "href": base + "?f=html"},
+        {"rel": "collection", "type": "application/json", "href": collection_url + "?f=json"},
+    ]
+    return (feature_text[:-1] + ',"links":' + json.dumps(links) + "}").encode()
+
+
+def items_sql_text(layer_id: str, query_string: str, *, role: str = "analyst") -> str:
+    """The full SQL of an items request with literals inlined (for the PostGIS-alone benchmark)."""
+    from urllib.parse import parse_qsl
+
+    import psycopg
+
+    from api.config import OnemapSettings
+    from api.embedded_db import database_url
+    from layers.catalogue import layer as find_layer
+
+    layer = find_layer(layer_id)
+    params = dict(parse_qsl(query_string, keep_blank_values=True))
+    query = parse_query(_Params(params), layer=layer, role=role)
+    statement, values = items_statement(layer, role, query)
+    with psycopg.connect(database_url(OnemapSettings.from_env())) as conn:
+        with conn.cursor() as cursor:
+            return cursor.mogrify(statement, values)
+
+
+class _Params(dict):
+    """A plain dict with the ``get``/``keys`` interface of Django's QueryDict."""

@@ -1,0 +1,633 @@
+"""OGC API – Tiles: Mapbox vector tiles (WebMercatorQuad) built in PostGIS, and a cache a write invalidates.
+
+A tile is one SQL statement over the layer's published view ``ogc_<id>`` (never the
+base table, so row-level security on the caller's transaction applies), run on the
+connection the caller hands in. The same statement reads the layer's data version
+from ``layer_versions``, which statement-level triggers bump on every write to a
+table the view reads; a cached tile is served only while its version is current.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import psycopg
+from psycopg import sql
+
+from layers.catalogue import layer as catalogue_layer
+
+TILE_MATRIX_SET = "WebMercatorQuad"
+TILE_MATRIX_SET_URI = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
+CRS_URI = "http://www.opengis.net/def/crs/EPSG/0/3857"
+MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
+MAX_TILE_MATRIX = 24  # the deepest tile matrix of the registered WebMercatorQuad
+EXTENT = 4096  # MVT coordinate units per tile side
+BUFFER = 64  # units drawn beyond each tile edge, so strokes and symbols meet across tiles
+MAX_AGE_S = 30  # browsers may reuse a tile this long, then revalidate with its ETag
+CONFORMANCE = (
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tilesets-list",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/geodata-tilesets",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
+    "http://www.opengis.net/spec/tms/2.0/conf/tilematrixset",
+    "http://www.opengis.net/spec/tms/2.0/conf/json-tilematrixset",
+)
+
+# Web Mercator's square world: half its side in metres, and the tile size the scales refer to.
+_HALF_WORLD_M = 20037508.342789244
+_TILE_PX = 256
+_PIXEL_M = 0.00028  # the standardized rendering pixel of OGC scale denominators
+_VERSION_TRIGGER = "layer_versions_bump"
+
+
+@dataclass(frozen=True)
+class TileLayerSpec:
+    """What one layer puts into its tiles: the zoom range and the published properties (view columns)."""
+
+    id: str
+    min_zoom: int
+    max_zoom: int
+    properties: tuple[str, ...]
+    # why the layer starts where it does (shown in the docs and the tileset description)
+    note: str = ""
+    # below ``detail_zoom`` only rows whose ``overview_column`` is one of ``overview_values``
+    detail_zoom: int | None = None
+    overview_column: str = ""
+    overview_values: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        columns = {c.name: c for c in catalogue_layer(self.id).columns}
+        unknown = [p for p in self.properties if p not in columns]
+        if unknown:
+            raise ValueError(f"tile layer {self.id!r}: {unknown} are not columns of its view; known: {sorted(columns)}")
+        # one tile serves every reader of the layer, so no property may be kept from some of them
+        restricted = [p for p in self.properties if getattr(columns[p], "roles", None) is not None]
+        if restricted:
+            raise ValueError(f"tile layer {self.id!r}: {restricted} are shown only to some roles; leave them out")
+        if not 0 <= self.min_zoom <= self.max_zoom <= MAX_TILE_MATRIX:
+            raise ValueError(f"tile layer {self.id!r}: zoom range must lie in 0..{MAX_TILE_MATRIX}")
+        if self.detail_zoom is not None and (self.overview_column not in columns or not self.overview_values):
+            raise ValueError(f"tile layer {self.id!r}: an overview needs a view column and the values to keep")
+
+    @property
+    def view(self) -> str:
+        return catalogue_layer(self.id).view
+
+    def property_types(self) -> dict[str, str]:
+        """Each property's schema type, as the catalogue declares it."""
+        columns = {c.name: c for c in catalogue_layer(self.id).columns}
+        return {name: columns[name].type for name in self.properties}
+
+
+TILE_LAYERS: dict[str, TileLayerSpec] = {
+    spec.id: spec
+    for spec in (
+        TileLayerSpec(
+            "grids", 8, 22, ("code", "level", "name"),
+            "all levels from z8 (a whole city's grids are under 200 kB there); the demo street fits one z13 tile",
+        ),
+        TileLayerSpec(
+            "buildings", 14, 22, ("code", "floors", "height_m", "grid_code"),
+            "from z14, where a footprint is at least a pixel or two wide",
+        ),
+        TileLayerSpec(
+            "incidents", 12, 22, ("code", "category", "status", "severity", "reported_at"),
+            "from z12; below z16 only open incidents (new, dispatched, in progress), the ones a command "
+            "centre acts on: a city's closed history would make a z12 tile megabytes and seconds",
+            detail_zoom=16,
+            overview_column="status",
+            overview_values=("new", "dispatched", "in_progress"),
+        ),
+        TileLayerSpec(
+            "parking_spots", 16, 22, ("code", "kind", "occupancy"),
+            "from z16, where a 2.5 m spot is about one pixel wide",
+        ),
+    )
+}
+
+
+class TileError(ValueError):
+    """A tile request that cannot be answered; ``status`` is the HTTP status (400 or 404)."""
+
+    def __init__(self, message: str, *, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Tile:
+    layer: str
+    z: int
+    x: int
+    y: int
+    data: bytes  # b"" for a tile with no features (answer 204)
+    version: int  # the layer's data version the tile was rendered from
+    etag: str  # strong, quoted; a hash of the bytes, so equal tiles revalidate across versions
+
+
+def tile_render(
+    conn: psycopg.Connection, *, layer_id: str, z: int, x: int, y: int, tile_matrix_set: str = TILE_MATRIX_SET
+) -> Tile:
+    """Render one tile in the caller's transaction: MVT bytes and the layer version from one snapshot."""
+    spec = tile_layer(layer_id)
+    z, x, y = check_tile(spec, z=z, x=x, y=y, tile_matrix_set=tile_matrix_set)
+    with conn.cursor() as cursor:
+        cursor.execute(tile_query(spec, z=z), tile_parameters(spec, z=z, x=x, y=y))
+        data, version = cursor.fetchone()
+    if version is None:
+        raise RuntimeError(f"layer_versions has no row for {spec.id!r}: run `onemap migrate` to create it")
+    data = bytes(data or b"")
+    return Tile(layer=spec.id, z=z, x=x, y=y, data=data, version=version, etag=_etag(data))
+
+
+def tile_cached(
+    conn: psycopg.Connection,
+    cache: TileCache,
+    *,
+    scope_key: str,
+    layer_id: str,
+    z: int,
+    x: int,
+    y: int,
+    tile_matrix_set: str = TILE_MATRIX_SET,
+) -> Tile:
+    """The tile from ``cache`` when its version is still the layer's current one, else rendered and stored.
+
+    ``scope_key`` names what the caller may see (e.g. ``"public"`` or ``"grid:<code>"``):
+    tiles rendered under one row-level-security scope are never served to another.
+    """
+    spec = tile_layer(layer_id)
+    z, x, y = check_tile(spec, z=z, x=x, y=y, tile_matrix_set=tile_matrix_set)
+    key = (scope_key, spec.id, z, x, y)
+    cached = cache.get(key)
+    if cached is not None and cached.version == layer_version(conn, layer_id=spec.id):
+        cache.stats.hits += 1
+        return cached
+    cache.stats.misses += 1
+    tile = tile_render(conn, layer_id=spec.id, z=z, x=x, y=y)
+    cache.put(key, tile)
+    return tile
+
+
+def layer_version(conn: psycopg.Connection, *, layer_id: str) -> int:
+    """The layer's current data version as the caller's transaction sees it (one primary-key read)."""
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT version FROM layer_versions WHERE layer = %s", [layer_id])
+        row = cursor.fetchone()
+    if row is None:
+        raise RuntimeError(f"layer_versions has no row for {layer_id!r}: run `onemap migrate` to create it")
+    return row[0]
+
+
+def tile_layer(layer_id: str) -> TileLayerSpec:
+    """The tiled layer ``layer_id``, or a 404 TileError naming the tiled layers."""
+    try:
+        return TILE_LAYERS[layer_id]
+    except (KeyError, TypeError):
+        raise TileError(
+            f"no vector tiles for collection {layer_id!r}; tiled collections: {', '.join(TILE_LAYERS)}", status=404
+        ) from None
+
+
+def check_tile(
+    spec: TileLayerSpec, *, z: int | str, x: int | str, y: int | str, tile_matrix_set: str = TILE_MATRIX_SET
+) -> tuple[int, int, int]:
+    """(z, x, y) as integers, or a 400 TileError saying which value is out of which range."""
+    if tile_matrix_set != TILE_MATRIX_SET:
+        raise TileError(f"tile matrix set {tile_matrix_set!r} is not offered; use {TILE_MATRIX_SET!r}")
+    z = _tile_index("tileMatrix (zoom)", z)
+    if not spec.min_zoom <= z <= spec.max_zoom:
+        raise TileError(
+            f"tileMatrix (zoom) {z} is outside the range of {spec.id!r} tiles: {spec.min_zoom}..{spec.max_zoom}"
+        )
+    last = (1 << z) - 1
+    x = _tile_index("tileCol (x)", x)
+    y = _tile_index("tileRow (y)", y)
+    for name, value in (("tileCol (x)", x), ("tileRow (y)", y)):
+        if value > last:
+            raise TileError(f"{name} {value} is outside 0..{last}, the valid range at tileMatrix {z}")
+    return z, x, y
+
+
+def _tile_index(name: str, value: int | str) -> int:
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise TileError(f"{name} must be a whole number ≥ 0, got {value!r}")
+    return value
+
+
+def _etag(data: bytes) -> str:
+    return '"' + hashlib.blake2b(data, digest_size=12).hexdigest() + '"'
+
+
+def tile_parameters(spec: TileLayerSpec, *, z: int, x: int, y: int) -> dict:
+    """The values :func:`tile_query` is run with."""
+    return {"z": z, "x": x, "y": y, "margin": BUFFER / EXTENT, "layer": spec.id}
+
+
+def tile_query(spec: TileLayerSpec, *, z: int) -> sql.Composed:
+    """The one statement behind a tile at zoom ``z``: ``(mvt bytea, version bigint)`` for ``%(z)s/%(x)s/%(y)s``."""
+    # The filter box is the tile plus its buffer in EPSG:4326, a constant for the
+    # planner, so ``geom &&`` is answered by the view's GiST index; a Web Mercator
+    # rectangle stays an exact lon/lat rectangle, so nothing inside is missed.
+    # ST_AsMVT skips rows whose clipped geometry is NULL; filtering them here would
+    # make the planner compute ST_AsMVTGeom twice.
+    return sql.SQL(
+        "SELECT (SELECT ST_AsMVT(f, {name}, {extent}, 'geom', 'id') FROM ("
+        "SELECT v.id, {properties}, "
+        "ST_AsMVTGeom(ST_Transform(v.geom, 3857), ST_TileEnvelope(%(z)s, %(x)s, %(y)s), "
+        "{extent}, {buffer}, true) AS geom "
+        "FROM {view} v "
+        "WHERE v.geom && ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => %(margin)s), 4326){overview}"
+        ") f), "
+        "(SELECT lv.version FROM layer_versions lv WHERE lv.layer = %(layer)s)"
+    ).format(
+        name=sql.Literal(spec.id),
+        extent=sql.Literal(EXTENT),
+        buffer=sql.Literal(BUFFER),
+        properties=sql.SQL(", ").join(_property(name, kind) for name, kind in spec.property_types().items()),
+        view=sql.Identifier(spec.view),
+        overview=_overview_filter(spec, z),
+    )
+
+
+def _overview_filter(spec: TileLayerSpec, z: int) -> sql.Composable:
+    if spec.detail_zoom is None or z >= spec.detail_zoom:
+        return sql.SQL("")
+    # the values are code, written into the statement so that a partial index
+    # ``WHERE <column> IN (<values>)`` can serve every plan, generic ones too
+    return sql.SQL(" AND v.{} IN ({})").format(
+        sql.Identifier(spec.overview_column), sql.SQL(", ").join(map(sql.Literal, spec.overview_values))
+    )
+
+
+def _property(name: str, kind: str) -> sql.Composable:
+    column = sql.Identifier("v", name)
+    if kind == "date-time":  # MVT has no time type: ISO 8601 in UTC, to the second
+        return sql.SQL("""to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS {}""").format(
+            column, sql.Identifier(name)
+        )
+    return column
+
+
+# --- the cache ----------------------------------------------------------------------------------------
+
+_ENTRY_OVERHEAD = 256  # bytes counted per entry beyond the tile itself (key, Tile object, list links)
+
+
+@dataclass
+class CacheStats:
+    hits: int = 0
+    misses: int = 0
+    evictions: int = 0
+
+
+@dataclass
+class TileCache:
+    """An in-process LRU of tiles bounded by their total size in bytes; safe to share between threads."""
+
+    max_bytes: int = 64 * 1024 * 1024
+    stats: CacheStats = field(default_factory=CacheStats)
+
+    def __post_init__(self) -> None:
+        if self.max_bytes <= 0:
+            raise ValueError(f"max_bytes must be positive, got {self.max_bytes}")
+        self._entries: OrderedDict[tuple, Tile] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> Tile | None:
+        """The tile stored under ``key`` (any version), now the most recently used; None if absent."""
+        with self._lock:
+            tile = self._entries.get(key)
+            if tile is not None:
+                self._entries.move_to_end(key)
+            return tile
+
+    def put(self, key: tuple, tile: Tile) -> None:
+        """Store ``tile`` under ``key``, evicting the least recently used tiles beyond ``max_bytes``."""
+        size = _entry_size(tile)
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._bytes -= _entry_size(old)
+            if size > self.max_bytes:  # would evict everything and still not fit
+                return
+            self._entries[key] = tile
+            self._bytes += size
+            while self._bytes > self.max_bytes:
+                _, evicted = self._entries.popitem(last=False)
+                self._bytes -= _entry_size(evicted)
+                self.stats.evictions += 1
+
+    @property
+    def size_bytes(self) -> int:
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def _entry_size(tile: Tile) -> int:
+    return len(tile.data) + _ENTRY_OVERHEAD
+
+
+# --- data versions ------------------------------------------------------------------------------------
+
+
+def sync_layer_versions(*, using: str = "default") -> None:
+    """Create ``layer_versions`` and the triggers that bump it on writes to every table a tiled view reads.
+
+    Idempotent; run after the views are (re)built. Versions come from a sequence, so a
+    number used by a rolled-back write is never current later, while the table row
+    makes the current number transactional (same snapshot as the data).
+    """
+    from django.db import connections, transaction
+
+    connection = connections[using]
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        raw = cursor.connection
+
+        def run(query: sql.Composable, params=None):
+            cursor.execute(query.as_string(raw), params)
+
+        run(sql.SQL(
+            "CREATE TABLE IF NOT EXISTS layer_versions ("
+            "layer text PRIMARY KEY, version bigint NOT NULL, changed_at timestamptz NOT NULL DEFAULT now())"
+        ))
+        run(sql.SQL("CREATE SEQUENCE IF NOT EXISTS layer_version_seq"))
+        run(
+            sql.SQL(
+                "INSERT INTO layer_versions (layer, version) SELECT l, nextval('layer_version_seq') "
+                "FROM unnest(%s::text[]) AS l ON CONFLICT (layer) DO NOTHING"
+            ),
+            [list(TILE_LAYERS)],
+        )
+        # SECURITY DEFINER: a writer restricted by row-level security still bumps the
+        # versions; rows are locked in name order so two bumping writers queue, not deadlock.
+        run(sql.SQL(
+            "CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql "
+            "SECURITY DEFINER SET search_path FROM CURRENT AS $body$\n"
+            "BEGIN\n"
+            "  UPDATE layer_versions SET version = nextval('layer_version_seq'), changed_at = now()\n"
+            "  WHERE layer IN (SELECT lv.layer FROM layer_versions lv WHERE lv.layer = ANY (TG_ARGV)\n"
+            "                  ORDER BY lv.layer FOR UPDATE);\n"
+            "  RETURN NULL;\n"
+            "END\n$body$"
+        ).format(fn=sql.Identifier(_VERSION_TRIGGER)))
+        cursor.execute(_TABLES_READ_SQL, [list(TILE_LAYERS), [spec.view for spec in TILE_LAYERS.values()]])
+        tables = {(schema, table): layers for schema, table, layers in cursor.fetchall()}
+        missing = set(TILE_LAYERS) - {layer for layers in tables.values() for layer in layers}
+        if missing:
+            raise RuntimeError(f"no views found for tiled layers {sorted(missing)}: run sync_views (migrate) first")
+        for (schema, table), layers in sorted(tables.items()):
+            run(sql.SQL(
+                "CREATE OR REPLACE TRIGGER {trigger} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION {fn}({layers})"
+            ).format(
+                trigger=sql.Identifier(_VERSION_TRIGGER),
+                table=sql.Identifier(schema, table),
+                fn=sql.Identifier(_VERSION_TRIGGER),
+                layers=sql.SQL(", ").join(sql.Literal(layer) for layer in layers),
+            ))
+        # a table no tiled view reads any more keeps no trigger
+        cursor.execute(
+            "SELECT n.nspname, c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE t.tgname = %s AND NOT t.tgisinternal",
+            [_VERSION_TRIGGER],
+        )
+        for schema, table in cursor.fetchall():
+            if (schema, table) not in tables:
+                run(sql.SQL("DROP TRIGGER {} ON {}").format(
+                    sql.Identifier(_VERSION_TRIGGER), sql.Identifier(schema, table)
+                ))
+
+
+# The tables each layer's view reads, through views of views, as PostgreSQL records
+# them (the rewrite rule's dependencies), so joined tables are never forgotten.
+_TABLES_READ_SQL = """
+WITH RECURSIVE reads(layer, rel) AS (
+    SELECT l.layer, to_regclass(l.view)::oid
+    FROM unnest(%s::text[], %s::text[]) AS l(layer, view)
+    WHERE to_regclass(l.view) IS NOT NULL
+  UNION
+    SELECT reads.layer, d.refobjid
+    FROM reads
+    JOIN pg_rewrite r ON r.ev_class = reads.rel
+    JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+                    AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> r.ev_class
+)
+SELECT n.nspname, c.relname, array_agg(DISTINCT reads.layer ORDER BY reads.layer)
+FROM reads JOIN pg_class c ON c.oid = reads.rel JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p')
+GROUP BY n.nspname, c.relname
+"""
+
+
+# --- HTTP ---------------------------------------------------------------------------------------------
+
+
+def tile_http_headers(tile: Tile, *, shared: bool = False) -> dict[str, str]:
+    """Response headers for a tile; ``shared=True`` lets proxies keep it (only for tiles anyone may see)."""
+    visibility = "public" if shared else "private"
+    return {
+        "Content-Type": MVT_MEDIA_TYPE,
+        "ETag": tile.etag,
+        "Cache-Control": f"{visibility}, max-age={MAX_AGE_S}, must-revalidate",
+    }
+
+
+def etag_matches(tile: Tile, if_none_match: str | None) -> bool:
+    """True when an ``If-None-Match`` header names the tile's ETag (answer 304)."""
+    if not if_none_match:
+        return False
+    tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+    return "*" in tags or tile.etag in tags
+
+
+# --- metadata documents (OGC API – Tiles, OGC 2D Tile Matrix Set 2.0) ---------------------------------
+
+
+def tilematrixsets_document(base_url: str) -> dict:
+    """``/tileMatrixSets``: the one tile matrix set offered."""
+    base = base_url.rstrip("/")
+    href = f"{base}/tileMatrixSets/{TILE_MATRIX_SET}"
+    return {
+        "tileMatrixSets": [
+            {
+                "id": TILE_MATRIX_SET,
+                "title": "Google Maps Compatible for the World",
+                "uri": TILE_MATRIX_SET_URI,
+                "links": [{"rel": "self", "type": "application/json", "href": href}],
+            }
+        ],
+        "links": [{"rel": "self", "type": "application/json", "href": f"{base}/tileMatrixSets"}],
+    }
+
+
+def tilematrixset_document(base_url: str) -> dict:
+    """``/tileMatrixSets/WebMercatorQuad``: the tile matrix set, matrices 0..24, computed from its definition."""
+    base = base_url.rstrip("/")
+    matrices = []
+    for z in range(MAX_TILE_MATRIX + 1):
+        cell_size = 2 * _HALF_WORLD_M / _TILE_PX / (1 << z)
+        matrices.append(
+            {
+                "id": str(z),
+                "scaleDenominator": cell_size / _PIXEL_M,
+                "cellSize": cell_size,
+                "cornerOfOrigin": "topLeft",
+                "pointOfOrigin": [-_HALF_WORLD_M, _HALF_WORLD_M],
+                "tileWidth": _TILE_PX,
+                "tileHeight": _TILE_PX,
+                "matrixWidth": 1 << z,
+                "matrixHeight": 1 << z,
+            }
+        )
+    return {
+        "id": TILE_MATRIX_SET,
+        "title": "Google Maps Compatible for the World",
+        "uri": TILE_MATRIX_SET_URI,
+        "crs": CRS_URI,
+        "orderedAxes": ["E", "N"],
+        "wellKnownScaleSet": "http://www.opengis.net/def/wkss/OGC/1.0/GoogleMapsCompatible",
+        "boundingBox": {
+            "lowerLeft": [-_HALF_WORLD_M, -_HALF_WORLD_M],
+            "upperRight": [_HALF_WORLD_M, _HALF_WORLD_M],
+            "crs": CRS_URI,
+        },
+        "tileMatrices": matrices,
+        "links": [
+            {"rel": "self", "type": "application/json", "href": f"{base}/tileMatrixSets/{TILE_MATRIX_SET}"},
+        ],
+    }
+
+
+def collection_tilesets_document(base_url: str, layer_id: str) -> dict:
+    """``/collections/{id}/tiles``: the collection's vector tilesets (one, in WebMercatorQuad)."""
+    spec = tile_layer(layer_id)
+    base = base_url.rstrip("/")
+    collection = f"{base}/collections/{spec.id}"
+    return {
+        "links": [
+            {"rel": "self", "type": "application/json", "href": f"{collection}/tiles"},
+            {"rel": "collection", "type": "application/json", "href": collection},
+        ],
+        "tilesets": [
+            {
+                "title": f"{catalogue_layer(spec.id).title} (vector tiles, {TILE_MATRIX_SET})",
+                "dataType": "vector",
+                "crs": CRS_URI,
+                "tileMatrixSetURI": TILE_MATRIX_SET_URI,
+                "links": [
+                    {"rel": "self", "type": "application/json", "href": f"{collection}/tiles/{TILE_MATRIX_SET}"},
+                    _tiling_scheme_link(base),
+                    _tile_template_link(collection),
+                ],
+            }
+        ],
+    }
+
+
+def tileset_document(
+    base_url: str,
+    layer_id: str,
+    *,
+    tile_matrix_set: str = TILE_MATRIX_SET,
+    extent: tuple[float, float, float, float] | None = None,
+) -> dict:
+    """``/collections/{id}/tiles/WebMercatorQuad``: tileset metadata; limits narrowed to a lon/lat ``extent``."""
+    spec = tile_layer(layer_id)
+    if tile_matrix_set != TILE_MATRIX_SET:
+        raise TileError(f"tile matrix set {tile_matrix_set!r} is not offered; use {TILE_MATRIX_SET!r}", status=404)
+    catalogue = catalogue_layer(spec.id)
+    base = base_url.rstrip("/")
+    collection = f"{base}/collections/{spec.id}"
+    fields = {name: kind for name, kind in spec.property_types().items()}
+    properties = {
+        name: {"type": "string", "format": "date-time"} if kind == "date-time" else {"type": kind}
+        for name, kind in fields.items()
+    }
+    document = {
+        "title": f"{catalogue.title} (vector tiles)",
+        "description": f"{catalogue.description} Tiles {spec.min_zoom}..{spec.max_zoom}: {spec.note}.",
+        "dataType": "vector",
+        "crs": CRS_URI,
+        "tileMatrixSetURI": TILE_MATRIX_SET_URI,
+        "links": [
+            {"rel": "self", "type": "application/json", "href": f"{collection}/tiles/{TILE_MATRIX_SET}"},
+            _tiling_scheme_link(base),
+            {"rel": "http://www.opengis.net/def/rel/ogc/1.0/geodata", "type": "application/json", "href": collection},
+            _tile_template_link(collection),
+        ],
+        "tileMatrixSetLimits": [_matrix_limits(z, extent) for z in range(spec.min_zoom, spec.max_zoom + 1)],
+        "layers": [
+            {
+                "id": spec.id,
+                "title": catalogue.title,
+                "dataType": "vector",
+                "geometryDimension": 0 if catalogue.geometry_type == "Point" else 2,
+                "minTileMatrix": str(spec.min_zoom),
+                "maxTileMatrix": str(spec.max_zoom),
+                "propertiesSchema": {"type": "object", "properties": properties},
+            }
+        ],
+        # TileJSON-style clients (MapLibre, QGIS) read these keys
+        "tiles": [_tile_template(collection)],
+        "minzoom": spec.min_zoom,
+        "maxzoom": spec.max_zoom,
+        "vector_layers": [
+            {"id": spec.id, "minzoom": spec.min_zoom, "maxzoom": spec.max_zoom, "fields": fields},
+        ],
+    }
+    if extent is not None:
+        document["boundingBox"] = {
+            "lowerLeft": [extent[0], extent[1]],
+            "upperRight": [extent[2], extent[3]],
+            "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+        }
+        document["bounds"] = list(extent)
+    return document
+
+
+def _tile_template(collection_url: str) -> str:
+    return f"{collection_url}/tiles/{TILE_MATRIX_SET}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}?f=mvt"
+
+
+def _tile_template_link(collection_url: str) -> dict:
+    return {"rel": "item", "type": MVT_MEDIA_TYPE, "templated": True, "href": _tile_template(collection_url)}
+
+
+def _tiling_scheme_link(base: str) -> dict:
+    return {
+        "rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme",
+        "type": "application/json",
+        "href": f"{base}/tileMatrixSets/{TILE_MATRIX_SET}",
+    }
+
+
+def _matrix_limits(z: int, extent: tuple[float, float, float, float] | None) -> dict:
+    last = (1 << z) - 1
+    if extent is None:
+        return {"tileMatrix": str(z), "minTileRow": 0, "maxTileRow": last, "minTileCol": 0, "maxTileCol": last}
+    west, south, east, north = extent
+    min_col, min_row = _tile_of(west, north, z)
+    max_col, max_row = _tile_of(east, south, z)
+    return {
+        "tileMatrix": str(z), "minTileRow": min_row, "maxTileRow": max_row, "minTileCol": min_col, "maxTileCol": max_col
+    }
+
+
+def _tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
+    """The (col, row) of the WebMercatorQuad tile holding (lon, lat) at zoom ``z``."""
+    n = 1 << z
+    lat = max(-85.05112878, min(85.05112878, lat))
+    col = int((lon + 180.0) / 360.0 * n)
+    row = int((1.0 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2.0 * n)
+    return min(max(col, 0), n - 1), min(max(row, 0), n - 1)
