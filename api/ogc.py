@@ -54,6 +54,7 @@ def _build_api():
     return API(config, get_oas(config))
 
 
+@functools.lru_cache(maxsize=1)
 def _base_url() -> str:
     from api.config import OnemapSettings
 
@@ -222,12 +223,10 @@ def collection_items(request: HttpRequest, identity, collection_id: str):
         import pygeoapi.api.itemtypes as items
 
         return _pygeoapi(items.get_collection_items, request, identity, collection_id, skip_valid_check=True)
-    from layers.access import scoped_connection
     from layers.features import collection_document, parse_query, read_page
 
     query = parse_query(request.GET, layer=layer, role=identity.role)
-    with scoped_connection(identity) as conn:
-        page = read_page(conn, layer, identity, query, access_log=_access_log(request, identity, layer))
+    page = read_page(layer, identity, query, access_log=_access_log(request, identity, layer))
     base = _url(request, f"/collections/{layer.id}/items")
     body = collection_document(page, query=query, base=base, params=request.GET.dict())
     return _geojson(body, query.crs, identity)
@@ -244,13 +243,11 @@ def collection_item(request: HttpRequest, identity, collection_id: str, item_id:
         import pygeoapi.api.itemtypes as items
 
         return _pygeoapi(items.get_collection_item, request, identity, collection_id, item_id)
-    from layers.access import scoped_connection
     from layers.crs import crs_from_parameter
     from layers.features import FeatureQuery, item_document, read_item
 
     query = FeatureQuery(crs=crs_from_parameter(request.GET.get("crs"), parameter="crs"))
-    with scoped_connection(identity) as conn:
-        text = read_item(conn, layer, identity, item_id, query, access_log=_access_log(request, identity, layer))
+    text = read_item(layer, identity, item_id, query, access_log=_access_log(request, identity, layer))
     base = _url(request, f"/collections/{layer.id}/items/{item_id}")
     body = item_document(text, base=base, collection_url=_url(request, f"/collections/{layer.id}"))
     return _geojson(body, query.crs, identity)

@@ -17,6 +17,7 @@ is not subject to the policies.
 
 from __future__ import annotations
 
+import functools
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -45,6 +46,10 @@ _WRITE_CHECK = (
     "grid_id = current_setting('onemap.grid_id')::bigint AND ST_CoveredBy(geom, "
     "(SELECT g.geom FROM grids g WHERE g.id = current_setting('onemap.grid_id')::bigint))"
 )
+_SCOPE_LITERAL = sql.SQL(
+    "SELECT set_config('role', {}, true), set_config('onemap.grid_id', {}, true), "
+    "set_config('onemap.user', {}, true)"
+)
 _SCOPE = sql.SQL(
     "SELECT set_config('role', %s, true), set_config('onemap.grid_id', %s, true), "
     "set_config('onemap.user', %s, true)"
@@ -64,13 +69,73 @@ def scope_parameters(identity) -> tuple[str, str, str]:
 
 @contextmanager
 def scoped_connection(identity) -> Iterator:
-    """A pooled connection inside one transaction under the identity's role and grid."""
+    """A pooled connection inside one transaction under the identity's role and grid.
+
+    The transaction opens and takes the scope in one round trip (the pool's
+    connections are in autocommit, so ``BEGIN`` is ours to send); it commits when
+    the block ends and rolls back when it raises.
+    """
+    from psycopg import OperationalError
+
     from layers.db import pool
 
-    with pool().connection() as conn:
-        with conn.transaction():
-            conn.execute(_SCOPE, scope_parameters(identity), prepare=True)
-            yield conn
+    for attempt in (1, 2):
+        with pool().connection() as conn:
+            try:
+                conn.execute(_begin_scoped(*scope_parameters(identity)))
+            except OperationalError:
+                if attempt == 2:
+                    raise
+                continue  # a connection broken by a server restart: the pool drops it, try a fresh one
+            try:
+                yield conn
+            except BaseException:
+                if not conn.closed:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return
+
+
+def scoped_fetchone(identity, statement: str, params) -> tuple | None:
+    """Run one read statement under the identity's scope in a single round trip; its first row.
+
+    ``BEGIN``, the scope settings, the statement (its parameters bound on the client)
+    and ``COMMIT`` travel as one simple-protocol batch: on a busy two-core machine each
+    round trip to the server costs more than planning the statement again.
+    """
+    from psycopg import ClientCursor, OperationalError
+
+    from layers.db import pool
+
+    for attempt in (1, 2):
+        with pool().connection() as conn:
+            cursor = ClientCursor(conn)
+            batch = f"{_begin_scoped(*scope_parameters(identity))}; {cursor.mogrify(statement, params)}; COMMIT"
+            try:
+                cursor.execute(batch)
+            except OperationalError:
+                if attempt == 2 or not conn.closed:
+                    _rollback(conn)
+                    raise
+                continue  # a connection broken by a server restart: the pool drops it, try a fresh one
+            except BaseException:
+                _rollback(conn)
+                raise
+            cursor.nextset()  # past BEGIN
+            cursor.nextset()  # past the scope settings
+            return cursor.fetchone()
+
+
+def _rollback(conn) -> None:
+    if not conn.closed:
+        conn.execute("ROLLBACK")
+
+
+@functools.lru_cache(maxsize=4096)
+def _begin_scoped(role: str, grid: str, username: str) -> str:
+    """``BEGIN`` and the scope settings as one simple-protocol query (values quoted as literals)."""
+    return (sql.SQL("BEGIN; ") + _SCOPE_LITERAL.format(sql.Literal(role), sql.Literal(grid), sql.Literal(username))).as_string(None)
 
 
 @contextmanager

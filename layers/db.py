@@ -39,7 +39,9 @@ def _open_pool():
         max_size=12,
         open=True,
         name="onemap-ogc",
-        # a broken connection (server restart) is replaced rather than handed out
-        check=ConnectionPool.check_connection,
-        kwargs={"application_name": "onemap-ogc"},
+        # no liveness query per checkout (it would double a request's round trips):
+        # a connection broken by a server restart fails once, is discarded by the pool,
+        # and the read is retried on a fresh one (layers.access.scoped_connection)
+        # autocommit: layers.access.scoped_connection sends BEGIN with the scope settings
+        kwargs={"application_name": "onemap-ogc", "autocommit": True},
     )

@@ -351,26 +351,21 @@ def items_statement(
     page = sql.SQL("SELECT t.id, {feature} AS f FROM {view} t{where}{order} LIMIT %s OFFSET %s").format(
         feature=feature_sql(layer, role, query), view=view, where=where, order=order_sql(query)
     )
-    params = [*where_params, query.limit, query.offset]
     count = sql.SQL("(SELECT count(*) FROM {view} t{where})").format(view=view, where=where)
     version = sql.SQL("(SELECT version FROM layer_versions WHERE layer = %s)")
     ctes = [sql.SQL("page AS MATERIALIZED ({})").format(page),
             sql.SQL("numbered AS (SELECT f, row_number() OVER () AS n FROM page)")]
     if access_log is not None:
         ctes.append(_access_log_cte())
-        params += [access_log["user_id"], access_log["username"], access_log["role"], access_log["route"],
-                   layer.id, access_log["remote_addr"]]
     if cached_count is not None:
         matched = sql.SQL("CASE WHEN {version} = %s THEN %s ELSE {count} END").format(version=version, count=count)
-        tail_params = [layer.id, cached_count[0], cached_count[1], *where_params, layer.id]
     else:
         matched = count
-        tail_params = [*where_params, layer.id]
     statement = sql.SQL(
         "WITH {ctes} SELECT (SELECT count(*) FROM page), "
         "(SELECT coalesce(string_agg(f, ',' ORDER BY n), '') FROM numbered), {matched}, {version}"
     ).format(ctes=sql.SQL(", ").join(ctes), matched=matched, version=version)
-    return statement, params + tail_params
+    return statement, _page_parameters(layer, query, where_params, cached_count, access_log)
 
 
 def _access_log_cte() -> sql.Composable:
@@ -426,22 +421,95 @@ class CountCache:
 COUNTS = CountCache()
 
 
-def read_page(conn, layer: Layer, identity, query: FeatureQuery, *, access_log: dict | None = None) -> Page:
-    """Run the page statement on a scoped connection."""
-    where, where_params = where_sql(layer, identity.role, query)
-    key = (layer.id, identity.role, identity.grid_id, where.as_string(conn), tuple(map(repr, where_params)))
-    cached = COUNTS.get(key)
-    statement, params = items_statement(layer, identity.role, query, cached_count=cached, access_log=access_log)
-    returned, features, matched, version = conn.execute(statement, params, prepare=True).fetchone()
-    COUNTS.put(key, version, matched)
+class _StatementCache:
+    """Rendered SQL per query shape: composing a statement costs more than running it."""
+
+    def __init__(self, size: int = 1024):
+        self._texts: OrderedDict = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def text(self, key, build) -> str:
+        with self._lock:
+            text = self._texts.get(key)
+            if text is not None:
+                self._texts.move_to_end(key)
+                return text
+        text = build().as_string(None)
+        with self._lock:
+            self._texts[key] = text
+            while len(self._texts) > self._size:
+                self._texts.popitem(last=False)
+        return text
+
+
+STATEMENTS = _StatementCache()
+
+
+def _shape(query: FeatureQuery) -> tuple:
+    """Everything about a query that changes its SQL text (values go as parameters)."""
+    return (
+        query.bbox is not None, query.bbox_crs.srid,
+        None if query.interval is None else (query.interval[0] is not None, query.interval[1] is not None),
+        tuple(name for name, _ in query.equals), query.sortby, query.properties, query.skip_geometry,
+        query.crs.uri, query.filter, query.filter_crs,
+    )
+
+
+def read_page(layer: Layer, identity, query: FeatureQuery, *, access_log: dict | None = None) -> Page:
+    """One page of ``layer`` as ``identity`` may see it (one statement, one round trip)."""
+    from layers.access import scoped_fetchone
+
+    role = identity.role
+    shape = (layer.id, role, _shape(query))
+    where_text = STATEMENTS.text(("where", *shape), lambda: where_sql(layer, role, query)[0])
+    where_params = where_sql_params(layer, query)
+    count_key = (layer.id, role, identity.grid_id, where_text, tuple(map(repr, where_params)))
+    cached = COUNTS.get(count_key)
+    text = STATEMENTS.text(
+        ("page", *shape, cached is not None, access_log is not None),
+        lambda: items_statement(layer, role, query, cached_count=cached, access_log=access_log)[0],
+    )
+    params = _page_parameters(layer, query, where_params, cached, access_log)
+    returned, features, matched, version = scoped_fetchone(identity, text, params)
+    COUNTS.put(count_key, version, matched)
     return Page(features=features, returned=returned, matched=matched, version=version)
 
 
-def read_item(conn, layer: Layer, identity, item_id: str, query: FeatureQuery, *, access_log=None) -> str:
+def where_sql_params(layer: Layer, query: FeatureQuery) -> list:
+    """The parameters of :func:`where_sql`, without composing its SQL."""
+    params: list = list(query.bbox or ())
+    if query.interval:
+        params += [t for t in query.interval if t is not None]
+    params += [value for _, value in query.equals]
+    return params
+
+
+def _page_parameters(layer, query, where_params, cached, access_log) -> list:
+    params = [*where_params, query.limit, query.offset]
+    if access_log is not None:
+        params += [access_log["user_id"], access_log["username"], access_log["role"], access_log["route"],
+                   layer.id, access_log["remote_addr"]]
+    if cached is not None:
+        return params + [layer.id, cached[0], cached[1], *where_params, layer.id]
+    return params + [*where_params, layer.id]
+
+
+def read_item(layer: Layer, identity, item_id: str, query: FeatureQuery, *, access_log=None) -> str:
     """The feature text of one id; NotFound when it does not exist or the caller may not see it."""
+    from layers.access import scoped_fetchone
+
     key = _item_key(layer, item_id)
-    statement, params = item_statement(layer, identity.role, query, access_log=access_log)
-    row = conn.execute(statement, [*params, key] if access_log is None else [key, *params], prepare=True).fetchone()
+    text = STATEMENTS.text(
+        ("item", layer.id, identity.role, _shape(query), access_log is not None),
+        lambda: item_statement(layer, identity.role, query, access_log=access_log)[0],
+    )
+    if access_log is None:
+        params = [key]
+    else:
+        params = [key, access_log["user_id"], access_log["username"], access_log["role"], access_log["route"],
+                  layer.id, access_log["remote_addr"]]
+    row = scoped_fetchone(identity, text, params)
     if row is None:
         raise NotFound(f"collection {layer.id!r} has no item {item_id!r}")
     return row[1]
@@ -506,8 +574,12 @@ def item_document(feature_text: str, *, base: str, collection_url: str) -> bytes
     return (feature_text[:-1] + ',"links":' + json.dumps(links) + "}").encode()
 
 
-def items_sql_text(layer_id: str, query_string: str, *, role: str = "analyst") -> str:
-    """The full SQL of an items request with literals inlined (for the PostGIS-alone benchmark)."""
+def items_sql_text(layer_id: str, query_string: str, *, role: str = "analyst", steady: bool = True) -> str:
+    """The SQL of an items request with literals inlined, for the PostGIS-alone benchmark.
+
+    ``steady`` gives the statement a running server sends once the layer's count is
+    cached (it checks the data version instead of counting); otherwise the first one.
+    """
     from urllib.parse import parse_qsl
 
     import psycopg
@@ -517,12 +589,29 @@ def items_sql_text(layer_id: str, query_string: str, *, role: str = "analyst") -
     from layers.catalogue import layer as find_layer
 
     layer = find_layer(layer_id)
-    params = dict(parse_qsl(query_string, keep_blank_values=True))
-    query = parse_query(_Params(params), layer=layer, role=role)
-    statement, values = items_statement(layer, role, query)
+    query = parse_query(_Params(parse_qsl(query_string, keep_blank_values=True)), layer=layer, role=role)
     with psycopg.connect(database_url(OnemapSettings.from_env())) as conn:
-        with conn.cursor() as cursor:
-            return cursor.mogrify(statement, values)
+        cached = None
+        if steady:
+            statement, params = items_statement(layer, role, query)
+            _, _, matched, version = conn.execute(statement, params).fetchone()
+            cached = (version, matched)
+        statement, params = items_statement(layer, role, query, cached_count=cached)
+        return psycopg.ClientCursor(conn).mogrify(statement, params)
+
+
+def item_sql_text(layer_id: str, item_id: str, *, role: str = "analyst") -> str:
+    """The SQL of an item request with literals inlined, for the PostGIS-alone benchmark."""
+    import psycopg
+
+    from api.config import OnemapSettings
+    from api.embedded_db import database_url
+    from layers.catalogue import layer as find_layer
+
+    layer = find_layer(layer_id)
+    statement, _ = item_statement(layer, role, FeatureQuery())
+    with psycopg.connect(database_url(OnemapSettings.from_env())) as conn:
+        return psycopg.ClientCursor(conn).mogrify(statement, [_item_key(layer, item_id)])
 
 
 class _Params(dict):

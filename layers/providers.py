@@ -47,8 +47,6 @@ class PostGISProvider(BaseProvider):
 
     def query(self, offset=0, limit=10, resulttype="results", bbox=(), datetime_=None, properties=(),
               sortby=(), select_properties=(), skip_geometry=False, q=None, filterq=None, **kwargs):
-        from layers.access import scoped_connection
-
         if filterq is not None:
             raise ProviderInvalidQueryError(user_msg="filters are answered as JSON: add f=json to the request")
         identity = _identity()
@@ -63,8 +61,7 @@ class PostGISProvider(BaseProvider):
                 properties=tuple(select_properties) or None,
                 skip_geometry=bool(skip_geometry),
             )
-            with scoped_connection(identity) as conn:
-                page = read_page(conn, self.layer, identity, query, access_log=_access(identity, self.layer))
+            page = read_page(self.layer, identity, query, access_log=_access(identity, self.layer))
         except InvalidParameter as exc:
             raise ProviderInvalidQueryError(user_msg=exc.description) from None
         features = json.loads("[" + page.features + "]")
@@ -74,13 +71,10 @@ class PostGISProvider(BaseProvider):
         return result
 
     def get(self, identifier, **kwargs):
-        from layers.access import scoped_connection
-
         identity = _identity()
         try:
-            with scoped_connection(identity) as conn:
-                text = read_item(conn, self.layer, identity, str(identifier), FeatureQuery(),
-                                 access_log=_access(identity, self.layer))
+            text = read_item(self.layer, identity, str(identifier), FeatureQuery(),
+                             access_log=_access(identity, self.layer))
         except NotFound as exc:
             raise ProviderItemNotFoundError(user_msg=exc.description) from None
         return json.loads(text)
