@@ -38,15 +38,12 @@ INSTALLED_APPS = [
     "gis.apps.GisConfig",
 ]
 
+# Callers authenticate with personal access tokens on every request (api/auth.py);
+# there are no sessions, cookies or forms, hence no session, CSRF or message
+# middleware. Security headers (nosniff, frame DENY, referrer, COOP) come from ours.
 MIDDLEWARE = [
     "api.middleware.SecurityHeadersMiddleware",
-    "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "api.urls"
@@ -60,11 +57,7 @@ TEMPLATES = [
         "DIRS": [PROJECT_ROOT / "api" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
-            "context_processors": [
-                "django.template.context_processors.request",
-                "django.contrib.auth.context_processors.auth",
-                "django.contrib.messages.context_processors.messages",
-            ]
+            "context_processors": ["django.template.context_processors.request"]
         },
     }
 ]
