@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 
 from django.http import HttpRequest, HttpResponse
-from django.urls import path, re_path
+from django.urls import re_path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.static import serve
 
@@ -429,9 +429,13 @@ def schema(request, identity, collection_id: str):
     return _pygeoapi(core.get_collection_schema, request, identity, collection_id)
 
 
-def _both(route: str, view, name: str):
-    """The route with and without a trailing slash, both answered directly."""
-    return [path(route, view, name=name), path(route + "/", view, name=name + "-slash")]
+def _route(pattern: str, view, name: str):
+    """``pattern`` (a regex tail) answered with and without a trailing slash, never redirected."""
+    return re_path(rf"^{pattern}/?$", view, name=name)
+
+
+_ID = r"(?P<collection_id>[^/]+)"
+_TMS = r"(?P<tms_id>[^/]+)"
 
 
 def _static_root() -> str:
@@ -440,23 +444,22 @@ def _static_root() -> str:
     return str(Path(pygeoapi.__file__).parent / "static")
 
 
-_TILE = "collections/<str:collection_id>/tiles/<str:tms_id>/<str:z>/<str:y>/<str:x>"
-
+# the routes clients call most come first: Django tries the patterns in order
 urlpatterns = [
-    path("", landing_page, name="ogc-landing"),
+    _route(rf"collections/{_ID}/items/(?P<item_id>[^/]+)", collection_item, "ogc-item"),
+    _route(rf"collections/{_ID}/items", collection_items, "ogc-items"),
+    _route(rf"collections/{_ID}/tiles/{_TMS}/(?P<z>[^/]+)/(?P<y>[^/]+)/(?P<x>[^/]+)", collection_tile, "ogc-tile"),
+    re_path(r"^$", landing_page, name="ogc-landing"),
     # pygeoapi's HTML pages link their stylesheet and images under /ogc/static/
     re_path(r"^static/(?P<path>.+)$", serve, {"document_root": _static_root()}, name="ogc-static"),
-    *_both("openapi", openapi, "ogc-openapi"),
-    *_both("conformance", conformance, "ogc-conformance"),
-    *_both("tileMatrixSets", tile_matrix_sets, "ogc-tms-list"),
-    *_both("tileMatrixSets/<str:tms_id>", tile_matrix_sets, "ogc-tms"),
-    *_both("collections", collections, "ogc-collections"),
-    *_both("collections/<str:collection_id>", collections, "ogc-collection"),
-    *_both("collections/<str:collection_id>/queryables", queryables, "ogc-queryables"),
-    *_both("collections/<str:collection_id>/schema", schema, "ogc-schema"),
-    *_both("collections/<str:collection_id>/items", collection_items, "ogc-items"),
-    *_both("collections/<str:collection_id>/items/<str:item_id>", collection_item, "ogc-item"),
-    *_both("collections/<str:collection_id>/tiles", collection_tilesets, "ogc-tilesets"),
-    *_both("collections/<str:collection_id>/tiles/<str:tms_id>", collection_tileset, "ogc-tileset"),
-    *_both(_TILE, collection_tile, "ogc-tile"),
+    _route("openapi", openapi, "ogc-openapi"),
+    _route("conformance", conformance, "ogc-conformance"),
+    _route("tileMatrixSets", tile_matrix_sets, "ogc-tms-list"),
+    _route(rf"tileMatrixSets/{_TMS}", tile_matrix_sets, "ogc-tms"),
+    _route("collections", collections, "ogc-collections"),
+    _route(rf"collections/{_ID}", collections, "ogc-collection"),
+    _route(rf"collections/{_ID}/queryables", queryables, "ogc-queryables"),
+    _route(rf"collections/{_ID}/schema", schema, "ogc-schema"),
+    _route(rf"collections/{_ID}/tiles", collection_tilesets, "ogc-tilesets"),
+    _route(rf"collections/{_ID}/tiles/{_TMS}", collection_tileset, "ogc-tileset"),
 ]
