@@ -18,6 +18,8 @@ is not subject to the policies.
 from __future__ import annotations
 
 import functools
+import re
+import weakref
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -100,36 +102,83 @@ def scoped_connection(identity) -> Iterator:
 def scoped_fetchone(identity, statement: str, params) -> tuple | None:
     """Run one read statement under the identity's scope in a single round trip; its first row.
 
-    ``BEGIN``, the scope settings, the statement (its parameters bound on the client)
-    and ``COMMIT`` travel as one simple-protocol batch: on a busy two-core machine each
-    round trip to the server costs more than planning the statement again.
+    ``BEGIN``, the scope settings, ``EXECUTE`` of the statement and ``COMMIT`` travel
+    as one simple-protocol batch: on a busy two-core machine each round trip costs
+    more than the statement. The statement is prepared on the connection the first
+    time it is used there (in the same batch), so the server plans it once, not per
+    request; a plan made under one role is re-planned by PostgreSQL for another.
     """
-    from psycopg import ClientCursor, OperationalError
+    from psycopg import OperationalError
 
     from layers.db import pool
 
     for attempt in (1, 2):
         with pool().connection() as conn:
-            cursor = ClientCursor(conn)
-            batch = f"{_begin_scoped(*scope_parameters(identity))}; {cursor.mogrify(statement, params)}; COMMIT"
             try:
-                cursor.execute(batch)
+                return _run_batch(conn, identity, statement, params)
             except OperationalError:
-                if attempt == 2 or not conn.closed:
-                    _rollback(conn)
-                    raise
-                continue  # a connection broken by a server restart: the pool drops it, try a fresh one
-            except BaseException:
-                _rollback(conn)
+                if conn.closed and attempt == 1:
+                    continue  # a connection broken by a server restart: the pool drops it, try a fresh one
                 raise
-            cursor.nextset()  # past BEGIN
-            cursor.nextset()  # past the scope settings
-            return cursor.fetchone()
 
 
-def _rollback(conn) -> None:
-    if not conn.closed:
+# statements prepared on each pooled connection: {connection: {statement text: name}}
+_PREPARED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_PREPARED_PER_CONNECTION = 256
+# statements the server would not prepare (a parameter whose type it cannot infer): run inline
+_INLINE: set[str] = set()
+
+
+def _run_batch(conn, identity, statement: str, params) -> tuple | None:
+    from psycopg import ClientCursor, Error
+
+    cursor = ClientCursor(conn)
+    prepared = _PREPARED.setdefault(conn, {})
+    name = prepared.get(statement)
+    prepare = ""
+    if name is None and statement not in _INLINE:
+        if len(prepared) >= _PREPARED_PER_CONNECTION:
+            conn.execute("DEALLOCATE ALL")
+            prepared.clear()
+        name = f"onemap_{len(prepared)}"
+        prepare = f"PREPARE {name} AS {_numbered_placeholders(statement)}; "
+    if name is None:
+        call = cursor.mogrify(statement, params)
+    elif params:
+        call = f"EXECUTE {name}({cursor.mogrify(', '.join(['%s'] * len(params)), list(params))})"
+    else:
+        call = f"EXECUTE {name}"
+    try:
+        cursor.execute(f"{prepare}{_begin_scoped(*scope_parameters(identity))}; {call}; COMMIT")
+    except Error:
+        if conn.closed:
+            raise
         conn.execute("ROLLBACK")
+        conn.execute("DEALLOCATE ALL")  # whatever the failed batch prepared is gone too
+        prepared.clear()
+        if not prepare:
+            raise
+        _INLINE.add(statement)  # try once more without preparing; if that fails as well, it was not the PREPARE
+        try:
+            return _run_batch(conn, identity, statement, params)
+        except Error:
+            _INLINE.discard(statement)
+            raise
+    if prepare:
+        prepared[statement] = name
+    for _ in range(3 if prepare else 2):
+        cursor.nextset()  # past PREPARE, BEGIN and the scope settings
+    return cursor.fetchone()
+
+
+@functools.lru_cache(maxsize=1024)
+def _numbered_placeholders(statement: str) -> str:
+    """psycopg's ``%s`` placeholders as PostgreSQL's ``$1, $2, …`` (and ``%%`` as ``%``)."""
+    counter = iter(range(1, 10_000))
+    return _PLACEHOLDER.sub(lambda m: "%" if m.group() == "%%" else f"${next(counter)}", statement)
+
+
+_PLACEHOLDER = re.compile(r"%%|%s")
 
 
 @functools.lru_cache(maxsize=4096)

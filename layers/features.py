@@ -371,7 +371,7 @@ def items_statement(
 def _access_log_cte() -> sql.Composable:
     return sql.SQL(
         "logged AS (INSERT INTO access_log (user_id, username, role, route, collection, record_id, remote_addr) "
-        "SELECT %s, %s, %s, %s, %s, page.id::text, %s FROM page)"
+        "SELECT %s::bigint, %s::text, %s::text, %s::text, %s::text, page.id::text, %s::inet FROM page)"
     )
 
 

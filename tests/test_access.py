@@ -311,3 +311,25 @@ def test_wrong_tokens_are_refused_and_then_rate_limited(live_server):
     finally:
         m.LoginFailure.objects.all().delete()  # the other tests come from the same address
     assert _get(url, ("test_guesser", token)).status_code == 200
+
+
+# ---------------------------------------------------------------- the one-round-trip reader
+
+
+def test_scoped_reads_are_prepared_once_and_fall_back_when_they_cannot_be(demo_db, accounts):
+    from api.auth import Identity
+    from layers import access
+
+    worker = Identity(role="grid_worker", username="x", grid_id=m.Grid.objects.get(code=accounts["worker"].grid_code).id)
+    statement = "SELECT count(*), current_user, %s::int FROM buildings"
+    first = access.scoped_fetchone(worker, statement, [7])
+    again = access.scoped_fetchone(worker, statement, [8])
+    in_grid = m.Building.objects.filter(grid_id=worker.grid_id).count()
+    assert first == (in_grid, "onemap_grid", 7) and again == (in_grid, "onemap_grid", 8)
+    assert any(statement in names for names in access._PREPARED.values())
+    # unknown + unknown cannot be prepared (no operator is unique); it runs with its literals instead
+    assert access.scoped_fetchone(worker, "SELECT %s + %s", [1, 2]) == (3,)
+    assert "SELECT %s + %s" in access._INLINE
+    with pytest.raises(psycopg.errors.DivisionByZero):
+        access.scoped_fetchone(worker, "SELECT 1 / %s::int", [0])
+    assert access.scoped_fetchone(worker, statement, [9]) == (in_grid, "onemap_grid", 9)  # the pool is fine
