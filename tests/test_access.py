@@ -333,3 +333,17 @@ def test_scoped_reads_are_prepared_once_and_fall_back_when_they_cannot_be(demo_d
     with pytest.raises(psycopg.errors.DivisionByZero):
         access.scoped_fetchone(worker, "SELECT 1 / %s::int", [0])
     assert access.scoped_fetchone(worker, statement, [9]) == (in_grid, "onemap_grid", 9)  # the pool is fine
+
+
+def test_html_pages_hold_only_the_workers_grid_and_personal_reads_are_logged(live_server, worker, own_grid, other_grid):
+    page = _get(f"{live_server}/ogc/collections/buildings/items", worker.auth, f="html", limit=500)
+    assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]
+    own_codes = set(m.Building.objects.filter(grid=own_grid).values_list("code", flat=True))
+    other_codes = set(m.Building.objects.filter(grid=other_grid).values_list("code", flat=True))
+    assert any(code in page.text for code in own_codes)
+    assert not any(code in page.text for code in other_codes)
+    logged = m.AccessLogEntry.objects.filter(username=worker.username, route="/ogc (HTML)")
+    before = logged.count()
+    people = _get(f"{live_server}/ogc/collections/care_subjects/items", worker.auth, f="html", limit=3)
+    assert people.status_code == 200
+    assert logged.count() == before + 3
