@@ -10,6 +10,8 @@ _ALWAYS = (
     ("Referrer-Policy", "same-origin"),
     ("Cross-Origin-Opener-Policy", "same-origin"),
 )
+# one user's answer must not be served to another from a shared cache
+_AUTHORISED = ("Cache-Control", "private, no-store")
 
 
 class SecurityHeadersMiddleware:
@@ -24,7 +26,15 @@ class SecurityHeadersMiddleware:
         for name, value in _ALWAYS:
             headers.setdefault(name, value)
         if "HTTP_AUTHORIZATION" in request.META:
-            # one user's answer must not be served to another from a shared cache
-            headers.setdefault("Cache-Control", "private, no-store")
+            headers.setdefault(*_AUTHORISED)
             patch_vary_headers(response, ("Authorization",))
         return response
+
+
+def security_headers(headers: dict[str, str], *, authorised: bool) -> list[tuple[str, str]]:
+    """The same headers for a response made outside Django (:mod:`api.fastpath`): ``headers`` plus ours."""
+    merged = dict(_ALWAYS)
+    if authorised:
+        merged.update((_AUTHORISED, ("Vary", "Authorization")))
+    merged.update(headers)
+    return list(merged.items())

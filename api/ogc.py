@@ -223,13 +223,7 @@ def collection_items(request: HttpRequest, identity, collection_id: str):
         import pygeoapi.api.itemtypes as items
 
         return _pygeoapi(items.get_collection_items, request, identity, collection_id, skip_valid_check=True)
-    from layers.features import collection_document, parse_query, read_page
-
-    query = parse_query(request.GET, layer=layer, role=identity.role)
-    page = read_page(layer, identity, query, access_log=_access_log(request, identity, layer))
-    base = _url(request, f"/collections/{layer.id}/items")
-    body = collection_document(page, query=query, base=base, params=request.GET.dict())
-    return _geojson(body, query.crs, identity)
+    return _response(*items_json(request, identity, layer))
 
 
 @_ogc_view("GET", writable=_item_writable)
@@ -243,6 +237,22 @@ def collection_item(request: HttpRequest, identity, collection_id: str, item_id:
         import pygeoapi.api.itemtypes as items
 
         return _pygeoapi(items.get_collection_item, request, identity, collection_id, item_id)
+    return _response(*item_json(request, identity, layer, item_id))
+
+
+def items_json(request, identity, layer) -> tuple[bytes, dict[str, str]]:
+    """A page of features as GeoJSON bytes and its headers (also served by :mod:`api.fastpath`)."""
+    from layers.features import collection_document, parse_query, read_page
+
+    query = parse_query(request.GET, layer=layer, role=identity.role)
+    page = read_page(layer, identity, query, access_log=_access_log(request, identity, layer))
+    base = _url(request, f"/collections/{layer.id}/items")
+    body = collection_document(page, query=query, base=base, params=request.GET.dict())
+    return body, _geojson_headers(query.crs, identity)
+
+
+def item_json(request, identity, layer, item_id: str) -> tuple[bytes, dict[str, str]]:
+    """One feature as GeoJSON bytes and its headers (also served by :mod:`api.fastpath`)."""
     from layers.crs import crs_from_parameter
     from layers.features import FeatureQuery, item_document, read_item
 
@@ -250,14 +260,20 @@ def collection_item(request: HttpRequest, identity, collection_id: str, item_id:
     text = read_item(layer, identity, item_id, query, access_log=_access_log(request, identity, layer))
     base = _url(request, f"/collections/{layer.id}/items/{item_id}")
     body = item_document(text, base=base, collection_url=_url(request, f"/collections/{layer.id}"))
-    return _geojson(body, query.crs, identity)
+    return body, _geojson_headers(query.crs, identity)
 
 
-def _geojson(body: bytes, crs, identity) -> HttpResponse:
-    response = HttpResponse(body, content_type=GEOJSON)
-    response["Content-Crs"] = f"<{crs.uri}>"
+def _geojson_headers(crs, identity) -> dict[str, str]:
+    headers = {"Content-Type": GEOJSON, "Content-Crs": f"<{crs.uri}>"}
     if identity.is_anonymous:
-        response["Cache-Control"] = "public, max-age=10"
+        headers["Cache-Control"] = "public, max-age=10"
+    return headers
+
+
+def _response(body: bytes, headers: dict[str, str]) -> HttpResponse:
+    response = HttpResponse(body)
+    for key, value in headers.items():
+        response[key] = value
     return response
 
 

@@ -5,4 +5,6 @@ import os
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "api.settings")
-application = get_wsgi_application()
+from api.fastpath import FastFeatures  # noqa: E402
+
+application = FastFeatures(get_wsgi_application())
