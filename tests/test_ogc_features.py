@@ -428,3 +428,37 @@ def test_a_write_shows_in_the_next_tile(live_server, accounts):
         assert status_in_tile() == "in_progress"
     finally:
         m.Incident.objects.filter(pk=incident.pk).update(status="new", resolved_at=None)
+
+
+@pytest.mark.parametrize("path, query", [
+    ("/ogc/collections/incidents/items", "limit=5&sortby=-severity&crs=EPSG:4326&status=new"),
+    ("/ogc/collections/incidents/items/3", "crs=EPSG:3857"),
+    ("/ogc/collections/care_subjects/items", "limit=2"),
+    ("/ogc/collections/incidents/items", "limit=0"),
+    ("/ogc/collections/nope/items", ""),
+])
+def test_the_wsgi_fast_path_answers_as_the_django_view_does(demo_db, accounts, path, query):
+    import base64
+    import io
+    import json
+    import sys
+
+    from django.test import Client
+
+    from api.wsgi import application
+
+    user = accounts["commander"]
+    authorization = "Basic " + base64.b64encode(f"{user.username}:{user.token}".encode()).decode()
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": query, "SERVER_NAME": "127.0.0.1",
+               "SERVER_PORT": "8000", "HTTP_HOST": "127.0.0.1", "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(),
+               "wsgi.errors": sys.stderr, "HTTP_AUTHORIZATION": authorization, "REMOTE_ADDR": "127.0.0.1"}
+    started = []
+    fast_body = b"".join(application(environ, lambda status, headers: started.append((status, dict(headers)))))
+    status, fast_headers = started[0]
+    django = Client(HTTP_HOST="127.0.0.1").get(f"{path}?{query}", HTTP_AUTHORIZATION=authorization)
+    assert int(status.split()[0]) == django.status_code
+    for name in ("Content-Type", "Content-Crs", "Cache-Control", "X-Content-Type-Options", "X-Frame-Options"):
+        assert fast_headers.get(name) == django.headers.get(name), name
+    fast, slow = json.loads(fast_body), json.loads(django.content)
+    fast.pop("timeStamp", None), slow.pop("timeStamp", None)
+    assert fast == slow
