@@ -29,6 +29,8 @@ _lock = threading.Lock()
 _built_api = None
 # the caller of the request pygeoapi is serving, for our provider (HTML pages)
 current_identity: contextvars.ContextVar = contextvars.ContextVar("onemap_identity")
+# that request's query parameters: the provider compiles CQL2 itself rather than take pygeoapi's parse
+current_params: contextvars.ContextVar = contextvars.ContextVar("onemap_params", default=None)
 
 GEOJSON = "application/geo+json"
 
@@ -176,7 +178,7 @@ def _pygeoapi(function, request: HttpRequest, identity, *args, skip_valid_check:
 
     api = _api()
     api_request = APIRequest.from_django(request, api.locales)
-    token = current_identity.set(identity)
+    token, params_token = current_identity.set(identity), current_params.set(request.GET)
     try:
         if not skip_valid_check and not api_request.is_valid():
             headers, status, content = api.get_format_exception(api_request)
@@ -185,6 +187,7 @@ def _pygeoapi(function, request: HttpRequest, identity, *args, skip_valid_check:
             content = apply_gzip(headers, content)
     finally:
         current_identity.reset(token)
+        current_params.reset(params_token)
     response = HttpResponse(content, status=status)
     for key, value in headers.items():
         response[key] = value

@@ -3,7 +3,8 @@
 pygeoapi calls it for the pages it renders (HTML items and item, queryables, schema).
 It reads through the same SQL builders as the JSON routes (:mod:`layers.features`),
 under the row-level-security scope of the request's caller, which the route puts in
-:data:`api.ogc.current_identity` before handing the request to pygeoapi.
+:data:`api.ogc.current_identity` before handing the request to pygeoapi; CQL2 filters
+are compiled from the request's own parameters (:data:`api.ogc.current_params`).
 """
 
 from __future__ import annotations
@@ -47,12 +48,12 @@ class PostGISProvider(BaseProvider):
 
     def query(self, offset=0, limit=10, resulttype="results", bbox=(), datetime_=None, properties=(),
               sortby=(), select_properties=(), skip_geometry=False, q=None, filterq=None, **kwargs):
-        if filterq is not None:
-            raise ProviderInvalidQueryError(user_msg="filters are answered as JSON: add f=json to the request")
         identity = _identity()
         names = {c.name for c in self.layer.columns_for(identity.role)}
         try:
+            cql = _filter(self.layer, identity) if filterq is not None else {}
             query = FeatureQuery(
+                **cql,
                 limit=int(limit), offset=int(offset),
                 bbox=tuple(bbox) if bbox else None,
                 interval=_interval(datetime_),
@@ -85,6 +86,18 @@ def _identity():
     from api.ogc import current_identity
 
     return current_identity.get(ANONYMOUS)
+
+
+def _filter(layer, identity) -> dict:
+    """The request's CQL2 filter parsed by our compiler (pygeoapi's own parse is not used)."""
+    from api.ogc import current_params
+    from layers.features import parse_query
+
+    params = current_params.get()
+    if params is None:
+        raise ProviderInvalidQueryError(user_msg="filters are answered as JSON: add f=json to the request")
+    query = parse_query(params, layer=layer, role=identity.role)
+    return {"filter": query.filter, "filter_crs": query.filter_crs}
 
 
 def _access(identity, layer) -> dict | None:

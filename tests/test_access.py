@@ -347,3 +347,18 @@ def test_html_pages_hold_only_the_workers_grid_and_personal_reads_are_logged(liv
     people = _get(f"{live_server}/ogc/collections/care_subjects/items", worker.auth, f="html", limit=3)
     assert people.status_code == 200
     assert logged.count() == before + 3
+
+
+def test_html_pages_filter_with_cql2_too(live_server, worker, own_grid):
+    tall = m.Building.objects.filter(grid=own_grid).order_by("-floors").first()
+    page = _get(f"{live_server}/ogc/collections/buildings/items", worker.auth, f="html",
+                filter=f"floors >= {tall.floors}")
+    assert page.status_code == 200, page.text
+    assert tall.code in page.text
+    short = m.Building.objects.filter(grid=own_grid, floors__lt=tall.floors).first()
+    assert short is None or short.code not in page.text
+
+
+def test_care_density_for_a_grid_worker_is_their_grid(live_server, worker, own_grid):
+    body = _get(f"{live_server}/ogc/collections/care_density/items", worker.auth, limit=1000).json()
+    assert body["features"] and {f["properties"]["grid_code"] for f in body["features"]} == {own_grid.code}
