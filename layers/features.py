@@ -291,29 +291,25 @@ def _geometry_sql(query: FeatureQuery) -> sql.Composable:
 
 
 def where_sql(layer: Layer, role: str, query: FeatureQuery) -> tuple[sql.Composable, list]:
-    """The WHERE clause (or empty) and its parameters."""
+    """The WHERE clause (or empty) and its parameters (:func:`where_sql_params`, in the same order)."""
     clauses: list[sql.Composable] = []
-    params: list = []
     if query.bbox:
         envelope = sql.SQL("ST_MakeEnvelope(%s, %s, %s, %s, {})").format(sql.Literal(query.bbox_crs.srid))
         if query.bbox_crs.srid != 4326:
             envelope = sql.SQL("ST_Transform({}, 4326)").format(envelope)
         clauses.append(sql.SQL("ST_Intersects(t.geom, {})").format(envelope))
-        params.extend(query.bbox)
     if query.interval:
         start, end = query.interval
         column = sql.Identifier("t", layer.time_field)
         if start is not None:
             clauses.append(sql.SQL("{} >= %s").format(column))
-            params.append(start)
         if end is not None:
             clauses.append(sql.SQL("{} <= %s").format(column))
-            params.append(end)
-    for name, value in query.equals:
+    for name, _ in query.equals:
         clauses.append(sql.SQL("{} = %s").format(sql.Identifier("t", name)))
-        params.append(value)
     if query.filter is not None:
         clauses.append(_filter_clause(layer, role, query))
+    params = where_sql_params(layer, query)
     if not clauses:
         return sql.SQL(""), params
     return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(clauses), params
@@ -485,7 +481,7 @@ def read_page(layer: Layer, identity, query: FeatureQuery, *, access_log: dict |
 
 
 def where_sql_params(layer: Layer, query: FeatureQuery) -> list:
-    """The parameters of :func:`where_sql`, without composing its SQL."""
+    """The parameters of :func:`where_sql`'s clause, in order, without composing its SQL."""
     params: list = list(query.bbox or ())
     if query.interval:
         params += [t for t in query.interval if t is not None]
