@@ -593,7 +593,7 @@ def items_sql_text(layer_id: str, query_string: str, *, role: str = "analyst", s
     from layers.catalogue import layer as find_layer
 
     layer = find_layer(layer_id)
-    query = parse_query(_Params(parse_qsl(query_string, keep_blank_values=True)), layer=layer, role=role)
+    query = parse_query(dict(parse_qsl(query_string, keep_blank_values=True)), layer=layer, role=role)
     with psycopg.connect(database_url(OnemapSettings.from_env())) as conn:
         cached = None
         if steady:
@@ -616,7 +616,3 @@ def item_sql_text(layer_id: str, item_id: str, *, role: str = "analyst") -> str:
     statement, _ = item_statement(layer, role, FeatureQuery())
     with psycopg.connect(database_url(OnemapSettings.from_env())) as conn:
         return psycopg.ClientCursor(conn).mogrify(statement, [_item_key(layer, item_id)])
-
-
-class _Params(dict):
-    """A plain dict with the ``get``/``keys`` interface of Django's QueryDict."""
