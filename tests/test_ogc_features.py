@@ -462,3 +462,25 @@ def test_the_wsgi_fast_path_answers_as_the_django_view_does(demo_db, accounts, p
     fast, slow = json.loads(fast_body), json.loads(django.content)
     fast.pop("timeStamp", None), slow.pop("timeStamp", None)
     assert fast == slow
+
+
+def test_the_benchmark_sql_is_what_the_server_sends(live_server, database_url):
+    """tests/bench/ogc.py runs this SQL as 'PostGIS alone'; it must produce the server's features."""
+    import json
+
+    import psycopg
+
+    from layers.features import item_sql_text, items_sql_text
+
+    query = "limit=20&bbox=113.64,34.745,113.68,34.77&sortby=-floors"
+    with psycopg.connect(database_url) as conn:
+        for steady in (False, True):
+            returned, features, matched, _ = conn.execute(items_sql_text("buildings", query, steady=steady)).fetchone()
+            served = _get(f"{live_server}/ogc/collections/buildings/items?{query}").json()
+            assert json.loads(f"[{features}]") == served["features"] and (returned, matched) == (
+                served["numberReturned"], served["numberMatched"])
+        building = m.Building.objects.order_by("id").first()
+        row = conn.execute(item_sql_text("buildings", str(building.id))).fetchone()
+    served = _get(f"{live_server}/ogc/collections/buildings/items/{building.id}").json()
+    served.pop("links")
+    assert json.loads(row[1]) == served
