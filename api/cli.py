@@ -137,6 +137,9 @@ def _parser() -> argparse.ArgumentParser:
     manage.add_argument("rest", nargs=argparse.REMAINDER)
     manage.set_defaults(func=cmd_manage)
 
+    from vision.cli import register as register_vision
+
+    register_vision(sub)
     return p
 
 

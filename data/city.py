@@ -1089,7 +1089,7 @@ def _incident_chunk(city: _City, seed: int, chunk: int, start: int, n: int) -> l
     # which floor, where it is known
     floors = b.floors[anchor]
     floor = np.full(n, -1)
-    thrown = category == _CATEGORY_INDEX["thrown_object"]
+    thrown = category == _CATEGORY_INDEX["falling_object"]
     floor[thrown] = rng.integers(2, floors[thrown] + 1)
     fire = (category == _CATEGORY_INDEX["fire_smoke"]) & (rng.random(n) < 0.5)
     floor[fire] = rng.integers(1, floors[fire] + 1)
@@ -1157,7 +1157,7 @@ _CATEGORY_TABLE = [
     ("sanitation", 0.16, "环境卫生问题", 1, (0.0, 0.0, 0.6, 0.4)),
     ("resident_report", 0.16, "居民上报事项", 2, (0.0, 0.0, 1.0, 0.0)),
     ("facility_damage", 0.12, "公共设施损坏", 2, (0.0, 0.0, 0.5, 0.5)),
-    ("thrown_object", 0.07, "高空抛物", 3, (0.85, 0.0, 0.15, 0.0)),
+    ("falling_object", 0.07, "高空抛物", 3, (0.85, 0.0, 0.15, 0.0)),
     ("neighbour_dispute", 0.08, "邻里纠纷", 2, (0.0, 0.0, 0.8, 0.2)),
     ("elder_inactivity", 0.06, "独居老人48小时无活动", 3, (0.0, 1.0, 0.0, 0.0)),
     ("epidemic", 0.06, "疫情防控", 2, (0.0, 0.0, 0.3, 0.7)),
@@ -1171,11 +1171,11 @@ _SEVERITY = np.array([row[3] for row in _CATEGORY_TABLE])
 _SOURCE_SHARES = np.array([row[4] for row in _CATEGORY_TABLE])
 _CAMERA_CATEGORIES = {  # which cameras see which incidents
     _CATEGORY_INDEX["illegal_parking"]: [2],
-    _CATEGORY_INDEX["thrown_object"]: [0],
+    _CATEGORY_INDEX["falling_object"]: [0],
     _CATEGORY_INDEX["fire_smoke"]: [0, 1],
 }
 _BUILDING_CATEGORIES = [
-    _CATEGORY_INDEX[c] for c in ("thrown_object", "fire_smoke", "elder_inactivity", "neighbour_dispute")
+    _CATEGORY_INDEX[c] for c in ("falling_object", "fire_smoke", "elder_inactivity", "neighbour_dispute")
 ]
 _HOURLY = np.array([2, 1, 1, 1, 1, 2, 4, 6, 8, 9, 9, 9, 8, 8, 9, 9, 9, 9, 8, 7, 6, 5, 4, 3], dtype=float)
 _HOURLY /= _HOURLY.sum()

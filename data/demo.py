@@ -722,7 +722,7 @@ class _Generator:
 
     def incidents(self) -> None:
         plan = [
-            ("thrown_object", 24), ("fire_smoke", 14), ("illegal_parking", 90), ("resident_report", 70),
+            ("falling_object", 24), ("fire_smoke", 14), ("illegal_parking", 90), ("resident_report", 70),
             ("sanitation", 40), ("facility_damage", 30), ("neighbour_dispute", 18), ("epidemic", 12),
         ]
         rows = []
@@ -756,7 +756,7 @@ class _Generator:
     def _incident(self, category: str) -> dict:
         when = self._time_before(90)
         row = {"category": category, "reported_at": when, "floor": None, "severity": 2}
-        if category == "thrown_object":
+        if category == "falling_object":
             cam = self._choice(self.facade_cameras)
             building = cam["_building"]
             floor = int(self.rng.integers(3, building["floors"] + 1))

@@ -262,7 +262,7 @@ class SensorEvent(models.Model):
 
 class Incident(Synthetic):
     CATEGORIES = [
-        ("thrown_object", "object thrown from height (高空抛物)"),
+        ("falling_object", "object falling or thrown from height (高空抛物)"),
         ("fire_smoke", "open fire or smoke"),
         ("illegal_parking", "illegal parking"),
         ("elder_inactivity", "elder not seen (48 h)"),

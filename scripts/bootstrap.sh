@@ -50,7 +50,7 @@ python_env() {
     if [ "$want" != "$have" ]; then
         mkdir -p .var
         say "installing the project into .venv (pip; log in .var/pip-install.log)"
-        if ! { .venv/bin/python -m pip install --upgrade pip && .venv/bin/python -m pip install -e ".[test]"; } \
+        if ! { .venv/bin/python -m pip install --upgrade pip && .venv/bin/python -m pip install -e ".[test,vision]"; } \
                 > .var/pip-install.log 2>&1; then
             tail -n 30 .var/pip-install.log
             say "pip failed; the whole log is in .var/pip-install.log"

@@ -266,14 +266,14 @@ CASES = [
     Case(
         "incident-attrs",
         "incidents",
-        lambda c: "severity >= 3 AND status <> 'closed' OR category IN ('fire_smoke', 'thrown_object') AND source = 'camera'",
+        lambda c: "severity >= 3 AND status <> 'closed' OR category IN ('fire_smoke', 'falling_object') AND source = 'camera'",
         lambda c: op(
             "or",
             op("and", op(">=", P("severity"), 3), op("<>", P("status"), "closed")),
-            op("and", op("in", P("category"), ["fire_smoke", "thrown_object"]), op("=", P("source"), "camera")),
+            op("and", op("in", P("category"), ["fire_smoke", "falling_object"]), op("=", P("source"), "camera")),
         ),
         lambda r, c: (r["severity"] >= 3 and r["status"] != "closed")
-        or (r["category"] in ("fire_smoke", "thrown_object") and r["source"] == "camera"),
+        or (r["category"] in ("fire_smoke", "falling_object") and r["source"] == "camera"),
     ),
     # case-insensitive comparison
     Case(

@@ -190,7 +190,7 @@ def test_incidents_have_their_grid(demo_db):
         "WHERE g.id IS NULL OR NOT ST_Intersects(g.geom, i.geom) OR g.level <> 3"
     )
     assert wrong == 0
-    assert m.Incident.objects.filter(category="thrown_object", floor__isnull=False).exists()
+    assert m.Incident.objects.filter(category="falling_object", floor__isnull=False).exists()
 
 
 def test_generation_is_deterministic():

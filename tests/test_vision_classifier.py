@@ -1,0 +1,57 @@
+"""vision.classifier: training is reproducible bit for bit, and the model separates simulated classes."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch", reason="the vision extra (PyTorch) is not installed: pip install -e '.[vision]'")
+
+from vision.classifier import CLASSES, FallingClassifier, simulate_dataset, train  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """The default model, trained on first use (as the pipeline does when the file is missing)."""
+    path = tmp_path_factory.mktemp("model") / "falling_mlp.json"
+    return path
+
+
+def test_missing_weights_are_trained_on_first_use(trained, caplog):
+    with caplog.at_level(logging.WARNING, logger="vision.classifier"):
+        clf = FallingClassifier.load(trained)
+    assert trained.exists()
+    assert "training them now" in caplog.text
+    assert clf.sha256 == hashlib.sha256(trained.read_bytes()).hexdigest()
+
+
+def test_training_twice_gives_identical_weights(trained, tmp_path, capsys):
+    """`onemap vision train` regenerates the very same file the pipeline trained on first use."""
+    from api.cli import main
+
+    if not trained.exists():
+        FallingClassifier.load(trained)
+    again = tmp_path / "again.json"
+    assert main(["vision", "train", "--out", str(again)]) == 0
+    assert "held-out simulated tracks" in capsys.readouterr().out
+    assert again.read_bytes() == trained.read_bytes()
+
+
+def test_another_seed_gives_other_weights(tmp_path):
+    a = train(out=tmp_path / "a.json", seed=1, per_class=60, epochs=30)
+    b = train(out=tmp_path / "b.json", seed=2, per_class=60, epochs=30)
+    again = train(out=tmp_path / "c.json", seed=1, per_class=60, epochs=30)
+    assert a.sha256 != b.sha256
+    assert a.sha256 == again.sha256
+
+
+def test_model_tells_falls_from_the_rest_on_held_out_tracks(trained):
+    clf = FallingClassifier.load(trained)
+    x, y = simulate_dataset(seed=987654, per_class=80)  # a seed the training never used
+    predicted = clf.probabilities(x).argmax(axis=1)
+    falling = y == CLASSES.index("falling_object")
+    assert np.mean(predicted[falling] == 0) > 0.95
+    assert np.mean(predicted[~falling] == 0) < 0.05

@@ -1,0 +1,163 @@
+"""``onemap vision ...``: analyse a video, train the classifier, verify evidence.
+
+Heavy imports (OpenCV, PyTorch, Django) happen inside the commands so that
+``onemap --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    """Add the ``vision`` command and its subcommands to the ``onemap`` parser."""
+    vision = subparsers.add_parser("vision", help="camera pipelines: falling objects (高空抛物), evidence")
+    sub = vision.add_subparsers(title="vision commands", metavar="ACTION")
+    vision.set_defaults(func=lambda args: _usage(vision))
+
+    analyze = sub.add_parser("analyze", help="detect falling objects in a video file or stream")
+    analyze.add_argument("video", help="video file, or rtsp:// / http(s):// stream URL")
+    where = analyze.add_mutually_exclusive_group()
+    where.add_argument("--camera", metavar="CODE",
+                       help="a camera in the database: use its calibration and write incidents for the events")
+    where.add_argument("--calibration", metavar="FILE", help="calibration JSON file (see DESIGN.md)")
+    analyze.add_argument("--json", action="store_true", help="print one JSON object per event (JSON lines)")
+    analyze.add_argument("--evidence-dir", metavar="DIR", type=Path,
+                         help="write clips, keyframes and chained records here (default with --camera: "
+                              "$ONEMAP_VAR_DIR/evidence)")
+    analyze.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
+    analyze.set_defaults(func=cmd_analyze)
+
+    train = sub.add_parser("train", help="train the falling-object classifier on simulated trajectories")
+    train.add_argument("--seed", type=int, default=None, help="random seed (same seed, same weights)")
+    train.add_argument("--out", type=Path, default=None, help="weights file (default .var/models/falling_mlp.json)")
+    train.set_defaults(func=cmd_train)
+
+    verify = sub.add_parser("verify", help="check that evidence files and their hash chain are unchanged")
+    verify.add_argument("dir", type=Path, help="evidence folder (of one camera, or holding camera folders)")
+    verify.set_defaults(func=cmd_verify)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def _command_error(message: str) -> Exception:
+    from api.cli import CommandError
+
+    return CommandError(message)
+
+
+# -- commands -------------------------------------------------------------------------
+
+
+def cmd_analyze(args) -> int:
+    from vision.calibration import CalibrationError
+    from vision.classifier import ClassifierError
+    from vision.config import VisionConfigError
+    from vision.evidence import EvidenceError
+    from vision.pipeline import analyze_video
+    from vision.sink import SinkError
+    from vision.sources import VideoSourceError, VideoTruncatedError
+
+    camera = calibration = None
+    evidence_dir = args.evidence_dir
+    try:
+        if args.camera:
+            from api.cli import _setup_django
+
+            _setup_django()
+            from vision.sink import camera_for_code
+
+            camera = camera_for_code(args.camera)
+            calibration = camera.calibration or None
+            if evidence_dir is None:
+                evidence_dir = _default_evidence_dir()
+        elif args.calibration:
+            calibration = _read_calibration(Path(args.calibration))
+        result = analyze_video(
+            args.video, calibration=calibration, camera_code=args.camera, evidence_dir=evidence_dir,
+            progress=sys.stderr.isatty(), max_frames=args.max_frames,
+        )
+        written = []
+        if camera is not None and result.events:
+            from vision.sink import incidents_write
+
+            written = incidents_write(events=result.events, camera=camera)
+    except VideoTruncatedError as exc:
+        if exc.result is not None:  # what the decodable part showed, for the record; nothing is written
+            _print_events(exc.result.events, [], as_json=args.json)
+        raise _command_error(f"{exc}; no incident was written") from None
+    except (VideoSourceError, CalibrationError, VisionConfigError, EvidenceError, ClassifierError, SinkError) as exc:
+        raise _command_error(str(exc)) from None
+    _print_events(result.events, written, as_json=args.json)
+    print(
+        f"{len(result.events)} falling-object event(s) in {result.frames_read} frames "
+        f"({result.video_seconds:.1f} s of video, {result.processing_fps:.0f} frames/s"
+        + (f", {result.frames_dropped} dropped" if result.frames_dropped else "") + ")",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_train(args) -> int:
+    from vision.classifier import DEFAULT_SEED, ClassifierError, train
+
+    try:
+        report = train(out=args.out, seed=DEFAULT_SEED if args.seed is None else args.seed)
+    except ClassifierError as exc:
+        raise _command_error(str(exc)) from None
+    print(f"wrote {report.path} (sha256 {report.sha256[:16]}…) from {report.samples} simulated tracks")
+    print(f"  held-out simulated tracks: accuracy {report.validation_accuracy:.1%}, "
+          f"falling recall {report.falling_recall:.1%}, others called falling {report.false_falling_rate:.1%}")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from vision.evidence import verify
+
+    report = verify(args.dir)
+    for problem in report.problems:
+        print(problem)
+    state = "OK" if report.ok else f"{len(report.problems)} problem(s)"
+    print(f"{report.records} record(s) in {report.chains} chain(s): {state}")
+    return 0 if report.ok else 1
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _print_events(events, written, *, as_json: bool) -> None:
+    for n, event in enumerate(events):
+        line = event.to_json()
+        if n < len(written):
+            line["incident"] = {"code": written[n].code, "grid": written[n].grid_code}
+        print(json.dumps(line, ensure_ascii=False) if as_json else _describe(line))
+
+
+def _read_calibration(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise _command_error(f"{path}: no such calibration file") from None
+    except ValueError as exc:
+        raise _command_error(f"{path} is not valid JSON: {exc}") from None
+
+
+def _default_evidence_dir() -> Path:
+    from api.config import OnemapSettings
+
+    return OnemapSettings.from_env().var_dir / "evidence"
+
+
+def _describe(line: dict) -> str:
+    where = f"  floor {line['floor']}" if line["floor"] is not None else ""
+    if line["location"]:
+        where += f"  at {line['location']['lon']:.6f}, {line['location']['lat']:.6f}"
+    incident = f"  incident {line['incident']['code']}" if "incident" in line else ""
+    return (f"{line['type']}  {line['t_start']:.2f}–{line['t_end']:.2f} s  p={line['confidence']:.2f}"
+            f"  from ({line['origin_image'][0]:.0f}, {line['origin_image'][1]:.0f}){where}{incident}")

@@ -1,0 +1,114 @@
+"""Validated configuration of the vision pipeline: unknown keys and out-of-range values fail at start-up."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class VisionConfigError(ValueError):
+    """A configuration value was refused; the message names the key and the accepted range."""
+
+
+class _Strict(BaseModel):
+    """Frozen, and any key it does not declare is an error rather than silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @classmethod
+    def from_dict(cls, data: dict | None):
+        """Build from a plain dict, turning pydantic's errors into one readable message."""
+        try:
+            return cls.model_validate(data or {})
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors()
+            )
+            raise VisionConfigError(f"{cls.__name__}: {problems}") from None
+
+
+class DetectorConfig(_Strict):
+    """Parameters of the falling-object detector; the defaults suit 720p–1080p façade cameras."""
+
+    diff_threshold: float = Field(
+        12.0, ge=2, le=128, title="difference threshold",
+        description="Least grey levels a pixel must differ from the background model to count as foreground",
+    )
+    noise_factor: float = Field(
+        5.0, ge=1.0, le=20.0, title="noise factor",
+        description="The threshold is at least this many standard deviations of the camera's measured noise",
+    )
+    edge_gain: float = Field(
+        2.0, ge=0.0, le=4.0, title="edge gain",
+        description="Extra threshold per grey level of background gradient, so residual shake on edges is ignored",
+    )
+    background_alpha: float = Field(
+        0.06, gt=0.0, le=0.5, title="background learning rate",
+        description="Weight of each new frame in the running-average background",
+    )
+    min_area_px: int = Field(
+        2, ge=1, le=10_000, title="smallest blob", description="Blobs with fewer foreground pixels are noise",
+    )
+    max_area_px: int = Field(
+        4000, ge=4, le=1_000_000, title="largest blob", description="Blobs with more pixels are not thrown objects",
+    )
+    max_blobs_per_frame: int = Field(
+        300, ge=1, le=10_000, title="blob budget",
+        description="More blobs than this in one frame means a global change (light, shake): the frame is relearned",
+    )
+    max_foreground_fraction: float = Field(
+        0.08, gt=0.0, le=1.0, title="foreground budget",
+        description="A larger foreground share of the façade means a global change: the background is relearned",
+    )
+    stabilise: bool = Field(True, title="stabilise", description="Compensate camera shake by phase correlation")
+    stabilise_width: int = Field(
+        320, ge=64, le=1920, title="stabilisation width",
+        description="Width in pixels the frame is shrunk to for shake estimation",
+    )
+    max_gap_frames: int = Field(
+        5, ge=0, le=25, title="gap tolerance", description="Frames a track may miss before it ends",
+    )
+    min_track_frames: int = Field(
+        5, ge=5, le=500, title="shortest track", description="Frames a track needs before the gravity gate looks at it",
+    )
+    min_descent_m: float = Field(
+        1.0, ge=0.1, le=100.0, title="shortest fall", description="Metres a track must descend on the façade",
+    )
+    gravity_min: float = Field(
+        0.35, ge=0.0, le=2.0, title="lowest acceleration",
+        description="Smallest downward acceleration accepted, as a fraction of g (drag, perspective)",
+    )
+    gravity_max: float = Field(
+        1.45, ge=0.5, le=5.0, title="highest acceleration",
+        description="Largest downward acceleration accepted, as a fraction of g (perspective of outward throws)",
+    )
+    max_fit_residual_m: float = Field(
+        0.25, gt=0.0, le=10.0, title="fit residual",
+        description="Largest RMS residual (metres) of the ballistic fit before a track counts as erratic",
+    )
+    min_confidence: float = Field(
+        0.5, ge=0.0, le=1.0, title="classifier threshold",
+        description="Probability of 'falling object' the classifier must give for an event",
+    )
+    pre_seconds: float = Field(
+        2.5, ge=2.0, le=30.0, title="evidence before", description="Seconds of video kept before an event",
+    )
+    post_seconds: float = Field(
+        2.5, ge=2.0, le=30.0, title="evidence after", description="Seconds of video kept after an event",
+    )
+
+
+class CameraConfig(_Strict):
+    """One camera the pipeline reads: where from, and how it is calibrated."""
+
+    code: str = Field(..., min_length=1, max_length=40, title="camera code", description="The camera's code in the database")
+    source: str = Field(..., min_length=1, title="source", description="Video file path, or rtsp:// / http(s):// stream URL")
+    calibration: dict = Field(default_factory=dict, title="calibration", description="Calibration JSON (see DESIGN.md)")
+    detector: DetectorConfig = Field(default_factory=DetectorConfig, title="detector", description="Detector parameters")
+    queue_size: int = Field(
+        50, ge=1, le=10_000, title="frame queue",
+        description="Frames a live stream may buffer; frames beyond it are dropped and counted",
+    )
+    reconnect_max_seconds: float = Field(
+        30.0, ge=0.5, le=3600.0, title="reconnect backoff cap",
+        description="Longest wait between reconnection attempts of a dropped stream",
+    )

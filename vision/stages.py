@@ -1,0 +1,526 @@
+"""Pipeline stages, one job each: stabilisation, foreground blobs, and a multi-object tracker.
+
+Stabilisation works on a shrunken frame; the foreground is found at full
+resolution, only inside the calibrated façade region and outside the masks, so
+objects of a few pixels survive.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vision.config import DetectorConfig
+
+
+@dataclass(frozen=True)
+class Shift:
+    """Where the current frame sits relative to the reference view, in full-resolution pixels."""
+
+    dx: float
+    dy: float
+    reliable: bool
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One foreground blob, in reference (stabilised) image coordinates."""
+
+    frame: int
+    t: float
+    x: float
+    y: float
+    area: int
+    w: int
+    h: int
+
+
+@dataclass
+class Track:
+    """Detections of one object over consecutive frames."""
+
+    id: int
+    detections: list[Detection] = field(default_factory=list)
+    misses: int = 0
+    # (x, y, vx, vy, ax, ay, size, last frame, typical area, new?): kept up to date by ``add``
+    motion: tuple = field(default=(), repr=False)
+
+    def __post_init__(self):
+        if self.detections:
+            self.motion = _motion(self.detections)
+
+    def add(self, detection: Detection) -> None:
+        self.detections.append(detection)
+        self.motion = _motion(self.detections)
+
+    @property
+    def last(self) -> Detection:
+        return self.detections[-1]
+
+    def __len__(self) -> int:
+        return len(self.detections)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Times (s) and image x, y of every detection."""
+        d = self.detections
+        return (np.fromiter((p.t for p in d), float, len(d)), np.fromiter((p.x for p in d), float, len(d)),
+                np.fromiter((p.y for p in d), float, len(d)))
+
+
+# -- stabilisation -----------------------------------------------------------------
+
+
+class Stabiliser:
+    """Estimates the frame's translation against a reference view by phase correlation on a small grey copy.
+
+    It looks at the façade's bounding box (plus a margin), where the texture is, shrunk so the
+    correlation stays cheap; the grey copy is float before shrinking, since rounding to whole grey
+    levels biases phase correlation on smooth walls.
+    """
+
+    REANCHOR_FRAMES = 250  # a fresh reference now and then follows slow scene changes
+    # the applied shift follows the estimate only when it moves this far, so a steady camera's
+    # estimation noise does not resample (and blur) every frame differently
+    HYSTERESIS_PX = 0.3
+    DEAD_ZONE_PX = 0.5
+    PATCH_PX = 96  # full-resolution patches that refine the coarse estimate
+    PATCH_MARGIN_PX = 16
+    PATCHES = 1
+
+    def __init__(self, *, width: int, height: int, target_width: int, enabled: bool = True):
+        """``width`` × ``height`` is the size of the grey region ``estimate`` is given."""
+        self.enabled = enabled
+        budget = target_width * target_width * 9 / 16  # pixels of a target_width 16:9 frame
+        # shrink by a power of two to even sides: other sizes bias OpenCV's phase correlation
+        factor = 1
+        while width * height / factor ** 2 > budget and factor < 64:
+            factor *= 2
+        step = 2 * factor
+        self.used = (width // step * step, height // step * step)
+        self.scale = 1.0 / factor
+        self.small_size = (self.used[0] // factor, self.used[1] // factor)
+        self._ref = None
+        self._base = (0.0, 0.0)
+        self._since_anchor = 0
+        self._window = self._patch_window = None
+        self._patches: list = []
+        self._applied = self._last = (0.0, 0.0)
+        self.brightness = 0.0
+
+    def estimate(self, grey: np.ndarray) -> Shift:
+        """The shift of this grey region relative to the reference view (zero when disabled)."""
+        import cv2
+
+        grey = grey[: self.used[1], : self.used[0]]
+        self.brightness = float(cv2.mean(grey)[0])
+        if not self.enabled:
+            return Shift(0.0, 0.0, True)
+        if self._ref is None:
+            self._anchor(self._small(grey), grey, (0.0, 0.0))
+            return Shift(0.0, 0.0, True)
+        # the full-resolution patch, started from the last estimate, usually suffices; the coarse
+        # whole-region correlation is the fallback when it loses track
+        rel = self._refine(grey, self._last[0] - self._base[0], self._last[1] - self._base[1])
+        response = 1.0
+        if rel is None:
+            small = self._small(grey)
+            (sx, sy), response = cv2.phaseCorrelate(self._ref, small, self._window)
+            rel = self._refine(grey, sx / self.scale, sy / self.scale) or (sx / self.scale, sy / self.scale)
+        dx, dy = self._base[0] + rel[0], self._base[1] + rel[1]
+        self._last = (dx, dy)
+        self._since_anchor += 1
+        if self._since_anchor >= self.REANCHOR_FRAMES and response > 0.2:
+            self._anchor(self._small(grey), grey, (dx, dy))
+        ax, ay = self._applied
+        if math.hypot(dx, dy) < self.DEAD_ZONE_PX:
+            # below a pixel the edge-aware threshold absorbs the shake, and an estimate this small may
+            # be the pull of a passing object rather than the camera moving
+            ax, ay = 0.0, 0.0
+        elif math.hypot(dx - ax, dy - ay) > self.HYSTERESIS_PX:
+            ax, ay = dx, dy
+        self._applied = (ax, ay)
+        return Shift(float(ax), float(ay), response > 0.05)
+
+    def _small(self, grey: np.ndarray) -> np.ndarray:
+        import cv2
+
+        small = grey if self.scale == 1.0 else cv2.resize(grey, self.small_size, interpolation=cv2.INTER_AREA)
+        return small.astype(np.float32)
+
+    def _anchor(self, small: np.ndarray, grey: np.ndarray, base: tuple[float, float]) -> None:
+        """Make this frame the reference; keep full-resolution patches where the texture is richest.
+
+        One patch per third of the width: a falling object crosses one of them at a time, and the
+        median of the three ignores it.
+        """
+        import cv2
+
+        self._ref, self._base, self._since_anchor = small, base, 0
+        if self._window is None:
+            self._window = cv2.createHanningWindow(self.small_size, cv2.CV_32F)
+        h, w = grey.shape[:2]
+        p, m = self.PATCH_PX, self.PATCH_MARGIN_PX
+        self._patches = []
+        if h < p + 2 * m or w < p + 2 * m:
+            return
+        candidates = []
+        for fx in (1 / 6, 1 / 2, 5 / 6):
+            for fy in (0.2, 0.4, 0.6, 0.8):
+                px = int(min(max(fx * w - p / 2, m), w - p - m))
+                py = int(min(max(fy * h - p / 2, m), h - p - m))
+                texture = float(cv2.Laplacian(grey[py:py + p, px:px + p], cv2.CV_32F).std())
+                candidates.append((texture, px, py))
+        for _, px, py in sorted(candidates, reverse=True)[: self.PATCHES]:
+            self._patches.append((px, py, grey[py:py + p, px:px + p].astype(np.float32)))
+        if self._patch_window is None:
+            self._patch_window = cv2.createHanningWindow((p, p), cv2.CV_32F)
+
+    def _refine(self, grey: np.ndarray, cx: float, cy: float) -> tuple[float, float] | None:
+        """The shift near (cx, cy): the median over the full-resolution patches; None when unsure."""
+        import cv2
+
+        p, m = self.PATCH_PX, self.PATCH_MARGIN_PX
+        ix, iy = int(round(cx)), int(round(cy))
+        if not self._patches or abs(ix) > m or abs(iy) > m:
+            return None
+        found = []
+        for px, py, ref in self._patches:
+            patch = grey[py + iy:py + iy + p, px + ix:px + ix + p].astype(np.float32)
+            (fx, fy), response = cv2.phaseCorrelate(ref, patch, self._patch_window)
+            if response >= 0.2 and abs(fx) <= 6 and abs(fy) <= 6:
+                found.append((fx, fy))
+        if not found or len(found) < len(self._patches) // 2 + 1:
+            return None
+        fx, fy = np.median(np.array(found), axis=0)
+        return ix + float(fx), iy + float(fy)
+
+
+# -- foreground ---------------------------------------------------------------------
+
+
+class ForegroundDetector:
+    """Running-average background inside the region of interest, at full resolution; blobs by contours."""
+
+    GRADIENT_EVERY = 50  # frames between refreshes of the edge-aware threshold image
+    ABSORB_EVERY = 26  # frames between background updates that include the foreground (even: see detect)
+    MANY_BLOBS = 150  # blobs in one frame that mean rain (or snow)
+    MERGE_GAP_PX = 3  # blobs this close are pieces of one object (part of it crossed a wall of its colour)
+
+    def __init__(self, *, region: np.ndarray, masks: tuple[np.ndarray, ...], width: int, height: int,
+                 config: DetectorConfig, margin: int = 16):
+        import cv2
+
+        self.config = config
+        self.margin = margin
+        poly = np.asarray(region, dtype=np.float64)
+        x0 = int(max(margin, np.floor(poly[:, 0].min())))
+        y0 = int(max(margin, np.floor(poly[:, 1].min())))
+        x1 = int(min(width - margin, np.ceil(poly[:, 0].max())))
+        y1 = int(min(height - margin, np.ceil(poly[:, 1].max())))
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            from vision.calibration import CalibrationError
+
+            raise CalibrationError("the façade region lies outside the frame; check the calibration's image points")
+        self.rect = (x0, y0, x1, y1)
+        self.outer = (x0 - margin, y0 - margin, x1 + margin, y1 + margin)  # the grey region detect() takes
+        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.fillPoly(mask, [np.round(poly - [x0, y0]).astype(np.int32)], 255)
+        for m in masks:
+            cv2.fillPoly(mask, [np.round(np.asarray(m) - [x0, y0]).astype(np.int32)], 0)
+        self.mask = mask
+        self.area = max(int(cv2.countNonZero(mask)), 1)
+        self._bg_f = self._bg = self._thr = None
+        self._bg_brightness = 0.0
+        self._frames = 0
+        self._noise = 3.0  # grey levels: a first guess until the first measurement
+        self.relearned = 0
+        self.relearn_reasons: dict[str, int] = {}
+
+    def detect(self, grey: np.ndarray, shift: Shift, *, frame: int, t: float, brightness: float) -> list[Detection]:
+        """Foreground blobs of this frame's grey ``outer`` region, in reference image coordinates."""
+        import cv2
+
+        if abs(shift.dx) > self.margin - 1 or abs(shift.dy) > self.margin - 1 or not shift.reliable:
+            self._bg_f = None  # shaken beyond the margin: start again from the next frame
+            self._count_relearn("shake")
+            return []
+        grey = self._aligned(grey, shift)
+        if self._bg_f is None:
+            self._learn(grey, brightness)
+            return []
+        self._frames += 1
+        # a global light change (gain) is taken out before differencing
+        gain = brightness / self._bg_brightness if self._bg_brightness > 1.0 else 1.0
+        bg = self._bg if abs(gain - 1.0) < 0.004 else cv2.convertScaleAbs(self._bg, alpha=gain)
+        diff = cv2.absdiff(grey, bg)
+        fg = cv2.compare(diff, self._thr, cv2.CMP_GT)
+        count = cv2.countNonZero(fg)
+        detections: list[Detection] = []
+        if count > self.config.max_foreground_fraction * self.area:
+            self._learn(grey, brightness)
+            self._count_relearn("foreground share")
+            return []
+        if count:
+            detections = self._blobs(fg, frame=frame, t=t)
+            if detections is None:
+                self._learn(grey, brightness)
+                self._count_relearn("blob count")
+                return []
+        if self._frames % 2 == 0:  # learning every other frame at twice the rate halves the cost
+            a = min(2 * self.config.background_alpha, 1.0)
+            if count and self._frames % self.ABSORB_EVERY:
+                # foreground pixels stay out of the background, so a moving object leaves no ghost behind
+                cv2.accumulateWeighted(grey, self._bg_f, a, mask=cv2.bitwise_not(fg))
+            else:  # ... except now and then, so that things that arrive and stay are learned
+                cv2.accumulateWeighted(grey, self._bg_f, a)
+            self._bg = cv2.convertScaleAbs(self._bg_f)
+            self._bg_brightness += a * (brightness - self._bg_brightness)
+        if self._frames % self.GRADIENT_EVERY == 0:
+            self._noise = _noise_sigma(diff, self.mask)
+            self._thr = self._threshold_image(self._bg)
+        return detections
+
+    def _aligned(self, outer: np.ndarray, shift: Shift) -> np.ndarray:
+        """The region moved back onto the reference view: a crop for whole pixels, else resampled."""
+        import cv2
+
+        x0, y0, x1, y1 = self.rect
+        m = self.margin
+        ix, iy = round(shift.dx), round(shift.dy)
+        if abs(shift.dx - ix) < 0.3 and abs(shift.dy - iy) < 0.3:
+            return outer[m + iy:m + iy + y1 - y0, m + ix:m + ix + x1 - x0]
+        warp = np.float32([[1, 0, m + shift.dx], [0, 1, m + shift.dy]])
+        return cv2.warpAffine(outer, warp, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+
+    def _blobs(self, fg: np.ndarray, *, frame: int, t: float) -> list[Detection] | None:
+        # outer contours are far cheaper than connected-component labelling on a sparse mask
+        import cv2
+
+        contours, _ = cv2.findContours(fg, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        if len(contours) > self.MANY_BLOBS:
+            # rain: hundreds of one-pixel-thin streaks; an opening removes them before they cost anything
+            fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
+            contours, _ = cv2.findContours(fg, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        if len(contours) > 4 * self.config.max_blobs_per_frame:
+            return None
+        if not contours:
+            return []
+        rects = np.array([cv2.boundingRect(c) for c in contours])
+        w, h = rects[:, 2], rects[:, 3]
+        # upright streaks (rain) and boxes too small to hold the smallest blob need no closer look
+        upright_streak = (np.maximum(w, h) >= 10) & (np.minimum(w, h) <= 2)
+        rows = []
+        for x, y, w, h in rects[~upright_streak & (w * h >= self.config.min_area_px)]:
+            m = cv2.moments(fg[y:y + h, x:x + w], True)
+            if m["m00"] > 0:
+                rows.append((x, y, w, h, m["m00"], x + m["m10"] / m["m00"], y + m["m01"] / m["m00"]))
+        if not rows:
+            return []
+        b = np.array(rows)
+        area, length = b[:, 4], np.hypot(b[:, 2], b[:, 3])
+        streak = (length >= 10) & (area < 2.2 * length)  # rain: long streaks one or two pixels thick
+        b = b[(area >= self.config.min_area_px) & (area <= self.config.max_area_px) & ~streak]
+        if len(b) > self.config.max_blobs_per_frame:
+            return None
+        x0, y0 = self.rect[0], self.rect[1]
+        out = []
+        for group in _touching_groups(b, gap=self.MERGE_GAP_PX):
+            g = b[group]
+            a = g[:, 4]
+            gx0, gy0 = g[:, 0].min(), g[:, 1].min()
+            gx1, gy1 = (g[:, 0] + g[:, 2]).max(), (g[:, 1] + g[:, 3]).max()
+            out.append(Detection(frame=frame, t=t, x=float(g[:, 5] @ a / a.sum() + x0),
+                                 y=float(g[:, 6] @ a / a.sum() + y0), area=int(a.sum()),
+                                 w=int(gx1 - gx0), h=int(gy1 - gy0)))
+        return out
+
+    def _count_relearn(self, reason: str) -> None:
+        self.relearned += 1
+        self.relearn_reasons[reason] = self.relearn_reasons.get(reason, 0) + 1
+
+    def _learn(self, grey: np.ndarray, brightness: float) -> None:
+        self._bg_f = grey.astype(np.float32)
+        self._bg = grey.copy()
+        self._bg_brightness = brightness
+        self._thr = self._threshold_image(grey)
+
+    def _threshold_image(self, bg: np.ndarray) -> np.ndarray:
+        """Per-pixel threshold: the base level, raised on strong edges, 255 outside the region."""
+        import cv2
+
+        gx = cv2.Sobel(bg, cv2.CV_16S, 1, 0, ksize=3)
+        gy = cv2.Sobel(bg, cv2.CV_16S, 0, 1, ksize=3)
+        grad = cv2.addWeighted(cv2.convertScaleAbs(gx), 0.125, cv2.convertScaleAbs(gy), 0.125, 0)
+        grad = cv2.dilate(grad, np.ones((3, 3), np.uint8))
+        # the base level follows the camera's noise (sensor, compression), never below the configured floor
+        base = max(self.config.diff_threshold, min(60.0, self.config.noise_factor * self._noise))
+        thr = cv2.convertScaleAbs(grad, alpha=self.config.edge_gain, beta=base)
+        thr[self.mask == 0] = 255
+        return thr
+
+
+def _noise_sigma(diff: np.ndarray, mask: np.ndarray) -> float:
+    """Robust standard deviation of background differences (median absolute deviation) on a sample."""
+    sample = diff[::4, ::4][mask[::4, ::4] > 0]
+    return 1.4826 * float(np.median(sample)) if sample.size else 3.0
+
+
+def _touching_groups(boxes: np.ndarray, *, gap: float) -> list[list[int]]:
+    """Indices of boxes (x, y, w, h, ...) grouped when they lie within ``gap`` pixels of each other."""
+    n = len(boxes)
+    if n < 2:
+        return [[i] for i in range(n)]
+    x0, y0 = boxes[:, 0], boxes[:, 1]
+    x1, y1 = x0 + boxes[:, 2], y0 + boxes[:, 3]
+    # a big object breaks into big pieces further apart: the allowed gap grows with the piece
+    own = np.maximum(gap, 0.4 * np.maximum(boxes[:, 2], boxes[:, 3]))
+    g = np.maximum(own[:, None], own[None, :])
+    near = ((x0[:, None] <= x1[None, :] + g) & (x0[None, :] <= x1[:, None] + g)
+            & (y0[:, None] <= y1[None, :] + g) & (y0[None, :] <= y1[:, None] + g))
+    parent = list(range(n))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a, b in zip(*np.nonzero(np.triu(near, 1))):
+        parent[root(int(a))] = root(int(b))
+    groups: dict[int, list[int]] = {}
+    for i in range(n):
+        groups.setdefault(root(i), []).append(i)
+    return list(groups.values())
+
+
+# -- tracking ------------------------------------------------------------------------
+
+
+class Tracker:
+    """Greedy nearest-neighbour tracking with a motion prediction; several objects at once."""
+
+    NEW_TRACK_RADIUS = 28.0  # px: how far a one-point track's object may move in a frame
+    MAX_TRACKS = 400
+    ESTABLISHED = 8  # detections after which a track is given a longer gap tolerance
+    AREA_RATIO = 6.0  # a blob this many times smaller or larger than the track's object is something else
+
+    def __init__(self, *, max_gap_frames: int):
+        self.max_gap = max_gap_frames
+        self.tracks: list[Track] = []
+        self._next_id = 1
+
+    def update(self, detections: list[Detection], *, frame: int) -> list[Track]:
+        """Assign this frame's detections to tracks; returns the tracks that ended."""
+        tracks = self.tracks
+        assigned_track: set[int] = set()
+        used: set[int] = set()
+        if tracks and detections:
+            pred, radius = self._predictions(frame)
+            pos = np.array([[d.x, d.y] for d in detections])
+            dist = np.linalg.norm(pred[:, None, :] - pos[None, :, :], axis=2)
+            ok = dist <= radius[:, None]
+            # a blob far smaller or larger than the object so far is something else (rain, a bird)
+            track_area = np.array([t.motion[8] for t in tracks], float)
+            blob_area = np.array([d.area for d in detections], float)
+            ratio = blob_area[None, :] / track_area[:, None]
+            similar = (ratio >= 1 / self.AREA_RATIO) & (ratio <= self.AREA_RATIO)
+            ok &= similar | (track_area[:, None] < 12) & (blob_area[None, :] < 72)
+            ti, di = np.nonzero(ok)
+            order = np.argsort(dist[ti, di], kind="stable")
+            matches: dict[int, list[int]] = {}
+            for k in order:
+                a, b = int(ti[k]), int(di[k])
+                if a in assigned_track or b in used:
+                    continue
+                assigned_track.add(a)
+                used.add(b)
+                matches[a] = [b]
+            # an object known to be large may show as several pieces: pieces within its size join it
+            for a, found in matches.items():
+                reach = self._extent(tracks[a])
+                if reach > 6:
+                    near = np.nonzero(dist[a] <= radius[a] + reach)[0]
+                    for b in near:
+                        if int(b) not in used and np.hypot(*(pos[b] - pos[found[0]])) <= reach:
+                            used.add(int(b))
+                            found.append(int(b))
+                tracks[a].add(_combined([detections[b] for b in found]))
+                tracks[a].misses = 0
+        ended: list[Track] = []
+        alive: list[Track] = []
+        for i, track in enumerate(tracks):
+            if i not in assigned_track:
+                track.misses += 1
+            # an established track may wait longer for its object (it crossed a wall of its own colour)
+            limit = self.max_gap if len(track) < self.ESTABLISHED else 2 * self.max_gap + 2
+            (ended if track.misses > limit else alive).append(track)
+        for j, d in enumerate(detections):
+            if j not in used and len(alive) < self.MAX_TRACKS:
+                alive.append(Track(id=self._next_id, detections=[d]))
+                self._next_id += 1
+        self.tracks = alive
+        return ended
+
+    @staticmethod
+    def _extent(track: Track) -> float:
+        """How far from its centre a piece of the track's object may lie, in pixels."""
+        sizes = sorted(max(d.w, d.h) for d in track.detections[-5:])
+        return 0.6 * sizes[len(sizes) // 2] + 2.0
+
+    def finish(self) -> list[Track]:
+        """End every track (the source is exhausted)."""
+        ended, self.tracks = self.tracks, []
+        return ended
+
+    def _predictions(self, frame: int) -> tuple[np.ndarray, np.ndarray]:
+        """Where each track's object should be at ``frame``, and how far from there a match may lie."""
+        m = np.array([t.motion for t in self.tracks], dtype=float)
+        x, y, vx, vy, ax, ay, size, last, _, new = m.T
+        ahead = frame - last
+        pred = np.column_stack([x + vx * ahead + 0.5 * ax * ahead ** 2, y + vy * ahead + 0.5 * ay * ahead ** 2])
+        radius = 5.0 + 0.6 * size + 0.3 * np.hypot(vx, vy) * ahead + 2.0 * (ahead - 1)
+        radius = np.where(new > 0, self.NEW_TRACK_RADIUS + size, radius)
+        return pred, radius
+
+
+def _combined(pieces: list[Detection]) -> Detection:
+    """One detection from the pieces of one object (area-weighted centre, joint box)."""
+    if len(pieces) == 1:
+        return pieces[0]
+    area = np.array([p.area for p in pieces], float)
+    x0 = min(p.x - p.w / 2 for p in pieces)
+    x1 = max(p.x + p.w / 2 for p in pieces)
+    y0 = min(p.y - p.h / 2 for p in pieces)
+    y1 = max(p.y + p.h / 2 for p in pieces)
+    first = pieces[0]
+    return Detection(frame=first.frame, t=first.t, x=float(np.dot(area, [p.x for p in pieces]) / area.sum()),
+                     y=float(np.dot(area, [p.y for p in pieces]) / area.sum()), area=int(area.sum()),
+                     w=int(round(x1 - x0)), h=int(round(y1 - y0)))
+
+
+def _motion(d: list[Detection]) -> tuple:
+    """A track's state for prediction: last position, velocity and acceleration per frame, size, area."""
+    last = d[-1]
+    size = max(last.w, last.h)
+    recent = sorted(p.area for p in d[-5:])
+    area = recent[len(recent) // 2]
+    if len(d) == 1:
+        return (last.x, last.y, 0.0, 0.0, 0.0, 0.0, size, last.frame, area, 1.0)
+    # velocity and acceleration over points a few frames apart: tumbling shapes make centroids jumpy
+    a = d[-3] if len(d) >= 5 else d[-2]
+    steps = max(last.frame - a.frame, 1)
+    vx, vy = (last.x - a.x) / steps, (last.y - a.y) / steps
+    ax = ay = 0.0
+    if len(d) >= 5:
+        b = d[-5]
+        s2 = max(a.frame - b.frame, 1)
+        wx, wy = (a.x - b.x) / s2, (a.y - b.y) / s2
+        span = (last.frame + a.frame) / 2 - (a.frame + b.frame) / 2
+        ax, ay = (vx - wx) / max(span, 1), (vy - wy) / max(span, 1)
+    # the velocity is that of the middle of the window; bring it to the last point
+    vx, vy = vx + ax * steps / 2, vy + ay * steps / 2
+    # only a downward acceleration is expected (gravity); a sideways one is centroid noise that
+    # would throw a prediction across a gap far off course
+    return (last.x, last.y, vx, vy, 0.0, max(ay, 0.0), size, last.frame, area, 0.0)
