@@ -99,6 +99,10 @@ def _parser() -> argparse.ArgumentParser:
     srv.add_argument("--port", type=int, default=None, help="default ONEMAP_HTTP_PORT or 8000")
     srv.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     srv.add_argument("--threads", type=int, default=4, help="threads per worker (default 4)")
+    srv.add_argument(
+        "--no-access-log", action="store_true",
+        help="do not log each request to stdout (reads of personal records are still logged in the database)",
+    )
     srv.set_defaults(func=cmd_serve)
 
     demo = sub.add_parser("demo", help="start the database, migrate, load the demo (once) and serve it")
@@ -270,7 +274,10 @@ def cmd_serve(args) -> int:
     _print_urls(host, port)
     from api.server import OnemapServer
 
-    OnemapServer(host=host, port=port, workers=args.workers, threads=args.threads).run()
+    OnemapServer(
+        host=host, port=port, workers=args.workers, threads=args.threads,
+        access_log=not getattr(args, "no_access_log", False),
+    ).run()
     return 0
 
 

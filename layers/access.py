@@ -48,14 +48,6 @@ _WRITE_CHECK = (
     "grid_id = current_setting('onemap.grid_id')::bigint AND ST_CoveredBy(geom, "
     "(SELECT g.geom FROM grids g WHERE g.id = current_setting('onemap.grid_id')::bigint))"
 )
-_SCOPE_LITERAL = sql.SQL(
-    "SELECT set_config('role', {}, true), set_config('onemap.grid_id', {}, true), "
-    "set_config('onemap.user', {}, true)"
-)
-_SCOPE = sql.SQL(
-    "SELECT set_config('role', %s, true), set_config('onemap.grid_id', %s, true), "
-    "set_config('onemap.user', %s, true)"
-)
 
 
 def db_role(role: str) -> str:
@@ -63,10 +55,17 @@ def db_role(role: str) -> str:
     return DB_ROLES[role]
 
 
-def scope_parameters(identity) -> tuple[str, str, str]:
-    """(database role, grid id, user name) for the per-transaction settings."""
-    grid = "" if identity.grid_id is None else str(int(identity.grid_id))
-    return db_role(identity.role), grid, identity.username or ""
+def scope_statements(identity) -> str:
+    """``SET LOCAL`` of the identity's database role (and a grid worker's grid): the per-transaction scope."""
+    return _scope_statements(db_role(identity.role), identity.grid_id)
+
+
+@functools.lru_cache(maxsize=4096)
+def _scope_statements(role: str, grid_id: int | None) -> str:
+    statements = sql.SQL("SET LOCAL ROLE {};").format(sql.Identifier(role))
+    if grid_id is not None:
+        statements += sql.SQL(" SET LOCAL onemap.grid_id = {};").format(sql.Literal(str(int(grid_id))))
+    return statements.as_string(None)
 
 
 @contextmanager
@@ -84,7 +83,7 @@ def scoped_connection(identity) -> Iterator:
     for attempt in (1, 2):
         with pool().connection() as conn:
             try:
-                conn.execute(_begin_scoped(*scope_parameters(identity)))
+                conn.execute(f"BEGIN; {scope_statements(identity)}")
             except OperationalError:
                 if attempt == 2:
                     raise
@@ -102,11 +101,12 @@ def scoped_connection(identity) -> Iterator:
 def scoped_fetchone(identity, statement: str, params) -> tuple | None:
     """Run one read statement under the identity's scope in a single round trip; its first row.
 
-    ``BEGIN``, the scope settings, ``EXECUTE`` of the statement and ``COMMIT`` travel
-    as one simple-protocol batch: on a busy two-core machine each round trip costs
-    more than the statement. The statement is prepared on the connection the first
-    time it is used there (in the same batch), so the server plans it once, not per
-    request; a plan made under one role is re-planned by PostgreSQL for another.
+    The scope (``SET LOCAL``) and ``EXECUTE`` of the statement travel as one
+    simple-protocol batch, which PostgreSQL runs as one implicit transaction: on a
+    busy two-core machine each round trip costs more than the statement. The
+    statement is prepared on the connection the first time it is used there (in the
+    same batch), so the server plans it once, not per request; a plan made under
+    one role is re-planned by PostgreSQL for another.
     """
     from psycopg import OperationalError
 
@@ -149,11 +149,13 @@ def _run_batch(conn, identity, statement: str, params) -> tuple | None:
     else:
         call = f"EXECUTE {name}"
     try:
-        cursor.execute(f"{prepare}{_begin_scoped(*scope_parameters(identity))}; {call}; COMMIT")
+        scope = scope_statements(identity)
+        cursor.execute(f"{prepare}{scope} {call}")
     except Error:
         if conn.closed:
             raise
-        conn.execute("ROLLBACK")
+        if conn.info.transaction_status != 0:  # not idle: end what the batch left open
+            conn.execute("ROLLBACK")
         conn.execute("DEALLOCATE ALL")  # whatever the failed batch prepared is gone too
         prepared.clear()
         if not prepare:
@@ -166,8 +168,8 @@ def _run_batch(conn, identity, statement: str, params) -> tuple | None:
             raise
     if prepare:
         prepared[statement] = name
-    for _ in range(3 if prepare else 2):
-        cursor.nextset()  # past PREPARE, BEGIN and the scope settings
+    for _ in range(scope.count(";") + (1 if prepare else 0)):
+        cursor.nextset()  # past PREPARE and the SET LOCALs
     return cursor.fetchone()
 
 
@@ -181,12 +183,6 @@ def _numbered_placeholders(statement: str) -> str:
 _PLACEHOLDER = re.compile(r"%%|%s")
 
 
-@functools.lru_cache(maxsize=4096)
-def _begin_scoped(role: str, grid: str, username: str) -> str:
-    """``BEGIN`` and the scope settings as one simple-protocol query (values quoted as literals)."""
-    return (sql.SQL("BEGIN; ") + _SCOPE_LITERAL.format(sql.Literal(role), sql.Literal(grid), sql.Literal(username))).as_string(None)
-
-
 @contextmanager
 def scoped_django(identity, *, using: str = "default") -> Iterator[None]:
     """Django ORM work (the gis services) in one transaction under the identity's role and grid."""
@@ -194,7 +190,7 @@ def scoped_django(identity, *, using: str = "default") -> Iterator[None]:
 
     with transaction.atomic(using=using):
         with connections[using].cursor() as cursor:
-            cursor.execute(_SCOPE.as_string(cursor.connection), scope_parameters(identity))
+            cursor.execute(scope_statements(identity))
         yield
 
 

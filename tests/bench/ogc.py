@@ -425,17 +425,14 @@ class _SqlSource:
             print(f"{name} raised {error}; PostGIS alone runs the harness's own SQL instead", file=sys.stderr)
 
     def _analyst_scope(self) -> str | None:
-        """What our server runs first in an analyst's transaction (role and settings), when row-level security exists."""
-        from psycopg import sql
-
+        """What our server runs first in an analyst's transaction (``SET LOCAL`` of role and settings)."""
         access = _optional_module("layers.access")
-        db_role = getattr(access, "db_role", None) if access else None
-        if db_role is None:
+        scope_statements = getattr(access, "scope_statements", None) if access else None
+        if scope_statements is None:
             return None
-        return sql.SQL(
-            "SELECT set_config('role', {}, true), set_config('onemap.grid_id', '', true), "
-            "set_config('onemap.user', {}, true)"
-        ).format(sql.Literal(db_role("analyst")), sql.Literal(ANALYST)).as_string(self._conn)
+        from api.auth import Identity
+
+        return scope_statements(Identity(role="analyst", username=ANALYST)).rstrip(";")
 
     def notes(self) -> tuple[str, ...]:
         """Which SQL PostGIS alone runs, and which of the lead's builders were skipped because they raised."""
