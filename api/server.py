@@ -1,40 +1,31 @@
-"""The production-style HTTP server: gunicorn with threaded workers, run in-process by ``onemap serve``."""
+"""The production HTTP server: granian (HTTP in Rust, the WSGI app in Python worker processes).
+
+``onemap serve`` runs it. gunicorn's Python HTTP handling cost more CPU per request
+than answering a feature does; granian parses, keeps connections alive and writes
+responses outside the interpreter (measured in docs/performance.md).
+"""
 
 from __future__ import annotations
 
-from gunicorn.app.base import BaseApplication
 
-
-class OnemapServer(BaseApplication):
-    """gunicorn configured from code; each worker builds the OGC API once, after it forks."""
+class OnemapServer:
+    """granian configured from code: ``workers`` processes, each running the app on ``threads`` threads."""
 
     def __init__(self, *, host: str, port: int, workers: int, threads: int, access_log: bool = True):
-        self.options = {
-            "bind": f"{host}:{port}",
-            "workers": workers,
-            "threads": threads,
-            "worker_class": "gthread",
-            "timeout": 120,
-            "graceful_timeout": 10,
-            "accesslog": "-" if access_log else None,
-            "post_worker_init": _warm_worker,
-            # no control socket in $HOME: several servers (tests, demo) may run side by side
-            "control_socket_disable": True,
-        }
-        super().__init__()
+        self.host, self.port, self.workers, self.threads, self.access_log = host, port, workers, threads, access_log
 
-    def load_config(self) -> None:
-        for key, value in self.options.items():
-            if key in self.cfg.settings and value is not None:
-                self.cfg.set(key, value)
+    def run(self) -> None:
+        from granian import Granian
+        from granian.constants import Interfaces
 
-    def load(self):
-        from api.wsgi import application
-
-        return application
-
-
-def _warm_worker(worker) -> None:
-    from api.ogc import warm_up
-
-    warm_up()
+        Granian(
+            "api.wsgi:application",
+            address=self.host,
+            port=self.port,
+            interface=Interfaces.WSGI,
+            workers=self.workers,
+            blocking_threads=self.threads,
+            log_access=self.access_log,
+            # a worker that dies (say, the database vanished at start) is started again
+            respawn_failed_workers=True,
+        ).serve()

@@ -1,4 +1,4 @@
-"""The OGC API's connection pool: one per process, opened on first use (after gunicorn forks)."""
+"""The OGC API's connection pool: one per server worker process, opened in that process."""
 
 from __future__ import annotations
 

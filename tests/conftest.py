@@ -135,7 +135,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def live_server(demo_db):
-    """The real server (``onemap serve``, gunicorn) on a free loopback port, over the test database."""
+    """The real server (``onemap serve``, granian) on a free loopback port, over the test database."""
     import requests
 
     port = _free_port()

@@ -599,16 +599,15 @@ def _our_server(url: str):
 
 @contextlib.contextmanager
 def _stock_server(url: str):
-    """pygeoapi's stock PostgreSQL provider, served like ours: gunicorn, 2 workers, gthread, 4 threads."""
+    """pygeoapi's stock PostgreSQL provider, served like ours: granian, 2 workers, 4 threads each, access log on."""
     port = _free_port()
     config_path = WORK_DIR / "ogc_stock_config.json"
     config_path.write_text(json.dumps(_stock_config(url, base_url=f"http://127.0.0.1:{port}/ogc")), encoding="utf-8")
     config_path.chmod(0o600)  # it holds the database password
     env = dict(os.environ, OGC_STOCK_CONFIG=str(config_path))
     command = [
-        sys.executable, "-m", "gunicorn", "--pythonpath", str(HERE), "--bind", f"127.0.0.1:{port}",
-        "--workers", "2", "--threads", "4", "--worker-class", "gthread", "--timeout", "120",
-        "--access-logfile", "-", "--no-control-socket", STOCK_APP,
+        sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(port),
+        "--workers", "2", "--blocking-threads", "4", "--access-log", "--working-dir", str(HERE), STOCK_APP,
     ]
     with _served("stock", command, env=env, port=port) as server:
         yield server

@@ -1,9 +1,9 @@
 """The stock baseline of ``tests/bench/ogc.py``: pygeoapi's own PostgreSQL provider behind a tiny WSGI function.
 
-Served by gunicorn the way ``onemap serve`` serves ours (2 workers, gthread)::
+Served by granian the way ``onemap serve`` serves ours (2 workers, 4 threads each)::
 
     OGC_STOCK_CONFIG=.var/bench/ogc_stock_config.json \\
-        gunicorn --pythonpath tests/bench -k gthread -w 2 --threads 4 ogc_stock_app:application
+        granian --interface wsgi --workers 2 --blocking-threads 4 --working-dir tests/bench ogc_stock_app:application
 
 The configuration (written by ``ogc.py``) names ``pygeoapi.provider.sql.PostgreSQLProvider``
 (psycopg2, through SQLAlchemy) on the same ``ogc_<layer>`` views our server reads. Only the
