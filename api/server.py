@@ -8,6 +8,10 @@ responses outside the interpreter (measured in docs/performance.md).
 from __future__ import annotations
 
 
+# granian's default leaves out the query string, which says what a client asked for
+ACCESS_LOG_FORMAT = '[%(time)s] %(addr)s "%(method)s %(path)s?%(query_string)s %(protocol)s" %(status)d %(dt_ms).1f ms'
+
+
 class OnemapServer:
     """granian configured from code: ``workers`` processes, each running the app on ``threads`` threads."""
 
@@ -26,6 +30,7 @@ class OnemapServer:
             workers=self.workers,
             blocking_threads=self.threads,
             log_access=self.access_log,
+            log_access_format=ACCESS_LOG_FORMAT,
             # a worker that dies (say, the database vanished at start) is started again
             respawn_failed_workers=True,
         ).serve()

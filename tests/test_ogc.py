@@ -254,3 +254,38 @@ def test_next_link_is_what_qgis_follows(live_server):
     nxt = [l for l in body["links"] if l["rel"] == "next"]
     assert len(nxt) == 1 and nxt[0]["type"] == "application/geo+json"
     assert "bbox=113.6,34.7,113.7,34.8" in nxt[0]["href"] and "limit=7" in nxt[0]["href"]
+
+
+def test_gdal_oapif_driver_asks_for_a_crs_and_pages_in_it(live_server, accounts):
+    """GDAL 3.12 (bundled with pyogrio) sends `crs` and `bbox-crs`; Debian's GDAL 3.6 cannot."""
+    import pyogrio
+    from pyproj import Transformer
+
+    if "OAPIF" not in pyogrio.list_drivers():
+        pytest.skip("pyogrio's GDAL has no OAPIF driver")
+    analyst = accounts["analyst"]
+    url = f"OAPIF:{live_server}/ogc"
+    options = {"PAGE_SIZE": "40", "USERPWD": f"{analyst.username}:{analyst.token}"}
+    plain = pyogrio.read_dataframe(url, layer="buildings", **options)
+    projected = pyogrio.read_dataframe(url, layer="buildings", CRS="EPSG:4547", **options)
+    assert len(plain) == len(projected) == m.Building.objects.count() > 40 * 3  # several pages
+    assert projected.crs.to_epsg() == 4547
+    import os
+    from pathlib import Path
+
+    database = os.environ.get("ONEMAP_TEST_DATABASE", "onemap_test")
+    log = (Path(__file__).resolve().parent.parent / ".var" / f"test-server-{database}.log").read_text()
+    assert "crs=http://www.opengis.net/def/crs/EPSG/0/4547" in log  # asked of the server, not reprojected by GDAL
+    by_code = dict(zip(projected["code"], projected.geometry))
+    to_gk = Transformer.from_crs("OGC:CRS84", "EPSG:4547", always_xy=True)
+    for code, geometry in list(zip(plain["code"], plain.geometry))[:20]:
+        x, y = to_gk.transform(*geometry.exterior.coords[0] if geometry.geom_type == "Polygon"
+                               else geometry.geoms[0].exterior.coords[0])
+        px, py = (by_code[code].geoms[0] if by_code[code].geom_type == "MultiPolygon" else by_code[code]).exterior.coords[0]
+        assert abs(px - x) < 0.05 and abs(py - y) < 0.05, code  # GDAL read the server's northing-first order right
+    grid = m.Grid.objects.filter(level=3).order_by("code").first()
+    minx, miny, maxx, maxy = grid.geom.extent
+    (x1, y1), (x2, y2) = to_gk.transform(minx, miny), to_gk.transform(maxx, maxy)
+    boxed = pyogrio.read_dataframe(url, layer="buildings", CRS="EPSG:4547", bbox=(x1, y1, x2, y2), **options)
+    expected = m.Building.objects.filter(geom__intersects=grid.geom.envelope).count()
+    assert 0 < len(boxed) <= len(projected) and abs(len(boxed) - expected) <= max(2, expected // 20)
