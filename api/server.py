@@ -27,6 +27,7 @@ class OnemapServer:
             address=self.host,
             port=self.port,
             interface=Interfaces.WSGI,
+            websockets=False,  # WSGI has none; saying so keeps granian from logging it at start
             workers=self.workers,
             blocking_threads=self.threads,
             log_access=self.access_log,
