@@ -197,27 +197,18 @@ def _pygeoapi(function, request: HttpRequest, identity, *args, skip_valid_check:
 # ---------------------------------------------------------------- features
 
 
-def _items_writable(identity, collection_id: str) -> set[str]:
+def _writable(identity, collection_id: str, item_id: str | None = None) -> set[str]:
+    """The write methods the caller's role has on a collection's items (``item_id``: on one item)."""
     from layers.catalogue import layer as find_layer
 
     try:
         layer = find_layer(collection_id)
     except KeyError:
         return set()
-    return layer.editing.allowed_methods(identity.role, item=False) if layer.editing else set()
+    return layer.editing.allowed_methods(identity.role, item=item_id is not None) if layer.editing else set()
 
 
-def _item_writable(identity, collection_id: str, item_id: str) -> set[str]:
-    from layers.catalogue import layer as find_layer
-
-    try:
-        layer = find_layer(collection_id)
-    except KeyError:
-        return set()
-    return layer.editing.allowed_methods(identity.role, item=True) if layer.editing else set()
-
-
-@_ogc_view("GET", writable=_items_writable)
+@_ogc_view("GET", writable=_writable)
 def collection_items(request: HttpRequest, identity, collection_id: str):
     layer = _layer_for(identity, collection_id)
     if request.method == "POST":
@@ -229,7 +220,7 @@ def collection_items(request: HttpRequest, identity, collection_id: str):
     return _response(*items_json(request, identity, layer))
 
 
-@_ogc_view("GET", writable=_item_writable)
+@_ogc_view("GET", writable=_writable)
 def collection_item(request: HttpRequest, identity, collection_id: str, item_id: str):
     layer = _layer_for(identity, collection_id)
     if request.method in ("PUT", "PATCH"):

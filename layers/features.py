@@ -397,10 +397,10 @@ def item_statement(layer: Layer, role: str, query: FeatureQuery, *, access_log: 
 # ---------------------------------------------------------------- running
 
 
-class CountCache:
-    """Exact ``numberMatched`` per (layer, scope, filter), valid while the layer's version holds."""
+class _LRU:
+    """A small thread-safe least-recently-used map."""
 
-    def __init__(self, size: int = 4096):
+    def __init__(self, size: int):
         self._entries: OrderedDict = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
@@ -412,38 +412,39 @@ class CountCache:
                 self._entries.move_to_end(key)
             return entry
 
-    def put(self, key, version: int | None, count: int | None) -> None:
-        if version is None or count is None:
-            return
+    def put(self, key, value) -> None:
         with self._lock:
-            self._entries[key] = (version, count)
+            self._entries[key] = value
             self._entries.move_to_end(key)
             while len(self._entries) > self._size:
                 self._entries.popitem(last=False)
 
 
+class CountCache(_LRU):
+    """Exact ``numberMatched`` per (layer, scope, filter): ``(version, count)``, valid while the layer's version holds."""
+
+    def __init__(self, size: int = 4096):
+        super().__init__(size)
+
+    def put(self, key, version: int | None, count: int | None) -> None:
+        if version is not None and count is not None:
+            super().put(key, (version, count))
+
+
 COUNTS = CountCache()
 
 
-class _StatementCache:
+class _StatementCache(_LRU):
     """Rendered SQL per query shape: composing a statement costs more than running it."""
 
     def __init__(self, size: int = 1024):
-        self._texts: OrderedDict = OrderedDict()
-        self._size = size
-        self._lock = threading.Lock()
+        super().__init__(size)
 
     def text(self, key, build) -> str:
-        with self._lock:
-            text = self._texts.get(key)
-            if text is not None:
-                self._texts.move_to_end(key)
-                return text
-        text = build().as_string(None)
-        with self._lock:
-            self._texts[key] = text
-            while len(self._texts) > self._size:
-                self._texts.popitem(last=False)
+        text = self.get(key)
+        if text is None:
+            text = build().as_string(None)
+            self.put(key, text)
         return text
 
 

@@ -21,7 +21,7 @@ from pygeoapi.provider.base import (
 from layers.catalogue import Column
 from layers.catalogue import layer as find_layer
 from layers.errors import InvalidParameter, NotFound
-from layers.features import FeatureQuery, read_item, read_page
+from layers.features import FeatureQuery, _interval, read_item, read_page
 
 _JSON_TYPES = {"integer": "integer", "number": "number", "boolean": "boolean", "string": "string", "date-time": "string"}
 
@@ -56,7 +56,7 @@ class PostGISProvider(BaseProvider):
                 **cql,
                 limit=int(limit), offset=int(offset),
                 bbox=tuple(bbox) if bbox else None,
-                interval=_interval(datetime_),
+                interval=_interval(datetime_, self.layer),
                 equals=tuple((name, value) for name, value in properties if name in names),
                 sortby=tuple((s["property"], s["order"] == "-") for s in sortby if s["property"] in names),
                 properties=tuple(select_properties) or None,
@@ -114,14 +114,3 @@ def _field(column: Column) -> dict:
     if column.choices:
         field["enum"] = list(column.choices)
     return field
-
-
-def _interval(value):
-    if not value:
-        return None
-    from layers.features import _instant
-
-    parts = str(value).split("/")
-    times = [_instant(p) for p in parts]
-    return (times[0], times[0]) if len(times) == 1 else (times[0], times[1])
-
