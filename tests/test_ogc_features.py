@@ -484,3 +484,12 @@ def test_the_benchmark_sql_is_what_the_server_sends(live_server, database_url):
     served = _get(f"{live_server}/ogc/collections/buildings/items/{building.id}").json()
     served.pop("links")
     assert json.loads(row[1]) == served
+
+
+def test_html_items_take_datetime_through_the_provider(live_server, accounts):
+    url = f"{live_server}/ogc/collections/incidents/items"
+    page = requests.get(url, params={"f": "html", "datetime": "2026-11-01T00:00:00Z/..", "limit": 5},
+                        auth=accounts["analyst"].auth, timeout=30)
+    assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]
+    bad = requests.get(url, params={"f": "html", "datetime": "yesterday"}, auth=accounts["analyst"].auth, timeout=30)
+    assert bad.status_code == 400
