@@ -99,6 +99,17 @@ def identity_for_request(request: HttpRequest) -> Identity:
     return _identity_from_database(credentials, remote_addr=client_address(request))
 
 
+def require_role(request: HttpRequest, roles: frozenset[str], *, what: str) -> Identity:
+    """The caller's identity when its role is one of ``roles``; otherwise AuthError (401 unsigned, 403 signed in)."""
+    identity = identity_for_request(request)
+    if identity.is_anonymous:
+        raise AuthError(f"Sign in to open {what}. {_HOW}", status=401, headers={"WWW-Authenticate": _BASIC_CHALLENGE})
+    if identity.role not in roles:
+        allowed = ", ".join(sorted(roles))
+        raise AuthError(f"{what} is for the roles {allowed}; you are signed in as {identity.role}.", status=403)
+    return identity
+
+
 def client_address(request: HttpRequest) -> str | None:
     """The client's IP address as the server saw it (REMOTE_ADDR), or None when it is not an address."""
     return _ip_or_none(request.META.get("REMOTE_ADDR"))

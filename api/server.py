@@ -1,15 +1,33 @@
-"""The production HTTP server: granian (HTTP in Rust, the WSGI app in Python worker processes).
+"""The production HTTP server: granian (HTTP in Rust, the ASGI app in Python worker processes).
 
 ``onemap serve`` runs it. gunicorn's Python HTTP handling cost more CPU per request
 than answering a feature does; granian parses, keeps connections alive and writes
-responses outside the interpreter (measured in docs/performance.md).
+responses outside the interpreter (measured in docs/performance.md). The app is
+ASGI (:mod:`api.asgi`) so the big screen's live feed can hold many streams open on
+one event loop; other requests run on ``threads`` threads per worker. Static files
+(our own under ``api/static``, third-party ones under ``.var/vendor``) are served by
+granian itself.
 """
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 
 # granian's default leaves out the query string, which says what a client asked for
 ACCESS_LOG_FORMAT = '[%(time)s] %(addr)s "%(method)s %(path)s?%(query_string)s %(protocol)s" %(status)d %(dt_ms).1f ms'
+
+STOP_TIMEOUT_S = 3
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+def vendor_dir() -> Path:
+    """Where ``onemap vendor`` puts third-party browser assets (``ONEMAP_VENDOR_DIR`` or ``.var/vendor``)."""
+    from api.config import OnemapSettings
+
+    configured = os.environ.get("ONEMAP_VENDOR_DIR")
+    return Path(configured) if configured else OnemapSettings.from_env().var_dir / "vendor"
 
 
 class OnemapServer:
@@ -22,16 +40,24 @@ class OnemapServer:
         from granian import Granian
         from granian.constants import Interfaces
 
+        os.environ["ONEMAP_HTTP_THREADS"] = str(self.threads)  # read by api.asgi in each worker
+        vendor = vendor_dir()
+        vendor.mkdir(parents=True, exist_ok=True)
+        STATIC_DIR.mkdir(exist_ok=True)
         Granian(
-            "api.wsgi:application",
+            "api.asgi:application",
             address=self.host,
             port=self.port,
-            interface=Interfaces.WSGI,
-            websockets=False,  # WSGI has none; saying so keeps granian from logging it at start
+            interface=Interfaces.ASGI,
+            websockets=False,
             workers=self.workers,
-            blocking_threads=self.threads,
             log_access=self.access_log,
             log_access_format=ACCESS_LOG_FORMAT,
+            static_path_route=["/static", "/vendor"],
+            static_path_mount=[STATIC_DIR, vendor],
             # a worker that dies (say, the database vanished at start) is started again
             respawn_failed_workers=True,
+            # open live-feed streams never end by themselves: a stopping worker is ended after this
+            # (browsers reconnect and replay what they missed)
+            workers_kill_timeout=STOP_TIMEOUT_S,
         ).serve()

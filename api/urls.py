@@ -1,4 +1,7 @@
-"""URL map: the OGC API at /ogc/, the landing page at /."""
+"""URL map: the OGC API at /ogc/, the big screen at /screen/, the landing page at /.
+
+The live feed ``/screen/events`` is answered by the ASGI app (``api.asgi``) before Django.
+"""
 
 from django.urls import include, path
 
@@ -9,4 +12,6 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("ogc", ogc.landing_page, name="ogc-landing-bare"),
     path("ogc/", include("api.ogc")),
+    path("screen/density/", include("api.density")),
+    path("screen/", include("api.screen")),
 ]

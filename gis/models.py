@@ -318,6 +318,43 @@ class Incident(Synthetic):
         ]
 
 
+class IncidentStatusChange(models.Model):
+    """One change of an incident's status, written by a trigger on ``incidents`` (migration 0006).
+
+    Only changes are kept: an incident's first status is the ``from_status`` of its
+    first change, or its current status when it never changed.
+    """
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="status_changes")
+    at = models.DateTimeField(db_default=Now())
+    from_status = models.CharField(max_length=20)
+    to_status = models.CharField(max_length=20)
+    actor = models.CharField(max_length=150, blank=True, default="", help_text="Who changed it, when known")
+
+    class Meta:
+        db_table = "incident_status_changes"
+        indexes = [models.Index(fields=["incident", "at"], name="incident_status_changes_idx")]
+
+
+class LiveEvent(models.Model):
+    """One change the big screen's live feed announces (``/screen/events``); written by triggers.
+
+    ``kind`` is ``incident`` (one row of ``incidents`` changed: ``op`` insert/update/delete)
+    or ``reset`` (many rows at once, or a truncation: clients reload). Ids only grow and
+    are taken under a lock held to commit, so they become visible in order.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    at = models.DateTimeField(db_default=Now())
+    kind = models.CharField(max_length=20)
+    op = models.CharField(max_length=10)
+    incident_id = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        db_table = "live_events"
+        indexes = [models.Index(fields=["at"], name="live_events_at_idx")]
+
+
 class GridWorker(Synthetic):
     ROLES = [("grid_leader", "grid leader (网格长)"), ("full_time", "full-time (专职)"), ("part_time", "part-time (兼职)")]
 

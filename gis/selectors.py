@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from django.db import connection
@@ -71,3 +72,66 @@ def grid_ids_for_points(points: list[tuple[float, float]]) -> list[int | None]:
     with connection.cursor() as cursor:
         cursor.execute(sql, [[p[0] for p in points], [p[1] for p in points]])
         return [row[1] for row in cursor.fetchall()]
+
+
+# One incident as the GeoJSON Feature the big screen's live feed sends (no description,
+# notes or evidence paths: what a marker and a list row need). ``%s`` is an array of ids.
+INCIDENT_FEATURES_SQL = """
+SELECT i.id, json_build_object(
+    'type', 'Feature',
+    'id', i.id,
+    'geometry', ST_AsGeoJSON(i.geom, 7)::json,
+    'properties', json_build_object(
+        'code', i.code, 'category', i.category, 'source', i.source, 'severity', i.severity,
+        'status', i.status, 'title', i.title, 'floor', i.floor,
+        'reported_at', i.reported_at, 'resolved_at', i.resolved_at, 'updated_at', i.updated_at,
+        'grid_id', i.grid_id, 'grid_code', g.code, 'grid_name', g.name,
+        'building_id', i.building_id, 'camera_id', i.camera_id,
+        'has_evidence', coalesce(i.evidence ? 'keyframe' OR i.evidence ? 'clip', false)
+    )
+)::text
+FROM incidents i LEFT JOIN grids g ON g.id = i.grid_id
+WHERE i.id = ANY(%s::bigint[])
+"""
+
+
+def incident_features(*, incident_ids: list[int]) -> dict[int, dict]:
+    """The live feed's Feature of each incident that exists, by id, in one query."""
+    with connection.cursor() as cursor:
+        cursor.execute(INCIDENT_FEATURES_SQL, [list(incident_ids)])
+        return {row[0]: json.loads(row[1]) for row in cursor.fetchall()}
+
+
+def incident_feature(incident_id: int) -> dict | None:
+    """The live feed's Feature of one incident, or None when there is no such incident."""
+    return incident_features(incident_ids=[incident_id]).get(incident_id)
+
+
+def incident_history(incident_id: int) -> list[dict]:
+    """An incident's statuses, oldest first: the report, then every change (see ``IncidentStatusChange``).
+
+    Each entry is ``{"at", "from_status", "to_status", "actor"}`` with ``at`` in ISO 8601;
+    the first has ``from_status`` None and is the report itself. Empty when there is no such incident.
+    """
+    sql = """
+    SELECT at, from_status, to_status, actor FROM (
+        SELECT 0 AS ord, i.reported_at AS at, NULL AS from_status,
+               coalesce(first.from_status, i.status) AS to_status, '' AS actor
+        FROM incidents i
+        LEFT JOIN LATERAL (
+            SELECT c.from_status FROM incident_status_changes c
+            WHERE c.incident_id = i.id ORDER BY c.at, c.id LIMIT 1
+        ) first ON true
+        WHERE i.id = %s
+        UNION ALL
+        SELECT row_number() OVER (ORDER BY c.at, c.id), c.at, c.from_status, c.to_status, c.actor
+        FROM incident_status_changes c WHERE c.incident_id = %s
+    ) history ORDER BY ord
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [incident_id, incident_id])
+        rows = cursor.fetchall()
+    return [
+        {"at": at.isoformat(), "from_status": from_status, "to_status": to_status, "actor": actor}
+        for at, from_status, to_status, actor in rows
+    ]

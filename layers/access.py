@@ -185,12 +185,18 @@ _PLACEHOLDER = re.compile(r"%%|%s")
 
 @contextmanager
 def scoped_django(identity, *, using: str = "default") -> Iterator[None]:
-    """Django ORM work (the gis services) in one transaction under the identity's role and grid."""
+    """Django ORM work (the gis services) in one transaction under the identity's role and grid.
+
+    The transaction also names its actor (``onemap.actor``), which the incidents' status
+    history records.
+    """
     from django.db import connections, transaction
 
     with transaction.atomic(using=using):
         with connections[using].cursor() as cursor:
             cursor.execute(scope_statements(identity))
+            if identity.username:
+                cursor.execute("SELECT set_config('onemap.actor', %s, true)", [identity.username])
         yield
 
 

@@ -23,6 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TEST_DB = os.environ.get("ONEMAP_TEST_DATABASE", "onemap_test")
 DEMO_SEED = 20261126
 
+# headless-Chromium fixtures (tests/ is on sys.path: pytest prepends this folder, which has no __init__.py)
+
 
 def _recreate_test_database() -> str:
     server_url = ensure_running(log=lambda msg: print(msg, file=sys.stderr))
@@ -133,41 +135,74 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class ServerProcess:
+    """``onemap serve`` (granian, ASGI) over the test database on one port, startable again after a stop."""
+
+    def __init__(self, *, port: int | None = None, name: str = "server", workers: int = 2):
+        self.port = port or _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.workers = workers
+        self.log_path = ROOT / ".var" / f"test-{name}-{TEST_DB}.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "ServerProcess":
+        import requests
+
+        env = dict(os.environ, ONEMAP_DATABASE_URL=TEST_DATABASE_URL, ONEMAP_HTTP_PORT=str(self.port))
+        self.log_path.parent.mkdir(exist_ok=True)
+        log = open(self.log_path, "a")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "serve", "--port", str(self.port), "--workers", str(self.workers)],
+            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+        )
+        log.close()
+        deadline = time.monotonic() + 60
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}; see {self.log_path}")
+            try:
+                if requests.get(self.base + "/healthz", timeout=2).ok:
+                    return self
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                self.proc.kill()
+                raise RuntimeError(f"server did not answer within 60 s; see {self.log_path}")
+            time.sleep(0.3)
+
+    def stop(self, *, timeout: float = 15) -> float:
+        """Stop it (SIGTERM); the seconds it took to exit."""
+        began = time.monotonic()
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        return time.monotonic() - began
+
+
+@pytest.fixture
+def server_process(demo_db):
+    """Make servers of one's own (``server_process(name=..., workers=...)``, started); stopped after the test."""
+    made: list[ServerProcess] = []
+
+    def make(**kw) -> ServerProcess:
+        server = ServerProcess(**kw)
+        made.append(server)
+        return server.start()
+
+    yield make
+    for server in made:
+        if server.proc is not None and server.proc.poll() is None:
+            server.stop()
+
+
 @pytest.fixture(scope="session")
 def live_server(demo_db):
     """The real server (``onemap serve``, granian) on a free loopback port, over the test database."""
-    import requests
-
-    port = _free_port()
-    env = dict(os.environ, ONEMAP_DATABASE_URL=TEST_DATABASE_URL, ONEMAP_HTTP_PORT=str(port))
-    log_path = ROOT / ".var" / f"test-server-{TEST_DB}.log"
-    log_path.parent.mkdir(exist_ok=True)
-    log = open(log_path, "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=ROOT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}; see {log_path}")
-        try:
-            if requests.get(base + "/healthz", timeout=2).ok:
-                break
-        except requests.RequestException:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError(f"server did not answer within 60 s; see {log_path}")
-        time.sleep(0.3)
-    yield base
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    server = ServerProcess(name="server")
+    server.log_path.unlink(missing_ok=True)
+    server.start()
+    yield server.base
+    server.stop()

@@ -1,0 +1,262 @@
+"""ASGI entry point: ``api.asgi:application`` (``onemap serve`` runs it under granian).
+
+The live feed (``GET /screen/events``) is served here, on the event loop, so a
+thousand open big screens cost a thousand small objects rather than a thousand
+threads. Every other request goes to the WSGI application of :mod:`api.wsgi` (the
+OGC fast path, then Django) on a pool of threads, exactly as under a WSGI server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import os
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from http import HTTPStatus
+from urllib.parse import parse_qs
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/screen/events"
+_STREAM_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-store"),
+    (b"x-accel-buffering", b"no"),  # a reverse proxy must not hold events back
+    (b"x-content-type-options", b"nosniff"),
+]
+
+
+class OnemapASGI:
+    """The live feed on the loop; everything else through the WSGI app on ``threads`` threads."""
+
+    def __init__(self, wsgi_app, *, threads: int):
+        from api.live import Feed
+
+        self.wsgi_app = wsgi_app
+        self.executor = ThreadPoolExecutor(threads, thread_name_prefix="onemap-wsgi")
+        self.feed = Feed()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            if scope["path"] == EVENTS_PATH:
+                await self._events(scope, receive, send)
+            else:
+                await self._wsgi(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    # -- WSGI on threads ---------------------------------------------------------------
+
+    async def _wsgi(self, scope, receive, send):
+        body = await _read_body(receive)
+        environ = _environ(scope, body)
+        loop = asyncio.get_running_loop()
+        status, headers, chunks = await loop.run_in_executor(self.executor, _run_wsgi, self.wsgi_app, environ)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"".join(chunks)})
+
+    # -- the live feed -----------------------------------------------------------------
+
+    async def _events(self, scope, receive, send):
+        from api.live import FeedUnavailable, hello, parse_last_event_id, reset
+
+        if scope["method"] not in ("GET", "HEAD"):
+            return await _plain(send, 405, "The live feed is read with GET.", [(b"allow", b"GET, HEAD")])
+        refusal = await asyncio.get_running_loop().run_in_executor(self.executor, _screen_refusal, scope)
+        if refusal is not None:
+            return await _plain(send, *refusal)
+        headers = dict(scope["headers"])
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        try:
+            cursor = parse_last_event_id(
+                headers.get(b"last-event-id", b"").decode("latin-1") or None, (query.get("last_event_id") or [None])[-1]
+            )
+        except ValueError as exc:
+            return await _plain(send, 400, str(exc))
+        try:
+            subscriber = await self.feed.subscribe()
+        except FeedUnavailable as exc:
+            return await _plain(send, 503, str(exc), [(b"retry-after", b"2")])
+        disconnected = asyncio.get_running_loop().create_task(_wait_disconnect(receive))
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": _STREAM_HEADERS})
+            first = [f"retry: {_retry_ms()}\n\n".encode(), hello(self.feed).encode()]
+            sent = self.feed.last_id if cursor is None else cursor
+            if cursor is not None:
+                replayed = await self.feed.replay(after=cursor)
+                if replayed is None:
+                    message = reset(self.feed, "too much was missed to replay; reload")
+                    first.append(message.encode())
+                    sent = message.id
+                else:
+                    first.extend(m.encode() for m in replayed)
+                    sent = max([sent] + [m.id for m in replayed])
+            if scope["method"] == "HEAD":
+                return await send({"type": "http.response.body", "body": b""})
+            await send({"type": "http.response.body", "body": b"".join(first), "more_body": True})
+            await self._stream(subscriber, send, disconnected, sent)
+        except OSError:  # the client went away while we wrote
+            pass
+        finally:
+            self.feed.unsubscribe(subscriber)
+            disconnected.cancel()
+
+    async def _stream(self, subscriber, send, disconnected, sent: int) -> None:
+        from api.live import HEARTBEAT_S
+
+        stopping = asyncio.ensure_future(self.feed.stopping.wait())
+        cut_off = asyncio.ensure_future(subscriber.cut_off.wait())
+        try:
+            while True:
+                getter = asyncio.ensure_future(subscriber.queue.get())
+                done, _ = await asyncio.wait(
+                    {getter, disconnected, stopping, cut_off}, timeout=HEARTBEAT_S, return_when=asyncio.FIRST_COMPLETED
+                )
+                if getter not in done:
+                    getter.cancel()
+                if disconnected in done:
+                    return
+                if stopping in done or cut_off in done:
+                    # the browser reconnects by itself and replays from its last id
+                    return await send({"type": "http.response.body", "body": b"", "more_body": False})
+                if getter in done:
+                    batch = [getter.result()]
+                    while not subscriber.queue.empty() and len(batch) < 100:
+                        batch.append(subscriber.queue.get_nowait())
+                    fresh = [m for m in batch if m.id is None or m.id > sent]
+                    if fresh:
+                        sent = max([sent] + [m.id for m in fresh if m.id is not None])
+                        await send({"type": "http.response.body", "more_body": True,
+                                    "body": b"".join(m.encode() for m in fresh)})
+                else:
+                    await send({"type": "http.response.body", "body": b": ping\n\n", "more_body": True})
+        finally:
+            stopping.cancel()
+            cut_off.cancel()
+
+    async def _lifespan(self, receive, send):
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.feed.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def _retry_ms() -> int:
+    from api.live import RETRY_MS
+
+    return RETRY_MS
+
+
+def _screen_refusal(scope) -> tuple[int, str, list] | None:
+    """None when the caller may watch the screen; else (status, message, headers)."""
+    from django.db import close_old_connections
+
+    from api.auth import AuthError, require_role
+    from api.screen import SCREEN_ROLES
+
+    request = _MetaRequest(_environ(scope, b""))
+    try:
+        require_role(request, SCREEN_ROLES, what="the big screen's live feed")
+    except AuthError as exc:
+        return exc.status, str(exc), [(k.lower().encode(), v.encode()) for k, v in exc.headers.items()]
+    finally:
+        close_old_connections()
+    return None
+
+
+class _MetaRequest:
+    def __init__(self, environ):
+        self.META = environ
+
+
+async def _plain(send, status: int, message: str, headers: list | None = None) -> None:
+    import json
+
+    body = json.dumps({"code": HTTPStatus(status).phrase.replace(" ", ""), "description": message}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), *(headers or [])]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _wait_disconnect(receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _read_body(receive) -> bytes:
+    parts = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        parts.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    return b"".join(parts)
+
+
+def _environ(scope, body: bytes) -> dict:
+    """The WSGI environ of an ASGI HTTP scope (PEP 3333: text is latin-1 of the bytes)."""
+    server = scope.get("server") or ("localhost", 80)
+    client = scope.get("client") or ("", 0)
+    environ = {
+        "REQUEST_METHOD": scope["method"],
+        "SCRIPT_NAME": scope.get("root_path", "").encode().decode("latin-1"),
+        "PATH_INFO": scope["path"].encode().decode("latin-1"),
+        "QUERY_STRING": scope.get("query_string", b"").decode("latin-1"),
+        "SERVER_NAME": str(server[0]),
+        "SERVER_PORT": str(server[1]),
+        "SERVER_PROTOCOL": f"HTTP/{scope.get('http_version', '1.1')}",
+        "REMOTE_ADDR": client[0],
+        "REMOTE_PORT": str(client[1]),
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scope.get("scheme", "http"),
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+    for raw_name, raw_value in scope["headers"]:
+        name = raw_name.decode("latin-1").upper().replace("-", "_")
+        value = raw_value.decode("latin-1")
+        if name == "CONTENT_TYPE" or name == "CONTENT_LENGTH":
+            key = name
+        else:
+            key = "HTTP_" + name
+        environ[key] = f"{environ[key]},{value}" if key in environ else value
+    return environ
+
+
+def _run_wsgi(app, environ) -> tuple[int, list, list[bytes]]:
+    """Call the WSGI app on this thread; its status, headers and whole body."""
+    response = {}
+
+    def start_response(status, headers, exc_info=None):
+        response["status"] = int(status.split(" ", 1)[0])
+        response["headers"] = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+        return lambda data: chunks.append(data)
+
+    chunks: list[bytes] = []
+    result = app(environ, start_response)
+    try:
+        chunks.extend(result)
+    finally:
+        if hasattr(result, "close"):
+            result.close()
+    return response["status"], response["headers"], chunks
+
+
+def _build():
+    from api.wsgi import application as wsgi_application
+
+    return OnemapASGI(wsgi_application, threads=int(os.environ.get("ONEMAP_HTTP_THREADS", "4")))
+
+
+application = _build()

@@ -1,0 +1,3 @@
+"""Incident density downloads at /screen/density/ (being built)."""
+
+urlpatterns: list = []
