@@ -14,7 +14,6 @@ import logging
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from http import HTTPStatus
 from urllib.parse import parse_qs
 
 log = logging.getLogger(__name__)
@@ -50,8 +49,7 @@ class OnemapASGI:
     # -- WSGI on threads ---------------------------------------------------------------
 
     async def _wsgi(self, scope, receive, send):
-        body = await _read_body(receive)
-        environ = _environ(scope, body)
+        environ = _environ(scope, await _read_body(receive) if _has_body(scope) else b"")
         loop = asyncio.get_running_loop()
         status, headers, chunks = await loop.run_in_executor(self.executor, _run_wsgi, self.wsgi_app, environ)
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -178,7 +176,7 @@ class _MetaRequest:
 async def _plain(send, status: int, message: str, headers: list | None = None) -> None:
     import json
 
-    body = json.dumps({"code": HTTPStatus(status).phrase.replace(" ", ""), "description": message}).encode()
+    body = json.dumps({"status": status, "error": message}, ensure_ascii=False).encode()  # as the screen's errors
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), *(headers or [])]})
     await send({"type": "http.response.body", "body": body})
@@ -187,6 +185,14 @@ async def _plain(send, status: int, message: str, headers: list | None = None) -
 async def _wait_disconnect(receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
+
+
+def _has_body(scope) -> bool:
+    """Whether the request announces a body (a GET almost never does; not reading saves a round into the server)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length" and value != b"0" or name == b"transfer-encoding":
+            return True
+    return False
 
 
 async def _read_body(receive) -> bytes:

@@ -47,8 +47,8 @@ FAILURE_LIMIT = 10  # failed logins per client address, and per username ...
 FAILURE_WINDOW = 300  # ... within this many seconds, before every attempt gets 429
 FAILURE_KEEP = 86400  # seconds failed logins are kept (for the rate limit and for a look afterwards)
 
-REALM = "onemap"
-_BASIC_CHALLENGE = f'Basic realm="{REALM}", charset="UTF-8"'
+REALM = "Community One Map"  # one protection space: a browser signed in once is signed in everywhere
+BASIC_CHALLENGE = f'Basic realm="{REALM}", charset="UTF-8"'
 _BEARER_CHALLENGE = f'Bearer realm="{REALM}", error="invalid_token"'
 
 
@@ -103,7 +103,7 @@ def require_role(request: HttpRequest, roles: frozenset[str], *, what: str) -> I
     """The caller's identity when its role is one of ``roles``; otherwise AuthError (401 unsigned, 403 signed in)."""
     identity = identity_for_request(request)
     if identity.is_anonymous:
-        raise AuthError(f"Sign in to open {what}. {_HOW}", status=401, headers={"WWW-Authenticate": _BASIC_CHALLENGE})
+        raise AuthError(f"Sign in to open {what}. {_HOW}", status=401, headers={"WWW-Authenticate": BASIC_CHALLENGE})
     if identity.role not in roles:
         allowed = ", ".join(sorted(roles))
         raise AuthError(f"{what} is for the roles {allowed}; you are signed in as {identity.role}.", status=403)
@@ -183,7 +183,7 @@ def token_create(*, username: str, name: str, expires_at: datetime | None = None
             raise ServiceError(f"expires_at {expires_at.isoformat()} is in the past; give a future time")
     token = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
     row = AccessToken.objects.create(
-        user=user, name=name, digest=_digest(token), hint=token[: len(TOKEN_PREFIX) + 4], expires_at=expires_at
+        user=user, name=name, digest=token_digest(token), hint=token[: len(TOKEN_PREFIX) + 4], expires_at=expires_at
     )
     return row, token
 
@@ -240,7 +240,7 @@ class _Credentials:
 
     @property
     def challenge(self) -> str:
-        return _BEARER_CHALLENGE if self.scheme == "bearer" else _BASIC_CHALLENGE
+        return _BEARER_CHALLENGE if self.scheme == "bearer" else BASIC_CHALLENGE
 
 
 _HOW = (
@@ -279,10 +279,11 @@ def _token_credentials(scheme: str, username: str | None, token: str) -> _Creden
                 f"password, which this server never checks. {_NEW_TOKEN}"
             ),
         )
-    return _Credentials(scheme, username=username, digest=_digest(token))
+    return _Credentials(scheme, username=username, digest=token_digest(token))
 
 
-def _digest(token: str) -> str:
+def token_digest(token: str) -> str:
+    """The stored form of a token: hex SHA-256."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 

@@ -137,10 +137,12 @@ def _layer_for(identity, collection_id: str):
         raise NotFound(f"no collection {collection_id!r}; see /ogc/collections") from None
     if not layer.readable_by(identity.role):
         if identity.is_anonymous:
+            from api.auth import BASIC_CHALLENGE
+
             raise NotAuthenticated(
                 f"collection {collection_id!r} needs a signed-in user: send a personal access token "
                 "as the password of HTTP Basic or as a Bearer token",
-                headers={"WWW-Authenticate": 'Basic realm="onemap", charset="UTF-8"'},
+                headers={"WWW-Authenticate": BASIC_CHALLENGE},
             )
         raise Forbidden(f"your role ({identity.role}) may not read collection {collection_id!r}")
     return layer

@@ -138,7 +138,7 @@ def test_bad_credentials_are_refused_with_401_and_a_challenge(analyst, spoil, ma
     assert error.status == 401
     assert says in str(error)
     scheme = "Bearer" if request.META["HTTP_AUTHORIZATION"].startswith("Bearer") else "Basic"
-    assert error.headers["WWW-Authenticate"].startswith(f'{scheme} realm="onemap"')
+    assert error.headers["WWW-Authenticate"].startswith(f'{scheme} realm="Community One Map"')
 
 
 def test_a_cached_token_costs_no_query(analyst):

@@ -193,7 +193,7 @@ def test_the_feed_needs_a_screen_role(live_server, accounts):
     for key in ("analyst", "worker", "department"):
         refused = requests.get(live_server + "/screen/events", auth=accounts[key].auth, timeout=10)
         assert refused.status_code == 403, key
-        assert "commander" in refused.json()["description"]
+        assert "commander" in refused.json()["error"]
     wrong = requests.get(live_server + "/screen/events", auth=(accounts["commander"].username, "om_wrong"), timeout=10)
     assert wrong.status_code == 401
 
@@ -203,7 +203,7 @@ def test_a_malformed_cursor_is_refused_with_a_reason(live_server, accounts, curs
     response = requests.get(live_server + "/screen/events", auth=accounts["commander"].auth,
                             headers={"Last-Event-ID": cursor}, timeout=10)
     assert response.status_code == 400
-    assert "last_event_id" in response.json()["description"]
+    assert "last_event_id" in response.json()["error"]
 
 
 def test_only_get_reads_the_feed(live_server, accounts):

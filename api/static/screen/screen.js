@@ -1,0 +1,701 @@
+/* Community One Map — the command-centre screen (社区一张图 指挥中心大屏).
+ *
+ * The map itself is made by folium on the server; this script adds the layers, the
+ * legend, the scene panels, the live feed (Server-Sent Events at /screen/events) and
+ * the incident panel. Everything it asks for is on this server (config in
+ * window.ONEMAP_SCREEN_CONFIG). Tests and the benchmark read window.onemapScreen.
+ */
+(function () {
+  'use strict';
+
+  var cfg = window.ONEMAP_SCREEN_CONFIG;
+  var map = window[cfg.mapName];
+  var CLOSED = { resolved: true, closed: true, false_alarm: true };
+  var CARE = 'elder_inactivity';
+  var gridQuery = '?grid=' + encodeURIComponent(cfg.grid.code);
+
+  var state = window.onemapScreen = {
+    map: map,
+    ready: false,
+    incidents: new Map(),   // incident id -> Leaflet marker (live markers, at most cfg.limits.markers)
+    markerSeenAt: {},       // incident id -> Date.now() when its marker was added or updated
+    lastEventId: null,
+    eventsReceived: 0,
+    connection: 'connecting',
+    layers: {}
+  };
+
+  // ---------------------------------------------------------------- start
+
+  setupPanes();
+  fitGrid();
+  var layers = buildLayers();
+  addControls();
+  startClock();
+  var initial = [loadScenes(), loadLive(), loadCameras(), loadGridLabels(), loadCareAlerts(), loadDensity()]
+    .concat(cfg.smallLayers.map(loadSmallLayer));
+  Promise.all(initial.map(settled)).then(function () {
+    return firstTiles(layers.grids, 4000);
+  }).then(function () {
+    state.ready = true;
+    document.body.classList.add('om-ready');
+  });
+  connect(null);
+  setInterval(function () { settled(loadScenes()); }, 60000);
+  document.querySelector('#om-incident-panel .om-close').addEventListener('click', closeIncident);
+
+  // ---------------------------------------------------------------- layers
+
+  function setupPanes() {
+    [['omGrids', 350], ['omBuildings', 360], ['omDensity', 365], ['omParking', 370], ['omZones', 380], ['omCare', 390],
+     ['omCameras', 410], ['omIncidentTiles', 420], ['omLabels', 550]].forEach(function (p) {
+      map.createPane(p[0]).style.zIndex = String(p[1]);
+    });
+    map.getPane('omLabels').style.pointerEvents = 'none';
+  }
+
+  // the grid fills the part of the map the side columns and the header leave free
+  function fitGrid() {
+    var b = cfg.grid.bounds;
+    var column = document.querySelector('.om-left').getBoundingClientRect();
+    var header = document.querySelector('.om-header').getBoundingClientRect();
+    var side = Math.round(column.right + 16);
+    var free = map.getSize().x - 2 * side;
+    if (free < map.getSize().x * 0.3) side = 16;  // a narrow window: the columns cover the map anyway
+    map.fitBounds([[b[1], b[0]], [b[3], b[2]]], {
+      paddingTopLeft: [side, Math.round(header.bottom + 16)], paddingBottomRight: [side, 16], animate: false
+    });
+  }
+
+  function tileUrl(layer) {
+    return cfg.urls.tiles.replace('{layer}', layer);
+  }
+
+  function vectorLayer(name, pane, style, extra) {
+    var zooms = cfg.tileZooms[name];
+    var options = {
+      pane: pane, minZoom: zooms[0], maxNativeZoom: zooms[1], maxZoom: 22,
+      rendererFactory: L.canvas.tile, vectorTileLayerStyles: {}, interactive: false,
+      fetchOptions: { credentials: 'same-origin' }
+    };
+    options.vectorTileLayerStyles[name] = style;
+    return L.vectorGrid.protobuf(tileUrl(name), L.extend(options, extra || {}));
+  }
+
+  function buildLayers() {
+    var l = state.layers;
+    l.grids = vectorLayer('grids', 'omGrids', function (p) {
+      if (p.level === 1) return { color: '#36e2d3', weight: 3, fill: false };
+      if (p.level === 2) return { color: '#4fc3f7', weight: 2, fill: false };
+      return { color: '#2f6f9f', weight: 1, dashArray: '4 4', fill: false };
+    });
+    l.buildings = vectorLayer('buildings', 'omBuildings', {
+      color: '#3c6e9c', weight: 0.6, fill: true, fillColor: '#16365a', fillOpacity: 0.7
+    });
+    l.parking = vectorLayer('parking_spots', 'omParking', function (p) {
+      var c = { free: '#52d273', occupied: '#ff4d4f' }[p.occupancy] || '#5b6b7f';
+      return { color: c, weight: 0.5, fill: true, fillColor: c, fillOpacity: 0.75 };
+    });
+    l.incidentTiles = vectorLayer('incidents', 'omIncidentTiles', function (p, z) {
+      var open = !CLOSED[p.status];
+      return {
+        radius: z >= 16 ? 5 : 3.5, fill: true, fillColor: cfg.colours[p.category] || '#8aa3bd',
+        fillOpacity: open ? 0.9 : 0.35, color: open ? '#ffffff' : '#5b6b7f', weight: 1
+      };
+    }, {
+      interactive: true,
+      getFeatureId: function (f) { f.properties.incident_id = f.id; return f.id; }
+    });
+    l.incidentTiles.on('click', function (e) {
+      if (e.layer && e.layer.properties) openIncident(e.layer.properties.incident_id);
+    });
+    l.live = L.layerGroup();
+    l.labels = L.layerGroup();
+    l.cameras = L.layerGroup();
+    l.care = L.layerGroup();
+    l.density = L.layerGroup();
+    l.no_parking_zones = L.layerGroup();
+    l.party_orgs = L.layerGroup();
+    l.service_points = L.layerGroup();
+    ['grids', 'buildings', 'density', 'parking', 'no_parking_zones', 'care', 'cameras', 'incidentTiles', 'live', 'labels',
+     'party_orgs', 'service_points'].forEach(function (k) { l[k].addTo(map); });
+    map.on('zoomend', labelZoomClass);
+    labelZoomClass();
+    return l;
+  }
+
+  function labelZoomClass() {
+    var z = map.getZoom();
+    var c = map.getContainer().classList;
+    c.toggle('om-zoom-low', z < 15);
+    c.toggle('om-zoom-high', z >= 17);
+  }
+
+  function firstTiles(layer, timeoutMs) {
+    return new Promise(function (resolve) {
+      var done = false;
+      function finish() { if (!done) { done = true; resolve(); } }
+      layer.once('load', finish);
+      if (!layer.isLoading || !layer.isLoading()) setTimeout(finish, 300);
+      setTimeout(finish, timeoutMs);
+    });
+  }
+
+  function addControls() {
+    var l = state.layers;
+    var bases = {};
+    map.eachLayer(function (layer) {
+      if (layer instanceof L.TileLayer && !(layer instanceof L.VectorGrid)) bases['底图 Base map'] = layer;
+    });
+    var overlays = {
+      '网格 Grids': l.grids, '网格名称 Grid names': l.labels, '楼栋 Buildings': l.buildings,
+      '摄像头 Cameras': l.cameras, '停车位 Parking': l.parking, '禁停区 No-parking zones': l.no_parking_zones,
+      '事件 Incidents': l.incidentTiles, '实时事件 Live incidents': l.live,
+      '事件密度 Incident density': l.density, '养老预警楼栋 Elder-care alerts': l.care, '党组织 Party organizations': l.party_orgs,
+      '服务点 Service points': l.service_points
+    };
+    var outline = window[cfg.outlineName];
+    if (outline) overlays['当前网格 Focus grid'] = outline;
+    L.control.layers(bases, overlays, { collapsed: false, position: 'topright' }).addTo(map);
+    var legend = L.control({ position: 'bottomleft' });
+    legend.onAdd = function () {
+      var div = L.DomUtil.create('div', 'om-legend');
+      div.appendChild(el('h4', {}, '图例 Legend'));
+      Object.keys(cfg.categories).forEach(function (cat) {
+        div.appendChild(el('span', {}, [el('i', { 'class': 'om-incident om-cat-' + cat }), cfg.categories[cat]]));
+      });
+      [['#52d273', '空闲车位 free'], ['#ff4d4f', '占用车位 occupied'], ['#5b6b7f', '未知 unknown'],
+       ['#36e2d3', '摄像头在线 online'], ['#ff8c1a', '摄像头离线 offline'], ['#ffd23f', '维护中 maintenance'],
+       ['rgba(255,77,79,0.5)', '禁停区 no parking'], ['#d46bff', '养老预警楼栋 care alert'], ['#d4232b', '党组织 party']]
+        .forEach(function (s) {
+          div.appendChild(el('span', {}, [el('i', { 'class': 'om-swatch', style: '--c:' + s[0] }), s[1]]));
+        });
+      div.appendChild(el('span', { 'class': 'om-density' }, ''));
+      return div;
+    };
+    legend.addTo(map);
+  }
+
+  // ---------------------------------------------------------------- data the page fetches
+
+  function getJSON(url) {
+    return fetch(url, { credentials: 'same-origin', headers: { Accept: 'application/json' } })
+      .then(function (r) {
+        if (!r.ok) throw new Error(url + ': HTTP ' + r.status);
+        return r.json();
+      });
+  }
+
+  function settled(p) {
+    return p.then(function () { return true; }, function () { return false; });
+  }
+
+  function loadCameras() {
+    return getJSON(cfg.urls.cameras + gridQuery).then(function (fc) {
+      var group = state.layers.cameras;
+      group.clearLayers();
+      var colour = { online: '#36e2d3', offline: '#ff8c1a', maintenance: '#ffd23f' };
+      fc.features.forEach(function (f) {
+        var p = f.properties;
+        var c = colour[p.status] || '#8aa3bd';
+        var tip = p.name + ' · ' + p.status;
+        if (p.wedge) {
+          L.geoJSON(p.wedge, {
+            pane: 'omCameras', interactive: false,
+            style: { color: c, weight: 1, opacity: 0.7, fillColor: c, fillOpacity: 0.16 }
+          }).addTo(group);
+        }
+        var ll = [f.geometry.coordinates[1], f.geometry.coordinates[0]];
+        L.circleMarker(ll, { pane: 'omCameras', radius: 4, color: '#ffffff', weight: 1, fillColor: c, fillOpacity: 1 })
+          .bindTooltip(tip).addTo(group);
+      });
+    });
+  }
+
+  function loadGridLabels() {
+    return getJSON(cfg.urls.gridLabels + gridQuery).then(function (fc) {
+      var group = state.layers.labels;
+      group.clearLayers();
+      fc.features.forEach(function (f) {
+        var icon = L.divIcon({
+          className: 'om-grid-label om-grid-label-l' + f.properties.level, iconSize: null,
+          html: '<span>' + escapeHtml(f.properties.name) + '</span>'
+        });
+        L.marker([f.geometry.coordinates[1], f.geometry.coordinates[0]],
+          { icon: icon, pane: 'omLabels', interactive: false, keyboard: false }).addTo(group);
+      });
+    });
+  }
+
+  // the daily kernel density (a GeoTIFF in EPSG:4547 on the server) as a heat overlay, with its download
+  function loadDensity() {
+    return getJSON(cfg.urls.density + gridQuery).then(function (index) {
+      if (!index.latest) return null;
+      return getJSON(index.links.json).then(function (day) {
+        state.layers.density.clearLayers();
+        if (day.empty) return;
+        L.imageOverlay(day.links.png, day.overlay.leaflet_bounds,
+          { pane: 'omDensity', opacity: 0.6, interactive: false }).addTo(state.layers.density);
+        var note = document.querySelector('.om-legend .om-density');
+        if (note) {
+          note.textContent = '';
+          note.appendChild(el('i', { 'class': 'om-swatch om-heat' }));
+          note.appendChild(document.createTextNode('事件密度 density ' + day.date + ' (≤ ' +
+            Math.round(day.max) + '/km²) '));
+          note.appendChild(el('a', { href: day.links.tif, download: '' }, 'GeoTIFF'));
+        }
+      });
+    });
+  }
+
+  function loadCareAlerts() {
+    return getJSON(cfg.urls.careAlerts + gridQuery).then(function (fc) {
+      var group = state.layers.care;
+      group.clearLayers();
+      L.geoJSON(fc, {
+        pane: 'omCare',
+        style: { color: '#f0b3ff', weight: 2, fillColor: '#d46bff', fillOpacity: 0.55, className: 'om-care-alert' },
+        onEachFeature: function (f, layer) {
+          layer.bindTooltip((f.properties.name || f.properties.code) + ' · 独居老人预警 ' +
+            f.properties.open_alerts + ' 起 open alerts');
+        }
+      }).addTo(group);
+    });
+  }
+
+  function loadSmallLayer(name) {
+    var b = cfg.grid.bounds;
+    var url = cfg.urls.features + name + '?f=json&limit=5000&bbox=' + b.join(',');
+    return getJSON(url).then(function (fc) {
+      var group = state.layers[name];
+      group.clearLayers();
+      var options = {};
+      if (name === 'no_parking_zones') {
+        options = { pane: 'omZones', style: { color: '#ff4d4f', weight: 1.5, dashArray: '5 4', fillColor: '#ff4d4f', fillOpacity: 0.22 } };
+      } else if (name === 'party_orgs') {
+        options.pointToLayer = function (f, ll) {
+          return L.marker(ll, { icon: L.divIcon({ className: 'om-party', iconSize: null }), keyboard: false });
+        };
+      } else {
+        var colours = { service: '#ffd23f', commerce: '#3fb6ff', culture: '#d46bff' };
+        options.pointToLayer = function (f, ll) {
+          return L.circleMarker(ll, { radius: 5, color: '#061222', weight: 1,
+            fillColor: colours[f.properties.category] || '#8aa3bd', fillOpacity: 0.95 });
+        };
+      }
+      options.onEachFeature = function (f, layer) {
+        var p = f.properties;
+        layer.bindTooltip(p.name + (p.subcategory ? ' · ' + p.subcategory : '') + (p.members ? ' · 党员 ' + p.members : ''));
+      };
+      L.geoJSON(fc, options).addTo(group);
+    });
+  }
+
+  function loadLive() {
+    return getJSON(cfg.urls.live + gridQuery).then(function (fc) {
+      fc.features.slice().reverse().forEach(function (f) { upsertMarker(f, false); });
+    });
+  }
+
+  // ---------------------------------------------------------------- scene panels
+
+  var scenesTimer = null;
+
+  function scheduleScenes() {
+    if (scenesTimer) return;
+    scenesTimer = setTimeout(function () { scenesTimer = null; settled(loadScenes()); }, 5000);
+  }
+
+  function loadScenes() {
+    return getJSON(cfg.urls.scenes + gridQuery).then(renderScenes);
+  }
+
+  function renderScenes(d) {
+    var c = d.charts;
+    fill('party', [
+      kpis([[d.party.organizations, '党组织 orgs'], [d.party.members, '党员 members'],
+            [d.party.activities_30d, '30日活动 events'], [d.party.participants_30d, '参与 people']]),
+      el('p', { 'class': 'om-note' }, Object.keys(d.party.by_kind).map(function (k) {
+        return (cfg.partyKinds[k] || k) + ' ' + d.party.by_kind[k];
+      }).join(' · ')),
+      svg(c.party_branches),
+      list(d.party.recent_activities.slice(0, 3).map(function (a) {
+        return shortDate(a.starts_at) + ' ' + a.title;
+      }))
+    ]);
+    fill('governance', [
+      kpis([[d.governance.open, '未办结 open', d.governance.open > 0], [d.governance.closed, '已办结 closed'],
+            [d.governance.by_grid.length, '下级网格 grids']]),
+      svg(c.governance_by_category),
+      d.governance.by_grid.length > 1 ? svg(c.governance_by_grid) : null
+    ]);
+    var s = d.safety;
+    fill('safety', [
+      kpis([[s.falling_object.today, '今日高空抛物', s.falling_object.today > 0],
+            [s.fire_smoke.today, '今日烟火', s.fire_smoke.today > 0],
+            [s.illegal_parking.today, '今日违停']], 3),
+      svg(c.safety)
+    ]);
+    var e = d.elder_care;
+    fill('elder_care', [
+      kpis([[e.registered, '登记 registered'], [e.living_alone, '独居 alone'],
+            [e.open_alerts, '预警 alerts', e.open_alerts > 0], [e.buildings_with_alerts, '预警楼栋 bldgs']]),
+      el('p', { 'class': 'om-note' }, '仅显示统计与楼栋 · counts and buildings only')
+    ]);
+    var p = d.parking;
+    fill('parking', [
+      kpis([[p.spots, '车位 spots'], [p.free, '空闲 free'],
+            [p.occupancy_rate == null ? '–' : Math.round(p.occupancy_rate * 100) + '%', '占用率 occupied'],
+            [p.illegal_parking_open, '违停待办', p.illegal_parking_open > 0]]),
+      svg(c.parking)
+    ]);
+    fill('services', [
+      kpis([[d.services.total, '服务点 points']].concat(Object.keys(d.services.by_category).map(function (k) {
+        return [d.services.by_category[k], cfg.services[k] || k];
+      }))),
+      svg(c.services)
+    ]);
+  }
+
+  function fill(panel, children) {
+    var body = document.querySelector('#om-scene-' + panel + ' .om-body');
+    body.textContent = '';
+    children.forEach(function (child) { if (child) body.appendChild(child); });
+  }
+
+  function kpis(items, columns) {
+    return el('div', { 'class': 'om-kpis' + (columns === 3 ? ' om-kpis-3' : '') }, items.map(function (k) {
+      return el('div', { 'class': 'om-kpi' + (k[2] ? ' om-hot' : '') },
+        [el('span', { 'class': 'om-v' }, String(k[0])), el('span', { 'class': 'om-k' }, k[1])]);
+    }));
+  }
+
+  function svg(markup) {
+    var div = el('div', { 'class': 'om-chart-box' });
+    div.innerHTML = markup;  // rendered and escaped on the server
+    return div;
+  }
+
+  function list(lines) {
+    return el('ul', { 'class': 'om-list' }, lines.map(function (t) { return el('li', {}, t); }));
+  }
+
+  // ---------------------------------------------------------------- live feed
+
+  var reconnectTimer = null;
+
+  function connect(fromId) {
+    var url = cfg.urls.events;
+    if (fromId != null) url += '?last_event_id=' + encodeURIComponent(fromId);
+    setConnection('connecting');
+    var source = new EventSource(url);
+    source.onopen = function () { setConnection('open'); };
+    source.addEventListener('hello', function (e) {
+      var d = JSON.parse(e.data);
+      if (state.lastEventId == null) state.lastEventId = d.last_event_id;
+      setConnection('open');
+    });
+    source.addEventListener('incident', function (e) {
+      state.eventsReceived += 1;
+      rememberId(e.lastEventId);
+      handleIncident(JSON.parse(e.data));
+    });
+    source.addEventListener('reset', function (e) {
+      state.eventsReceived += 1;
+      rememberId(e.lastEventId);
+      reloadIncidentState();
+    });
+    source.onerror = function () {
+      if (source.readyState === EventSource.CLOSED) {
+        // the browser gave up (a server error, not a dropped connection): try again ourselves
+        source.close();
+        setConnection('closed');
+        if (!reconnectTimer) {
+          reconnectTimer = setTimeout(function () {
+            reconnectTimer = null;
+            connect(state.lastEventId);
+          }, 1000 + Math.random() * 4000);
+        }
+      } else {
+        setConnection('connecting');  // EventSource retries with Last-Event-ID itself
+      }
+    };
+  }
+
+  function rememberId(raw) {
+    var n = Number(raw);
+    if (raw !== '' && isFinite(n)) state.lastEventId = n;
+  }
+
+  function setConnection(value) {
+    state.connection = value;
+    var badge = document.getElementById('om-connection');
+    badge.className = 'om-connection om-connection-' + value;
+    badge.textContent = { open: '实时 live', connecting: '连接中 connecting', closed: '已断开 offline' }[value];
+  }
+
+  function inScope(feature) {
+    if (!cfg.focused) return true;
+    var code = feature && feature.properties.grid_code;
+    return !!code && code.indexOf(cfg.grid.code) === 0;
+  }
+
+  function handleIncident(d) {
+    var f = d.feature;
+    if (d.op === 'delete') {
+      var marker = state.incidents.get(d.id);
+      if (marker) dropMarker(d.id, marker);
+      addEventRow(d, marker ? marker.feature : null);
+      scheduleScenes();
+      return;
+    }
+    if (!f || !inScope(f)) return;
+    addEventRow(d, f);
+    scheduleScenes();
+    if (f.properties.category === CARE) {  // counts and a highlighted building, never a person's marker
+      scheduleCare();
+      return;
+    }
+    if (CLOSED[f.properties.status]) {
+      var existing = state.incidents.get(f.id);
+      if (existing) fadeOut(f.id, existing, f);
+      return;
+    }
+    upsertMarker(f, true);
+  }
+
+  var IncidentIcon = L.DivIcon.extend({
+    createIcon: function (old) {
+      var div = L.DivIcon.prototype.createIcon.call(this, old);
+      div.setAttribute('data-incident-id', String(this.options.incidentId));
+      div.title = this.options.tip;
+      return div;
+    }
+  });
+
+  function incidentIcon(f, fresh) {
+    var p = f.properties;
+    return new IncidentIcon({
+      className: 'om-incident om-cat-' + p.category + ' om-sev-' + p.severity + (fresh ? ' om-new' : ''),
+      iconSize: null, incidentId: f.id,
+      tip: (cfg.categories[p.category] || p.category) + ' · ' + (cfg.statuses[p.status] || p.status)
+    });
+  }
+
+  function upsertMarker(f, fresh) {
+    var id = f.id;
+    var ll = [f.geometry.coordinates[1], f.geometry.coordinates[0]];
+    var marker = state.incidents.get(id);
+    var now = Date.now();
+    if (marker) {
+      clearTimeout(marker._omFade);
+      marker.feature = f;
+      marker.setLatLng(ll);
+      marker.setIcon(incidentIcon(f, now - marker._omAddedAt < cfg.limits.newSeconds * 1000));
+      state.incidents.delete(id);  // re-insert: the Map's order is oldest-touched first
+    } else {
+      marker = L.marker(ll, { icon: incidentIcon(f, fresh), keyboard: false, riseOnHover: true });
+      marker.feature = f;
+      marker._omAddedAt = now;
+      marker.on('click', function () { openIncident(id); });
+      if (fresh) {
+        marker._omNew = setTimeout(function () {
+          var element = marker.getElement();
+          if (element) element.classList.remove('om-new');
+          marker.options.icon.options.className = marker.options.icon.options.className.replace(' om-new', '');
+        }, cfg.limits.newSeconds * 1000);
+      }
+      state.layers.live.addLayer(marker);
+    }
+    state.incidents.set(id, marker);
+    state.markerSeenAt[id] = now;
+    while (state.incidents.size > cfg.limits.markers) {
+      var oldest = state.incidents.entries().next().value;
+      dropMarker(oldest[0], oldest[1]);
+    }
+    pruneSeen();
+  }
+
+  function fadeOut(id, marker, f) {
+    marker.feature = f;
+    var element = marker.getElement();
+    if (element) element.classList.add('om-fading');
+    clearTimeout(marker._omFade);
+    marker._omFade = setTimeout(function () { dropMarker(id, marker); }, 2500);
+  }
+
+  function dropMarker(id, marker) {
+    clearTimeout(marker._omFade);
+    clearTimeout(marker._omNew);
+    state.layers.live.removeLayer(marker);
+    if (state.incidents.get(id) === marker) state.incidents.delete(id);
+  }
+
+  function pruneSeen() {
+    var keys = Object.keys(state.markerSeenAt);  // integer keys come in ascending order: oldest ids first
+    var limit = cfg.limits.markers * 2;
+    for (var i = 0; i < keys.length - limit; i++) {
+      if (!state.incidents.has(Number(keys[i]))) delete state.markerSeenAt[keys[i]];
+    }
+  }
+
+  function reloadIncidentState() {
+    state.incidents.forEach(function (marker, id) { dropMarker(id, marker); });
+    state.layers.incidentTiles.redraw();
+    [loadLive(), loadCareAlerts(), loadScenes()].forEach(settled);
+  }
+
+  var careTimer = null;
+
+  function scheduleCare() {
+    if (careTimer) return;
+    careTimer = setTimeout(function () { careTimer = null; settled(loadCareAlerts()); }, 2000);
+  }
+
+  // ---------------------------------------------------------------- event list
+
+  var eventCount = 0;
+
+  function addEventRow(d, f) {
+    var list = document.getElementById('om-event-list');
+    var p = f ? f.properties : {};
+    var category = p.category || '';
+    var what;
+    if (d.op === 'delete') what = '已删除 deleted #' + d.id;
+    else if (category === CARE) what = (cfg.statuses[p.status] || p.status) + ' · ' + (p.grid_name || '');
+    else what = (cfg.statuses[p.status] || p.status) + ' · ' + (p.grid_name || '') + ' ' + (p.title || '');
+    var row = el('li', { 'class': 'om-fresh', 'data-incident-id': String(d.id) }, [
+      el('span', { 'class': 'om-time' }, clock(new Date())),
+      el('span', { 'class': 'om-chip', style: '--c:' + (cfg.colours[category] || '#8aa3bd') },
+        category ? (cfg.categories[category] || category) : '—'),
+      el('span', { 'class': 'om-what' }, what)
+    ]);
+    if (d.op !== 'delete') row.addEventListener('click', function () { openIncident(d.id); });
+    list.insertBefore(row, list.firstChild);
+    while (list.childElementCount > cfg.limits.events) list.removeChild(list.lastChild);
+    eventCount += 1;
+    document.getElementById('om-event-count').textContent = String(eventCount);
+  }
+
+  // ---------------------------------------------------------------- incident panel
+
+  function openIncident(id) {
+    if (id == null) return;
+    var panel = document.getElementById('om-incident-panel');
+    var body = panel.querySelector('.om-body');
+    body.textContent = '加载中 loading…';
+    panel.hidden = false;
+    fetch(cfg.urls.incident + encodeURIComponent(id), { credentials: 'same-origin' }).then(function (r) {
+      return r.json().then(function (data) { return { ok: r.ok, data: data }; });
+    }).then(function (res) {
+      body.textContent = '';
+      if (!res.ok) {
+        body.appendChild(el('h2', {}, '事件 #' + id));
+        body.appendChild(el('p', { 'class': 'om-missing' }, '该事件已不存在 · ' + res.data.error));
+        return;
+      }
+      renderIncident(body, res.data);
+    }, function () {
+      body.textContent = '无法加载事件 · could not load the incident';
+    });
+  }
+
+  function renderIncident(body, d) {
+    var p = d.feature.properties;
+    body.appendChild(el('h2', {}, [
+      el('span', { 'class': 'om-chip', style: '--c:' + (cfg.colours[p.category] || '#8aa3bd') }, d.labels.category),
+      ' ' + (p.category === CARE ? '' : (p.title || '')) + ' ', el('small', {}, p.code)
+    ]));
+    var rows = [
+      ['时间 Time', dateTime(p.reported_at)],
+      ['网格 Grid', d.grid_path.map(function (g) { return g.name; }).join(' › ') || '—'],
+      ['楼栋 Building', d.building ? (d.building.name || d.building.code) : '—'],
+      ['楼层 Floor', p.floor == null ? '—' : p.floor + ' 层'],
+      ['状态 Status', d.labels.status + (p.resolved_at ? ' · ' + dateTime(p.resolved_at) : '')],
+      ['来源 Source', (cfg.sources[p.source] || p.source) + (d.camera ? ' · ' + d.camera.name : '')],
+      ['等级 Severity', String(p.severity)]
+    ];
+    var dl = el('dl');
+    rows.forEach(function (r) { dl.appendChild(el('dt', {}, r[0])); dl.appendChild(el('dd', {}, r[1])); });
+    body.appendChild(dl);
+    body.appendChild(el('h3', {}, '处置记录 Status history'));
+    if (d.history.length) {
+      body.appendChild(el('ol', {}, d.history.map(function (h) {
+        return el('li', {}, dateTime(h.at) + ' ' + (h.from_status ? (cfg.statuses[h.from_status] || h.from_status) + ' → ' : '') +
+          (cfg.statuses[h.to_status] || h.to_status) + (h.actor ? ' · ' + h.actor : ''));
+      })));
+    } else {
+      body.appendChild(el('p', { 'class': 'om-note' }, '暂无记录 · no status changes yet'));
+    }
+    body.appendChild(el('h3', {}, '取证 Evidence'));
+    var urls = d.evidence_urls;
+    if (!urls.keyframe && !urls.clip) {
+      body.appendChild(el('p', { 'class': 'om-missing' }, '无取证材料 · no evidence for this incident'));
+    }
+    if (urls.keyframe) {
+      var img = el('img', { src: urls.keyframe, alt: '关键帧 keyframe' });
+      img.addEventListener('error', function () { img.replaceWith(missing('关键帧缺失 · keyframe missing')); });
+      body.appendChild(img);
+    }
+    if (urls.clip) {
+      var video = el('video', { src: urls.clip, controls: 'controls', preload: 'metadata', muted: 'muted' });
+      video.addEventListener('error', function () { video.replaceWith(missing('视频无法播放 · clip unavailable')); });
+      body.appendChild(video);
+    }
+    var ll = [d.feature.geometry.coordinates[1], d.feature.geometry.coordinates[0]];
+    if (!map.getBounds().pad(-0.2).contains(ll)) map.panTo(ll);
+  }
+
+  function missing(text) {
+    return el('p', { 'class': 'om-missing' }, text);
+  }
+
+  function closeIncident() {
+    var panel = document.getElementById('om-incident-panel');
+    panel.hidden = true;
+    panel.querySelector('.om-body').textContent = '';
+  }
+
+  // ---------------------------------------------------------------- small helpers
+
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    [].concat(children == null ? [] : children).forEach(function (c) {
+      if (c == null) return;
+      node.appendChild(typeof c === 'string' ? document.createTextNode(c) : c);
+    });
+    return node;
+  }
+
+  function escapeHtml(text) {
+    var div = document.createElement('div');
+    div.textContent = text == null ? '' : String(text);
+    return div.innerHTML;
+  }
+
+  function pad(n) { return (n < 10 ? '0' : '') + n; }
+
+  function clock(d) { return pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds()); }
+
+  function dateTime(iso) {
+    if (!iso) return '—';
+    var d = new Date(iso);
+    return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + ' ' + clock(d);
+  }
+
+  function shortDate(iso) {
+    var d = new Date(iso);
+    return pad(d.getMonth() + 1) + '-' + pad(d.getDate());
+  }
+
+  function startClock() {
+    var node = document.getElementById('om-clock');
+    function tick() {
+      var d = new Date();
+      node.textContent = d.getFullYear() + '年' + (d.getMonth() + 1) + '月' + d.getDate() + '日 ' + clock(d);
+    }
+    tick();
+    setInterval(tick, 1000);
+  }
+})();
