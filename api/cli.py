@@ -137,6 +137,15 @@ def _parser() -> argparse.ArgumentParser:
     token_rm.add_argument("id", type=int)
     token.set_defaults(func=cmd_token)
 
+    dens = sub.add_parser("density", help="write daily incident kernel-density GeoTIFFs (EPSG:4547) for QGIS")
+    dens.add_argument("--date", help="the local day YYYY-MM-DD (default today, Asia/Shanghai); with --days, the last")
+    dens.add_argument("--days", type=int, default=1, help="this many days ending at --date (default 1)")
+    dens.add_argument("--grid", metavar="CODE", help="only this grid and the grids in it (default the level-1 grids)")
+    dens.add_argument("--category", action="append", metavar="NAME",
+                      help="only these incident categories (repeat it, or separate them with commas)")
+    dens.add_argument("--out", help="also copy the GeoTIFF here: a file for one day, a folder for several")
+    dens.set_defaults(func=cmd_density)
+
     manage = sub.add_parser("manage", help="run a Django management command", add_help=False)
     manage.add_argument("rest", nargs=argparse.REMAINDER)
     manage.set_defaults(func=cmd_manage)
@@ -293,8 +302,34 @@ def cmd_demo(args) -> int:
         print(load_demo(progress=True).describe())
     else:
         print("[3/4] demo community already loaded (use --reload-demo to load it again)")
+    username, token = _demo_screen_login()
     print(f"[4/4] serving (ready after {time.monotonic() - started:.1f} s)", flush=True)
+    print(f"  the big screen /screen/ asks for a login: user {username}, password {token}", flush=True)
     return cmd_serve(argparse.Namespace(host=None, port=args.port, workers=2, threads=4))
+
+
+DEMO_COMMANDER = "demo_commander"
+
+
+def _demo_screen_login() -> tuple[str, str]:
+    """A commander for the demo's big screen, and a token kept in ``.var/demo-screen-token`` (0600) for next time."""
+    from api import auth
+    from api.config import OnemapSettings
+    from gis.models import AccessProfile, AccessToken
+
+    path = OnemapSettings.from_env().var_dir / "demo-screen-token"
+    if path.exists():
+        token = path.read_text().strip()
+        if AccessToken.objects.filter(digest=auth.token_digest(token), revoked_at__isnull=True,
+                                      user__username=DEMO_COMMANDER, user__is_active=True).exists():
+            return DEMO_COMMANDER, token
+    if not AccessProfile.objects.filter(user__username=DEMO_COMMANDER).exists():
+        auth.user_create(username=DEMO_COMMANDER, role="commander", department="demo command centre")
+    _, token = auth.token_create(username=DEMO_COMMANDER, name="demo big screen")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(token + "\n")
+    return DEMO_COMMANDER, token
 
 
 def cmd_user(args) -> int:
@@ -378,6 +413,40 @@ def cmd_token(args) -> int:
             else:
                 print(f"token {args.id} revoked (running servers refuse it within {auth.CACHE_TTL:.0f} s)")
     except ServiceError as exc:
+        raise CommandError(str(exc)) from None
+    return 0
+
+
+def cmd_density(args) -> int:
+    _setup_django()
+    import shutil
+    from datetime import timedelta
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from layers.density import DensityError, density_raster, density_request, parse_day, today
+
+    if not 1 <= args.days <= 3660:
+        raise CommandError(f"--days must be 1 to 3660, got {args.days}")
+    out = Path(args.out) if args.out else None
+    if out is not None and args.days > 1:
+        if out.exists() and not out.is_dir():
+            raise CommandError(f"--out {out} is a file; with --days {args.days} give a folder")
+        out.mkdir(parents=True, exist_ok=True)
+    try:
+        last = parse_day(args.date) if args.date else today()
+        categories = ",".join(args.category) if args.category else None
+        days = [last - timedelta(days=n) for n in reversed(range(args.days))]
+        for day in tqdm(days, unit="day", file=sys.stderr, disable=args.days == 1 or not sys.stderr.isatty()):
+            raster = density_raster(request=density_request(day=day, grid_code=args.grid, categories=categories))
+            target = raster.path
+            if out is not None:
+                target = out / raster.path.name if out.is_dir() else out
+                shutil.copyfile(raster.path, target)
+            state = "computed" if raster.computed else "unchanged, cached"
+            tqdm.write(f"{day}  {raster.count:>7,} incidents  peak {raster.max_density:>9,.1f}/km²  {target}  ({state})")
+    except DensityError as exc:
         raise CommandError(str(exc)) from None
     return 0
 

@@ -50,3 +50,20 @@ def test_a_bad_database_url_is_a_clear_error():
     assert result.returncode != 0
     assert "postgresql://" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_demo_gives_the_big_screen_a_commander_login_and_keeps_it(demo_db, tmp_path, monkeypatch):
+    from api import auth
+    from api.cli import DEMO_COMMANDER, _demo_screen_login
+    from gis.models import AccessToken
+
+    monkeypatch.setenv("ONEMAP_VAR_DIR", str(tmp_path))
+    username, token = _demo_screen_login()
+    assert username == DEMO_COMMANDER
+    kept = tmp_path / "demo-screen-token"
+    assert kept.stat().st_mode & 0o777 == 0o600
+    assert _demo_screen_login() == (username, token)  # the same login on the next start
+    row = AccessToken.objects.get(digest=auth.token_digest(token))
+    assert row.user.access_profile.role == "commander"
+    auth.token_revoke(token_id=row.id)
+    assert _demo_screen_login()[1] != token  # a revoked token is replaced, not printed
