@@ -80,8 +80,8 @@ class OnemapASGI:
         disconnected = asyncio.get_running_loop().create_task(_wait_disconnect(receive))
         try:
             await send({"type": "http.response.start", "status": 200, "headers": _STREAM_HEADERS})
-            first = [f"retry: {_retry_ms()}\n\n".encode(), hello(self.feed).encode()]
             sent = self.feed.last_id if cursor is None else cursor
+            first = [f"retry: {_retry_ms()}\n\n".encode(), hello(self.feed, cursor=sent).encode()]
             if cursor is not None:
                 replayed = await self.feed.replay(after=cursor)
                 if replayed is None:

@@ -137,6 +137,13 @@ def _parser() -> argparse.ArgumentParser:
     token_rm.add_argument("id", type=int)
     token.set_defaults(func=cmd_token)
 
+    vendor = sub.add_parser(
+        "vendor", help="fetch the big screen's pinned browser assets (Leaflet, VectorGrid) and build its CJK font"
+    )
+    vendor.add_argument("--force", action="store_true", help="fetch and build everything again, even if up to date")
+    vendor.add_argument("--font", help="the Noto Sans CJK font to subset (default Debian's fonts-noto-cjk .ttc)")
+    vendor.set_defaults(func=cmd_vendor)
+
     dens = sub.add_parser("density", help="write daily incident kernel-density GeoTIFFs (EPSG:4547) for QGIS")
     dens.add_argument("--date", help="the local day YYYY-MM-DD (default today, Asia/Shanghai); with --days, the last")
     dens.add_argument("--days", type=int, default=1, help="this many days ending at --date (default 1)")
@@ -414,6 +421,20 @@ def cmd_token(args) -> int:
                 print(f"token {args.id} revoked (running servers refuse it within {auth.CACHE_TTL:.0f} s)")
     except ServiceError as exc:
         raise CommandError(str(exc)) from None
+    return 0
+
+
+def cmd_vendor(args) -> int:
+    from pathlib import Path
+
+    from api.vendor import FontSpec, VendorError, vendor_install
+
+    font = FontSpec(source=Path(args.font)) if args.font else FontSpec()
+    try:
+        report = vendor_install(force=args.force, font=font, log=lambda msg: print(msg, flush=True))
+    except VendorError as exc:
+        raise CommandError(str(exc)) from None
+    print(report.describe())
     return 0
 
 

@@ -230,10 +230,14 @@ class Feed:
         return self._url
 
 
-def hello(feed: Feed) -> Message:
-    """The first message of a stream: where the feed stands."""
+def hello(feed: Feed, *, cursor: int) -> Message:
+    """The first message of a stream: where the feed stands.
+
+    Its SSE id is the client's cursor, so a browser that reconnects before any event came
+    still sends ``Last-Event-ID`` and is replayed what it missed meanwhile.
+    """
     now = datetime.now(timezone.utc).isoformat()
-    return Message("hello", json.dumps({"last_event_id": feed.last_id, "server_time": now}))
+    return Message("hello", json.dumps({"last_event_id": feed.last_id, "server_time": now}), cursor)
 
 
 def reset(feed: Feed, reason: str) -> Message:

@@ -169,7 +169,8 @@ def _page_html_cached(code: str, name: str, level: int, bounds: tuple, outline: 
                       max_zoom=22, min_zoom=8, prefer_canvas=False, control_scale=True, attribution_control=False)
     # every asset from this server: folium's CDN defaults are replaced, jQuery/Bootstrap dropped
     fmap.default_js = [("leaflet", "/vendor/leaflet/leaflet.js"),
-                       ("vectorgrid", "/vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js")]
+                       ("vectorgrid", "/vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js"),
+                       ("vectorgrid_fix", "/static/screen/vectorgrid-leaflet19.js")]
     fmap.default_css = [("leaflet_css", "/vendor/leaflet/leaflet.css"), ("font_css", "/vendor/fonts/onemap-sans.css"),
                         ("screen_css", "/static/screen/screen.css")]
     if basemap:

@@ -22,14 +22,6 @@ STOP_TIMEOUT_S = 3
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
-def vendor_dir() -> Path:
-    """Where ``onemap vendor`` puts third-party browser assets (``ONEMAP_VENDOR_DIR`` or ``.var/vendor``)."""
-    from api.config import OnemapSettings
-
-    configured = os.environ.get("ONEMAP_VENDOR_DIR")
-    return Path(configured) if configured else OnemapSettings.from_env().var_dir / "vendor"
-
-
 class OnemapServer:
     """granian configured from code: ``workers`` processes, each running the app on ``threads`` threads."""
 
@@ -39,6 +31,8 @@ class OnemapServer:
     def run(self) -> None:
         from granian import Granian
         from granian.constants import Interfaces
+
+        from api.vendor import vendor_dir
 
         os.environ["ONEMAP_HTTP_THREADS"] = str(self.threads)  # read by api.asgi in each worker
         vendor = vendor_dir()

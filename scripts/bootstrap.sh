@@ -2,6 +2,7 @@
 # Install what Community One Map needs and is missing; quick when nothing is missing.
 #   system: PostgreSQL + PostGIS + pgRouting, GDAL, GEOS, PROJ (Debian/Ubuntu packages)
 #   python: a .venv with the project and its test tools
+#   vendor: the big screen's pinned browser assets and CJK font under .var/vendor (onemap vendor)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,7 +33,8 @@ system_packages() {
         say "or set ONEMAP_DATABASE_URL to a PostGIS database"
         return 0
     fi
-    apt_install postgresql postgresql-contrib gdal-bin libgdal-dev libgeos-dev libproj-dev proj-bin python3-venv python3-dev wrk
+    apt_install postgresql postgresql-contrib gdal-bin libgdal-dev libgeos-dev libproj-dev proj-bin python3-venv python3-dev wrk \
+        chromium fonts-noto-cjk  # headless browser tests of /screen/; the font the screen's CJK subset is cut from
     local major
     major=$(ls /usr/lib/postgresql | sort -n | tail -1)
     apt_install "postgresql-${major}-postgis-3" "postgresql-${major}-pgrouting"
@@ -60,6 +62,15 @@ python_env() {
     fi
 }
 
+vendor_assets() {
+    # quick when present (checks hashes in .var/vendor/manifest.json); fetches from the npm registry otherwise
+    if ! .venv/bin/onemap vendor > .var/vendor.log 2>&1; then
+        cat .var/vendor.log
+        exit 1
+    fi
+}
+
 if [ -z "${ONEMAP_SKIP_SYSTEM_PACKAGES:-}" ]; then system_packages; fi
 python_env
+vendor_assets
 say "ready"

@@ -24,6 +24,7 @@ TEST_DB = os.environ.get("ONEMAP_TEST_DATABASE", "onemap_test")
 DEMO_SEED = 20261126
 
 # headless-Chromium fixtures (tests/ is on sys.path: pytest prepends this folder, which has no __init__.py)
+pytest_plugins = ["conftest_browser"]
 
 
 def _recreate_test_database() -> str:

@@ -181,6 +181,8 @@ def test_event_ids_become_visible_in_commit_order(demo_db):
     finally:
         first.close()
         second.close()
+        with psycopg.connect(TEST_DATABASE_URL) as conn:
+            conn.execute("DELETE FROM incidents WHERE id IN (SELECT incident_id FROM live_events WHERE id > %s)", [before])
 
 
 # -- the stream --------------------------------------------------------------------------
@@ -218,6 +220,7 @@ def test_a_committed_incident_reaches_an_open_stream_with_its_feature(live_serve
         assert stream.response.headers["Content-Type"].startswith("text/event-stream")
         hello = stream.next()
         assert hello["event"] == "hello" and hello["data"]["last_event_id"] == _last_event_id()
+        assert hello["id"] == hello["data"]["last_event_id"]  # a browser reconnecting before any event sends it
         incident = _create(category="falling_object", floor=12)
         message = stream.until(_is_incident(incident.pk, "insert"))
         feature = message["data"]["feature"]
@@ -340,7 +343,7 @@ def test_a_server_restart_ends_streams_promptly_and_the_client_catches_up(server
     stream.close()
     incident = _create(category="falling_object")  # while the server is down
     server.start()
-    again = Stream(server.base, accounts["commander"].auth, last_event_id=hello["data"]["last_event_id"])
+    again = Stream(server.base, accounts["commander"].auth, last_event_id=hello["id"])  # what a browser sends
     try:
         again.until(_is_incident(incident.pk, "insert"))
     finally:
