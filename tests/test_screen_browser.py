@@ -272,6 +272,44 @@ def test_inserted_incident_appears_and_its_status_changes_reach_the_page(screen_
     assert log.errors() == [], log.describe()
 
 
+def test_the_incident_panel_shows_the_keyframe_and_plays_the_clip(screen_page, artifacts_dir):
+    """Evidence as the vision pipeline writes it (MJPEG AVI, JPEG keyframe) shows and plays in Chromium."""
+    import shutil
+
+    import cv2
+    import numpy as np
+
+    folder = ROOT / ".var" / "evidence" / f"TEST-BROWSER-{time.time_ns()}"  # the live server's evidence root
+    folder.mkdir(parents=True)
+    clip, keyframe = folder / "000001.avi", folder / "000001.jpg"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 25, (320, 180))
+    for k in range(50):
+        frame = np.full((180, 320, 3), 40, np.uint8)
+        cv2.circle(frame, (160, 10 + 3 * k), 6, (255, 255, 255), -1)  # something falling
+        writer.write(frame)
+    writer.release()
+    cv2.imwrite(str(keyframe), np.full((180, 320, 3), 90, np.uint8))
+    page, log = _open_ready(screen_page)
+    wait_for(page, OPEN, timeout_s=LIVE_TIMEOUT_S)
+    incident = _create_incident(category="falling_object", source="camera", floor=9,
+                                evidence={"clip": str(clip), "keyframe": str(keyframe)})
+    try:
+        page.wait_for_selector(_marker(incident.id), timeout=LIVE_TIMEOUT_S * 1000).dispatch_event("click")
+        wait_for(page, "() => { const i = document.querySelector('#om-incident-panel img');"
+                       " return i && i.complete && i.naturalWidth === 320; }", timeout_s=LIVE_TIMEOUT_S)
+        # readyState 2 = the browser decoded a frame: the transcoded WebM plays
+        wait_for(page, "() => { const v = document.querySelector('#om-incident-panel video');"
+                       " return v && v.readyState >= 2 && v.videoWidth === 320 && !v.error; }",
+                 timeout_s=LIVE_TIMEOUT_S * 2)
+        duration = page.evaluate("document.querySelector('#om-incident-panel video').duration")
+        assert 1.5 < duration < 2.5, duration  # 50 frames at 25 fps
+        page.screenshot(path=str(artifacts_dir / "screen-incident-panel.png"))
+    finally:
+        _delete_incident(incident.id)
+        shutil.rmtree(folder, ignore_errors=True)
+    assert log.errors() == [], log.describe()
+
+
 def test_deleted_incident_leaves_the_page(screen_page):
     page, log = _open_ready(screen_page)
     wait_for(page, OPEN, timeout_s=LIVE_TIMEOUT_S)
