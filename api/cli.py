@@ -311,7 +311,8 @@ def cmd_demo(args) -> int:
         print("[3/4] demo community already loaded (use --reload-demo to load it again)")
     username, token = _demo_screen_login()
     print(f"[4/4] serving (ready after {time.monotonic() - started:.1f} s)", flush=True)
-    print(f"  the big screen /screen/ asks for a login: user {username}, password {token}", flush=True)
+    print(f"  the big screen /screen/ asks for a login: user {username}, password {token}"
+          " (kept in .var/demo-screen-token)", flush=True)
     return cmd_serve(argparse.Namespace(host=None, port=args.port, workers=2, threads=4))
 
 
@@ -526,6 +527,7 @@ def _print_urls(host: str, port: int) -> None:
     print(f"  {base}/                       landing page")
     print(f"  {base}/ogc/                   OGC API (add it in QGIS: Layer ▸ Add WFS / OGC API - Features)")
     print(f"  {base}/ogc/collections        the published layers", flush=True)
+    print(f"  {base}/screen/                the command-centre big screen (administrators and commanders)", flush=True)
 
 
 if __name__ == "__main__":
