@@ -32,7 +32,8 @@
   var layers = buildLayers();
   addControls();
   startClock();
-  var initial = [loadScenes(), loadLive(), loadCameras(), loadGridLabels(), loadCareAlerts(), loadDensity()]
+  settled(loadDensity());  // the heat overlay comes when it comes: ready does not wait for it
+  var initial = [loadScenes(), loadLive(), loadCameras(), loadGridLabels(), loadCareAlerts()]
     .concat(cfg.smallLayers.map(loadSmallLayer));
   Promise.all(initial.map(settled)).then(function () {
     return firstTiles(layers.grids, 4000);
