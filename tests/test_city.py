@@ -193,3 +193,20 @@ def test_refuses_when_a_row_is_not_synthetic(small_city):
     finally:
         with connections[ALIAS].cursor() as cursor:
             cursor.execute("UPDATE buildings SET synthetic = true WHERE id = 1")
+
+
+def test_a_load_tells_screens_to_reload_once_and_leaves_the_live_trigger_on(small_city):
+    from django.db import connections, transaction
+
+    before = _scalar("SELECT coalesce(max(id), 0) FROM live_events")
+    load_city(seed=SEED, factor=FACTOR, using=ALIAS)
+    with connections[ALIAS].cursor() as cursor:
+        cursor.execute("SELECT kind, op FROM live_events WHERE id > %s ORDER BY id", [before])
+        assert cursor.fetchall() == [("reset", "truncate")]  # not one event per copied incident
+        cursor.execute("SELECT tgenabled FROM pg_trigger WHERE tgname = 'live_incidents_insert'")
+        assert cursor.fetchone()[0] == "O"  # enabled again
+    with transaction.atomic(using=ALIAS):
+        with connections[ALIAS].cursor() as cursor:
+            cursor.execute("UPDATE incidents SET severity = 4 WHERE id = 1")
+            assert _scalar("SELECT count(*) FROM live_events WHERE id > %s AND kind = 'incident'", [before]) == 1
+        transaction.set_rollback(True, using=ALIAS)
