@@ -74,11 +74,11 @@ class DetectorConfig(_Strict):
         1.0, ge=0.1, le=100.0, title="shortest fall", description="Metres a track must descend on the façade",
     )
     gravity_min: float = Field(
-        0.35, ge=0.0, le=2.0, title="lowest acceleration",
+        0.25, ge=0.0, le=2.0, title="lowest acceleration",
         description="Smallest downward acceleration accepted, as a fraction of g (drag, perspective)",
     )
     gravity_max: float = Field(
-        1.45, ge=0.5, le=5.0, title="highest acceleration",
+        1.7, ge=0.5, le=5.0, title="highest acceleration",
         description="Largest downward acceleration accepted, as a fraction of g (perspective of outward throws)",
     )
     max_fit_residual_m: float = Field(

@@ -1,10 +1,12 @@
 """The falling-object detector (高空抛物): stages wired together, events with a start/update/end lifecycle.
 
-Per frame: shake estimate → foreground blobs in the façade region → tracks.
-A track that passes the gravity gate while alive starts an event (so evidence
-recording can begin); when it ends it is judged again on its whole length, the
-classifier gives its confidence, and its trajectory is extrapolated back to the
-release point → floor and window column on the façade.
+Per frame: shake estimate → foreground blobs in the façade region → faint blobs
+looked for again where falling tracks that found nothing expect their object →
+tracks. A track that passes the gravity gate while alive starts an event (so
+evidence recording can begin); when it ends it is joined to earlier pieces of the
+same object, judged again on its whole length, the classifier gives its
+confidence, and its trajectory is extrapolated back to the release point → floor
+and window column on the façade.
 """
 
 from __future__ import annotations
@@ -20,13 +22,19 @@ from vision.config import DetectorConfig
 from vision.events import VisionEvent
 from vision.physics import BallisticFit, gravity_gate
 from vision.sources import Frame
-from vision.stages import ForegroundDetector, Stabiliser, Track, Tracker
+from vision.stages import Detection, ForegroundDetector, Stabiliser, Track, Tracker, combined_detection as _combined
 
 EVENT_TYPE = "falling_object"
 NOMINAL_HEIGHT_M = 30.0  # an uncalibrated view is taken to span this many metres top to bottom
 MAX_BACK_EXTRAPOLATION_S = 1.5
 MIN_TRACK_FILL = 0.7  # share of a track's frames it must have a detection in
+MIN_SPARSE_FILL = 0.5  # ... or this share, for a long track that passes the gravity gate
+MIN_SPARSE_FRAMES = 10
 STITCH_FRAMES = 15  # longest gap between two pieces of one object's track
+REACQUIRE_MIN_FRAMES = 4  # detections a falling track needs before a lost object is looked for faintly
+MIN_PIECE_FRAMES = 3  # shortest ended track kept as a piece to join
+PIECE_MEMORY_FRAMES = 60  # how long an ended piece is kept
+MAX_PIECES = 60
 
 
 @dataclass(frozen=True)
@@ -74,9 +82,10 @@ class FallingObjectDetector:
         shift = self.stabiliser.estimate(grey)
         detections = self.foreground.detect(grey, shift, frame=frame.index, t=frame.t,
                                             brightness=self.stabiliser.brightness)
+        detections += self._reacquired(detections, frame)
         ended = self.tracker.update(detections, frame=frame.index)
         steps = [self._end(track) for track in ended if len(track) >= self.config.min_track_frames
-                 or track.id in self._started]
+                 or track.id in self._started or self._remember(track)]
         for track in self.tracker.tracks:
             if track.misses == 0:
                 steps.extend(self._watch(track))
@@ -85,7 +94,25 @@ class FallingObjectDetector:
     def finish(self) -> list[Lifecycle]:
         """End every open track (the video is over)."""
         return [s for s in (self._end(t) for t in self.tracker.finish()
-                             if len(t) >= self.config.min_track_frames or t.id in self._started) if s is not None]
+                             if len(t) >= self.config.min_track_frames or t.id in self._started or self._remember(t))
+                if s is not None]
+
+    def _reacquired(self, detections: list, frame: Frame) -> list:
+        """Faint detections of falling tracks that found nothing near their prediction in this frame."""
+        falling = [t for t in self.tracker.tracks if len(t) >= REACQUIRE_MIN_FRAMES and t.motion[3] >= 0.5]
+        if not falling:
+            return []
+        pred, radius = self.tracker.predictions(frame.index, falling)
+        found = []
+        for track, (px, py), r in zip(falling, pred, radius):
+            if any(abs(d.x - px) <= 0.5 * r and abs(d.y - py) <= 0.5 * r for d in detections):
+                continue  # found by the usual threshold (farther blobs may be rain or another object)
+            size = track.motion[6]
+            d = self.foreground.reacquire(px, py, min(r, 6.0 + 0.6 * size), frame=frame.index, t=frame.t,
+                                          min_area=max(3, int(track.motion[8] // 4)))
+            if d is not None and not any(math.dist((d.x, d.y), (o.x, o.y)) <= 3 + size for o in detections):
+                found.append(d)  # not a blob the usual threshold found already
+        return found
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -107,18 +134,28 @@ class FallingObjectDetector:
     def _end(self, track: Track) -> Lifecycle | None:
         event_id = self._started.pop(track.id, None)
         if event_id is None and track.last.y - track.detections[0].y < 4:
-            return None  # never moved down: not worth a gate
+            self._remember(track)  # never moved down: not worth a gate, but it may be the start of a fall
+            return None
         track = self._trimmed(track)
         first, last = track.detections[0].frame, track.last.frame
         fill = len(track) / (last - first + 1)
-        if fill < MIN_TRACK_FILL:  # rain and noise chain up into sparse tracks; a real object is seen steadily
-            return self._reject(event_id, first, last, f"sparse track: seen in {fill:.0%} of its frames")
-        gate = self._gate(track)
+        gate = None
+        if fill < MIN_TRACK_FILL:
+            # rain and noise chain up into sparse tracks; a real object is seen steadily, or, when it is
+            # faint, at least in every other frame along a clean ballistic path
+            if fill >= MIN_SPARSE_FILL and len(track) >= MIN_SPARSE_FRAMES:
+                gate = self._gate(track)
+            if gate is None or not gate.passed:
+                return self._reject(event_id, first, last, f"sparse track: seen in {fill:.0%} of its frames")
+        gate = gate or self._gate(track)
         if event_id is None:
-            stitched = self._stitched(track)
-            joined = self._gate(stitched) if stitched is not track else None
-            if joined is not None and (joined.passed or not gate.passed):
-                track, gate, first = stitched, joined, stitched.detections[0].frame
+            joined = self._joined(track)
+            if joined is not track:
+                joined_gate = self._gate(joined)
+                if joined_gate.passed or not gate.passed:
+                    track, gate, first = joined, joined_gate, joined.detections[0].frame
+            if not gate.passed:
+                self._remember(track)
         if not gate.passed:
             return self._reject(event_id, first, last, f"gravity gate: {gate.reason}")
         sample = self._sample(track)
@@ -135,29 +172,60 @@ class FallingObjectDetector:
             self._next_event += 1
         return Lifecycle("end", event_id, first, last, event=event)
 
-    def _stitched(self, track: Track) -> Track:
-        """This track joined to the dense pieces before it that end just above where it starts.
+    def _remember(self, track: Track) -> bool:
+        """Keep an ended, unreported track as a piece a later track may be joined to; always False."""
+        span = track.last.frame - track.detections[0].frame + 1
+        if len(track) >= MIN_PIECE_FRAMES and len(track) / span >= MIN_TRACK_FILL:
+            horizon = track.last.frame - PIECE_MEMORY_FRAMES
+            self._pieces = [p for p in self._pieces if p.last.frame >= horizon and p.id != track.id][-MAX_PIECES + 1:]
+            self._pieces.append(track)
+        return False
 
-        An object that crosses a wall of its own colour vanishes for a few frames, and its track
-        breaks; each piece alone may be too short to show gravity. Only dense pieces (each seen
-        steadily) are joined, so rain cannot be strung together this way.
+    def _joined(self, track: Track) -> Track:
+        """This track joined to the dense pieces before it that belong to the same object.
+
+        An object that crosses a wall of its own colour vanishes for a few frames, or shows only as
+        pieces that the tracker follows as separate tracks for a while; each piece alone may be too
+        short to show gravity. A piece joins when it ends just above where the track starts, or when
+        it overlaps the track in time and lies on it wherever both saw the object. Only dense pieces
+        (each seen steadily) are joined, so rain cannot be strung together this way; the joined
+        track must then pass the gravity gate on its own.
         """
-        d = list(track.detections)
+        frames: dict[int, list[Detection]] = {}
+        for p in track.detections:
+            frames.setdefault(p.frame, []).append(p)
+        size = float(np.median([max(p.w, p.h) for p in track.detections]))
+        reach = max(12.0, 1.2 * size)
+        used: list[Track] = []
         joined = True
         while joined:
             joined = False
-            head = d[0]
+            start = min(frames)
+            head = _combined(frames[start])
             for piece in reversed(self._pieces):
-                tail = piece.detections[-1]
-                gap = head.frame - tail.frame
-                if 0 < gap <= STITCH_FRAMES and abs(head.x - tail.x) <= 40 and tail.y - 5 <= head.y <= tail.y + 30 * gap:
-                    d = list(piece.detections) + d
-                    self._pieces.remove(piece)
+                d = piece.detections
+                if piece in used or d[0].frame >= start:
+                    continue
+                gap = start - d[-1].frame
+                if gap > STITCH_FRAMES:
+                    continue
+                if gap > 0:
+                    tail = d[-1]
+                    fits = abs(head.x - tail.x) <= 40 and tail.y - 5 <= head.y <= tail.y + 30 * gap
+                else:
+                    common = [p for p in d if p.frame in frames]
+                    fits = bool(common) and all(math.dist((p.x, p.y), (c.x, c.y)) <= reach
+                                                for p in common for c in [_combined(frames[p.frame])])
+                if fits:
+                    for p in d:
+                        frames.setdefault(p.frame, []).append(p)
+                    used.append(piece)
                     joined = True
                     break
-        stitched = track if len(d) == len(track.detections) else Track(id=track.id, detections=d)
-        self._pieces = (self._pieces + [stitched])[-30:]
-        return stitched
+        if not used:
+            return track
+        self._pieces = [p for p in self._pieces if p not in used]
+        return Track(id=track.id, detections=[_combined(frames[k]) for k in sorted(frames)])
 
     def _trimmed(self, track: Track) -> Track:
         """The track without a ragged tail: after an object is lost a track may pick up stray blobs."""
@@ -191,14 +259,22 @@ class FallingObjectDetector:
 
     def _gate(self, track: Track):
         t, u, v = self._facade_track(track)
-        return gravity_gate(t, u, v, config=self.config)
+        d = track.detections
+        mid = d[len(d) // 2]
+        size_px = float(np.median([max(p.w, p.h) for p in d]))
+        return gravity_gate(t, u, v, config=self.config, size_m=size_px * self._m_per_px(mid.x, mid.y))
+
+    def _m_per_px(self, x: float, y: float) -> float:
+        """Façade metres per image pixel (along the image x axis) at an image point."""
+        u1, v1 = self.calibration.image_to_facade(x, y)
+        u2, v2 = self.calibration.image_to_facade(x + 1.0, y)
+        return max(math.hypot(u2 - u1, v2 - v1), 1e-4)
 
     def _sample(self, track: Track) -> TrackSample:
         t, u, v = self._facade_track(track)
         d = track.detections
         mid = d[len(d) // 2]
-        u2, v2 = self.calibration.image_to_facade(mid.x + 1.0, mid.y)
-        m_per_px = max(math.hypot(u2 - u[len(d) // 2], v2 - v[len(d) // 2]), 1e-4)
+        m_per_px = self._m_per_px(mid.x, mid.y)
         return TrackSample(
             t=t, u=u, v=v, m_per_px=m_per_px,
             area=np.array([p.area for p in d], float), w=np.array([p.w for p in d], float),

@@ -14,6 +14,8 @@ from vision.config import DetectorConfig
 
 G = 9.81
 HELD_M = 0.2  # metres a track may wander before it counts as having started to fall
+MIN_WATCHED_DESCENT = 0.3  # share of a fall's descent that must lie between detections close in time
+SIZE_WANDER = 0.15  # share of an object's size its centroid may wander from the ballistic path
 EARLY_FRAMES = 25  # the part of a long fall judged on its own, before drag dominates
 
 
@@ -53,8 +55,13 @@ class GateResult:
     fit: BallisticFit | None
 
 
-def gravity_gate(t: np.ndarray, u: np.ndarray, v: np.ndarray, *, config: DetectorConfig) -> GateResult:
-    """Does this façade track (seconds, metres) move like an object falling under gravity?"""
+def gravity_gate(t: np.ndarray, u: np.ndarray, v: np.ndarray, *, config: DetectorConfig,
+                 size_m: float = 0.0) -> GateResult:
+    """Does this façade track (seconds, metres) move like an object falling under gravity?
+
+    ``size_m`` is the object's typical extent on the façade: a large, tumbling object is seen in
+    changing pieces, so its centroid wanders by a share of its size and the fit is allowed that much more.
+    """
     t, u, v = (np.asarray(a, dtype=float) for a in (t, u, v))
     if len(t) < config.min_track_frames:
         return GateResult(False, f"only {len(t)} frames (needs {config.min_track_frames})", None)
@@ -63,26 +70,34 @@ def gravity_gate(t: np.ndarray, u: np.ndarray, v: np.ndarray, *, config: Detecto
     n_fall = len(t) - apex
     if n_fall < config.min_track_frames:
         return GateResult(False, "never falls: rises or stays level to the end of the track", None)
-    result = _judge(t[fall], u[fall], v[fall], apex, config)
+    result = _judge(t[fall], u[fall], v[fall], apex, config, size_m)
     early = apex + EARLY_FRAMES
     if not result.passed and result.fit is not None and len(t) - early >= EARLY_FRAMES // 2:
         # drag flattens a long fall towards terminal speed; its first second still shows gravity
-        first = _judge(t[apex:early], u[apex:early], v[apex:early], apex, config)
+        first = _judge(t[apex:early], u[apex:early], v[apex:early], apex, config, size_m)
         if first.passed:
             return GateResult(True, "falls under gravity, then slows by drag", first.fit)
     return result
 
 
-def _judge(t: np.ndarray, u: np.ndarray, v: np.ndarray, apex: int, config: DetectorConfig) -> GateResult:
+def _judge(t: np.ndarray, u: np.ndarray, v: np.ndarray, apex: int, config: DetectorConfig, size_m: float) -> GateResult:
     fit = fit_ballistic(t, u, v, apex_index=apex)
     if fit.descent_m < config.min_descent_m:
         return GateResult(False, f"descends {fit.descent_m:.2f} m (needs {config.min_descent_m} m)", fit)
     if fit.descending_fraction < 0.8:
         return GateResult(False, f"not monotonic: descends in {fit.descending_fraction:.0%} of steps", fit)
+    # most of the fall must be watched: a track that hovers and then makes its descent in one leap
+    # across a gap (a leaf that faded, then a stray blob far below) is not a fall
+    steps = np.diff(t)
+    drops = np.clip(-np.diff(v), 0.0, None)
+    watched = steps <= 3.5 * float(np.median(steps))
+    if drops.sum() > 0 and drops[watched].sum() < MIN_WATCHED_DESCENT * drops.sum():
+        unseen = 1 - drops[watched].sum() / drops.sum()
+        return GateResult(False, f"unwatched: {unseen:.0%} of its descent is in gaps", fit)
     lo, hi = -config.gravity_max * G, -config.gravity_min * G
     if not lo <= fit.accel <= hi:
         return GateResult(False, f"acceleration {fit.accel:+.1f} m/s² is not gravity ({lo:.1f} to {hi:.1f})", fit)
-    allowed = config.max_fit_residual_m + 0.02 * fit.descent_m
+    allowed = config.max_fit_residual_m + 0.02 * fit.descent_m + SIZE_WANDER * size_m
     if fit.residual_m > allowed:
         return GateResult(False, f"erratic: {fit.residual_m:.2f} m from a ballistic path (allowed {allowed:.2f})", fit)
     # a blob that sits still and then jumps (a flicker, a hand) can fit a parabola; a fall speeds up smoothly

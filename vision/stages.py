@@ -35,6 +35,7 @@ class Detection:
     area: int
     w: int
     h: int
+    faint: bool = False  # found at a lowered threshold where a track expected it: it never starts a track
 
 
 @dataclass
@@ -88,6 +89,7 @@ class Stabiliser:
     PATCH_PX = 96  # full-resolution patches that refine the coarse estimate
     PATCH_MARGIN_PX = 16
     PATCHES = 1
+    RECENTRE_PX = 3.0  # a shake beyond this is measured again from a patch moved by the first reading
 
     def __init__(self, *, width: int, height: int, target_width: int, enabled: bool = True):
         """``width`` × ``height`` is the size of the grey region ``estimate`` is given."""
@@ -106,7 +108,7 @@ class Stabiliser:
         self._since_anchor = 0
         self._window = self._patch_window = None
         self._patches: list = []
-        self._applied = self._last = (0.0, 0.0)
+        self._applied = (0.0, 0.0)
         self.brightness = 0.0
 
     def estimate(self, grey: np.ndarray) -> Shift:
@@ -120,16 +122,20 @@ class Stabiliser:
         if self._ref is None:
             self._anchor(self._small(grey), grey, (0.0, 0.0))
             return Shift(0.0, 0.0, True)
-        # the full-resolution patch, started from the last estimate, usually suffices; the coarse
-        # whole-region correlation is the fallback when it loses track
-        rel = self._refine(grey, self._last[0] - self._base[0], self._last[1] - self._base[1])
+        # the full-resolution patch usually suffices; the coarse whole-region correlation is the
+        # fallback when it loses track. It is read at the reference position, not from the last
+        # estimate: sub-pixel phase correlation leans towards whole-pixel offsets, so starting from the
+        # last estimate let a steady camera's estimate wander off pixel by pixel. Only a large shake
+        # is read a second time from where the first reading put it.
+        rel = self._refine(grey, 0.0, 0.0)
+        if rel is not None and math.hypot(*rel) > self.RECENTRE_PX:
+            rel = self._refine(grey, rel[0], rel[1]) or rel
         response = 1.0
         if rel is None:
             small = self._small(grey)
-            (sx, sy), response = cv2.phaseCorrelate(self._ref, small, self._window)
+            (sx, sy), response = _phase_correlate(self._ref, small, self._window)
             rel = self._refine(grey, sx / self.scale, sy / self.scale) or (sx / self.scale, sy / self.scale)
         dx, dy = self._base[0] + rel[0], self._base[1] + rel[1]
-        self._last = (dx, dy)
         self._since_anchor += 1
         if self._since_anchor >= self.REANCHOR_FRAMES and response > 0.2:
             self._anchor(self._small(grey), grey, (dx, dy))
@@ -188,13 +194,22 @@ class Stabiliser:
         found = []
         for px, py, ref in self._patches:
             patch = grey[py + iy:py + iy + p, px + ix:px + ix + p].astype(np.float32)
-            (fx, fy), response = cv2.phaseCorrelate(ref, patch, self._patch_window)
+            (fx, fy), response = _phase_correlate(ref, patch, self._patch_window)
             if response >= 0.2 and abs(fx) <= 6 and abs(fy) <= 6:
                 found.append((fx, fy))
         if not found or len(found) < len(self._patches) // 2 + 1:
             return None
         fx, fy = np.median(np.array(found), axis=0)
         return ix + float(fx), iy + float(fy)
+
+
+def _phase_correlate(reference: np.ndarray, image: np.ndarray, window: np.ndarray):
+    """``cv2.phaseCorrelate`` on a copy of the reference: OpenCV multiplies inputs whose sides are
+    already DFT-friendly by the window in place, so a kept reference would fade a little on every call
+    (and the shift estimate with it)."""
+    import cv2
+
+    return cv2.phaseCorrelate(reference.copy(), image, window)
 
 
 # -- foreground ---------------------------------------------------------------------
@@ -206,6 +221,8 @@ class ForegroundDetector:
     GRADIENT_EVERY = 50  # frames between refreshes of the edge-aware threshold image
     ABSORB_EVERY = 26  # frames between background updates that include the foreground (even: see detect)
     MANY_BLOBS = 150  # blobs in one frame that mean rain (or snow)
+    RAIN_KERNEL = np.ones((1, 3), np.uint8)
+    REACQUIRE_FACTOR = 0.6  # share of the threshold at which a lost object is looked for where it should be
     MERGE_GAP_PX = 3  # blobs this close are pieces of one object (part of it crossed a wall of its colour)
 
     def __init__(self, *, region: np.ndarray, masks: tuple[np.ndarray, ...], width: int, height: int,
@@ -231,7 +248,8 @@ class ForegroundDetector:
             cv2.fillPoly(mask, [np.round(np.asarray(m) - [x0, y0]).astype(np.int32)], 0)
         self.mask = mask
         self.area = max(int(cv2.countNonZero(mask)), 1)
-        self._bg_f = self._bg = self._thr = None
+        self._bg_f = self._bg = self._thr = self._diff = None
+        self._rainy = False
         self._bg_brightness = 0.0
         self._frames = 0
         self._noise = 3.0  # grey levels: a first guess until the first measurement
@@ -242,6 +260,7 @@ class ForegroundDetector:
         """Foreground blobs of this frame's grey ``outer`` region, in reference image coordinates."""
         import cv2
 
+        self._diff = None
         if abs(shift.dx) > self.margin - 1 or abs(shift.dy) > self.margin - 1 or not shift.reliable:
             self._bg_f = None  # shaken beyond the margin: start again from the next frame
             self._count_relearn("shake")
@@ -256,6 +275,7 @@ class ForegroundDetector:
         bg = self._bg if abs(gain - 1.0) < 0.004 else cv2.convertScaleAbs(self._bg, alpha=gain)
         diff = cv2.absdiff(grey, bg)
         fg = cv2.compare(diff, self._thr, cv2.CMP_GT)
+        self._diff = diff
         count = cv2.countNonZero(fg)
         detections: list[Detection] = []
         if count > self.config.max_foreground_fraction * self.area:
@@ -282,6 +302,37 @@ class ForegroundDetector:
             self._thr = self._threshold_image(self._bg)
         return detections
 
+    def reacquire(self, x: float, y: float, reach: float, *, frame: int, t: float, min_area: int) -> Detection | None:
+        """The largest faint blob within ``reach`` of (x, y) in the last frame, at a lowered threshold.
+
+        A known object that the usual threshold lost (it crosses a wall of nearly its own shade) is
+        looked for only where its track predicts it, so the lower threshold adds no noise elsewhere.
+        """
+        import cv2
+
+        if self._diff is None:
+            return None
+        x0, y0 = self.rect[0], self.rect[1]
+        h, w = self._diff.shape
+        r = int(reach)
+        ax, ay = max(int(x - x0) - r, 0), max(int(y - y0) - r, 0)
+        bx, by = min(int(x - x0) + r + 1, w), min(int(y - y0) + r + 1, h)
+        if bx - ax < 3 or by - ay < 3:
+            return None
+        faint = (self._diff[ay:by, ax:bx] > self._thr[ay:by, ax:bx] * self.REACQUIRE_FACTOR).astype(np.uint8)
+        if self._rainy:
+            faint = cv2.morphologyEx(faint, cv2.MORPH_OPEN, self.RAIN_KERNEL)
+        n, _, stats, centres = cv2.connectedComponentsWithStats(faint, connectivity=8)
+        if n < 2:
+            return None
+        k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+        area = int(stats[k, cv2.CC_STAT_AREA])
+        if area < min_area:
+            return None
+        return Detection(frame=frame, t=t, x=float(x0 + ax + centres[k, 0]), y=float(y0 + ay + centres[k, 1]),
+                         area=area, w=int(stats[k, cv2.CC_STAT_WIDTH]), h=int(stats[k, cv2.CC_STAT_HEIGHT]),
+                         faint=True)
+
     def _aligned(self, outer: np.ndarray, shift: Shift) -> np.ndarray:
         """The region moved back onto the reference view: a crop for whole pixels, else resampled."""
         import cv2
@@ -299,9 +350,11 @@ class ForegroundDetector:
         import cv2
 
         contours, _ = cv2.findContours(fg, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        if len(contours) > self.MANY_BLOBS:
-            # rain: hundreds of one-pixel-thin streaks; an opening removes them before they cost anything
-            fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
+        self._rainy = len(contours) > self.MANY_BLOBS
+        if self._rainy:
+            # rain: hundreds of near-upright streaks one or two pixels wide; an opening across them removes
+            # them before they cost anything, and leaves whatever is three pixels wide or more
+            fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, self.RAIN_KERNEL)
             contours, _ = cv2.findContours(fg, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         if len(contours) > 4 * self.config.max_blobs_per_frame:
             return None
@@ -426,7 +479,11 @@ class Tracker:
             blob_area = np.array([d.area for d in detections], float)
             ratio = blob_area[None, :] / track_area[:, None]
             similar = (ratio >= 1 / self.AREA_RATIO) & (ratio <= self.AREA_RATIO)
-            ok &= similar | (track_area[:, None] < 12) & (blob_area[None, :] < 72)
+            # ... except a smaller piece right where the object is predicted: part of a faint object
+            # that shows only where it stands out from the wall behind it
+            faint = np.array([d.faint for d in detections])
+            piece = (blob_area[None, :] < track_area[:, None]) & (dist <= 0.5 * radius[:, None]) & ~faint[None, :]
+            ok &= similar | piece | (track_area[:, None] < 12) & (blob_area[None, :] < 72)
             ti, di = np.nonzero(ok)
             order = np.argsort(dist[ti, di], kind="stable")
             matches: dict[int, list[int]] = {}
@@ -446,7 +503,7 @@ class Tracker:
                         if int(b) not in used and np.hypot(*(pos[b] - pos[found[0]])) <= reach:
                             used.add(int(b))
                             found.append(int(b))
-                tracks[a].add(_combined([detections[b] for b in found]))
+                tracks[a].add(combined_detection([detections[b] for b in found]))
                 tracks[a].misses = 0
         ended: list[Track] = []
         alive: list[Track] = []
@@ -457,7 +514,7 @@ class Tracker:
             limit = self.max_gap if len(track) < self.ESTABLISHED else 2 * self.max_gap + 2
             (ended if track.misses > limit else alive).append(track)
         for j, d in enumerate(detections):
-            if j not in used and len(alive) < self.MAX_TRACKS:
+            if j not in used and not d.faint and len(alive) < self.MAX_TRACKS:
                 alive.append(Track(id=self._next_id, detections=[d]))
                 self._next_id += 1
         self.tracks = alive
@@ -469,14 +526,18 @@ class Tracker:
         sizes = sorted(max(d.w, d.h) for d in track.detections[-5:])
         return 0.6 * sizes[len(sizes) // 2] + 2.0
 
+    def predictions(self, frame: int, tracks: list[Track]) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted positions of ``tracks``' objects at ``frame`` and the match radius around each."""
+        return self._predictions(frame, tracks)
+
     def finish(self) -> list[Track]:
         """End every track (the source is exhausted)."""
         ended, self.tracks = self.tracks, []
         return ended
 
-    def _predictions(self, frame: int) -> tuple[np.ndarray, np.ndarray]:
+    def _predictions(self, frame: int, tracks: list[Track] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Where each track's object should be at ``frame``, and how far from there a match may lie."""
-        m = np.array([t.motion for t in self.tracks], dtype=float)
+        m = np.array([t.motion for t in (self.tracks if tracks is None else tracks)], dtype=float)
         x, y, vx, vy, ax, ay, size, last, _, new = m.T
         ahead = frame - last
         pred = np.column_stack([x + vx * ahead + 0.5 * ax * ahead ** 2, y + vy * ahead + 0.5 * ay * ahead ** 2])
@@ -485,7 +546,7 @@ class Tracker:
         return pred, radius
 
 
-def _combined(pieces: list[Detection]) -> Detection:
+def combined_detection(pieces: list[Detection]) -> Detection:
     """One detection from the pieces of one object (area-weighted centre, joint box)."""
     if len(pieces) == 1:
         return pieces[0]
