@@ -8,15 +8,8 @@ opened here records each request URL, console message and page error, so a test 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -156,66 +149,3 @@ def wait_for(page, expression: str, *, timeout_s: float = 10, arg=None):
     """Wait until a JavaScript expression is truthy on the page; returns its value."""
     handle = page.wait_for_function(expression, arg=arg, timeout=timeout_s * 1000, polling=50)
     return handle.json_value()
-
-
-class ServerProcess:
-    """``onemap serve`` on a fixed loopback port, in its own process group, that can be stopped and started again."""
-
-    def __init__(self, *, root, database_url: str, port: int, log_path, workers: int = 2, env: dict | None = None):
-        self.root, self.database_url, self.port, self.log_path = root, database_url, port, log_path
-        self.workers = workers
-        self.extra_env = env or {}
-        self.base_url = f"http://127.0.0.1:{port}"
-        self._process: subprocess.Popen | None = None
-
-    def start(self, *, timeout_s: float = 60) -> None:
-        """Start the server and wait until ``/healthz`` answers."""
-        import sys
-
-        env = dict(os.environ, ONEMAP_DATABASE_URL=self.database_url, ONEMAP_HTTP_PORT=str(self.port))
-        env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set for the test process only (see conftest_browser)
-        env.update(self.extra_env)
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", "api.cli", "serve", "--port", str(self.port), "--workers", str(self.workers)],
-                env=env, cwd=self.root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"server exited with {self._process.returncode}; see {self.log_path}")
-            if self.answers():
-                return
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"server did not answer within {timeout_s:.0f} s; see {self.log_path}")
-            time.sleep(0.2)
-
-    def answers(self) -> bool:
-        try:
-            with urllib.request.urlopen(self.base_url + "/healthz", timeout=2) as response:
-                return response.status == 200
-        except (urllib.error.URLError, OSError):
-            return False
-
-    def stop(self) -> None:
-        """Stop the server's process group (SIGTERM, then SIGKILL) and wait until the port is free."""
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

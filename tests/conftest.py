@@ -8,16 +8,14 @@ or the server of ``ONEMAP_DATABASE_URL``. The test database is named by
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from api.embedded_db import ensure_running, recreate_database
+from servers import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DB = os.environ.get("ONEMAP_TEST_DATABASE", "onemap_test")
@@ -130,80 +128,31 @@ def _accounts(demo_db) -> dict[str, Account]:
     return made
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class ServerProcess:
-    """``onemap serve`` (granian, ASGI) over the test database on one port, startable again after a stop."""
-
-    def __init__(self, *, port: int | None = None, name: str = "server", workers: int = 2):
-        self.port = port or _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.workers = workers
-        self.log_path = ROOT / ".var" / f"test-{name}-{TEST_DB}.log"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> "ServerProcess":
-        import requests
-
-        env = dict(os.environ, ONEMAP_DATABASE_URL=TEST_DATABASE_URL, ONEMAP_HTTP_PORT=str(self.port))
-        self.log_path.parent.mkdir(exist_ok=True)
-        log = open(self.log_path, "a")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--port", str(self.port), "--workers", str(self.workers)],
-            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
-        )
-        log.close()
-        deadline = time.monotonic() + 60
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}; see {self.log_path}")
-            try:
-                if requests.get(self.base + "/healthz", timeout=2).ok:
-                    return self
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                self.proc.kill()
-                raise RuntimeError(f"server did not answer within 60 s; see {self.log_path}")
-            time.sleep(0.3)
-
-    def stop(self, *, timeout: float = 15) -> float:
-        """Stop it (SIGTERM); the seconds it took to exit."""
-        began = time.monotonic()
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        return time.monotonic() - began
+def _server(name: str, **kw) -> ServerProcess:
+    """A server over the test database, logging to ``.var/test-{name}-{TEST_DB}.log``."""
+    return ServerProcess(root=ROOT, database_url=TEST_DATABASE_URL,
+                         log_path=ROOT / ".var" / f"test-{name}-{TEST_DB}.log", **kw)
 
 
 @pytest.fixture
 def server_process(demo_db):
-    """Make servers of one's own (``server_process(name=..., workers=...)``, started); stopped after the test."""
+    """Make servers of one's own (``server_process(name, workers=...)``, started); stopped after the test."""
     made: list[ServerProcess] = []
 
-    def make(**kw) -> ServerProcess:
-        server = ServerProcess(**kw)
-        made.append(server)
-        return server.start()
+    def make(name: str, **kw) -> ServerProcess:
+        made.append(_server(name, **kw))
+        return made[-1].start()
 
     yield make
     for server in made:
-        if server.proc is not None and server.proc.poll() is None:
-            server.stop()
+        server.stop()
 
 
 @pytest.fixture(scope="session")
 def live_server(demo_db):
     """The real server (``onemap serve``, granian) on a free loopback port, over the test database."""
-    server = ServerProcess(name="server")
+    server = _server("server")
     server.log_path.unlink(missing_ok=True)
     server.start()
-    yield server.base
+    yield server.base_url
     server.stop()

@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import threading
-import time
 import uuid
 
 import psycopg
@@ -331,8 +330,8 @@ def test_the_feed_survives_losing_its_database_connection(live_server, accounts,
 
 
 def test_a_server_restart_ends_streams_promptly_and_the_client_catches_up(server_process, accounts):
-    server = server_process(name="live-restart", workers=1)
-    stream = Stream(server.base, accounts["commander"].auth)
+    server = server_process("live-restart", workers=1)
+    stream = Stream(server.base_url, accounts["commander"].auth)
     hello = stream.next()
     seconds = server.stop()
     assert seconds < 10, f"the server took {seconds:.1f} s to stop with a stream open"
@@ -343,7 +342,7 @@ def test_a_server_restart_ends_streams_promptly_and_the_client_catches_up(server
     stream.close()
     incident = _create(category="falling_object")  # while the server is down
     server.start()
-    again = Stream(server.base, accounts["commander"].auth, last_event_id=hello["id"])  # what a browser sends
+    again = Stream(server.base_url, accounts["commander"].auth, last_event_id=hello["id"])  # what a browser sends
     try:
         again.until(_is_incident(incident.pk, "insert"))
     finally:

@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-from browser import ServerProcess, free_port, open_page, wait_for
+from browser import open_page, wait_for
+from servers import ServerProcess, free_port
 
 pytestmark = pytest.mark.slow
 

@@ -54,10 +54,11 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
+from _docs import DOCS, write_results  # noqa: E402
+
 BENCH_DB = "onemap_bench_city"
 LAYER = "buildings"
 WORK_DIR = ROOT / ".var" / "bench"
-DOCS = ROOT / "docs" / "performance.md"
 WRK_SCRIPT = HERE / "ogc_wrk.lua"
 STOCK_APP = "ogc_stock_app:application"
 ACCEPT = "application/geo+json, application/json"
@@ -108,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(report)
     if not args.no_docs:
-        _write_docs(report)
+        write_results(report, begin=DOCS_BEGIN, end=DOCS_END)
         print(f"\n(written into {DOCS.relative_to(ROOT)})")
     return 0
 
@@ -1126,19 +1127,6 @@ def _command_line(argv: list[str] | None) -> str:
 
 DOCS_BEGIN = "<!-- ogc-bench results: written by tests/bench/ogc.py; replaced on each run -->"
 DOCS_END = "<!-- /ogc-bench results -->"
-
-
-def _write_docs(report: str) -> None:
-    """Replace the results between the markers of the OGC section (appending the markers if missing)."""
-    text = DOCS.read_text(encoding="utf-8")
-    block = f"{DOCS_BEGIN}\n{report}\n{DOCS_END}"
-    if DOCS_BEGIN in text and DOCS_END in text:
-        head, rest = text.split(DOCS_BEGIN, 1)
-        tail = rest.split(DOCS_END, 1)[1]
-        text = head + block + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    DOCS.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -40,12 +40,14 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from browser import BrowserUnavailable, ServerProcess, free_port, launch_chromium, open_page, start_playwright  # noqa: E402
+from browser import BrowserUnavailable, launch_chromium, open_page, start_playwright  # noqa: E402
+from servers import ServerProcess  # noqa: E402
+
+from _docs import DOCS, write_results  # noqa: E402  (tests/bench, the script's own folder)
 
 BENCH_DB = "onemap_bench_city"
 DEMO_DB = "onemap_bench_screen_demo"
 WORK_DIR = ROOT / ".var" / "bench"
-DOCS = ROOT / "docs" / "performance.md"
 COMMANDER = "bench_commander"
 CODE_PREFIX = "BENCH-SCREEN-"
 CATEGORIES = ("falling_object", "fire_smoke", "illegal_parking", "resident_report", "sanitation",
@@ -74,9 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     except BrowserUnavailable as exc:
         raise SystemExit(f"screen.py: {exc}") from None
     browser = launch_chromium(playwright)
-    city = ServerProcess(root=ROOT, database_url=city_url, port=free_port(), log_path=WORK_DIR / "screen_city_server.log")
-    demo = ServerProcess(root=ROOT, database_url=demo_url, port=free_port(),
-                         log_path=WORK_DIR / "screen_demo_server.log")
+    city = ServerProcess(root=ROOT, database_url=city_url, log_path=WORK_DIR / "screen_city_server.log")
+    demo = ServerProcess(root=ROOT, database_url=demo_url, log_path=WORK_DIR / "screen_demo_server.log")
     try:
         for server in (city, demo):
             server.start(timeout_s=240)
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + report)
     (WORK_DIR / "screen.json").write_text(json.dumps(asdict(result), indent=2), encoding="utf-8")
     if not args.no_docs:
-        _write_docs(report)
+        write_results(report, begin=DOCS_BEGIN, end=DOCS_END)
         print(f"\n(written into {DOCS.relative_to(ROOT)})")
     return 0
 
@@ -376,18 +377,6 @@ def _percentile(values: list[float], q: float) -> float:
 
 DOCS_BEGIN = "<!-- screen-bench results: written by tests/bench/screen.py; replaced on each run -->"
 DOCS_END = "<!-- /screen-bench results -->"
-
-
-def _write_docs(report: str) -> None:
-    """Replace the results between the markers of the "Big screen" section (appending the markers if missing)."""
-    text = DOCS.read_text(encoding="utf-8")
-    block = f"{DOCS_BEGIN}\n{report}\n{DOCS_END}"
-    if DOCS_BEGIN in text and DOCS_END in text:
-        head, rest = text.split(DOCS_BEGIN, 1)
-        text = head + block + rest.split(DOCS_END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    DOCS.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":
