@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 from django.db import connection
 from django.utils import timezone
 
+from gis.selectors import INCIDENT_FEATURE_JSON
+
 OPEN_STATUSES = ("new", "dispatched", "in_progress")
 CLOSED_STATUSES = ("resolved", "closed", "false_alarm")
 # alerts about one elder are shown only as counts and highlighted buildings
@@ -256,25 +258,9 @@ def scene_services(*, grid_id: int) -> dict:
 
 # -- map layers the screen draws itself -------------------------------------------------
 
-# The same keys as the live feed's incident feature (gis.selectors.incident_feature).
-_INCIDENT_FEATURE = """
-json_build_object(
-    'type', 'Feature', 'id', i.id,
-    'geometry', ST_AsGeoJSON(i.geom, 7)::json,
-    'properties', json_build_object(
-        'code', i.code, 'category', i.category, 'source', i.source, 'severity', i.severity,
-        'status', i.status, 'title', i.title, 'floor', i.floor,
-        'reported_at', i.reported_at, 'resolved_at', i.resolved_at, 'updated_at', i.updated_at,
-        'grid_id', i.grid_id, 'grid_code', g.code, 'grid_name', g.name,
-        'building_id', i.building_id, 'camera_id', i.camera_id,
-        'has_evidence', coalesce(i.evidence ? 'keyframe' OR i.evidence ? 'clip', false)
-    )
-)
-"""
-
 _LIVE = _SCOPE + """
 SELECT coalesce(json_agg(f ORDER BY reported_at DESC), '[]') FROM (
-    SELECT """ + _INCIDENT_FEATURE + """ AS f, i.reported_at
+    SELECT """ + INCIDENT_FEATURE_JSON + """ AS f, i.reported_at
     FROM incidents i LEFT JOIN grids g ON g.id = i.grid_id
     WHERE i.reported_at >= %(since)s AND i.status IN ('new', 'dispatched', 'in_progress')
       AND i.category <> 'elder_inactivity' AND i.grid_id IN (SELECT id FROM scope)
@@ -353,7 +339,7 @@ def grid_labels(*, grid_id: int) -> dict:
 
 _INCIDENT_DETAIL = """
 SELECT json_build_object(
-    'feature', """ + _INCIDENT_FEATURE + """,
+    'feature', """ + INCIDENT_FEATURE_JSON + """,
     'grid_path', (SELECT coalesce(json_agg(json_build_object('code', a.code, 'name', a.name, 'level', a.level)
                                            ORDER BY a.level), '[]')
                   FROM grids a WHERE g.code LIKE a.code || '%%' AND a.level <= g.level),

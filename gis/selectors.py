@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from django.db import connection
@@ -74,12 +73,12 @@ def grid_ids_for_points(points: list[tuple[float, float]]) -> list[int | None]:
         return [row[1] for row in cursor.fetchall()]
 
 
-# One incident as the GeoJSON Feature the big screen's live feed sends (no description,
-# notes or evidence paths: what a marker and a list row need). ``%s`` is an array of ids.
-INCIDENT_FEATURES_SQL = """
-SELECT i.id, json_build_object(
-    'type', 'Feature',
-    'id', i.id,
+# One incident as the GeoJSON Feature the big screen shows (the live feed's messages, the
+# first markers, the incident panel): what a marker and a list row need, with no description,
+# notes or evidence paths. An expression over ``incidents i`` joined to its ``grids g``.
+INCIDENT_FEATURE_JSON = """
+json_build_object(
+    'type', 'Feature', 'id', i.id,
     'geometry', ST_AsGeoJSON(i.geom, 7)::json,
     'properties', json_build_object(
         'code', i.code, 'category', i.category, 'source', i.source, 'severity', i.severity,
@@ -89,22 +88,14 @@ SELECT i.id, json_build_object(
         'building_id', i.building_id, 'camera_id', i.camera_id,
         'has_evidence', coalesce(i.evidence ? 'keyframe' OR i.evidence ? 'clip', false)
     )
-)::text
-FROM incidents i LEFT JOIN grids g ON g.id = i.grid_id
-WHERE i.id = ANY(%s::bigint[])
+)
 """
 
-
-def incident_features(*, incident_ids: list[int]) -> dict[int, dict]:
-    """The live feed's Feature of each incident that exists, by id, in one query."""
-    with connection.cursor() as cursor:
-        cursor.execute(INCIDENT_FEATURES_SQL, [list(incident_ids)])
-        return {row[0]: json.loads(row[1]) for row in cursor.fetchall()}
-
-
-def incident_feature(incident_id: int) -> dict | None:
-    """The live feed's Feature of one incident, or None when there is no such incident."""
-    return incident_features(incident_ids=[incident_id]).get(incident_id)
+# The Feature of each incident whose id is in the array ``%s``, as (id, JSON text).
+INCIDENT_FEATURES_SQL = (
+    "SELECT i.id, " + INCIDENT_FEATURE_JSON + "::text "
+    "FROM incidents i LEFT JOIN grids g ON g.id = i.grid_id WHERE i.id = ANY(%s::bigint[])"
+)
 
 
 def incident_history(incident_id: int) -> list[dict]:
