@@ -11,6 +11,7 @@ isolated networks, so the page must never load any of this from the internet; a
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import io
 import json
@@ -214,8 +215,8 @@ def _check_integrity(package: NpmPackage, tarball: bytes, url: str) -> None:
 
 def _install_package(target: Path, package: NpmPackage, tarball: bytes) -> dict:
     """Extract the served files into a staging folder, then swap it in whole; returns the manifest entry."""
-    staging = Path(tempfile.mkdtemp(prefix=f".staging-{package.directory}-", dir=target))
-    try:
+    final = target / package.directory
+    with _swapped_in(final) as staging:
         with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as archive:
             members = {m.name: m for m in archive.getmembers() if m.isfile()}
             for source, dest in package.files:
@@ -223,19 +224,26 @@ def _install_package(target: Path, package: NpmPackage, tarball: bytes) -> dict:
                 for member_name, relpath in chosen:
                     _write(staging / relpath, archive.extractfile(members[member_name]).read())
             _write(staging / "LICENSE", _license_text(archive, members, package))
-        final = target / package.directory
+    return {"version": package.version, "integrity": package.integrity, "files": _file_hashes(target, final)}
+
+
+@contextlib.contextmanager
+def _swapped_in(final: Path):
+    """A staging folder beside ``final`` that replaces it whole when the block ends, and vanishes if it raises."""
+    staging = Path(tempfile.mkdtemp(prefix=f".staging-{final.name}-", dir=final.parent))
+    try:
+        yield staging
         if final.exists():
             shutil.rmtree(final)
         staging.rename(final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    files = {
-        str(path.relative_to(target)): _sha256(path.read_bytes())
-        for path in sorted(final.rglob("*"))
-        if path.is_file()
-    }
-    return {"version": package.version, "integrity": package.integrity, "files": files}
+
+
+def _file_hashes(target: Path, folder: Path) -> dict[str, str]:
+    """SHA-256 of every file under ``folder``, keyed by its path relative to ``target``."""
+    return {str(p.relative_to(target)): _sha256(p.read_bytes()) for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def _members_for(members: dict, source: str, dest: str, package: NpmPackage) -> list[tuple[str, str]]:
@@ -325,19 +333,12 @@ def _install_font(target: Path, manifest: dict, spec: FontSpec, *, force: bool, 
         )
     log(f"subsetting {spec.family_in_source} from {spec.source} to {len(chars):,} characters")
     woff2, covered = _subset_font(spec, chars)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-fonts-", dir=target))
-    try:
+    with _swapped_in(fonts_dir) as staging:
         _write(staging / spec.woff2_name, woff2)
         _write(staging / spec.css_name, _font_css(spec, covered).encode("utf-8"))
         if spec.license_source.is_file():
             _write(staging / "LICENSE", spec.license_source.read_bytes())
-        if fonts_dir.exists():
-            shutil.rmtree(fonts_dir)
-        staging.rename(fonts_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    files = {str(p.relative_to(target)): _sha256(p.read_bytes()) for p in sorted(fonts_dir.iterdir()) if p.is_file()}
+    files = _file_hashes(target, fonts_dir)
     manifest["font"] = {
         "source": str(spec.source),
         "charset": charset_digest,
