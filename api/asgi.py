@@ -58,7 +58,7 @@ class OnemapASGI:
     # -- the live feed -----------------------------------------------------------------
 
     async def _events(self, scope, receive, send):
-        from api.live import FeedUnavailable, hello, parse_last_event_id, reset
+        from api.live import RETRY_MS, FeedUnavailable, hello, parse_last_event_id, reset
 
         if scope["method"] not in ("GET", "HEAD"):
             return await _plain(send, 405, "The live feed is read with GET.", [(b"allow", b"GET, HEAD")])
@@ -81,7 +81,7 @@ class OnemapASGI:
         try:
             await send({"type": "http.response.start", "status": 200, "headers": _STREAM_HEADERS})
             sent = self.feed.last_id if cursor is None else cursor
-            first = [f"retry: {_retry_ms()}\n\n".encode(), hello(self.feed, cursor=sent).encode()]
+            first = [f"retry: {RETRY_MS}\n\n".encode(), hello(self.feed, cursor=sent).encode()]
             if cursor is not None:
                 replayed = await self.feed.replay(after=cursor)
                 if replayed is None:
@@ -143,12 +143,6 @@ class OnemapASGI:
                 await self.feed.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-
-
-def _retry_ms() -> int:
-    from api.live import RETRY_MS
-
-    return RETRY_MS
 
 
 def _screen_refusal(scope) -> tuple[int, str, list] | None:

@@ -185,8 +185,6 @@ class Stabiliser:
 
     def _refine(self, grey: np.ndarray, cx: float, cy: float) -> tuple[float, float] | None:
         """The shift near (cx, cy): the median over the full-resolution patches; None when unsure."""
-        import cv2
-
         p, m = self.PATCH_PX, self.PATCH_MARGIN_PX
         ix, iy = int(round(cx)), int(round(cy))
         if not self._patches or abs(ix) > m or abs(iy) > m:
