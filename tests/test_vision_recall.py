@@ -167,3 +167,119 @@ def test_a_descent_made_in_one_leap_across_a_gap_is_not_a_fall():
     result = gravity_gate(t, 8 + 0.2 * t + rng.normal(0, 0.02, len(t)), v + rng.normal(0, 0.02, len(t)),
                           config=DetectorConfig())
     assert not result.passed and result.reason.startswith("unwatched"), result.reason
+
+
+def test_where_a_blob_that_sits_before_it_slips_away_stops_sitting():
+    """The gate judges a fall only on what follows the track's last stay at one height
+    (`_last_stay`): a blob that sits for half a second and slips away in three frames is too short
+    a slip to judge (the gate says "sits, then slips away ..."), while a fall from rest never stays."""
+    from vision.physics import HELD_FRAMES, _last_stay
+
+    rng = np.random.default_rng(8)
+    sits = np.concatenate([20.0 + rng.normal(0, 0.03, 15), [19.2, 17.9, 16.1]])
+    assert _last_stay(sits, wander=0.2) == 15
+    assert len(sits) - _last_stay(sits, wander=0.2) < DetectorConfig().min_track_frames
+    t = np.arange(30) / FPS
+    falls = 20.0 - 0.5 * G * t * t + rng.normal(0, 0.03, len(t))
+    assert _last_stay(falls, wander=0.2) <= HELD_FRAMES  # at most the first moments after release
+    assert gravity_gate(t, 8 + rng.normal(0, 0.02, len(t)), falls, config=DetectorConfig()).passed
+
+
+# -- where a track ends --------------------------------------------------------------------------
+
+
+def test_a_track_ends_where_its_object_was_last_seen_falling():
+    """What a track picks up after its object is gone is cut: a still tail (it landed, or the tracker
+    latched onto something that stays), faint blobs where the object was expected, and a lone blob
+    after a gap."""
+    detector = _detector()
+    fall = _fall_points(range(0, 20))
+    last = fall[-1]
+    still = [Detection(frame=k, t=k / FPS, x=last.x, y=last.y + 0.3 * (k % 2), area=40, w=7, h=7)
+             for k in range(20, 30)]
+    assert detector._trimmed(Track(1, fall + still)).last.frame == 19
+    faint = [Detection(frame=k, t=k / FPS, x=last.x, y=last.y + 9 * (k - 19), area=6, w=3, h=3, faint=True)
+             for k in (20, 21)]
+    assert detector._trimmed(Track(2, fall + faint)).last.frame == 19
+    leap = [Detection(frame=24, t=24 / FPS, x=last.x - 30, y=last.y + 120, area=40, w=7, h=7)]
+    assert detector._trimmed(Track(3, fall + leap)).last.frame == 19
+    assert detector._trimmed(Track(4, fall)).detections == fall  # a clean fall keeps every point
+
+
+def test_a_track_seen_poorly_at_first_keeps_its_steady_part():
+    """An object seen only now and then at first (a light change, a wall of its colour), then steadily:
+    the steady part is what the track is judged on."""
+    detector = _detector()
+    fall = _fall_points(range(0, 30))
+    poorly = [p for p in fall[:18] if p.frame % 4 == 0]
+    trimmed = detector._trimmed(Track(1, poorly + fall[18:]))
+    assert [d.frame for d in trimmed.detections] == list(range(18, 30))
+    assert detector._gate(trimmed).passed
+
+
+def test_one_stray_blob_does_not_bend_a_short_fit():
+    """A leaf drifts down slowly and steadily; the last blob of its track is a piece of something else
+    half a metre below. Fitted with it, the track looks like a fall."""
+    rng = np.random.default_rng(9)
+    t = np.arange(12) / FPS
+    v = 20.0 - 0.12 * np.arange(12) + rng.normal(0, 0.01, len(t))  # 3 m/s, no acceleration
+    v[-1] -= 0.5
+    u = 8 + rng.normal(0, 0.01, len(t))
+    result = gravity_gate(t, u, v, config=DetectorConfig())
+    assert not result.passed, result.reason
+    # a fall keeps passing when one of its points is off by as much
+    t = np.arange(20) / FPS
+    v = 20.0 - 0.5 * G * t * t + rng.normal(0, 0.01, len(t))
+    v[10] -= 0.5
+    assert gravity_gate(t, 8 + rng.normal(0, 0.01, len(t)), v, config=DetectorConfig()).passed
+
+
+# -- colour --------------------------------------------------------------------------------------
+
+
+def _colour_wall() -> np.ndarray:
+    """A brick-red wall with a little sensor noise, BGR."""
+    rng = np.random.default_rng(12)
+    wall = np.empty((HEIGHT, WIDTH, 3), np.float64)
+    wall[:] = (80, 82, 148)
+    wall += rng.normal(0, 1.5, wall.shape)
+    return np.clip(wall, 0, 255).astype(np.uint8)
+
+
+def _grey(bgr: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+
+
+@pytest.mark.parametrize("colour", [True, False])
+def test_an_object_as_bright_as_the_wall_is_seen_by_its_colour(colour):
+    """A blue bag on a red-brick wall of the same brightness is invisible in grey; colour finds it."""
+    wall = _colour_wall()
+    region = np.array([[0, 0], [WIDTH, 0], [WIDTH, HEIGHT], [0, HEIGHT]], float)
+    fg = ForegroundDetector(region=region, masks=(), width=WIDTH, height=HEIGHT, config=DetectorConfig(colour=colour))
+    x0, y0, x1, y1 = fg.outer
+    m = fg.margin
+    padded = cv2.copyMakeBorder(wall, m, m, m, m, cv2.BORDER_REFLECT)
+    rng = np.random.default_rng(13)
+
+    def detect(image, k):
+        crop = _noisy(image, rng, sigma=0.5)[y0 + m:y1 + m, x0 + m:x1 + m]
+        return fg.detect(_grey(crop), Shift(0.0, 0.0, True), frame=k, t=k / FPS,
+                         brightness=float(_grey(crop).mean()), colour=crop)
+
+    for k in range(3):
+        assert detect(padded, k) == []
+    frame = padded.copy()
+    wall_grey = float(_grey(wall).mean())
+    blue = np.array([160.0, 95.0, 30.0])  # BGR
+    blue *= wall_grey / float(_grey(blue.reshape(1, 1, 3).astype(np.uint8)).mean())  # the same brightness
+    cx, cy = 240 + m, 150 + m
+    frame[cy - 5:cy + 5, cx - 5:cx + 5] = np.clip(blue, 0, 255).astype(np.uint8)
+    assert abs(float(_grey(frame)[cy - 5:cy + 5, cx - 5:cx + 5].mean()) - wall_grey) < 4
+    found = [d for d in detect(frame, 3) if math.dist((d.x, d.y), (240, 150)) < 4]
+    assert bool(found) == colour
+    if colour:
+        assert found[0].area >= 64
+    # a change of brightness alone (rain, a shadow) below the grey threshold is no colour change
+    dim = padded.copy()
+    dim[cy - 5:cy + 5, cx - 5:cx + 5] = np.clip(dim[cy - 5:cy + 5, cx - 5:cx + 5].astype(int) + 8, 0, 255)
+    assert not [d for d in detect(dim, 4) if math.dist((d.x, d.y), (240, 150)) < 8]

@@ -28,7 +28,7 @@ CLASSES = ("falling_object", "bird", "insect", "leaf", "rain_streak", "light_fli
 FEATURES = (
     "log_frames", "duration_s", "accel_g", "quad_residual_px", "linear_residual_px", "lateral_residual_px",
     "mean_vz", "std_vz", "lateral_speed", "std_vx", "descending_fraction", "straightness",
-    "log_area", "area_cv", "log_aspect", "vz_sign_changes", "descent_10m",
+    "log_area", "area_cv", "log_aspect", "vz_sign_changes", "descent_10m", "quad_residual_size",
 )
 FORMAT = "onemap-falling-mlp/1"
 DEFAULT_SEED = 20261126
@@ -144,6 +144,7 @@ def track_features(s: TrackSample) -> np.ndarray:
     changes = float(np.mean(signs[1:] != signs[:-1])) if len(signs) > 1 else 0.0
     area = np.maximum(s.area.astype(float), 1.0)
     aspect = np.maximum(s.h, 1) / np.maximum(s.w, 1)
+    size_px = float(np.median(np.maximum(s.w, s.h))) if n else 1.0
     return np.array([
         math.log(n), min(dur, 10.0), float(np.clip(2 * c2 / G, -5, 5)),
         math.log1p(_rms(quad) / px), math.log1p(_rms(lin) / px), math.log1p(_rms(lat) / px),
@@ -152,6 +153,8 @@ def track_features(s: TrackSample) -> np.ndarray:
         float(np.mean(np.diff(v) < 0)) if n > 1 else 0.0, chord / path if path > 0 else 0.0,
         float(np.log(area).mean()), float(area.std() / area.mean()), float(np.log(aspect).mean()),
         changes, float(np.clip(v.max() - v[-1], 0, 100)) / 10,
+        # a large object's centroid wanders by a share of its size (it tumbles, and is seen in pieces)
+        math.log1p(_rms(quad) / px / max(size_px, 1.0)),
     ])
 
 
@@ -172,7 +175,7 @@ class TrainingReport:
     false_falling_rate: float
 
 
-def train(*, out: Path | None = None, seed: int = DEFAULT_SEED, per_class: int = 600, epochs: int = 400) -> TrainingReport:
+def train(*, out: Path | None = None, seed: int = DEFAULT_SEED, per_class: int = 2000, epochs: int = 400) -> TrainingReport:
     """Simulate trajectories, train the MLP on CPU with one thread and write the weights (reproducible)."""
     try:
         import torch
@@ -247,8 +250,10 @@ class _Motion:
     t: np.ndarray
     u: np.ndarray
     v: np.ndarray
-    size_px: np.ndarray  # blob diameter per frame
+    size_px: np.ndarray  # the object's longest extent per frame
     streak_px: np.ndarray  # extra length along the motion (blur or streak)
+    elongation: np.ndarray | float = 1.0  # longest ÷ shortest extent (a ball 1, a stick 5, a bird's wings 2-3)
+    angle: np.ndarray | float = 0.0  # orientation of the longest extent, radians from the image's x axis
 
 
 def _times(rng, frames: int) -> np.ndarray:
@@ -277,7 +282,10 @@ def _falling(rng) -> _Motion:
     wobble = rng.uniform(0, 0.6) * np.abs(np.sin(spin * t + rng.uniform(0, 6.3)))
     pieces = np.exp(rng.normal(0, rng.uniform(0, 0.4), len(t)))
     size = rng.uniform(3, 40) * (1 - wobble) * pieces
-    return _Motion(t - t[0], u, v, size, speed * rng.uniform(0, 1) / fps / rng.uniform(1 / 40, 1 / 8))
+    elongation = math.exp(rng.uniform(0, math.log(5)))  # a ball … a stick
+    angle = rng.uniform(0, 2 * math.pi) + spin * (t - t[0])
+    return _Motion(t - t[0], u, v, size, speed * rng.uniform(0, 1) / fps / rng.uniform(1 / 40, 1 / 8),
+                   elongation, angle)
 
 
 def _bird(rng) -> _Motion:
@@ -291,7 +299,9 @@ def _bird(rng) -> _Motion:
         v = rng.uniform(5, 60) + rng.uniform(-7, 1.5) * t - 0.5 * rng.uniform(0, 0.3) * G * t * t
         size = np.full(len(t), rng.uniform(6, 60))
         vu *= rng.uniform(0, 1)
-    return _Motion(t, rng.uniform(0, 40) + vu * t, v, size, np.zeros(len(t)))
+    wings = rng.uniform(1.5, 3.5)  # spread wings: wide, and level give or take a tilt
+    return _Motion(t, rng.uniform(0, 40) + vu * t, v, size, np.zeros(len(t)), wings,
+                   rng.normal(0, 0.25, len(t)))
 
 
 def _insect(rng) -> _Motion:
@@ -304,7 +314,8 @@ def _insect(rng) -> _Motion:
         vel = 0.7 * vel + rng.normal(0, 2.5, 2)
         p = p + vel * (t[1] - t[0] if len(t) > 1 else 0.04)
     size = rng.uniform(8, 120) * (1 + 0.3 * rng.standard_normal(len(t)).clip(-2, 2))
-    return _Motion(t, pos[:, 0], pos[:, 1], np.abs(size) + 2, np.zeros(len(t)))
+    return _Motion(t, pos[:, 0], pos[:, 1], np.abs(size) + 2, np.zeros(len(t)), rng.uniform(1, 2.5),
+                   rng.uniform(0, 2 * math.pi) + rng.normal(0, 0.5, len(t)))
 
 
 def _leaf(rng) -> _Motion:
@@ -317,7 +328,8 @@ def _leaf(rng) -> _Motion:
     u = rng.uniform(0, 40) + amp * np.sin(2 * np.pi * f * t + phase) + rng.uniform(-1, 1) * t
     v = v + 0.25 * amp * np.cos(4 * np.pi * f * t + phase)
     size = rng.uniform(4, 40) * (1 + 0.4 * np.sin(2 * np.pi * rng.uniform(0.5, 3) * t))
-    return _Motion(t, u, v, np.abs(size) + 1, np.zeros(len(t)))
+    return _Motion(t, u, v, np.abs(size) + 1, np.zeros(len(t)), rng.uniform(1, 3),
+                   rng.uniform(0, 2 * math.pi) + rng.uniform(0, 6) * t)
 
 
 def _rain(rng) -> _Motion:
@@ -346,21 +358,37 @@ def _flicker(rng) -> _Motion:
     u = np.full(len(t), rng.uniform(0, 40)) + rng.normal(0, 0.05, len(t))
     v = np.full(len(t), rng.uniform(3, 60)) + rng.normal(0, 0.05, len(t))
     size = rng.uniform(3, 60) * rng.uniform(0.3, 1.0, len(t))
-    return _Motion(t, u, v, size, np.zeros(len(t)))
+    return _Motion(t, u, v, size, np.zeros(len(t)), rng.uniform(1, 4), rng.uniform(0, math.pi))
 
 
 def _observe(rng, m: _Motion, m_per_px: float) -> TrackSample:
-    """What the detector would measure: centroid noise, blob areas, streak shapes, missed frames."""
+    """What the detector would measure: centroid noise, blob boxes and areas, partial views, missed frames.
+
+    An elongated object's box follows its orientation; a streak (blur, rain) lengthens it
+    downwards. Part of an object may be lost against a wall of its own colour: the blob is then
+    smaller and its centroid off the object's centre.
+    """
     n = len(m.t)
     keep = rng.random(n) > 0.05
     keep[:2] = keep[-2:] = True
-    noise = (rng.uniform(0.3, 1.5) + rng.uniform(0, 0.12) * float(np.median(m.size_px))) * m_per_px
+    k = int(keep.sum())
+    noise = (rng.uniform(0.3, 1.5) + rng.uniform(0, 0.2) * float(np.median(m.size_px))) * m_per_px
     size = np.maximum(m.size_px[keep], 1.0)
     streak = m.streak_px[keep]
-    w = np.maximum(np.round(size), 1)
-    h = np.maximum(np.round(size + streak), 1)
-    area = np.maximum(np.round(0.75 * w * h * rng.uniform(0.7, 1.1, keep.sum())), 1)
+    along = size
+    across = size / (np.broadcast_to(m.elongation, (n,))[keep])
+    angle = np.broadcast_to(m.angle, (n,))[keep]
+    seen = np.ones(k)
+    if rng.random() < 0.5:  # seen in pieces now and then
+        part = rng.random(k) < rng.uniform(0, 0.5)
+        seen[part] = rng.uniform(0.3, 1.0, int(part.sum()))
+    along, across = along * seen, across * np.sqrt(seen)
+    offset = rng.normal(0, 1, (2, k)) * (1 - seen) * size / 2 * m_per_px
+    c, s = np.abs(np.cos(angle)), np.abs(np.sin(angle))
+    w = np.maximum(np.round(along * c + across * s), 1)
+    h = np.maximum(np.round(along * s + across * c + streak), 1)
+    area = np.maximum(np.round((0.785 * along * across + streak * across) * rng.uniform(0.7, 1.1, k)), 1)
     return TrackSample(
-        t=m.t[keep], u=m.u[keep] + rng.normal(0, noise, keep.sum()), v=m.v[keep] + rng.normal(0, noise, keep.sum()),
-        area=area, w=w, h=h, m_per_px=m_per_px,
+        t=m.t[keep], u=m.u[keep] + rng.normal(0, noise, k) + offset[0],
+        v=m.v[keep] + rng.normal(0, noise, k) + offset[1], area=area, w=w, h=h, m_per_px=m_per_px,
     )

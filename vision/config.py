@@ -37,6 +37,16 @@ class DetectorConfig(_Strict):
         5.0, ge=1.0, le=20.0, title="noise factor",
         description="The threshold is at least this many standard deviations of the camera's measured noise",
     )
+    colour: bool = Field(
+        True, title="colour",
+        description="Also compare colour (at half resolution), to see objects as bright as the wall but of another "
+                    "colour; costs about a quarter more detector time. Turn off for grey or infrared cameras",
+    )
+    colour_threshold: float = Field(
+        12.0, ge=2, le=255, title="colour threshold",
+        description="Least colour difference from the background model for foreground, at half resolution: "
+                    "0.59 |ΔCr| + 0.30 |ΔCb| + 0.11 |ΔY| (BT.601 levels)",
+    )
     edge_gain: float = Field(
         2.0, ge=0.0, le=4.0, title="edge gain",
         description="Extra threshold per grey level of background gradient, so residual shake on edges is ignored",

@@ -20,7 +20,7 @@ from vision.calibration import Calibration
 from vision.classifier import FallingClassifier, TrackSample
 from vision.config import DetectorConfig
 from vision.events import VisionEvent
-from vision.physics import BallisticFit, gravity_gate
+from vision.physics import G, BallisticFit, gravity_gate
 from vision.sources import Frame
 from vision.stages import Detection, ForegroundDetector, Stabiliser, Track, Tracker, combined_detection as _combined
 
@@ -35,6 +35,8 @@ REACQUIRE_MIN_FRAMES = 4  # detections a falling track needs before a lost objec
 MIN_PIECE_FRAMES = 3  # shortest ended track kept as a piece to join
 PIECE_MEMORY_FRAMES = 60  # how long an ended piece is kept
 MAX_PIECES = 60
+LEAP_GAP_FRAMES = 3  # a gap this long before the last blob or two of a track: were they within reach of a fall?
+STILL_TAIL_FRAMES = 3  # frames after a track's last new lowest point that make a tail to cut
 
 
 @dataclass(frozen=True)
@@ -78,10 +80,11 @@ class FallingObjectDetector:
 
         x0, y0, x1, y1 = self.foreground.outer
         crop = frame.image[y0:y1, x0:x1]
-        grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop
+        colour = crop if crop.ndim == 3 else None
+        grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if colour is not None else crop
         shift = self.stabiliser.estimate(grey)
         detections = self.foreground.detect(grey, shift, frame=frame.index, t=frame.t,
-                                            brightness=self.stabiliser.brightness)
+                                            brightness=self.stabiliser.brightness, colour=colour)
         detections += self._reacquired(detections, frame)
         ended = self.tracker.update(detections, frame=frame.index)
         steps = [self._end(track) for track in ended if len(track) >= self.config.min_track_frames
@@ -151,6 +154,7 @@ class FallingObjectDetector:
         if event_id is None:
             joined = self._joined(track)
             if joined is not track:
+                joined = self._trimmed(joined)  # a piece may have gone on past the track's end
                 joined_gate = self._gate(joined)
                 if joined_gate.passed or not gate.passed:
                     track, gate, first = joined, joined_gate, joined.detections[0].frame
@@ -158,7 +162,8 @@ class FallingObjectDetector:
                 self._remember(track)
         if not gate.passed:
             return self._reject(event_id, first, last, f"gravity gate: {gate.reason}")
-        sample = self._sample(track)
+        # the classifier judges the fall itself, as it was trained to: not the moments held before it
+        sample = self._sample(Track(track.id, track.detections[gate.fit.apex_index:]))
         confidence = self.classifier.falling_probability(sample)
         if confidence < self.config.min_confidence:
             return self._reject(event_id, first, last, f"classifier: P(falling) = {confidence:.2f}")
@@ -196,6 +201,7 @@ class FallingObjectDetector:
             frames.setdefault(p.frame, []).append(p)
         size = float(np.median([max(p.w, p.h) for p in track.detections]))
         reach = max(12.0, 1.2 * size)
+        end = track.last.frame  # an earlier piece that goes on past the track's end has lost the object
         used: list[Track] = []
         joined = True
         while joined:
@@ -218,7 +224,8 @@ class FallingObjectDetector:
                                                 for p in common for c in [_combined(frames[p.frame])])
                 if fits:
                     for p in d:
-                        frames.setdefault(p.frame, []).append(p)
+                        if p.frame <= end:
+                            frames.setdefault(p.frame, []).append(p)
                     used.append(piece)
                     joined = True
                     break
@@ -228,8 +235,20 @@ class FallingObjectDetector:
         return Track(id=track.id, detections=[_combined(frames[k]) for k in sorted(frames)])
 
     def _trimmed(self, track: Track) -> Track:
-        """The track without a ragged tail: after an object is lost a track may pick up stray blobs."""
-        d = track.detections
+        """The track without a ragged or a still tail, or a ragged head.
+
+        After an object is lost a track may pick up stray blobs (and faint ones where it was expected to
+        be: they keep a track going, but do not end one); after it lands (or leaves the view next to
+        something that stays) a track may sit still on one spot. A fall makes a new lowest point every
+        frame or two, so what follows the last new low is not part of it. An object seen only now and
+        then at first and steadily after a gap is judged on the steady part.
+        """
+        d = self._without_faint_tail(track.detections)
+        y = np.fromiter((p.y for p in d), float, len(d))
+        new_low = np.nonzero(y[1:] > np.maximum.accumulate(y)[:-1] + 1.0)[0]
+        end = int(new_low[-1]) + 2 if len(new_low) else len(d)
+        if len(d) - end >= STILL_TAIL_FRAMES and end >= self.config.min_track_frames:
+            d = self._without_faint_tail(d[:end])
         for _ in range(3):
             if len(d) < 2 * self.config.min_track_frames:
                 break
@@ -238,10 +257,39 @@ class FallingObjectDetector:
             if fill >= MIN_TRACK_FILL and (not gaps or self._gate(Track(track.id, d)).passed):
                 break
             cut = gaps[-1] if gaps else len(d)
+            if len(d) - cut > max(cut, self.config.min_track_frames - 1):
+                d = d[cut:]  # seen poorly at first (a light change, a wall of its colour), then steadily
+                continue
             if cut < self.config.min_track_frames:
                 break
-            d = d[:cut]
-        return track if d is track.detections else Track(id=track.id, detections=list(d))
+            d = self._without_faint_tail(d[:cut])
+        return track if len(d) == len(track.detections) else Track(id=track.id, detections=list(d))
+
+    def _without_faint_tail(self, d: list[Detection]) -> list[Detection]:
+        """The track without what only a lost track picks up at its end: faint blobs where the object
+        was expected (they support a track, but are never its last word), and a blob or two after a gap
+        farther below than the object could have fallen in the meantime."""
+        while len(d) > self.config.min_track_frames:
+            if d[-1].faint:
+                d = d[:-1]
+            elif self._leaps(d, len(d) - 1):
+                d = d[:-1]
+            elif len(d) > 3 and self._leaps(d, len(d) - 2):
+                d = d[:-2]
+            else:
+                break
+        return d
+
+    def _leaps(self, d: list[Detection], k: int) -> bool:
+        """Does detection ``k`` lie, after a gap, farther below its predecessor than a fall could take it?"""
+        a, b = d[k - 1], d[k]
+        if b.frame - a.frame < LEAP_GAP_FRAMES or k < 3:
+            return False
+        speed = max(max(0.0, (d[j].y - d[j - 1].y) / max(d[j].t - d[j - 1].t, 1e-3)) for j in (k - 1, k - 2))
+        dt = b.t - a.t
+        g_px = self.config.gravity_max * G / self._m_per_px(a.x, a.y)
+        size = max(a.w, a.h)
+        return b.y - a.y > speed * dt + 0.5 * g_px * dt * dt + 3.0 + 0.5 * size
 
     def _reject(self, event_id: int | None, first: int, last: int, reason: str) -> Lifecycle | None:
         key = reason.split(":")[0]

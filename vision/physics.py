@@ -17,6 +17,10 @@ HELD_M = 0.2  # metres a track may wander before it counts as having started to 
 MIN_WATCHED_DESCENT = 0.3  # share of a fall's descent that must lie between detections close in time
 SIZE_WANDER = 0.15  # share of an object's size its centroid may wander from the ballistic path
 EARLY_FRAMES = 25  # the part of a long fall judged on its own, before drag dominates
+OUTLIER_MIN_POINTS = 7  # a fit of this many points or more leaves out one point far off the rest
+OUTLIER_SIGMAS = 4.0  # ... this many RMS residuals of the others away
+OUTLIER_MIN_M = 0.05  # ... and at least this far
+HELD_FRAMES = 10  # a track that stays this long within its wander of one height was held (or is not falling)
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,9 @@ def gravity_gate(t: np.ndarray, u: np.ndarray, v: np.ndarray, *, config: Detecto
     if n_fall < config.min_track_frames:
         return GateResult(False, "never falls: rises or stays level to the end of the track", None)
     result = _judge(t[fall], u[fall], v[fall], apex, config, size_m)
+    if result.passed and len(t) - _last_stay(v, wander=max(HELD_M, SIZE_WANDER * size_m)) < config.min_track_frames:
+        # a blob that sits and then slips away below in a frame or two: the slip is too short to be a fall
+        return GateResult(False, "sits, then slips away in too few frames to judge", result.fit)
     early = apex + EARLY_FRAMES
     if not result.passed and result.fit is not None and len(t) - early >= EARLY_FRAMES // 2:
         # drag flattens a long fall towards terminal speed; its first second still shows gravity
@@ -82,6 +89,15 @@ def gravity_gate(t: np.ndarray, u: np.ndarray, v: np.ndarray, *, config: Detecto
 
 def _judge(t: np.ndarray, u: np.ndarray, v: np.ndarray, apex: int, config: DetectorConfig, size_m: float) -> GateResult:
     fit = fit_ballistic(t, u, v, apex_index=apex)
+    if len(t) >= OUTLIER_MIN_POINTS:
+        # one stray blob (a piece of something else, a leap at the end) can bend a short fit into a
+        # parabola: a point far off a fit that suits all the others is left out
+        resid = np.abs(v - np.array([fit.v_at(x) for x in t]))
+        worst = int(np.argmax(resid))
+        rest = np.delete(np.arange(len(t)), worst)
+        refit = fit_ballistic(t[rest], u[rest], v[rest], apex_index=apex)
+        if resid[worst] > max(OUTLIER_SIGMAS * refit.residual_m, OUTLIER_MIN_M):
+            t, u, v, fit = t[rest], u[rest], v[rest], refit
     if fit.descent_m < config.min_descent_m:
         return GateResult(False, f"descends {fit.descent_m:.2f} m (needs {config.min_descent_m} m)", fit)
     if fit.descending_fraction < 0.8:
@@ -137,6 +153,15 @@ def _launch_index(v: np.ndarray, apex: int) -> int:
     if len(dropped) == 0:
         return apex
     return apex + max(int(dropped[0]) - 2, 0)
+
+
+def _last_stay(v: np.ndarray, *, wander: float) -> int:
+    """Index where the track's last stay at one height (HELD_FRAMES within ``wander``) ends; 0 if none."""
+    if len(v) < HELD_FRAMES:
+        return 0
+    windows = np.lib.stride_tricks.sliding_window_view(v, HELD_FRAMES)
+    still = np.nonzero(np.ptp(windows, axis=1) < wander)[0]
+    return int(still[-1]) + HELD_FRAMES if len(still) else 0
 
 
 def _apex_index(v: np.ndarray) -> int:

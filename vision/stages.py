@@ -214,7 +214,12 @@ def _phase_correlate(reference: np.ndarray, image: np.ndarray, window: np.ndarra
 
 
 class ForegroundDetector:
-    """Running-average background inside the region of interest, at full resolution; blobs by contours."""
+    """Running-average background inside the region of interest, at full resolution; blobs by contours.
+
+    Brightness is compared at full resolution. Colour is compared too, at half resolution (the
+    camera's own chroma resolution): an object as bright as the wall behind it but of another
+    colour (a blue bag on a red-brick wall) is invisible in grey.
+    """
 
     GRADIENT_EVERY = 50  # frames between refreshes of the edge-aware threshold image
     ABSORB_EVERY = 26  # frames between background updates that include the foreground (even: see detect)
@@ -247,6 +252,9 @@ class ForegroundDetector:
         self.mask = mask
         self.area = max(int(cv2.countNonZero(mask)), 1)
         self._bg_f = self._bg = self._thr = self._diff = None
+        self._cbg_f = self._cbg = self._cthr = self._cdiff = None  # the same for colour, at half resolution
+        self._cnoise = 2.0
+        self.mask_half = np.ascontiguousarray(mask[::2, ::2])
         self._rainy = False
         self._bg_brightness = 0.0
         self._frames = 0
@@ -254,19 +262,28 @@ class ForegroundDetector:
         self.relearned = 0
         self.relearn_reasons: dict[str, int] = {}
 
-    def detect(self, grey: np.ndarray, shift: Shift, *, frame: int, t: float, brightness: float) -> list[Detection]:
-        """Foreground blobs of this frame's grey ``outer`` region, in reference image coordinates."""
+    def detect(self, grey: np.ndarray, shift: Shift, *, frame: int, t: float, brightness: float,
+               colour: np.ndarray | None = None) -> list[Detection]:
+        """Foreground blobs of this frame's grey ``outer`` region, in reference image coordinates.
+
+        ``colour`` is the same region in BGR; without it (or with ``config.colour`` off) only
+        brightness is compared.
+        """
         import cv2
 
-        self._diff = None
+        self._diff = self._cdiff = None
         if abs(shift.dx) > self.margin - 1 or abs(shift.dy) > self.margin - 1 or not shift.reliable:
             self._bg_f = None  # shaken beyond the margin: start again from the next frame
             self._count_relearn("shake")
             return []
         grey = self._aligned(grey, shift)
+        chroma = self._chroma(colour, shift) if colour is not None and self.config.colour else None
         if self._bg_f is None:
-            self._learn(grey, brightness)
+            self._learn(grey, brightness, chroma)
             return []
+        if chroma is not None and self._cbg_f is None:
+            self._learn_chroma(chroma)
+            chroma = None
         self._frames += 1
         # a global light change (gain) is taken out before differencing
         gain = brightness / self._bg_brightness if self._bg_brightness > 1.0 else 1.0
@@ -274,30 +291,48 @@ class ForegroundDetector:
         diff = cv2.absdiff(grey, bg)
         fg = cv2.compare(diff, self._thr, cv2.CMP_GT)
         self._diff = diff
+        if chroma is not None:
+            # a gain scales the colour-difference channels about their mid-grey zero
+            cbg = self._cbg if abs(gain - 1.0) < 0.004 else cv2.convertScaleAbs(self._cbg, alpha=gain,
+                                                                               beta=128.0 * (1.0 - gain))
+            self._cdiff = _chroma_distance(cv2.absdiff(chroma, cbg))
+            cfg = cv2.compare(self._cdiff, self._cthr, cv2.CMP_GT)  # colour change at half resolution
+            if cv2.countNonZero(cfg):
+                x, y, w, h = cv2.boundingRect(cfg)
+                up = cv2.resize(cfg[y:y + h, x:x + w], (2 * w, 2 * h), interpolation=cv2.INTER_NEAREST)
+                ys, xs = slice(2 * y, min(2 * (y + h), fg.shape[0])), slice(2 * x, min(2 * (x + w), fg.shape[1]))
+                fg[ys, xs] |= up[: ys.stop - ys.start, : xs.stop - xs.start]
         count = cv2.countNonZero(fg)
         detections: list[Detection] = []
         if count > self.config.max_foreground_fraction * self.area:
-            self._learn(grey, brightness)
+            self._learn(grey, brightness, chroma)
             self._count_relearn("foreground share")
             return []
         if count:
             detections = self._blobs(fg, frame=frame, t=t)
             if detections is None:
-                self._learn(grey, brightness)
+                self._learn(grey, brightness, chroma)
                 self._count_relearn("blob count")
                 return []
         if self._frames % 2 == 0:  # learning every other frame at twice the rate halves the cost
             a = min(2 * self.config.background_alpha, 1.0)
-            if count and self._frames % self.ABSORB_EVERY:
-                # foreground pixels stay out of the background, so a moving object leaves no ghost behind
-                cv2.accumulateWeighted(grey, self._bg_f, a, mask=cv2.bitwise_not(fg))
-            else:  # ... except now and then, so that things that arrive and stay are learned
+            absorb = not count or self._frames % self.ABSORB_EVERY == 0
+            if absorb:  # now and then the foreground is learned too, so that things that arrive and stay are
                 cv2.accumulateWeighted(grey, self._bg_f, a)
+            else:  # foreground pixels stay out of the background, so a moving object leaves no ghost behind
+                cv2.accumulateWeighted(grey, self._bg_f, a, mask=cv2.bitwise_not(fg))
             self._bg = cv2.convertScaleAbs(self._bg_f)
             self._bg_brightness += a * (brightness - self._bg_brightness)
+            if chroma is not None and self._frames % 4 == 0:  # colour: every fourth frame at four times the rate
+                a = min(4 * self.config.background_alpha, 1.0)
+                cv2.accumulateWeighted(chroma, self._cbg_f, a, mask=None if absorb else cv2.bitwise_not(cfg))
+                self._cbg = cv2.convertScaleAbs(self._cbg_f)
         if self._frames % self.GRADIENT_EVERY == 0:
             self._noise = _noise_sigma(diff, self.mask)
             self._thr = self._threshold_image(self._bg)
+            if chroma is not None:
+                self._cnoise = _noise_sigma(self._cdiff, self.mask_half)
+                self._cthr = self._chroma_threshold_image(self._cbg)
         return detections
 
     def reacquire(self, x: float, y: float, reach: float, *, frame: int, t: float, min_area: int) -> Detection | None:
@@ -317,7 +352,12 @@ class ForegroundDetector:
         bx, by = min(int(x - x0) + r + 1, w), min(int(y - y0) + r + 1, h)
         if bx - ax < 3 or by - ay < 3:
             return None
-        faint = (self._diff[ay:by, ax:bx] > self._thr[ay:by, ax:bx] * self.REACQUIRE_FACTOR).astype(np.uint8)
+        faint = self._diff[ay:by, ax:bx] > self._thr[ay:by, ax:bx] * self.REACQUIRE_FACTOR
+        if self._cdiff is not None:
+            hy, hx = slice(ay // 2, (by + 1) // 2), slice(ax // 2, (bx + 1) // 2)
+            cfaint = self._cdiff[hy, hx] > self._cthr[hy, hx] * self.REACQUIRE_FACTOR
+            faint |= np.repeat(np.repeat(cfaint, 2, axis=0), 2, axis=1)[ay % 2:ay % 2 + by - ay, ax % 2:ax % 2 + bx - ax]
+        faint = faint.astype(np.uint8)
         if self._rainy:
             faint = cv2.morphologyEx(faint, cv2.MORPH_OPEN, self.RAIN_KERNEL)
         n, _, stats, centres = cv2.connectedComponentsWithStats(faint, connectivity=8)
@@ -342,6 +382,20 @@ class ForegroundDetector:
             return outer[m + iy:m + iy + y1 - y0, m + ix:m + ix + x1 - x0]
         warp = np.float32([[1, 0, m + shift.dx], [0, 1, m + shift.dy]])
         return cv2.warpAffine(outer, warp, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+
+    def _chroma(self, outer: np.ndarray, shift: Shift) -> np.ndarray:
+        """The colour region at half resolution, moved back onto the reference view."""
+        import cv2
+
+        h, w = self.mask_half.shape
+        m = self.margin
+        # every other pixel: cameras store colour at half resolution, so little is lost
+        small = cv2.cvtColor(cv2.resize(outer, ((outer.shape[1] + 1) // 2, (outer.shape[0] + 1) // 2),
+                                        interpolation=cv2.INTER_NEAREST), cv2.COLOR_BGR2YCrCb)
+        # to the nearest whole pixel, which is half a pixel at full resolution: colour changes slowly across
+        # a wall, and its edges carry a raised threshold
+        ix, iy = round(shift.dx / 2), round(shift.dy / 2)
+        return small[m // 2 + iy:m // 2 + iy + h, m // 2 + ix:m // 2 + ix + w]
 
     def _blobs(self, fg: np.ndarray, *, frame: int, t: float) -> list[Detection] | None:
         # outer contours are far cheaper than connected-component labelling on a sparse mask
@@ -391,11 +445,18 @@ class ForegroundDetector:
         self.relearned += 1
         self.relearn_reasons[reason] = self.relearn_reasons.get(reason, 0) + 1
 
-    def _learn(self, grey: np.ndarray, brightness: float) -> None:
+    def _learn(self, grey: np.ndarray, brightness: float, chroma: np.ndarray | None = None) -> None:
         self._bg_f = grey.astype(np.float32)
         self._bg = grey.copy()
         self._bg_brightness = brightness
         self._thr = self._threshold_image(grey)
+        if chroma is not None:
+            self._learn_chroma(chroma)
+
+    def _learn_chroma(self, chroma: np.ndarray) -> None:
+        self._cbg_f = chroma.astype(np.float32)
+        self._cbg = chroma.copy()
+        self._cthr = self._chroma_threshold_image(chroma)
 
     def _threshold_image(self, bg: np.ndarray) -> np.ndarray:
         """Per-pixel threshold: the base level, raised on strong edges, 255 outside the region."""
@@ -410,6 +471,28 @@ class ForegroundDetector:
         thr = cv2.convertScaleAbs(grad, alpha=self.config.edge_gain, beta=base)
         thr[self.mask == 0] = 255
         return thr
+
+    def _chroma_threshold_image(self, cbg: np.ndarray) -> np.ndarray:
+        """The same for the colour difference (half resolution): raised on the edges of any channel."""
+        import cv2
+
+        gx = cv2.convertScaleAbs(cv2.Sobel(cbg, cv2.CV_16S, 1, 0, ksize=3))
+        gy = cv2.convertScaleAbs(cv2.Sobel(cbg, cv2.CV_16S, 0, 1, ksize=3))
+        grad = _chroma_distance(cv2.addWeighted(gx, 0.25, gy, 0.25, 0))
+        grad = cv2.dilate(grad, np.ones((3, 3), np.uint8))
+        base = max(self.config.colour_threshold, min(60.0, self.config.noise_factor * self._cnoise))
+        thr = cv2.convertScaleAbs(grad, alpha=self.config.edge_gain, beta=base)
+        thr[self.mask_half == 0] = 255
+        return thr
+
+
+def _chroma_distance(ycrcb: np.ndarray) -> np.ndarray:
+    """Per pixel, mostly the colour-difference channels of a Y, Cr, Cb difference image: OpenCV's grey
+    weights on (Y, Cr, Cb) give 0.11 Y + 0.59 Cr + 0.30 Cb. Brightness is the grey path's job, and rain
+    and flicker change little else."""
+    import cv2
+
+    return cv2.cvtColor(ycrcb, cv2.COLOR_BGR2GRAY)
 
 
 def _noise_sigma(diff: np.ndarray, mask: np.ndarray) -> float:
