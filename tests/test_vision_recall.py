@@ -206,6 +206,24 @@ def test_a_track_ends_where_its_object_was_last_seen_falling():
     assert detector._trimmed(Track(4, fall)).detections == fall  # a clean fall keeps every point
 
 
+def test_a_second_drop_below_the_first_is_not_taken_for_its_continuation():
+    """Two objects let go from one window column: the first is reported and lost near the bottom, the
+    second starts a moment later a little below where the first was lost. A continuation of the first
+    would be falling fast; the second starts from rest, so it is an object of its own."""
+    detector = _detector()
+    first = _fall_points(range(0, 20))
+    detector._accepted.append({p.frame: (p.x, p.y) for p in first})
+    lost = first[-1]
+    from_rest = [Detection(frame=k, t=k / FPS, x=lost.x + 5, y=lost.y + 20 + 16 * 0.5 * G * ((k - 24) / FPS) ** 2,
+                           area=40, w=7, h=7) for k in range(24, 40)]
+    assert not detector._duplicate(Track(2, from_rest))
+    # the same spot and moment, but as fast as the first was falling: the first object, found again
+    speed = (first[-1].y - first[-4].y) / 3
+    going_on = [Detection(frame=k, t=k / FPS, x=lost.x + 5, y=lost.y + 20 + speed * (k - 24), area=40, w=7, h=7)
+                for k in range(24, 40)]
+    assert detector._duplicate(Track(3, going_on))
+
+
 def test_a_track_seen_poorly_at_first_keeps_its_steady_part():
     """An object seen only now and then at first (a light change, a wall of its colour), then steadily:
     the steady part is what the track is judged on."""

@@ -357,10 +357,24 @@ class FallingObjectDetector:
                 return True
             end = max(theirs)
             ex, ey = theirs[end]
-            # picks up below where the reported one was lost, a moment later
-            if 0 < first.frame - end <= 2 * self.config.max_gap_frames + 6 and abs(first.x - ex) < 40 and first.y > ey - 10:
+            # picks up below where the reported one was lost, a moment later, and as fast: an object
+            # let go from a window below a moment later starts from rest
+            if (0 < first.frame - end <= 2 * self.config.max_gap_frames + 6 and abs(first.x - ex) < 40
+                    and first.y > ey - 10 and _start_speed(track) >= 0.5 * _end_speed(theirs)):
                 return True
         return False
+
+
+def _start_speed(track: Track) -> float:
+    """Downward image speed (px per frame) over a track's first few detections."""
+    d = track.detections[:4]
+    return (d[-1].y - d[0].y) / max(d[-1].frame - d[0].frame, 1)
+
+
+def _end_speed(points: dict[int, tuple[float, float]]) -> float:
+    """Downward image speed (px per frame) over the last few points of a reported track."""
+    frames = sorted(points)[-4:]
+    return (points[frames[-1]][1] - points[frames[0]][1]) / max(frames[-1] - frames[0], 1)
 
 
 def nominal_calibration(width: int, height: int) -> Calibration:
