@@ -360,21 +360,17 @@ class FallingObjectDetector:
             # picks up below where the reported one was lost, a moment later, and as fast: an object
             # let go from a window below a moment later starts from rest
             if (0 < first.frame - end <= 2 * self.config.max_gap_frames + 6 and abs(first.x - ex) < 40
-                    and first.y > ey - 10 and _start_speed(track) >= 0.5 * _end_speed(theirs)):
+                    and first.y > ey - 10
+                    and _downward_speed([(p.frame, p.y) for p in track.detections[:4]])
+                    >= 0.5 * _downward_speed([(k, theirs[k][1]) for k in sorted(theirs)[-4:]])):
                 return True
         return False
 
 
-def _start_speed(track: Track) -> float:
-    """Downward image speed (px per frame) over a track's first few detections."""
-    d = track.detections[:4]
-    return (d[-1].y - d[0].y) / max(d[-1].frame - d[0].frame, 1)
-
-
-def _end_speed(points: dict[int, tuple[float, float]]) -> float:
-    """Downward image speed (px per frame) over the last few points of a reported track."""
-    frames = sorted(points)[-4:]
-    return (points[frames[-1]][1] - points[frames[0]][1]) / max(frames[-1] - frames[0], 1)
+def _downward_speed(points: list[tuple[int, float]]) -> float:
+    """Downward image speed (px per frame) from the first to the last of (frame, y) points."""
+    (f0, y0), (f1, y1) = points[0], points[-1]
+    return (y1 - y0) / max(f1 - f0, 1)
 
 
 def nominal_calibration(width: int, height: int) -> Calibration:
