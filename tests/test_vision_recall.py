@@ -135,6 +135,71 @@ def test_pieces_of_two_objects_are_not_joined():
     assert detector._joined(mine) is mine
 
 
+def test_a_piece_is_kept_while_a_track_that_may_continue_it_is_alive():
+    """A fall whose first second was one track and the rest another, still alive seconds later: the
+    first piece must still be there to join when the second ends, however many pieces ended since."""
+    from vision.falling import MAX_PIECES
+
+    detector = _detector()
+    head = Track(id=1, detections=_fall_points(range(0, 14)))
+    detector._frame = 20
+    detector._remember(head)
+    rest = Track(id=2, detections=_fall_points(range(15, 20)))
+    detector.tracker.tracks = [rest]
+    for k in range(MAX_PIECES // 2):  # stray pieces ending long after the head, elsewhere
+        detector._frame = 100 + 2 * k
+        detector._remember(Track(id=10 + k, detections=_fall_points(range(90 + 2 * k, 95 + 2 * k), x=100.0)))
+    assert head in detector._pieces
+    detector.tracker.tracks = []  # the second track ended: nothing may join the head any more
+    detector._remember(Track(id=99, detections=_fall_points(range(150, 155), x=100.0)))
+    assert head not in detector._pieces
+
+
+def _drag_fall(frames: range, *, vt: float = 6.0, x: float = 300.0, y0: float = 40.0) -> list[Detection]:
+    """A fall from rest slowed by quadratic drag to ``vt`` m/s, 16 px per metre."""
+    def y(k: int) -> float:
+        t = k / FPS
+        return y0 + 16.0 * (vt * vt / G) * math.log(math.cosh(G * t / vt))
+
+    return [Detection(frame=k, t=k / FPS, x=x, y=y(k), area=40, w=7, h=7) for k in frames]
+
+
+def test_a_started_fall_that_fails_alone_is_judged_with_its_first_piece():
+    """The tracker lost a light object just after release and found it again: the first piece shows
+    the start of the fall, the second only the near-steady speed that drag leaves. The second passed
+    the gate for a while (an event was started) but fails on its whole length; joined, it is a fall."""
+    detector = _detector()
+    head = Track(id=1, detections=_drag_fall(range(0, 10)))
+    rest = Track(id=2, detections=_drag_fall(range(10, 60)))
+    assert not detector._gate(rest).passed
+    detector._remember(head)
+    detector._started[rest.id] = 7
+    step = detector._end(rest)
+    assert step.kind == "end" and step.event is not None, step.reason
+    assert step.first_frame == 0
+
+
+def test_a_sparse_fall_is_judged_whole():
+    """A faint object seen in about every other frame along one clean fall: the whole track is judged,
+    not cut down at its first gap."""
+    detector = _detector()
+    fall = _fall_points(range(0, 30))
+    seen = [p for p in fall if p.frame % 5 in (0, 2, 3)]
+    trimmed = detector._trimmed(Track(1, seen))
+    assert trimmed.detections == seen
+    assert detector._judged(trimmed).passed
+
+
+def test_a_fast_sideways_mover_is_not_a_fall():
+    """Junk chained across walking people can bend into a parabola; nothing thrown from a window
+    moves along the façade at 6 m/s."""
+    t = np.arange(30) / FPS
+    v = 40 - 0.5 * G * t * t
+    assert gravity_gate(t, 10 + 2.0 * t, v, config=DetectorConfig()).passed
+    result = gravity_gate(t, 10 + 6.0 * t, v, config=DetectorConfig())
+    assert not result.passed and result.reason.startswith("sideways"), result.reason
+
+
 # -- the gate: drag, and large tumbling objects ------------------------------------------------
 
 
@@ -226,12 +291,16 @@ def test_a_second_drop_below_the_first_is_not_taken_for_its_continuation():
 
 def test_a_track_seen_poorly_at_first_keeps_its_steady_part():
     """An object seen only now and then at first (a light change, a wall of its colour), then steadily:
-    the steady part is what the track is judged on."""
+    the steady part is what the track is judged on (a whole this sparse could be rain chained up)."""
+    from vision.falling import MIN_SPARSE_FILL
+
     detector = _detector()
-    fall = _fall_points(range(0, 30))
-    poorly = [p for p in fall[:18] if p.frame % 4 == 0]
-    trimmed = detector._trimmed(Track(1, poorly + fall[18:]))
-    assert [d.frame for d in trimmed.detections] == list(range(18, 30))
+    fall = _fall_points(range(0, 36))
+    poorly = [p for p in fall[:24] if p.frame % 6 == 0]
+    track = Track(1, poorly + fall[24:])
+    assert len(track) / 36 < MIN_SPARSE_FILL
+    trimmed = detector._trimmed(track)
+    assert [d.frame for d in trimmed.detections] == list(range(24, 36))
     assert detector._gate(trimmed).passed
 
 

@@ -91,6 +91,11 @@ class DetectorConfig(_Strict):
         1.7, ge=0.5, le=5.0, title="highest acceleration",
         description="Largest downward acceleration accepted, as a fraction of g (perspective of outward throws)",
     )
+    max_lateral_speed: float = Field(
+        4.0, gt=0.0, le=50.0, title="fastest sideways motion",
+        description="Largest speed (m/s) along the façade a falling track may have: a thrown object is pushed "
+                    "out from the wall, not hurled along it",
+    )
     max_fit_residual_m: float = Field(
         0.25, gt=0.0, le=10.0, title="fit residual",
         description="Largest RMS residual (metres) of the ballistic fit before a track counts as erratic",

@@ -11,8 +11,9 @@ and window column on the façade.
 
 from __future__ import annotations
 
+import bisect
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -20,7 +21,7 @@ from vision.calibration import Calibration
 from vision.classifier import FallingClassifier, TrackSample
 from vision.config import DetectorConfig
 from vision.events import VisionEvent
-from vision.physics import G, BallisticFit, gravity_gate
+from vision.physics import G, BallisticFit, GateResult, gravity_gate
 from vision.sources import Frame
 from vision.stages import Detection, ForegroundDetector, Stabiliser, Track, Tracker, combined_detection as _combined
 
@@ -33,7 +34,6 @@ MIN_SPARSE_FRAMES = 10
 STITCH_FRAMES = 15  # longest gap between two pieces of one object's track
 REACQUIRE_MIN_FRAMES = 4  # detections a falling track needs before a lost object is looked for faintly
 MIN_PIECE_FRAMES = 3  # shortest ended track kept as a piece to join
-PIECE_MEMORY_FRAMES = 60  # how long an ended piece is kept
 MAX_PIECES = 60
 LEAP_GAP_FRAMES = 3  # a gap this long before the last blob or two of a track: were they within reach of a fall?
 STILL_TAIL_FRAMES = 3  # frames after a track's last new lowest point that make a tail to cut
@@ -71,6 +71,7 @@ class FallingObjectDetector:
         self._next_event = 1
         self._accepted: list[dict[int, tuple[float, float]]] = []
         self._pieces: list[Track] = []  # recently ended dense tracks that were not reported
+        self._frame = -1
         self._v_top = self.calibration.facade_extent_m()[3]
         self.rejections: dict[str, int] = {}
 
@@ -78,6 +79,7 @@ class FallingObjectDetector:
         """Run the stages on one frame; returns the lifecycle steps it caused."""
         import cv2
 
+        self._frame = frame.index
         x0, y0, x1, y1 = self.foreground.outer
         crop = frame.image[y0:y1, x0:x1]
         colour = crop if crop.ndim == 3 else None
@@ -141,27 +143,19 @@ class FallingObjectDetector:
             return None
         track = self._trimmed(track)
         first, last = track.detections[0].frame, track.last.frame
-        fill = len(track) / (last - first + 1)
-        gate = None
-        if fill < MIN_TRACK_FILL:
-            # rain and noise chain up into sparse tracks; a real object is seen steadily, or, when it is
-            # faint, at least in every other frame along a clean ballistic path
-            if fill >= MIN_SPARSE_FILL and len(track) >= MIN_SPARSE_FRAMES:
-                gate = self._gate(track)
-            if gate is None or not gate.passed:
-                return self._reject(event_id, first, last, f"sparse track: seen in {fill:.0%} of its frames")
-        gate = gate or self._gate(track)
-        if event_id is None:
+        gate = self._judged(track)
+        if event_id is None or not gate.passed:
+            # a track too sparse or too short to show gravity may be the rest of a fall seen in pieces
             joined = self._joined(track)
             if joined is not track:
                 joined = self._trimmed(joined)  # a piece may have gone on past the track's end
-                joined_gate = self._gate(joined)
+                joined_gate = self._judged(joined)
                 if joined_gate.passed or not gate.passed:
                     track, gate, first = joined, joined_gate, joined.detections[0].frame
             if not gate.passed:
                 self._remember(track)
         if not gate.passed:
-            return self._reject(event_id, first, last, f"gravity gate: {gate.reason}")
+            return self._reject(event_id, first, last, gate.reason)
         # the classifier judges the fall itself, as it was trained to: not the moments held before it
         sample = self._sample(Track(track.id, track.detections[gate.fit.apex_index:]))
         confidence = self.classifier.falling_probability(sample)
@@ -177,14 +171,43 @@ class FallingObjectDetector:
             self._next_event += 1
         return Lifecycle("end", event_id, first, last, event=event)
 
+    def _judged(self, track: Track) -> GateResult:
+        """The gravity gate's verdict on a track, with the rejection's reason in full.
+
+        Rain and noise chain up into sparse tracks; a real object is seen steadily, or, when it is
+        faint, at least in every other frame along a clean ballistic path.
+        """
+        d = track.detections
+        fill = len(d) / (d[-1].frame - d[0].frame + 1)
+        sparse = GateResult(False, f"sparse track: seen in {fill:.0%} of its frames", None)
+        if fill < MIN_TRACK_FILL and (fill < MIN_SPARSE_FILL or len(d) < MIN_SPARSE_FRAMES):
+            return sparse
+        gate = self._gate(track)
+        if gate.passed:
+            return gate
+        return sparse if fill < MIN_TRACK_FILL else replace(gate, reason=f"gravity gate: {gate.reason}")
+
     def _remember(self, track: Track) -> bool:
         """Keep an ended, unreported track as a piece a later track may be joined to; always False."""
         span = track.last.frame - track.detections[0].frame + 1
         if len(track) >= MIN_PIECE_FRAMES and len(track) / span >= MIN_TRACK_FILL:
-            horizon = track.last.frame - PIECE_MEMORY_FRAMES
-            self._pieces = [p for p in self._pieces if p.last.frame >= horizon and p.id != track.id][-MAX_PIECES + 1:]
-            self._pieces.append(track)
+            self._pieces = self._joinable([p for p in self._pieces if p.id != track.id] + [track])[-MAX_PIECES:]
         return False
+
+    def _joinable(self, pieces: list[Track]) -> list[Track]:
+        """The pieces that some track could still be joined to: one alive now (however long it goes on
+        for: a fall seen whole after its start may end seconds later), one yet to start, or another
+        such piece, starting after the piece and within STITCH_FRAMES of its end."""
+        now = max([self._frame] + [p.last.frame for p in pieces])
+        later = sorted([t.detections[0].frame for t in self.tracker.tracks] + [now + 1])
+        kept = set()
+        for p in sorted(pieces, key=lambda p: p.detections[0].frame, reverse=True):
+            first, last = p.detections[0].frame, p.last.frame
+            k = bisect.bisect_right(later, first)
+            if k < len(later) and later[k] <= last + STITCH_FRAMES:
+                kept.add(id(p))
+                bisect.insort(later, first)
+        return [p for p in pieces if id(p) in kept]
 
     def _joined(self, track: Track) -> Track:
         """This track joined to the dense pieces before it that belong to the same object.
@@ -254,7 +277,8 @@ class FallingObjectDetector:
                 break
             fill = len(d) / (d[-1].frame - d[0].frame + 1)
             gaps = [k for k in range(1, len(d)) if d[k].frame - d[k - 1].frame > 1]
-            if fill >= MIN_TRACK_FILL and (not gaps or self._gate(Track(track.id, d)).passed):
+            sparse = fill >= MIN_SPARSE_FILL and len(d) >= MIN_SPARSE_FRAMES
+            if (fill >= MIN_TRACK_FILL or sparse) and (not gaps or self._gate(Track(track.id, d)).passed):
                 break
             cut = gaps[-1] if gaps else len(d)
             if len(d) - cut > max(cut, self.config.min_track_frames - 1):

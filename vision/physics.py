@@ -113,6 +113,9 @@ def _judge(t: np.ndarray, u: np.ndarray, v: np.ndarray, apex: int, config: Detec
     lo, hi = -config.gravity_max * G, -config.gravity_min * G
     if not lo <= fit.accel <= hi:
         return GateResult(False, f"acceleration {fit.accel:+.1f} m/s² is not gravity ({lo:.1f} to {hi:.1f})", fit)
+    if abs(fit.u_coef[1]) > config.max_lateral_speed:
+        return GateResult(False, f"sideways: {abs(fit.u_coef[1]):.1f} m/s along the façade "
+                                 f"(at most {config.max_lateral_speed:g})", fit)
     allowed = config.max_fit_residual_m + 0.02 * fit.descent_m + SIZE_WANDER * size_m
     if fit.residual_m > allowed:
         return GateResult(False, f"erratic: {fit.residual_m:.2f} m from a ballistic path (allowed {allowed:.2f})", fit)
