@@ -234,6 +234,17 @@ def test_a_descent_made_in_one_leap_across_a_gap_is_not_a_fall():
     assert not result.passed and result.reason.startswith("unwatched"), result.reason
 
 
+def test_a_fall_seen_in_bursts_all_the_way_down_is_watched():
+    """An object of the wall's colour shows only where it passes in front of windows: a few frames
+    seen, a few not, all the way down. Most of its descent is in gaps, but no one gap holds much of it."""
+    rng = np.random.default_rng(10)
+    frames = np.array([k for k in range(40) if k % 8 < 3])
+    t = frames / FPS
+    v = 40 - 0.5 * G * t * t + rng.normal(0, 0.02, len(t))
+    result = gravity_gate(t, 8 + rng.normal(0, 0.02, len(t)), v, config=DetectorConfig())
+    assert result.passed, result.reason
+
+
 def test_where_a_blob_that_sits_before_it_slips_away_stops_sitting():
     """The gate judges a fall only on what follows the track's last stay at one height
     (`_last_stay`): a blob that sits for half a second and slips away in three frames is too short

@@ -185,7 +185,9 @@ class FallingObjectDetector:
         gate = self._gate(track)
         if gate.passed:
             return gate
-        return sparse if fill < MIN_TRACK_FILL else replace(gate, reason=f"gravity gate: {gate.reason}")
+        if fill < MIN_TRACK_FILL:
+            return replace(gate, reason=f"{sparse.reason}, and {gate.reason}")
+        return replace(gate, reason=f"gravity gate: {gate.reason}")
 
     def _remember(self, track: Track) -> bool:
         """Keep an ended, unreported track as a piece a later track may be joined to; always False."""

@@ -15,6 +15,7 @@ from vision.config import DetectorConfig
 G = 9.81
 HELD_M = 0.2  # metres a track may wander before it counts as having started to fall
 MIN_WATCHED_DESCENT = 0.3  # share of a fall's descent that must lie between detections close in time
+MAX_LEAP_SHARE = 0.4  # ... unless it was seen in bursts all the way down: no one gap holds more than this share
 SIZE_WANDER = 0.15  # share of an object's size its centroid may wander from the ballistic path
 EARLY_FRAMES = 25  # the part of a long fall judged on its own, before drag dominates
 OUTLIER_MIN_POINTS = 7  # a fit of this many points or more leaves out one point far off the rest
@@ -107,7 +108,8 @@ def _judge(t: np.ndarray, u: np.ndarray, v: np.ndarray, apex: int, config: Detec
     steps = np.diff(t)
     drops = np.clip(-np.diff(v), 0.0, None)
     watched = steps <= 3.5 * float(np.median(steps))
-    if drops.sum() > 0 and drops[watched].sum() < MIN_WATCHED_DESCENT * drops.sum():
+    if (drops.sum() > 0 and drops[watched].sum() < MIN_WATCHED_DESCENT * drops.sum()
+            and drops[~watched].max() > MAX_LEAP_SHARE * drops.sum()):
         unseen = 1 - drops[watched].sum() / drops.sum()
         return GateResult(False, f"unwatched: {unseen:.0%} of its descent is in gaps", fit)
     lo, hi = -config.gravity_max * G, -config.gravity_min * G
