@@ -21,6 +21,7 @@ EARLY_FRAMES = 25  # the part of a long fall judged on its own, before drag domi
 OUTLIER_MIN_POINTS = 7  # a fit of this many points or more leaves out one point far off the rest
 OUTLIER_SIGMAS = 4.0  # ... this many RMS residuals of the others away
 OUTLIER_MIN_M = 0.05  # ... and at least this far
+MAX_STEP_SHARE = 0.5  # largest share of a fall's descent one step between detections may make
 HELD_FRAMES = 10  # a track that stays this long within its wander of one height was held (or is not falling)
 
 
@@ -101,6 +102,11 @@ def _judge(t: np.ndarray, u: np.ndarray, v: np.ndarray, apex: int, config: Detec
             t, u, v, fit = t[rest], u[rest], v[rest], refit
     if fit.descent_m < config.min_descent_m:
         return GateResult(False, f"descends {fit.descent_m:.2f} m (needs {config.min_descent_m} m)", fit)
+    dt = np.diff(t)
+    steps_down = -np.diff(v)[dt <= 1.5 * float(np.median(dt))]  # between frames in a row (gaps: see below)
+    if len(steps_down) and steps_down.max() > MAX_STEP_SHARE * fit.descent_m:
+        # a fall spreads its descent over its frames (from rest, the last of five steps is 36% of it)
+        return GateResult(False, f"leaps: {steps_down.max() / fit.descent_m:.0%} of its descent in one step", fit)
     if fit.descending_fraction < 0.8:
         return GateResult(False, f"not monotonic: descends in {fit.descending_fraction:.0%} of steps", fit)
     # most of the fall must be watched: a track that hovers and then makes its descent in one leap
