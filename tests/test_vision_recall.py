@@ -245,6 +245,18 @@ def test_a_fall_seen_in_bursts_all_the_way_down_is_watched():
     assert result.passed, result.reason
 
 
+def test_a_blob_that_jumps_down_in_one_step_is_not_a_fall():
+    """A flapping bird's blob wanders about one height for eight frames, then jumps a metre down in
+    one frame: a parabola fits, loosely, but a fall spreads its descent over its frames."""
+    t = np.arange(10) / FPS
+    v = np.array([55.7, 56.97, 56.86, 56.57, 56.11, 56.0, 56.07, 56.32, 56.03, 54.98])  # metres, as measured
+    result = gravity_gate(t, 8 + 3.8 * t, v, config=DetectorConfig(), size_m=1.7)
+    assert not result.passed and result.reason.startswith("leaps"), result.reason
+    # the shortest fall from rest the gate judges makes 36% of its descent in its last step
+    t = np.arange(5) / FPS + 0.3
+    assert gravity_gate(t, np.full(5, 8.0), 40 - 0.5 * G * t * t, config=DetectorConfig(min_descent_m=0.5)).passed
+
+
 def test_where_a_blob_that_sits_before_it_slips_away_stops_sitting():
     """The gate judges a fall only on what follows the track's last stay at one height
     (`_last_stay`): a blob that sits for half a second and slips away in three frames is too short
