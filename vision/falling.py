@@ -265,8 +265,9 @@ class FallingObjectDetector:
         After an object is lost a track may pick up stray blobs (and faint ones where it was expected to
         be: they keep a track going, but do not end one); after it lands (or leaves the view next to
         something that stays) a track may sit still on one spot. A fall makes a new lowest point every
-        frame or two, so what follows the last new low is not part of it. An object seen only now and
-        then at first and steadily after a gap is judged on the steady part.
+        frame or two, so what follows the last new low is not part of it. A sparse track that passes the
+        gate whole is kept whole; otherwise an object seen only now and then at first and steadily
+        after a gap is judged on the steady part.
         """
         d = self._without_faint_tail(track.detections)
         y = np.fromiter((p.y for p in d), float, len(d))

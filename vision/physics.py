@@ -102,8 +102,8 @@ def _judge(t: np.ndarray, u: np.ndarray, v: np.ndarray, apex: int, config: Detec
             t, u, v, fit = t[rest], u[rest], v[rest], refit
     if fit.descent_m < config.min_descent_m:
         return GateResult(False, f"descends {fit.descent_m:.2f} m (needs {config.min_descent_m} m)", fit)
-    dt = np.diff(t)
-    steps_down = -np.diff(v)[dt <= 1.5 * float(np.median(dt))]  # between frames in a row (gaps: see below)
+    steps = np.diff(t)
+    steps_down = -np.diff(v)[steps <= 1.5 * float(np.median(steps))]  # between frames in a row (gaps: below)
     if len(steps_down) and steps_down.max() > MAX_STEP_SHARE * fit.descent_m:
         # a fall spreads its descent over its frames (from rest, the last of five steps is 36% of it)
         return GateResult(False, f"leaps: {steps_down.max() / fit.descent_m:.0%} of its descent in one step", fit)
@@ -111,7 +111,6 @@ def _judge(t: np.ndarray, u: np.ndarray, v: np.ndarray, apex: int, config: Detec
         return GateResult(False, f"not monotonic: descends in {fit.descending_fraction:.0%} of steps", fit)
     # most of the fall must be watched: a track that hovers and then makes its descent in one leap
     # across a gap (a leaf that faded, then a stray blob far below) is not a fall
-    steps = np.diff(t)
     drops = np.clip(-np.diff(v), 0.0, None)
     watched = steps <= 3.5 * float(np.median(steps))
     if (drops.sum() > 0 and drops[watched].sum() < MIN_WATCHED_DESCENT * drops.sum()
