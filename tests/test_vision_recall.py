@@ -5,6 +5,7 @@ predicts them, pieces of one fall joined, heavy drag and rain handled, and large
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -188,6 +189,21 @@ def test_a_sparse_fall_is_judged_whole():
     trimmed = detector._trimmed(Track(1, seen))
     assert trimmed.detections == seen
     assert detector._judged(trimmed).passed
+
+
+def test_a_long_stay_does_not_make_up_for_a_sparse_fall():
+    """A blob that sits for four seconds, then a few specks below it: seen in half of all its frames,
+    but its "fall" in a fifth of them. A fall is judged on how steadily the fall itself was seen."""
+    detector = _detector()
+    held = [Detection(frame=k, t=k / FPS, x=300.0, y=40.0, area=40, w=7, h=7) for k in range(100)]
+    fall = [replace(p, frame=p.frame + 100, t=p.t + 4.0) for p in _fall_points(range(0, 30))]
+    specks = [p for p in fall if p.frame - 100 in (0, 6, 12, 18, 24, 29)]
+    track = Track(1, held + specks)
+    assert len(track) / 130 >= 0.5 and detector._gate(track).passed
+    result = detector._judged(track)
+    assert not result.passed and "its fall" in result.reason, result.reason
+    # seen in every other frame, the same fall is judged a fall
+    assert detector._judged(Track(2, held + fall[::2])).passed
 
 
 def test_a_fast_sideways_mover_is_not_a_fall():

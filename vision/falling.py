@@ -31,6 +31,7 @@ MAX_BACK_EXTRAPOLATION_S = 1.5
 MIN_TRACK_FILL = 0.7  # share of a track's frames it must have a detection in
 MIN_SPARSE_FILL = 0.5  # ... or this share, for a long track that passes the gravity gate
 MIN_SPARSE_FRAMES = 10
+MIN_FALL_FILL = 0.35  # ... and the fall itself, from its launch, in at least this share (pieces joined across a gap)
 STITCH_FRAMES = 15  # longest gap between two pieces of one object's track
 REACQUIRE_MIN_FRAMES = 4  # detections a falling track needs before a lost object is looked for faintly
 MIN_PIECE_FRAMES = 3  # shortest ended track kept as a piece to join
@@ -178,13 +179,16 @@ class FallingObjectDetector:
         faint, at least in every other frame along a clean ballistic path.
         """
         d = track.detections
-        fill = len(d) / (d[-1].frame - d[0].frame + 1)
+        fill = _fill(d)
         sparse = GateResult(False, f"sparse track: seen in {fill:.0%} of its frames", None)
-        if fill < MIN_TRACK_FILL and (fill < MIN_SPARSE_FILL or len(d) < MIN_SPARSE_FRAMES):
+        if not _steady(d):
             return sparse
         gate = self._gate(track)
         if gate.passed:
-            return gate
+            fall = d[gate.fit.apex_index:]  # a long steady stay before it cannot make up for a sparse fall
+            if _fill(fall) >= MIN_FALL_FILL:
+                return gate
+            return GateResult(False, f"sparse track: its fall seen in {_fill(fall):.0%} of its frames", gate.fit)
         if fill < MIN_TRACK_FILL:
             return replace(gate, reason=f"{sparse.reason}, and {gate.reason}")
         return replace(gate, reason=f"gravity gate: {gate.reason}")
@@ -392,6 +396,17 @@ class FallingObjectDetector:
                     >= 0.5 * _downward_speed([(k, theirs[k][1]) for k in sorted(theirs)[-4:]])):
                 return True
         return False
+
+
+def _fill(d: list[Detection]) -> float:
+    """Share of the frames from a track's first detection to its last that have one."""
+    return len(d) / (d[-1].frame - d[0].frame + 1)
+
+
+def _steady(d: list[Detection]) -> bool:
+    """Seen steadily, or, for a long track, in at least every other frame."""
+    fill = _fill(d)
+    return fill >= MIN_TRACK_FILL or (fill >= MIN_SPARSE_FILL and len(d) >= MIN_SPARSE_FRAMES)
 
 
 def _downward_speed(points: list[tuple[int, float]]) -> float:
