@@ -195,8 +195,7 @@ class FallingObjectDetector:
 
     def _remember(self, track: Track) -> bool:
         """Keep an ended, unreported track as a piece a later track may be joined to; always False."""
-        span = track.last.frame - track.detections[0].frame + 1
-        if len(track) >= MIN_PIECE_FRAMES and len(track) / span >= MIN_TRACK_FILL:
+        if len(track) >= MIN_PIECE_FRAMES and _fill(track.detections) >= MIN_TRACK_FILL:
             self._pieces = self._joinable([p for p in self._pieces if p.id != track.id] + [track])[-MAX_PIECES:]
         return False
 
@@ -282,10 +281,8 @@ class FallingObjectDetector:
         for _ in range(3):
             if len(d) < 2 * self.config.min_track_frames:
                 break
-            fill = len(d) / (d[-1].frame - d[0].frame + 1)
             gaps = [k for k in range(1, len(d)) if d[k].frame - d[k - 1].frame > 1]
-            sparse = fill >= MIN_SPARSE_FILL and len(d) >= MIN_SPARSE_FRAMES
-            if (fill >= MIN_TRACK_FILL or sparse) and (not gaps or self._gate(Track(track.id, d)).passed):
+            if _steady(d) and (not gaps or self._gate(Track(track.id, d)).passed):
                 break
             cut = gaps[-1] if gaps else len(d)
             if len(d) - cut > max(cut, self.config.min_track_frames - 1):
