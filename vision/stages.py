@@ -465,12 +465,7 @@ class ForegroundDetector:
         gx = cv2.Sobel(bg, cv2.CV_16S, 1, 0, ksize=3)
         gy = cv2.Sobel(bg, cv2.CV_16S, 0, 1, ksize=3)
         grad = cv2.addWeighted(cv2.convertScaleAbs(gx), 0.125, cv2.convertScaleAbs(gy), 0.125, 0)
-        grad = cv2.dilate(grad, np.ones((3, 3), np.uint8))
-        # the base level follows the camera's noise (sensor, compression), never below the configured floor
-        base = max(self.config.diff_threshold, min(60.0, self.config.noise_factor * self._noise))
-        thr = cv2.convertScaleAbs(grad, alpha=self.config.edge_gain, beta=base)
-        thr[self.mask == 0] = 255
-        return thr
+        return self._raised(grad, floor=self.config.diff_threshold, noise=self._noise, mask=self.mask)
 
     def _chroma_threshold_image(self, cbg: np.ndarray) -> np.ndarray:
         """The same for the colour difference (half resolution): raised on the edges of any channel."""
@@ -479,10 +474,17 @@ class ForegroundDetector:
         gx = cv2.convertScaleAbs(cv2.Sobel(cbg, cv2.CV_16S, 1, 0, ksize=3))
         gy = cv2.convertScaleAbs(cv2.Sobel(cbg, cv2.CV_16S, 0, 1, ksize=3))
         grad = _chroma_distance(cv2.addWeighted(gx, 0.25, gy, 0.25, 0))
+        return self._raised(grad, floor=self.config.colour_threshold, noise=self._cnoise, mask=self.mask_half)
+
+    def _raised(self, grad: np.ndarray, *, floor: float, noise: float, mask: np.ndarray) -> np.ndarray:
+        """A threshold image from an edge strength image: a base level raised near edges, 255 off ``mask``."""
+        import cv2
+
         grad = cv2.dilate(grad, np.ones((3, 3), np.uint8))
-        base = max(self.config.colour_threshold, min(60.0, self.config.noise_factor * self._cnoise))
+        # the base level follows the camera's noise (sensor, compression), never below the configured floor
+        base = max(floor, min(60.0, self.config.noise_factor * noise))
         thr = cv2.convertScaleAbs(grad, alpha=self.config.edge_gain, beta=base)
-        thr[self.mask_half == 0] = 255
+        thr[mask == 0] = 255
         return thr
 
 
