@@ -19,6 +19,8 @@ from urllib.parse import parse_qs
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/screen/events"
+# the largest body any request may carry (routes keep smaller limits of their own, e.g. a feature's)
+MAX_REQUEST_BYTES = 16 * 1024 * 1024
 _STREAM_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-store"),
@@ -49,7 +51,15 @@ class OnemapASGI:
     # -- WSGI on threads ---------------------------------------------------------------
 
     async def _wsgi(self, scope, receive, send):
-        environ = _environ(scope, await _read_body(receive) if _has_body(scope) else b"")
+        body = b""
+        if _has_body(scope):
+            declared = _content_length(scope)
+            if declared is not None and declared > MAX_REQUEST_BYTES:
+                return await _too_large(send, declared)
+            body = await _read_body(receive, limit=MAX_REQUEST_BYTES)
+            if body is None:
+                return await _too_large(send, None)
+        environ = _environ(scope, body)
         loop = asyncio.get_running_loop()
         status, headers, chunks = await loop.run_in_executor(self.executor, _run_wsgi, self.wsgi_app, environ)
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -157,6 +167,13 @@ def _screen_refusal(scope) -> tuple[int, str, list] | None:
         require_role(request, SCREEN_ROLES, what="the big screen's live feed")
     except AuthError as exc:
         return exc.status, str(exc), [(k.lower().encode(), v.encode()) for k, v in exc.headers.items()]
+    except Exception as exc:
+        from layers.errors import from_database
+
+        error = from_database(exc)
+        if error is None:
+            raise
+        return error.status, error.description, [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]
     finally:
         close_old_connections()
     return None
@@ -189,16 +206,37 @@ def _has_body(scope) -> bool:
     return False
 
 
-async def _read_body(receive) -> bytes:
-    parts = []
+async def _read_body(receive, *, limit: int) -> bytes | None:
+    """The whole request body, or None as soon as it grows past ``limit`` bytes (the rest is not read)."""
+    parts, size = [], 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             break
-        parts.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        parts.append(chunk)
         if not message.get("more_body"):
             break
     return b"".join(parts)
+
+
+def _content_length(scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _too_large(send, size: int | None) -> None:
+    said = f"{size / 1024 / 1024:.1f} MiB" if size is not None else "larger than that"
+    await _plain(send, 413, f"The request body is {said}; this server accepts at most "
+                            f"{MAX_REQUEST_BYTES // 1024 // 1024} MiB per request.", [(b"connection", b"close")])
 
 
 def _environ(scope, body: bytes) -> dict:
@@ -254,8 +292,10 @@ def _run_wsgi(app, environ) -> tuple[int, list, list[bytes]]:
 
 
 def _build():
+    from api.server import die_with_parent
     from api.wsgi import application as wsgi_application
 
+    die_with_parent()
     return OnemapASGI(wsgi_application, threads=int(os.environ.get("ONEMAP_HTTP_THREADS", "4")))
 
 

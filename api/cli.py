@@ -447,7 +447,7 @@ def cmd_density(args) -> int:
 
     from tqdm import tqdm
 
-    from layers.density import DensityError, density_raster, density_request, parse_day, today
+    from layers.density import DensityError, day_range, density_raster, density_request, parse_day, today
 
     if not 1 <= args.days <= 3660:
         raise CommandError(f"--days must be 1 to 3660, got {args.days}")
@@ -460,6 +460,14 @@ def cmd_density(args) -> int:
         last = parse_day(args.date) if args.date else today()
         categories = ",".join(args.category) if args.category else None
         days = [last - timedelta(days=n) for n in reversed(range(args.days))]
+        first_day, last_day = day_range()
+        outside = [day for day in days if not first_day <= day <= last_day]
+        if outside and len(outside) == len(days):
+            raise DensityError(f"no day asked for lies between {first_day} (the first incident) and {last_day}")
+        if outside:
+            print(f"skipping {len(outside)} day(s) outside {first_day} (the first incident) … {last_day}",
+                  file=sys.stderr)
+            days = [day for day in days if first_day <= day <= last_day]
         for day in tqdm(days, unit="day", file=sys.stderr, disable=args.days == 1 or not sys.stderr.isatty()):
             raster = density_raster(request=density_request(day=day, grid_code=args.grid, categories=categories))
             target = raster.path

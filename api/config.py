@@ -31,6 +31,10 @@ class OnemapSettings:
     secret_key: str | None
     allowed_hosts: tuple[str, ...]
     public_url: str | None = None
+    # longest a request's statement may run before it is cancelled (a 400 naming the limit)
+    statement_timeout_s: float = 30.0
+    # PostgreSQL's synchronous_commit for the embedded cluster: "on" (durable) unless the operator chooses
+    synchronous_commit: str = "on"
 
     @classmethod
     def from_env(cls, env: os._Environ | dict | None = None) -> "OnemapSettings":
@@ -50,6 +54,8 @@ class OnemapSettings:
                 if h.strip()
             ),
             public_url=env.get("ONEMAP_PUBLIC_URL") or None,
+            statement_timeout_s=_int(env, "ONEMAP_STATEMENT_TIMEOUT_S", 30, low=1, high=3600),
+            synchronous_commit=_choice(env, "ONEMAP_DB_SYNCHRONOUS_COMMIT", "on", ("on", "off", "local", "remote_write")),
         )
 
     @property
@@ -99,6 +105,15 @@ def _int(env, key: str, default: int, *, low: int, high: int) -> int:
     if not low <= value <= high:
         raise ConfigError(f"{key} must be between {low} and {high}, got {value}")
     return value
+
+
+def _choice(env, key: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = (env.get(key) or "").strip().lower()
+    if not raw:
+        return default
+    if raw not in choices:
+        raise ConfigError(f"{key} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
 
 
 def _bool(env, key: str, default: bool) -> bool:

@@ -40,8 +40,9 @@ maintenance_work_mem = '1GB'
 effective_cache_size = '8GB'
 max_wal_size = '8GB'
 checkpoint_timeout = '15min'
-# a development cluster: a crash may lose the last second of commits, never corrupt
-synchronous_commit = off
+# durable by default: a commit is acknowledged after its WAL is flushed, so it survives a crash;
+# ONEMAP_DB_SYNCHRONOUS_COMMIT=off trades the last fraction of a second of commits for speed
+synchronous_commit = {synchronous_commit}
 jit = off
 random_page_cost = 1.1
 log_min_duration_statement = 2000
@@ -65,13 +66,14 @@ class ClusterStatus:
 class EmbeddedCluster:
     """A PostgreSQL cluster owned by this checkout, kept in ``<var_dir>/pg``."""
 
-    def __init__(self, var_dir: Path, port: int):
+    def __init__(self, var_dir: Path, port: int, *, synchronous_commit: str = "on"):
         self.root = Path(var_dir) / "pg"
         self.data_dir = self.root / "data"
         self.socket_dir = self.root / "run"
         self.log_file = self.root / "postgresql.log"
         self.password_file = self.root / "password"
         self.port = port
+        self.synchronous_commit = synchronous_commit
         self._log = print
 
     # -- public entry points -------------------------------------------------
@@ -83,11 +85,14 @@ class EmbeddedCluster:
         if not self.initialised:
             log(f"initialising PostgreSQL cluster in {self.data_dir} ...")
             self._initdb(bindir)
-        self._write_server_settings()
+        changed = self._write_server_settings()
         if not self._is_running(bindir):
             self._check_port_free()
             log(f"starting PostgreSQL on 127.0.0.1:{self.port} (socket {self.socket_dir}) ...")
             self._pg_ctl(bindir, "start", "-w", "-t", "120", "-l", str(self.log_file))
+        elif changed:  # e.g. ONEMAP_DB_SYNCHRONOUS_COMMIT changed: reloadable without a restart
+            log("PostgreSQL settings changed; reloading them ...")
+            self._pg_ctl(bindir, "reload")
         self.create_database(DB_NAME)
         return self.status()
 
@@ -165,14 +170,17 @@ class EmbeddedCluster:
         with open(self.data_dir / "postgresql.conf", "a") as conf:
             conf.write("\ninclude_if_exists = 'onemap.conf'\n")
 
-    def _write_server_settings(self) -> None:
+    def _write_server_settings(self) -> bool:
         self.socket_dir.mkdir(parents=True, exist_ok=True)
         target = self.data_dir / "onemap.conf"
-        text = _SERVER_SETTINGS.format(port=self.port, socket_dir=self.socket_dir)
-        if not target.exists() or target.read_text() != text:
+        text = _SERVER_SETTINGS.format(port=self.port, socket_dir=self.socket_dir,
+                                       synchronous_commit=self.synchronous_commit)
+        changed = not target.exists() or target.read_text() != text
+        if changed:
             target.write_text(text)
         self._chown(target)
         self._chown(self.socket_dir)
+        return changed
 
     def _is_running(self, bindir: Path) -> bool:
         result = self._run_as_server_user(
@@ -334,7 +342,7 @@ def cluster_from_settings(settings=None) -> EmbeddedCluster:
     from api.config import OnemapSettings
 
     settings = settings or OnemapSettings.from_env()
-    return EmbeddedCluster(settings.var_dir, settings.db_port)
+    return EmbeddedCluster(settings.var_dir, settings.db_port, synchronous_commit=settings.synchronous_commit)
 
 
 def database_url(settings=None) -> str:

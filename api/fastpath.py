@@ -37,7 +37,7 @@ class FastFeatures:
 
         from api import ogc
         from api.middleware import security_headers
-        from layers.errors import OGCError
+        from layers.errors import OGCError, from_database
 
         try:
             identity = ogc._identity(request)
@@ -47,9 +47,12 @@ class FastFeatures:
             else:
                 body, headers = ogc.item_json(request, identity, layer, match["item_id"])
             status = HTTPStatus.OK
-        except OGCError as exc:
-            body, status = exc.body(), HTTPStatus(exc.status)
-            headers = {"Content-Type": "application/json", **exc.headers}
+        except Exception as exc:
+            error = exc if isinstance(exc, OGCError) else from_database(exc)
+            if error is None:
+                raise
+            body, status = error.body(), HTTPStatus(error.status)
+            headers = {"Content-Type": "application/json", **error.headers}
         finally:
             if connection.connection is not None:  # the ORM was used (a token not yet cached)
                 close_old_connections()

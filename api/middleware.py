@@ -38,3 +38,40 @@ def security_headers(headers: dict[str, str], *, authorised: bool) -> list[tuple
         merged.update((_AUTHORISED, ("Vary", "Authorization")))
     merged.update(headers)
     return list(merged.items())
+
+
+class DatabaseOutageMiddleware:
+    """A request that fails because the database cannot be reached gets 503 with ``Retry-After``, not a 500.
+
+    The OGC API maps these itself (as OGC exception JSON); this covers every other page.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        from django.http import HttpResponse, JsonResponse
+
+        from layers.errors import ServiceUnavailable, from_database
+
+        error = from_database(exception)
+        if not isinstance(error, ServiceUnavailable):
+            return None
+        if "text/html" in request.headers.get("Accept", ""):
+            response = HttpResponse(_OUTAGE_PAGE, status=503, content_type="text/html; charset=utf-8")
+        else:
+            response = JsonResponse({"status": 503, "error": error.description}, status=503)
+        response["Retry-After"] = error.headers["Retry-After"]
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+_OUTAGE_PAGE = """<!DOCTYPE html>
+<html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>社区一张图 · 503</title></head>
+<body><main><h1>503</h1><p>数据库暂时无法连接，请稍后重试。The database cannot be reached right now; try again shortly.</p>
+</main></body></html>
+"""

@@ -23,7 +23,9 @@ from django.urls import re_path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.static import serve
 
-from layers.errors import MethodNotAllowed, NotAuthenticated, NotFound, OGCError, TooManyRequests
+from layers.errors import (
+    MethodNotAllowed, NotAuthenticated, NotFound, OGCError, TooManyRequests, database_errors, from_database,
+)
 
 _lock = threading.Lock()
 _built_api = None
@@ -52,8 +54,37 @@ def _build_api():
 
     from layers.config import pygeoapi_config
 
+    _script_safe_templates()
     config = pygeoapi_config(base_url=_base_url())
     return API(config, get_oas(config))
+
+
+def _script_safe_templates() -> None:
+    """Make the JSON pygeoapi's HTML templates put inside ``<script>`` unable to end the script.
+
+    The item and items pages write ``var geojson_data = {{ data | to_json | safe }}``: a
+    title holding ``</script><img onerror=…>`` would close the script and run as markup
+    in the reader's session. Every template gets ``to_json`` from ``pygeoapi.util`` when it
+    renders, so that one function is replaced by :func:`script_safe_json`, whose output is
+    the same JSON value with ``<``, ``>``, ``&`` and the two JavaScript line separators
+    written as ``\\uXXXX`` escapes. JSON responses do not pass through it.
+    """
+    import pygeoapi.util
+
+    pygeoapi.util.to_json = script_safe_json
+
+
+_SCRIPT_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
+                   0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def script_safe_json(value, pretty: bool = False) -> str:
+    """``value`` as JSON text that can sit inside an HTML ``<script>`` element as it is."""
+    from pygeoapi.util import json_serial
+
+    text = json.dumps(value, default=json_serial, indent=4 if pretty else None, separators=(",", ":"),
+                      ensure_ascii=False)
+    return text.translate(_SCRIPT_ESCAPES)
 
 
 @functools.lru_cache(maxsize=1)
@@ -76,10 +107,12 @@ def warm_up() -> None:
 # ---------------------------------------------------------------- plumbing
 
 
-def _ogc_view(*methods: str, writable=None):
+def _ogc_view(*methods: str, writable=None, guard=None):
     """Answer OPTIONS and 405 with the right ``Allow``, authenticate, and turn errors into OGC JSON.
 
-    ``writable(identity, **route)`` names the write methods the caller's role has on the route.
+    ``writable(identity, **route)`` names the write methods the caller's role has on the route;
+    ``guard(request, identity, **route)`` runs first and may refuse the request (a hidden item: 404
+    whatever the method, before anything about the request is checked).
     """
 
     def decorate(view):
@@ -87,6 +120,8 @@ def _ogc_view(*methods: str, writable=None):
         def wrapper(request: HttpRequest, *args, **kwargs):
             try:
                 identity = _identity(request)
+                if guard is not None:
+                    guard(request, identity, **kwargs)
                 allowed = set(methods) | {"HEAD", "OPTIONS"}
                 if writable is not None:
                     allowed |= writable(identity, **kwargs)
@@ -95,6 +130,14 @@ def _ogc_view(*methods: str, writable=None):
                     response["Allow"] = ", ".join(sorted(allowed))
                     return response
                 if request.method not in allowed:
+                    if identity.is_anonymous and writable is not None and request.method in _writable(None, **kwargs):
+                        from api.auth import BASIC_CHALLENGE
+
+                        raise NotAuthenticated(
+                            f"{request.method} needs a signed-in user with a role that may edit this collection: "
+                            "send a personal access token as the password of HTTP Basic or as a Bearer token",
+                            headers={"WWW-Authenticate": BASIC_CHALLENGE},
+                        )
                     raise MethodNotAllowed(
                         f"{request.method} is not allowed here for your role; allowed: {', '.join(sorted(allowed))}",
                         headers={"Allow": ", ".join(sorted(allowed))},
@@ -102,6 +145,11 @@ def _ogc_view(*methods: str, writable=None):
                 return view(request, identity, *args, **kwargs)
             except OGCError as exc:
                 return _error(exc)
+            except Exception as exc:
+                error = from_database(exc)
+                if error is None:
+                    raise
+                return _error(error)
 
         # token clients send no CSRF cookie; this API never uses session authentication
         return csrf_exempt(wrapper)
@@ -200,14 +248,38 @@ def _pygeoapi(function, request: HttpRequest, identity, *args, skip_valid_check:
 
 
 def _writable(identity, collection_id: str, item_id: str | None = None) -> set[str]:
-    """The write methods the caller's role has on a collection's items (``item_id``: on one item)."""
+    """The write methods the caller's role has on a collection's items (``item_id``: on one item).
+
+    ``identity`` None: the methods any role has (to tell an anonymous caller to sign in rather than 405).
+    """
     from layers.catalogue import layer as find_layer
 
     try:
         layer = find_layer(collection_id)
     except KeyError:
         return set()
-    return layer.editing.allowed_methods(identity.role, item=item_id is not None) if layer.editing else set()
+    if not layer.editing:
+        return set()
+    roles = [identity.role] if identity is not None else sorted(layer.read_roles)
+    methods: set[str] = set()
+    for role in roles:
+        methods |= layer.editing.allowed_methods(role, item=item_id is not None)
+    return methods
+
+
+def _hidden_item_guard(request, identity, collection_id: str, item_id: str) -> None:
+    """An item the caller may not read is a 404 for every method, before the method or body is looked at.
+
+    GET and HEAD find that out by reading it; every other method asks the layer's view first,
+    under the caller's scope, so a hidden item answers exactly as a missing one.
+    """
+    if request.method in ("GET", "HEAD"):
+        return
+    from layers.features import FeatureQuery, read_item
+
+    layer = _layer_for(identity, collection_id)
+    read_item(layer, identity, item_id, FeatureQuery(skip_geometry=True, properties=()),
+              access_log=_access_log(request, identity, layer))
 
 
 @_ogc_view("GET", writable=_writable)
@@ -222,7 +294,7 @@ def collection_items(request: HttpRequest, identity, collection_id: str):
     return _response(*items_json(request, identity, layer))
 
 
-@_ogc_view("GET", writable=_writable)
+@_ogc_view("GET", writable=_writable, guard=_hidden_item_guard)
 def collection_item(request: HttpRequest, identity, collection_id: str, item_id: str):
     layer = _layer_for(identity, collection_id)
     if request.method in ("PUT", "PATCH"):
@@ -363,7 +435,7 @@ def collection_tile(request, identity, collection_id: str, tms_id: str, z: str, 
 
         raise InvalidParameter(f"f: tiles are offered as mvt only, not {f!r}")
     scope = f"{identity.role}:{identity.grid_id or ''}"
-    with scoped_connection(identity) as conn:
+    with database_errors(), scoped_connection(identity) as conn:
         tile = _tile_call(
             tiles.tile_cached, conn, cache, scope_key=scope, layer_id=layer.id, z=z, x=x, y=y, tile_matrix_set=tms_id
         )

@@ -21,6 +21,37 @@ STOP_TIMEOUT_S = 3
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
+PARENT_ENV = "ONEMAP_SERVER_PID"
+PARENT_POLL_S = 0.5
+
+
+def die_with_parent() -> None:
+    """In a server worker: end this process as soon as the server's main process is gone.
+
+    granian's workers are child processes; when the main process is killed outright
+    (SIGKILL, the OOM killer) nothing tells them, and they would go on serving the port
+    as orphans beside a newly started server. A daemon thread polls the parent's pid.
+    Outside ``onemap serve`` (no ``ONEMAP_SERVER_PID``), or in the main process itself,
+    it does nothing.
+    """
+    import threading
+    import time
+
+    raw = os.environ.get(PARENT_ENV)
+    if not raw or not raw.isdigit() or int(raw) == os.getpid():
+        return
+    parent = int(raw)
+    if os.getppid() != parent:
+        os._exit(1)  # the parent died before we got here
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_POLL_S)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="onemap-parent-watch", daemon=True).start()
+
 
 class OnemapServer:
     """granian configured from code: ``workers`` processes, each running the app on ``threads`` threads."""
@@ -35,6 +66,7 @@ class OnemapServer:
         from api.vendor import vendor_dir
 
         os.environ["ONEMAP_HTTP_THREADS"] = str(self.threads)  # read by api.asgi in each worker
+        os.environ[PARENT_ENV] = str(os.getpid())  # each worker watches this process (die_with_parent)
         vendor = vendor_dir()
         vendor.mkdir(parents=True, exist_ok=True)
         STATIC_DIR.mkdir(exist_ok=True)

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "api.middleware.SecurityHeadersMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "api.middleware.DatabaseOutageMiddleware",
 ]
 
 ROOT_URLCONF = "api.urls"
@@ -69,6 +70,10 @@ LANGUAGE_CODE = "zh-hans"
 TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True
+
+# the ASGI layer refuses bodies over this with 413 before reading them (api.asgi.MAX_REQUEST_BYTES);
+# Django's own default (2.5 MB) would answer a bare 400 below it
+DATA_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024 * 1024
 
 STATIC_URL = "/static/"
 STATIC_ROOT = ONEMAP.var_dir / "static"

@@ -111,11 +111,11 @@ def incident_history(incident_id: int) -> list[dict]:
         FROM incidents i
         LEFT JOIN LATERAL (
             SELECT c.from_status FROM incident_status_changes c
-            WHERE c.incident_id = i.id ORDER BY c.at, c.id LIMIT 1
+            WHERE c.incident_id = i.id ORDER BY c.id LIMIT 1
         ) first ON true
         WHERE i.id = %s
         UNION ALL
-        SELECT row_number() OVER (ORDER BY c.at, c.id), c.at, c.from_status, c.to_status, c.actor
+        SELECT row_number() OVER (ORDER BY c.id), c.at, c.from_status, c.to_status, c.actor
         FROM incident_status_changes c WHERE c.incident_id = %s
     ) history ORDER BY ord
     """

@@ -16,6 +16,44 @@ class ServiceError(ValueError):
     """A write was refused; the message says which value and why."""
 
 
+# integer ranges of the column types, for values that must fit before any SQL runs
+_INTEGER_RANGES = {
+    "SmallIntegerField": (-32768, 32767),
+    "PositiveSmallIntegerField": (0, 32767),
+    "IntegerField": (-2**31, 2**31 - 1),
+    "PositiveIntegerField": (0, 2**31 - 1),
+    "BigIntegerField": (-2**63, 2**63 - 1),
+}
+# domain ranges narrower than the column's (they match the tables' check constraints)
+_RANGES = {("incidents", "floor"): (-5, 200), ("incidents", "severity"): (1, 4)}
+
+
+def check_values(model, values: dict) -> None:
+    """Every value fits its column of ``model``: text length and no NUL, integer range, choices; else ServiceError.
+
+    Run before any SQL, so a value the database would refuse is a clear message rather
+    than a database error.
+    """
+    for name, value in values.items():
+        field = model._meta.get_field(name)
+        if value is None:
+            if not field.null:
+                raise ServiceError(f"{name} cannot be empty (null)")
+            continue
+        kind = field.get_internal_type()
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise ServiceError(f"{name} contains a NUL character (\\u0000), which text cannot hold")
+            if field.max_length is not None and len(value) > field.max_length:
+                raise ServiceError(f"{name} is {len(value):,} characters long; at most {field.max_length:,} are allowed")
+        elif kind in _INTEGER_RANGES:
+            low, high = _RANGES.get((model._meta.db_table, name), _INTEGER_RANGES[kind])
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ServiceError(f"{name} must be {low} to {high} (a whole number); got {value!r}")
+        if field.choices:
+            _check_choice(name, value, field.choices)
+
+
 @transaction.atomic
 def incident_create(
     *,
@@ -35,12 +73,10 @@ def incident_create(
     building=None,
 ) -> Incident:
     """Record an incident at (lon, lat) in EPSG:4326; its grid is found by ``grid_for_point``."""
-    _check_choice("category", category, Incident.CATEGORIES)
-    _check_choice("source", source, Incident.SOURCES)
+    check_values(Incident, {"category": category, "source": source, "code": code, "severity": severity,
+                            "title": title, "description": description, "floor": floor})
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
         raise ServiceError(f"location ({lon}, {lat}) is not a lon/lat in EPSG:4326")
-    if not 1 <= severity <= 4:
-        raise ServiceError(f"severity must be 1 (low) to 4 (critical), got {severity}")
     path = grid_for_point(lon=lon, lat=lat)
     return Incident.objects.create(
         code=code,
@@ -77,9 +113,10 @@ def incident_update(
     lat: float | None = None,
 ) -> Incident:
     """Change an incident's case fields or move it; a move re-routes it to the grid of its new point."""
+    changes = {"status": status, "notes": notes, "severity": severity}
+    check_values(Incident, {name: value for name, value in changes.items() if value is not None})
     incident = Incident.objects.select_for_update().get(pk=incident_id)
     if status is not None:
-        _check_choice("status", status, Incident.STATUSES)
         if status in ("resolved", "closed", "false_alarm") and incident.resolved_at is None:
             incident.resolved_at = timezone.now()
         elif status not in ("resolved", "closed", "false_alarm"):
@@ -88,8 +125,6 @@ def incident_update(
     if notes is not None:
         incident.notes = notes
     if severity is not None:
-        if not 1 <= severity <= 4:
-            raise ServiceError(f"severity must be 1 (low) to 4 (critical), got {severity}")
         incident.severity = severity
     if lon is not None and lat is not None:
         path = grid_for_point(lon=lon, lat=lat)
@@ -108,11 +143,9 @@ def incident_delete(*, incident_id: int) -> None:
 @transaction.atomic
 def area_feature_save(*, model, values: dict, geom=None, feature_id: int | None = None):
     """Create or update a parking spot or no-parking zone; its grid follows its geometry."""
+    check_values(model, values)
     feature = model() if feature_id is None else model.objects.select_for_update().get(pk=feature_id)
     for name, value in values.items():
-        choices = model._meta.get_field(name).choices
-        if choices:
-            _check_choice(name, value, choices)
         setattr(feature, name, value)
     if geom is not None:
         inside = geom.point_on_surface

@@ -37,6 +37,9 @@ DB_ROLES = {
 }
 _ALL_ROLES = ("onemap_public", "onemap_analyst", "onemap_staff", "onemap_grid")
 _PERSONAL_TABLES = ("care_subjects", "care_subject_private")
+# rows that go with an editable table's row when it is deleted (Django cascades them itself,
+# so the role that deletes must be able to read and delete them too)
+_CASCADED = {"incidents": ("incident_status_changes",)}
 # tables under the published views, with how a grid worker's rows are found
 _GRID_PREDICATE = {
     "grids": "id = current_setting('onemap.grid_id')::bigint",
@@ -56,13 +59,26 @@ def db_role(role: str) -> str:
 
 
 def scope_statements(identity) -> str:
-    """``SET LOCAL`` of the identity's database role (and a grid worker's grid): the per-transaction scope."""
-    return _scope_statements(db_role(identity.role), identity.grid_id)
+    """``SET LOCAL`` of the identity's database role (and a grid worker's grid): the per-transaction scope.
+
+    Every scoped transaction also gets the request statement timeout
+    (``ONEMAP_STATEMENT_TIMEOUT_S``), so no request can hold a connection for long.
+    """
+    return _scope_statements(db_role(identity.role), identity.grid_id, _statement_timeout_ms())
+
+
+@functools.cache
+def _statement_timeout_ms() -> int:
+    from api.config import OnemapSettings
+
+    return int(OnemapSettings.from_env().statement_timeout_s * 1000)
 
 
 @functools.lru_cache(maxsize=4096)
-def _scope_statements(role: str, grid_id: int | None) -> str:
-    statements = sql.SQL("SET LOCAL ROLE {};").format(sql.Identifier(role))
+def _scope_statements(role: str, grid_id: int | None, timeout_ms: int) -> str:
+    statements = sql.SQL("SET LOCAL ROLE {}; SET LOCAL statement_timeout = {};").format(
+        sql.Identifier(role), sql.Literal(timeout_ms)
+    )
     if grid_id is not None:
         statements += sql.SQL(" SET LOCAL onemap.grid_id = {};").format(sql.Literal(str(int(grid_id))))
     return statements.as_string(None)
@@ -91,8 +107,7 @@ def scoped_connection(identity) -> Iterator:
             try:
                 yield conn
             except BaseException:
-                if not conn.closed:
-                    conn.execute("ROLLBACK")
+                _rollback_or_close(conn)
                 raise
             conn.execute("COMMIT")
             return
@@ -129,7 +144,12 @@ _PREPARED_PER_CONNECTION = 256
 _INLINE: set[str] = set()
 
 
-def _run_batch(conn, identity, statement: str, params) -> tuple | None:
+# a statement prepared earlier that the server no longer runs as prepared: "cached plan must not
+# change result type" after a view changed (0A000), or a name gone from the connection (26000)
+_STALE_PLAN = {"0A000", "26000"}
+
+
+def _run_batch(conn, identity, statement: str, params, *, _retried: bool = False) -> tuple | None:
     from psycopg import ClientCursor, Error
 
     cursor = ClientCursor(conn)
@@ -151,14 +171,14 @@ def _run_batch(conn, identity, statement: str, params) -> tuple | None:
     try:
         scope = scope_statements(identity)
         cursor.execute(f"{prepare}{scope} {call}")
-    except Error:
+    except Error as exc:
         if conn.closed:
             raise
-        if conn.info.transaction_status != 0:  # not idle: end what the batch left open
-            conn.execute("ROLLBACK")
-        conn.execute("DEALLOCATE ALL")  # whatever the failed batch prepared is gone too
-        prepared.clear()
+        _recover(conn, prepared)
         if not prepare:
+            if name is not None and exc.sqlstate in _STALE_PLAN and not _retried:
+                # prepared before a migration changed what it reads: prepare it afresh, once
+                return _run_batch(conn, identity, statement, params, _retried=True)
             raise
         _INLINE.add(statement)  # try once more without preparing; if that fails as well, it was not the PREPARE
         try:
@@ -171,6 +191,39 @@ def _run_batch(conn, identity, statement: str, params) -> tuple | None:
     for _ in range(scope.count(";") + (1 if prepare else 0)):
         cursor.nextset()  # past PREPARE and the SET LOCALs
     return cursor.fetchone()
+
+
+def _recover(conn, prepared: dict) -> None:
+    """Leave a connection whose batch failed idle and with no statement we do not know of, or close it.
+
+    A failed batch may leave a transaction open (aborted) and may or may not have kept
+    its ``PREPARE``; both are cleared. If clearing fails too, the connection is closed,
+    so the pool discards it instead of handing a poisoned one to the next request.
+    """
+    from psycopg import Error
+
+    prepared.clear()
+    if not _rollback_or_close(conn):
+        return
+    try:
+        conn.execute("DEALLOCATE ALL")  # whatever the failed batch prepared is gone too
+    except Error:
+        conn.close()
+
+
+def _rollback_or_close(conn) -> bool:
+    """End whatever transaction is open on ``conn``; close it when even that fails. True if it is usable."""
+    from psycopg import Error
+
+    if conn.closed:
+        return False
+    try:
+        if conn.info.transaction_status != 0:  # not idle
+            conn.execute("ROLLBACK")
+        return True
+    except Error:
+        conn.close()
+        return False
 
 
 @functools.lru_cache(maxsize=1024)
@@ -235,6 +288,9 @@ def _security_statements(existing: set[str]) -> Iterator[sql.Composable]:
         yield sql.SQL(
             "GRANT USAGE ON SEQUENCE {} TO {}"
         ).format(ident(f"{table}_id_seq"), writers)
+        for dependent in _CASCADED.get(table, ()):
+            if dependent in existing:
+                yield sql.SQL("GRANT SELECT, DELETE ON {} TO onemap_staff").format(ident(dependent))
     for layer in LAYERS:
         readers = [r for r in _ALL_ROLES if _may_read_layer(r, layer)]
         yield sql.SQL("REVOKE ALL ON {} FROM {}").format(ident(layer.view), everyone)

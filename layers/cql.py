@@ -56,6 +56,9 @@ CONFORMANCE: tuple[str, ...] = tuple(
 LANGUAGES = ("cql2-text", "cql2-json")
 MAX_LENGTH = 20_000
 MAX_DEPTH = 50
+# levels of the parsed tree: a chain like 1 + 1 + 1 + … nests one level per operator
+MAX_TREE_DEPTH = 100
+MAX_NODES = 10_000  # expression nodes (the length limit keeps this far away in practice)
 
 
 class FilterError(ValueError):
@@ -84,7 +87,7 @@ def parse_filter(value: str | dict, *, lang: str = "cql2-text") -> Expression:
     if isinstance(value, (dict, bool)):
         if lang != "cql2-json":
             raise FilterError("a cql2-text filter must be text; send JSON with filter-lang=cql2-json")
-        return _JsonReader().predicate(value, 0)
+        return _checked_tree(_JsonReader().predicate(value, 0))
     if not isinstance(value, str):
         raise FilterError(f"a filter must be text or a JSON object, got {type(value).__name__}")
     return _parse_cached(value, lang)
@@ -111,15 +114,42 @@ def _parse_cached(text: str, lang: str) -> Expression:
         raise FilterError(f"the filter is {len(text)} characters long; the limit is {MAX_LENGTH}")
     if not text.strip():
         raise FilterError("the filter is empty; leave the parameter out to get every feature")
+    if "\x00" in text:
+        raise FilterError("the filter contains a NUL character (\\u0000), which no value here can hold")
     if lang == "cql2-text":
-        return _TextParser(text).parse()
+        return _checked_tree(_TextParser(text).parse())
     try:
         document = json.loads(text)
     except RecursionError:
         raise FilterError(f"the filter is nested deeper than {MAX_DEPTH} levels; simplify it") from None
     except ValueError as exc:
         raise FilterError(f"not valid JSON ({exc}); send a CQL2 JSON object or use filter-lang=cql2-text") from None
-    return _JsonReader().predicate(document, 0)
+    return _checked_tree(_JsonReader().predicate(document, 0))
+
+
+def _checked_tree(expression: Expression) -> Expression:
+    """The tree, when it is small and shallow enough to compile, hash and cache; FilterError otherwise.
+
+    Walked without recursion, so a hostile tree cannot exhaust the stack here.
+    """
+    stack, nodes = [(expression, 1)], 0
+    while stack:
+        node, level = stack.pop()
+        if level > MAX_TREE_DEPTH:
+            raise FilterError(
+                f"the filter's expression is more than {MAX_TREE_DEPTH} levels deep (each operator of a chain "
+                "such as 1 + 1 + 1 adds a level); simplify it"
+            )
+        if isinstance(node, str) and "\x00" in node:
+            raise FilterError("a string in the filter contains a NUL character (\\u0000), which no value can hold")
+        if isinstance(node, tuple):
+            stack.extend((child, level) for child in node)
+        elif hasattr(node, "__dataclass_fields__") and not isinstance(node, (Geometry, Envelope)):
+            nodes += 1
+            if nodes > MAX_NODES:
+                raise FilterError(f"the filter has more than {MAX_NODES:,} terms; simplify it")
+            stack.extend((getattr(node, name), level + 1) for name in node.__dataclass_fields__)
+    return expression
 
 
 # ---------------------------------------------------------------- expression tree

@@ -43,5 +43,16 @@ def _open_pool():
         # a connection broken by a server restart fails once, is discarded by the pool,
         # and the read is retried on a fresh one (layers.access.scoped_connection)
         # autocommit: layers.access.scoped_connection sends BEGIN with the scope settings
-        kwargs={"application_name": "onemap-ogc", "autocommit": True},
+        kwargs={"application_name": "onemap-ogc", "autocommit": True,
+                # no automatic server-side preparing by psycopg: layers.access prepares the reads
+                # itself and clears them after a failure (DEALLOCATE ALL), which would silently
+                # drop psycopg's own statements and leave the connection failing for good
+                "prepare_threshold": None},
+        reset=_check_idle,
     )
+
+
+def _check_idle(conn) -> None:
+    """Run by the pool as a connection comes back: one that is not idle is discarded (raising discards it)."""
+    if conn.info.transaction_status != 0:
+        raise RuntimeError("a pooled connection came back inside a transaction; discarding it")

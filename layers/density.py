@@ -41,6 +41,9 @@ NODATA = -9999.0  # cells farther than a bandwidth from the area: no estimate th
 TIFF_MEDIA_TYPE = "image/tiff; application=geotiff"
 MAX_CELLS = 40_000_000  # about 160 MB of float32; a larger raster needs a larger cell or a grid
 MAX_OVERLAY_PX = 4096  # longest side of the web PNG
+# GeoTIFFs kept in the cache folder; beyond this the least recently used are removed (each new date
+# an analyst asks for writes one file, so without a bound the disk would fill)
+MAX_CACHED_RASTERS = 400
 _FORMAT = "onemap-density-1"  # bump when the computation changes, so every cached raster is recomputed
 
 
@@ -141,14 +144,67 @@ def density_request(
 
 
 def density_raster(*, request: DensityRequest, directory: Path | None = None) -> DensityRaster:
-    """The request's GeoTIFF under ``directory`` (default ``density_dir()``): the cached file when still current."""
+    """The request's GeoTIFF under ``directory`` (default ``density_dir()``): the cached file when still current.
+
+    Only days from the first incident's to today (or the last incident's, if later) have a
+    density; any other day is a 400 that names the range. The folder keeps at most
+    ``MAX_CACHED_RASTERS`` files, the least recently used going first.
+    """
+    check_day(request.day)
     inputs = _read_inputs(request)
-    path = (directory or density_dir()) / request.filename
+    folder = directory or density_dir()
+    path = folder / request.filename
     cached = _cached_raster(path, request=request, fingerprint=inputs.fingerprint)
     if cached is not None:
+        _touch(path)
         return cached
     density, grid = _density(inputs, request)
-    return _write_geotiff(path, density=density, grid=grid, inputs=inputs, request=request)
+    raster = _write_geotiff(path, density=density, grid=grid, inputs=inputs, request=request)
+    _prune(folder, keep=MAX_CACHED_RASTERS)
+    return raster
+
+
+def day_range() -> tuple[date, date]:
+    """The days a density can be asked for: the first incident's local day to today (or the last incident's)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT min(reported_at), max(reported_at) FROM ogc_incidents")
+        first, last = cursor.fetchone()
+    now = today()
+    first_day = first.astimezone(TZ).date() if first else now
+    last_day = max(now, last.astimezone(TZ).date()) if last else now
+    return min(first_day, now), last_day
+
+
+def check_day(day: date) -> None:
+    """A 400 DensityError unless ``day`` lies in :func:`day_range`."""
+    first, last = day_range()
+    if not first <= day <= last:
+        raise DensityError(
+            f"there is no density for {day.isoformat()}: days from {first.isoformat()} (the first incident) "
+            f"to {last.isoformat()} can be asked for"
+        )
+
+
+def _touch(path: Path) -> None:
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+
+
+def _prune(folder: Path, *, keep: int) -> None:
+    """Remove the least recently used GeoTIFFs of ``folder`` beyond the newest ``keep``."""
+    files = []
+    for entry in folder.glob("incidents-*.tif"):
+        try:
+            files.append((entry.stat().st_mtime, entry))
+        except OSError:
+            continue  # removed by another process meanwhile
+    files.sort(reverse=True)
+    for _, entry in files[keep:]:
+        entry.unlink(missing_ok=True)
 
 
 def density_overlay(*, raster: DensityRaster) -> DensityOverlay:

@@ -9,19 +9,22 @@ outside their grid, nor move one out of it.
 from __future__ import annotations
 
 import json
+import math
 import secrets
 from dataclasses import dataclass
 
+from django.contrib.gis.gdal import GDALException
 from django.contrib.gis.geos import GEOSException, GEOSGeometry
 from django.db import DatabaseError
 from django.utils import timezone
 
 from layers import crs as crsmod
 from layers.catalogue import Layer
-from layers.errors import Forbidden, InvalidBody, NotFound, UnsupportedMediaType
+from layers.errors import Forbidden, InvalidBody, NotFound, PayloadTooLarge, UnsupportedMediaType
 
 _JSON_TYPES = ("application/geo+json", "application/json")
-_MAX_BODY = 5 * 1024 * 1024
+MAX_BODY = 2 * 1024 * 1024  # bytes of one feature; api.asgi refuses longer bodies with 413 before reading them
+MAX_POSITIONS = 100_000  # coordinate pairs in one geometry
 
 
 @dataclass(frozen=True)
@@ -39,12 +42,17 @@ def parse_body(request, layer: Layer, *, role: str, mode: str) -> FeatureBody:
         raise UnsupportedMediaType(
             f"send the feature as application/geo+json (got {request.content_type or 'no Content-Type'})"
         )
-    if len(request.body) > _MAX_BODY:
-        raise InvalidBody(f"the body is larger than {_MAX_BODY // 1024 // 1024} MiB")
+    declared = request.META.get("CONTENT_LENGTH") or ""
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise PayloadTooLarge(too_large_message(int(declared)))  # before reading it
+    if len(request.body) > MAX_BODY:
+        raise PayloadTooLarge(too_large_message(len(request.body)))
     try:
         document = json.loads(request.body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidBody(f"the body is not JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidBody("the body is nested too deeply to be a GeoJSON feature") from None
     if not isinstance(document, dict) or document.get("type") != "Feature":
         raise InvalidBody('the body must be one GeoJSON Feature ({"type": "Feature", "geometry": …, "properties": …})')
     properties = document.get("properties") or {}
@@ -57,6 +65,12 @@ def parse_body(request, layer: Layer, *, role: str, mode: str) -> FeatureBody:
     return FeatureBody(properties=_properties(properties, layer, role=role, mode=mode), geometry=geometry)
 
 
+def too_large_message(size: int) -> str:
+    """The sentence a 413 carries."""
+    return (f"the request body is {size / 1024 / 1024:.1f} MiB; this server accepts at most "
+            f"{MAX_BODY / 1024 / 1024:g} MiB per feature. Send one feature per request, or simplify its geometry")
+
+
 def _content_crs(request) -> str | None:
     value = request.headers.get("Content-Crs")
     return value.strip().strip("<>") if value else None
@@ -67,21 +81,75 @@ def _geometry(value, layer: Layer, crs: crsmod.Crs) -> GEOSGeometry | None:
         raise InvalidBody("geometry cannot be null here")
     if not isinstance(value, dict) or value.get("type") != layer.geometry_type:
         raise InvalidBody(f"geometry must be a GeoJSON {layer.geometry_type}, got {_kind(value)}")
+    coordinates = value.get("coordinates")
+    _check_coordinates(layer.geometry_type, coordinates)
     if crs.north_first:
-        value = dict(value, coordinates=_swap(value.get("coordinates")))
+        coordinates = _swap(coordinates)
     try:
-        geometry = GEOSGeometry(json.dumps(value), srid=crs.srid)
-    except (GEOSException, ValueError, TypeError) as exc:
+        # GeoJSON is read as CRS84 by GDAL; the coordinates are in Content-Crs, which we then state
+        geometry = GEOSGeometry(json.dumps({"type": layer.geometry_type, "coordinates": coordinates}))
+        geometry.srid = crs.srid
+    except (GEOSException, GDALException, ValueError, TypeError) as exc:
         raise InvalidBody(f"geometry cannot be read: {exc}") from None
     if geometry.empty:
         raise InvalidBody("geometry is empty")
     if not geometry.valid:
         raise InvalidBody(f"geometry is not valid: {geometry.valid_reason}")
     if crs.srid != 4326:
-        geometry.transform(4326)
-    if not (-180 <= geometry.extent[0] <= geometry.extent[2] <= 180 and -90 <= geometry.extent[1] <= geometry.extent[3] <= 90):
+        try:
+            geometry.transform(4326)
+        except (GEOSException, GDALException) as exc:
+            raise InvalidBody(f"geometry cannot be reprojected from {crs.uri}: {exc}") from None
+    west, south, east, north = geometry.extent
+    if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
         raise InvalidBody("geometry lies outside -180..180 / -90..90; check the axis order of Content-Crs")
     return geometry
+
+
+# how deep each type's coordinates nest, and the fewest positions one ring/line holds
+_NESTING = {"Point": 0, "LineString": 1, "Polygon": 2, "MultiPolygon": 3}
+
+
+def _check_coordinates(kind: str, coordinates) -> None:
+    """GeoJSON coordinates of ``kind`` made of finite numbers, checked before GDAL or GEOS sees them."""
+    depth = _NESTING[kind]
+    count = 0
+
+    def walk(node, level: int, where: str) -> None:
+        nonlocal count
+        if level == 0:
+            _check_position(node, where)
+            count += 1
+            if count > MAX_POSITIONS:
+                raise InvalidBody(f"geometry has more than {MAX_POSITIONS:,} positions; simplify it")
+            return
+        if not isinstance(node, list) or not node:
+            expected = {1: "a list of positions", 2: "a list of rings", 3: "a list of polygons"}[level]
+            raise InvalidBody(f"{kind} coordinates{where}: expected {expected}, got {_short(node)}")
+        if level == 1 and kind in ("Polygon", "MultiPolygon") and len(node) < 4:
+            raise InvalidBody(f"{kind} coordinates{where}: a ring needs at least 4 positions, got {len(node)}")
+        if level == 1 and kind == "LineString" and len(node) < 2:
+            raise InvalidBody(f"{kind} coordinates{where}: a line needs at least 2 positions, got {len(node)}")
+        for i, child in enumerate(node):
+            walk(child, level - 1, f"{where}[{i}]")
+
+    walk(coordinates, depth, "")
+
+
+def _check_position(node, where: str) -> None:
+    if not isinstance(node, list) or len(node) not in (2, 3):
+        raise InvalidBody(f"position{where or ''}: expected [x, y] (or [x, y, z]), got {_short(node)}")
+    for number in node:
+        if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
+            raise InvalidBody(f"position{where or ''}: coordinates must be finite numbers, got {_short(node)}")
+
+
+def _short(value) -> str:
+    try:
+        text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
+    except (RecursionError, ValueError, TypeError):
+        text = type(value).__name__
+    return text if len(text) <= 60 else text[:57] + "…"
 
 
 def _kind(value) -> str:
@@ -114,19 +182,18 @@ def _properties(properties: dict, layer: Layer, *, role: str, mode: str) -> dict
 
 
 def _checked(layer: Layer, name: str, value):
+    """The value's JSON type against the published column; lengths and ranges are the services' to check."""
     column = layer.column(name)
     if column.type == "integer":
         if isinstance(value, bool) or not isinstance(value, int):
             if value is None and name == "floor":
                 return None
-            raise InvalidBody(f"{name} must be an integer, got {value!r}")
+            raise InvalidBody(f"{name} must be an integer, got {_short(value)}")
     elif column.type == "string":
         if not isinstance(value, str):
-            raise InvalidBody(f"{name} must be a string, got {value!r}")
-        if len(value) > 4000:
-            raise InvalidBody(f"{name} is longer than 4,000 characters")
+            raise InvalidBody(f"{name} must be a string, got {_short(value)}")
     if column.choices and value not in column.choices:
-        raise InvalidBody(f"{name} must be one of {', '.join(column.choices)}; got {value!r}")
+        raise InvalidBody(f"{name} must be one of {', '.join(column.choices)}; got {_short(value)}")
     return value
 
 
@@ -151,6 +218,7 @@ def feature_change(layer: Layer, identity, item_id: str, body: FeatureBody) -> N
         raise Forbidden(f"your role may not move {layer.id}; leave the geometry out")
     _check_grid(identity, body.geometry)
     with _refusals(layer, "change", item_id), scoped_django(identity):
+        _check_visible(layer, pk, item_id)
         _WRITERS[layer.id].update(pk, body)
 
 
@@ -159,6 +227,7 @@ def feature_delete(layer: Layer, identity, item_id: str) -> None:
 
     pk = _pk(layer, item_id)
     with _refusals(layer, "delete", item_id), scoped_django(identity):
+        _check_visible(layer, pk, item_id)
         _WRITERS[layer.id].delete(pk)
 
 
@@ -167,6 +236,22 @@ def _pk(layer: Layer, item_id: str) -> int:
         return int(item_id)
     except ValueError:
         raise NotFound(f"collection {layer.id!r} has no item {item_id!r}") from None
+
+
+def _check_visible(layer: Layer, pk: int, item_id: str) -> None:
+    """Inside the write's scoped transaction: the row is one the caller may read through the layer, else 404.
+
+    Row-level security keeps a grid worker to their grid; the layer's view also leaves out
+    rows no one may publish (an elder's alert), which a table-level policy alone would not.
+    """
+    from django.db import connection
+    from psycopg import sql
+
+    with connection.cursor() as cursor:
+        statement = sql.SQL("SELECT 1 FROM {} WHERE id = %s").format(sql.Identifier(layer.view))
+        cursor.execute(statement.as_string(cursor.connection), [pk])
+        if cursor.fetchone() is None:
+            raise NotFound(f"collection {layer.id!r} has no item {item_id!r}")
 
 
 def _check_grid(identity, geometry) -> None:

@@ -20,7 +20,7 @@ from psycopg import sql
 
 from layers import crs as crsmod
 from layers.catalogue import Column, Layer
-from layers.errors import InvalidParameter, NotFound
+from layers.errors import InvalidParameter, NotFound, database_errors
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
@@ -476,7 +476,8 @@ def read_page(layer: Layer, identity, query: FeatureQuery, *, access_log: dict |
         lambda: items_statement(layer, role, query, cached_count=cached, access_log=access_log)[0],
     )
     params = _page_parameters(layer, query, where_params, cached, access_log)
-    returned, features, matched, version = scoped_fetchone(identity, text, params)
+    with database_errors():
+        returned, features, matched, version = scoped_fetchone(identity, text, params)
     COUNTS.put(count_key, version, matched)
     return Page(features=features, returned=returned, matched=matched, version=version)
 
@@ -514,7 +515,8 @@ def read_item(layer: Layer, identity, item_id: str, query: FeatureQuery, *, acce
     else:
         params = [key, access_log["user_id"], access_log["username"], access_log["role"], access_log["route"],
                   layer.id, access_log["remote_addr"]]
-    row = scoped_fetchone(identity, text, params)
+    with database_errors():
+        row = scoped_fetchone(identity, text, params)
     if row is None:
         raise NotFound(f"collection {layer.id!r} has no item {item_id!r}")
     return row[1]

@@ -20,7 +20,7 @@ from layers import density
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DAY = date(2031, 3, 14)  # far from the demo's incidents: only ours are on it
-EMPTY_DAY = date(2031, 3, 20)
+EMPTY_DAY = date(2031, 3, 10)  # between the demo's days and DAY: in range, with no incident
 CLUSTER = 30  # incidents within a few metres of one spot
 SPREAD = 10  # incidents spread over other level-3 grids
 TO_4547 = Transformer.from_crs("EPSG:4326", "EPSG:4547", always_xy=True)
