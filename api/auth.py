@@ -15,6 +15,7 @@ import base64
 import binascii
 import hashlib
 import ipaddress
+import re
 import secrets
 import threading
 import time
@@ -113,6 +114,26 @@ def require_role(request: HttpRequest, roles: frozenset[str], *, what: str) -> I
 def client_address(request: HttpRequest) -> str | None:
     """The client's IP address as the server saw it (REMOTE_ADDR), or None when it is not an address."""
     return _ip_or_none(request.META.get("REMOTE_ADDR"))
+
+
+# query parameters whose value is a secret whatever it looks like; any om_ token anywhere is one too
+SECRET_PARAMETERS = frozenset({"token", "access_token", "api_key", "apikey", "key", "password", "passwd", "secret",
+                               "auth", "authorization", "jwt", "session", "sessionid"})
+_TOKEN_TEXT = re.compile(re.escape(TOKEN_PREFIX) + r"[A-Za-z0-9_%\-]{8,}")
+_SECRET_PAIR = re.compile(r"(?i)(^|[?&;])(" + "|".join(sorted(SECRET_PARAMETERS)) + r")=[^&;]*")
+REDACTED = "[redacted]"
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` (a query string, a path, a log line) with every token and secret parameter's value blanked.
+
+    Tokens belong in the Authorization header; a client that put one in a URL is refused,
+    and the URL must not keep it in any log.
+    """
+    if not text:
+        return text
+    text = _SECRET_PAIR.sub(lambda m: f"{m.group(1)}{m.group(2)}={REDACTED}", text)
+    return _TOKEN_TEXT.sub(TOKEN_PREFIX + REDACTED, text)
 
 
 def clear_identity_cache() -> None:

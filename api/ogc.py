@@ -33,6 +33,8 @@ _built_api = None
 current_identity: contextvars.ContextVar = contextvars.ContextVar("onemap_identity")
 # that request's query parameters: the provider compiles CQL2 itself rather than take pygeoapi's parse
 current_params: contextvars.ContextVar = contextvars.ContextVar("onemap_params", default=None)
+# that request's caller as the access log records it (address, route, query), for reads of personal layers
+current_caller: contextvars.ContextVar = contextvars.ContextVar("onemap_caller", default=None)
 
 GEOJSON = "application/geo+json"
 
@@ -213,13 +215,20 @@ def _url(request: HttpRequest, route: str) -> str:
 
 
 def _access_log(request: HttpRequest, identity, layer) -> dict | None:
+    """What a read of ``layer`` writes to the access log about its caller, or None for a layer with no personal data."""
     if not layer.personal:
         return None
-    from api.auth import client_address
+    return _caller(request, identity)
+
+
+def _caller(request: HttpRequest, identity) -> dict:
+    """The caller of a request as the access log records it: who, from where, which route and query (no secrets)."""
+    from api.auth import client_address, redact_secrets
 
     return {
         "user_id": identity.user_id, "username": identity.username, "role": identity.role,
         "route": request.path, "remote_addr": client_address(request),
+        "query": redact_secrets(request.META.get("QUERY_STRING", "")),
     }
 
 
@@ -229,6 +238,7 @@ def _pygeoapi(function, request: HttpRequest, identity, *args, skip_valid_check:
     api = _api()
     api_request = APIRequest.from_django(request, api.locales)
     token, params_token = current_identity.set(identity), current_params.set(request.GET)
+    caller_token = current_caller.set(_caller(request, identity))
     try:
         if not skip_valid_check and not api_request.is_valid():
             headers, status, content = api.get_format_exception(api_request)
@@ -238,6 +248,7 @@ def _pygeoapi(function, request: HttpRequest, identity, *args, skip_valid_check:
     finally:
         current_identity.reset(token)
         current_params.reset(params_token)
+        current_caller.reset(caller_token)
     response = HttpResponse(content, status=status)
     for key, value in headers.items():
         response[key] = value

@@ -53,6 +53,32 @@ def die_with_parent() -> None:
     threading.Thread(target=watch, name="onemap-parent-watch", daemon=True).start()
 
 
+class RedactSecrets:
+    """A logging filter for granian's access log: no token or secret parameter reaches the log, in any form."""
+
+    def filter(self, record) -> bool:
+        from api.auth import redact_secrets
+
+        if isinstance(record.args, dict):
+            record.args = {key: redact_secrets(value) if key in ("path", "query_string") and isinstance(value, str)
+                           else value for key, value in record.args.items()}
+        elif isinstance(record.msg, str):
+            record.msg = redact_secrets(record.msg)
+        return True
+
+
+def log_config() -> dict:
+    """granian's logging configuration with :class:`RedactSecrets` on the access log (main process and workers)."""
+    import copy
+
+    from granian.log import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["filters"] = {"redact_secrets": {"()": "api.server.RedactSecrets"}}
+    config["handlers"]["access"]["filters"] = ["redact_secrets"]
+    return config
+
+
 class OnemapServer:
     """granian configured from code: ``workers`` processes, each running the app on ``threads`` threads."""
 
@@ -79,6 +105,7 @@ class OnemapServer:
             workers=self.workers,
             log_access=self.access_log,
             log_access_format=ACCESS_LOG_FORMAT,
+            log_dictconfig=log_config(),
             static_path_route=["/static", "/vendor"],
             static_path_mount=[STATIC_DIR, vendor],
             # a worker that dies (say, the database vanished at start) is started again

@@ -508,7 +508,13 @@ class LoginFailure(models.Model):
 
 
 class AccessLogEntry(models.Model):
-    """One read of a personal record; the table is append-only (triggers refuse UPDATE, DELETE, TRUNCATE)."""
+    """One read of personal data; the table is append-only (triggers refuse UPDATE, DELETE, TRUNCATE).
+
+    A read writes a row per record it returned and, for a query, one row with no
+    ``record_id`` that keeps what was asked (``query``) and how many records matched
+    (``matched``): a count is personal data too (a filter on a name with ``offset`` past
+    the end returns no record, but its ``numberMatched`` says whether the name is there).
+    """
 
     id = models.BigAutoField(primary_key=True)
     at = models.DateTimeField(db_default=Now())
@@ -520,6 +526,8 @@ class AccessLogEntry(models.Model):
     collection = models.TextField()
     record_id = models.TextField(null=True, blank=True)
     remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    query = models.TextField(null=True, blank=True, help_text="the query's parameters (query rows only)")
+    matched = models.BigIntegerField(null=True, blank=True, help_text="records the query matched (query rows only)")
 
     class Meta:
         db_table = "access_log"

@@ -359,12 +359,14 @@ def items_statement(
     version = sql.SQL("(SELECT version FROM layer_versions WHERE layer = %s)")
     ctes = [sql.SQL("page AS MATERIALIZED ({})").format(page),
             sql.SQL("numbered AS (SELECT f, row_number() OVER () AS n FROM page)")]
-    if access_log is not None:
-        ctes.append(_access_log_cte())
     if cached_count is not None:
         matched = sql.SQL("CASE WHEN {version} = %s THEN %s ELSE {count} END").format(version=version, count=count)
     else:
         matched = count
+    if access_log is not None:  # the count is logged with the query, so it is computed once, in a CTE
+        ctes += [sql.SQL("counted AS MATERIALIZED (SELECT {} AS n)").format(matched),
+                 _access_log_cte(), _query_log_cte()]
+        matched = sql.SQL("(SELECT n FROM counted)")
     statement = sql.SQL(
         "WITH {ctes} SELECT (SELECT count(*) FROM page), "
         "(SELECT coalesce(string_agg(f, ',' ORDER BY n), '') FROM numbered), {matched}, {version}"
@@ -379,6 +381,20 @@ def _access_log_cte() -> sql.Composable:
     )
 
 
+def _query_log_cte() -> sql.Composable:
+    return sql.SQL(
+        "logged_query AS (INSERT INTO access_log "
+        "(user_id, username, role, route, collection, remote_addr, query, matched) "
+        "SELECT %s::bigint, %s::text, %s::text, %s::text, %s::text, %s::inet, %s::text, n FROM counted)"
+    )
+
+
+def _log_parameters(layer: Layer, access_log: dict) -> list:
+    """The values of one :func:`_access_log_cte` row (the caller, the route, the layer, the address)."""
+    return [access_log["user_id"], access_log["username"], access_log["role"], access_log["route"],
+            layer.id, access_log["remote_addr"]]
+
+
 def item_statement(layer: Layer, role: str, query: FeatureQuery, *, access_log: dict | None = None):
     """One statement returning the feature text of one id, or no row."""
     select = sql.SQL("SELECT t.id, {feature} AS f FROM {view} t WHERE t.id = %s").format(
@@ -389,9 +405,7 @@ def item_statement(layer: Layer, role: str, query: FeatureQuery, *, access_log: 
     statement = sql.SQL("WITH page AS MATERIALIZED ({select}), {log} SELECT id, f FROM page").format(
         select=select, log=_access_log_cte()
     )
-    params = [access_log["user_id"], access_log["username"], access_log["role"], access_log["route"],
-              layer.id, access_log["remote_addr"]]
-    return statement, params
+    return statement, _log_parameters(layer, access_log)
 
 
 # ---------------------------------------------------------------- running
@@ -492,13 +506,13 @@ def where_sql_params(layer: Layer, query: FeatureQuery) -> list:
 
 
 def _page_parameters(layer, query, where_params, cached, access_log) -> list:
+    """The parameters of :func:`items_statement`, in the order its placeholders appear."""
     params = [*where_params, query.limit, query.offset]
+    params += [layer.id, cached[0], cached[1], *where_params] if cached is not None else [*where_params]
     if access_log is not None:
-        params += [access_log["user_id"], access_log["username"], access_log["role"], access_log["route"],
-                   layer.id, access_log["remote_addr"]]
-    if cached is not None:
-        return params + [layer.id, cached[0], cached[1], *where_params, layer.id]
-    return params + [*where_params, layer.id]
+        params += _log_parameters(layer, access_log)
+        params += [*_log_parameters(layer, access_log), access_log.get("query") or ""]
+    return params + [layer.id]
 
 
 def read_item(layer: Layer, identity, item_id: str, query: FeatureQuery, *, access_log=None) -> str:
@@ -510,11 +524,7 @@ def read_item(layer: Layer, identity, item_id: str, query: FeatureQuery, *, acce
         ("item", layer.id, identity.role, _shape(query), access_log is not None),
         lambda: item_statement(layer, identity.role, query, access_log=access_log)[0],
     )
-    if access_log is None:
-        params = [key]
-    else:
-        params = [key, access_log["user_id"], access_log["username"], access_log["role"], access_log["route"],
-                  layer.id, access_log["remote_addr"]]
+    params = [key] if access_log is None else [key, *_log_parameters(layer, access_log)]
     with database_errors():
         row = scoped_fetchone(identity, text, params)
     if row is None:

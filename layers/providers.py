@@ -101,10 +101,16 @@ def _filter(layer, identity) -> dict:
 
 
 def _access(identity, layer) -> dict | None:
+    """The access-log caller of the request pygeoapi serves (its address, route and query), for personal layers."""
     if not layer.personal:
         return None
-    return {"user_id": identity.user_id, "username": identity.username, "role": identity.role,
-            "route": "/ogc (HTML)", "remote_addr": None}
+    from api.ogc import current_caller
+
+    caller = current_caller.get()
+    if caller is None:  # not called through a route (a script using pygeoapi directly): log what is known
+        caller = {"user_id": identity.user_id, "username": identity.username, "role": identity.role,
+                  "route": "/ogc (HTML)", "remote_addr": None, "query": None}
+    return caller
 
 
 def _field(column: Column) -> dict:

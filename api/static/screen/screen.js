@@ -199,7 +199,7 @@
       fc.features.forEach(function (f) {
         var p = f.properties;
         var c = colour[p.status] || '#8aa3bd';
-        var tip = p.name + ' · ' + p.status;
+        var tip = escapeHtml(p.name + ' · ' + p.status);  // Leaflet puts a string tooltip in as HTML
         if (p.wedge) {
           L.geoJSON(p.wedge, {
             pane: 'omCameras', interactive: false,
@@ -257,8 +257,8 @@
         pane: 'omCare',
         style: { color: '#f0b3ff', weight: 2, fillColor: '#d46bff', fillOpacity: 0.55, className: 'om-care-alert' },
         onEachFeature: function (f, layer) {
-          layer.bindTooltip((f.properties.name || f.properties.code) + ' · 独居老人预警 ' +
-            f.properties.open_alerts + ' 起 open alerts');
+          layer.bindTooltip(escapeHtml((f.properties.name || f.properties.code) + ' · 独居老人预警 ' +
+            f.properties.open_alerts + ' 起 open alerts'));
         }
       }).addTo(group);
     });
@@ -286,7 +286,8 @@
       }
       options.onEachFeature = function (f, layer) {
         var p = f.properties;
-        layer.bindTooltip(p.name + (p.subcategory ? ' · ' + p.subcategory : '') + (p.members ? ' · 党员 ' + p.members : ''));
+        layer.bindTooltip(escapeHtml(p.name + (p.subcategory ? ' · ' + p.subcategory : '') +
+          (p.members ? ' · 党员 ' + p.members : '')));
       };
       L.geoJSON(fc, options).addTo(group);
     });

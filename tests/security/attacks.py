@@ -1,0 +1,59 @@
+"""What the attacking suite shares: the profile (quick or long), HTTP helpers and the attack strings.
+
+Not a test module: the tests in this folder import it (pytest puts this folder on ``sys.path``).
+``ONEMAP_SECURITY_PROFILE=long`` (``make test-security``) runs every generator far longer than
+the quick profile ``make test`` runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import requests
+
+PROFILE = os.environ.get("ONEMAP_SECURITY_PROFILE", "quick")
+LONG = PROFILE == "long"
+
+# markup and script breakers, each of which, if it ever ran, would set window.__onemap_xss
+XSS_MARK = "__onemap_xss"
+XSS_STRINGS = (
+    f"</script><img src=x onerror=\"window.{XSS_MARK}=1\">",
+    f"<script>window.{XSS_MARK}=2</script>",
+    f"\"><svg onload=\"window.{XSS_MARK}=3\">",
+    f"'><img src=x onerror='window.{XSS_MARK}=4'>",
+    f"javascript:window.{XSS_MARK}=5",
+    f"\u2028</script><script>window.{XSS_MARK}=6</script>",
+    f"<!--<script>window.{XSS_MARK}=7</script>-->",
+)
+
+
+def get(url: str, auth=None, **params) -> requests.Response:
+    return requests.get(url, params=params, auth=auth, timeout=60, allow_redirects=False)
+
+
+def write(method: str, url: str, auth, body, *, content_type: str = "application/geo+json",
+          headers: dict | None = None) -> requests.Response:
+    data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    return requests.request(method, url, data=data, auth=auth, timeout=60, allow_redirects=False,
+                            headers={"Content-Type": content_type, **(headers or {})})
+
+
+def point_feature(lon: float, lat: float, **properties) -> dict:
+    return {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
+            "properties": {"category": "sanitation", **properties}}
+
+
+def square_feature(lon: float, lat: float, side: float = 0.00005, **properties) -> dict:
+    ring = [[lon, lat], [lon + side, lat], [lon + side, lat + side], [lon, lat + side], [lon, lat]]
+    return {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]}, "properties": properties}
+
+
+def assert_ogc_error(response: requests.Response, status: int, *words: str) -> dict:
+    """The response is an OGC exception of ``status`` whose description holds every one of ``words``."""
+    assert response.status_code == status, (response.status_code, response.text[:500])
+    body = response.json()
+    assert {"code", "description"} <= body.keys(), body
+    for word in words:
+        assert word in body["description"], (word, body["description"])
+    return body

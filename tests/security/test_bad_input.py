@@ -1,0 +1,182 @@
+"""Bad input the attack found answered with a 500 or an unclear answer: each now a 4xx that says what to change.
+
+Every refused write leaves the database as it was; every accepted one is where it was meant to be.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+from attacks import assert_ogc_error, get, point_feature, square_feature, write
+from pyproj import Transformer
+
+from gis import models as m
+
+
+@pytest.fixture
+def worker(accounts):
+    return accounts["worker"]
+
+
+@pytest.fixture
+def inside(worker):
+    return m.Grid.objects.get(code=worker.grid_code).geom.point_on_surface
+
+
+def _incidents(live_server: str) -> str:
+    return f"{live_server}/ogc/collections/incidents/items"
+
+
+def _with_geometry(feature: dict, coordinates) -> dict:
+    return {**feature, "geometry": {"type": feature["geometry"]["type"], "coordinates": coordinates}}
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda f: _with_geometry(f, ["a", "b"]), ("coordinates must be finite numbers",)),
+    (lambda f: _with_geometry(f, []), ("expected [x, y]",)),
+    (lambda f: _with_geometry(f, [113.654]), ("expected [x, y]",)),
+    (lambda f: _with_geometry(f, [113.654, 34.75, 1, 2]), ("expected [x, y]",)),
+    (lambda f: _with_geometry(f, [[113.654, 34.75]]), ("expected [x, y]",)),
+    (lambda f: _with_geometry(f, [float("1e400"), 34.75]), ("finite",)),
+    (lambda f: _with_geometry(f, None), ("expected [x, y]",)),
+    (lambda f: {**f, "properties": {**f["properties"], "title": "长" * 300}}, ("title", "300", "200")),
+    (lambda f: {**f, "properties": {**f["properties"], "floor": 40000}}, ("floor", "40000")),
+    (lambda f: {**f, "properties": {**f["properties"], "floor": -40000}}, ("floor",)),
+    (lambda f: {**f, "properties": {**f["properties"], "severity": 2 ** 40}}, ("severity",)),
+    (lambda f: {**f, "properties": {**f["properties"], "title": "a\x00b"}}, ("title", "NUL")),
+    (lambda f: {**f, "properties": {**f["properties"], "notes": "\x00"}}, ("notes", "NUL")),
+    (lambda f: {**f, "properties": {**f["properties"], "title": ["a"]}}, ("title", "string")),
+    (lambda f: {**f, "properties": {**f["properties"], "category": "<b>x</b>"}}, ("category",)),
+    (lambda f: {**f, "properties": {**f["properties"], "floor": 1.5}}, ("floor", "integer")),
+], ids=["letters", "empty", "one-number", "four-numbers", "nested", "infinite", "null", "long-title", "floor-high",
+        "floor-low", "severity-huge", "nul-title", "nul-notes", "list-title", "unknown-category", "fraction-floor"])
+def test_a_bad_feature_is_a_400_that_names_the_value(live_server, worker, inside, change, words):
+    before = m.Incident.objects.count()
+    body = json.loads(json.dumps(change(point_feature(inside.x, inside.y, title="ok")), allow_nan=True))
+    response = write("POST", _incidents(live_server), worker.auth, json.dumps(body, allow_nan=True))
+    assert_ogc_error(response, 400, *words)
+    assert m.Incident.objects.count() == before
+
+
+def test_a_bad_patch_is_a_400_and_changes_nothing(live_server, accounts):
+    incident = m.Incident.objects.exclude(category="elder_inactivity").first()
+    before = (incident.title, incident.notes, incident.severity)
+    url = f"{_incidents(live_server)}/{incident.id}"
+    for properties, word in (({"notes": "a\x00"}, "NUL"), ({"severity": 40000}, "severity"),
+                             ({"status": "gone"}, "status")):
+        assert_ogc_error(write("PATCH", url, accounts["commander"].auth,
+                               {"type": "Feature", "properties": properties}), 400, word)
+    incident.refresh_from_db()
+    assert (incident.title, incident.notes, incident.severity) == before
+
+
+def test_json_nested_100000_deep_is_a_400(live_server, worker):
+    body = "[" * 100_000 + "]" * 100_000
+    response = write("POST", _incidents(live_server), worker.auth, body)
+    assert_ogc_error(response, 400)
+    deep = '{"type": "Feature", "properties": {"title": ' + "[" * 100_000 + "]" * 100_000 + "}}"
+    assert_ogc_error(write("POST", _incidents(live_server), worker.auth, deep), 400)
+
+
+def test_a_3_mb_body_is_a_413_with_a_sentence(live_server, worker, inside):
+    feature = point_feature(inside.x, inside.y, title="x", notes="n" * (3 * 1024 * 1024))
+    body = assert_ogc_error(write("POST", _incidents(live_server), worker.auth, feature), 413, "MiB")
+    assert "at most 2 MiB" in body["description"]
+
+
+def test_a_body_over_the_servers_limit_is_refused_before_it_is_read(live_server, worker):
+    """17 MiB: refused by the ASGI layer from Content-Length, for every route, with a sentence."""
+    big = b"x" * (17 * 1024 * 1024)
+    for url in (_incidents(live_server), f"{live_server}/screen/api/scenes", f"{live_server}/"):
+        response = requests.post(url, data=big, auth=worker.auth, timeout=60,
+                                 headers={"Content-Type": "application/geo+json"})
+        assert response.status_code == 413, (url, response.status_code)
+        assert "at most 16 MiB" in response.text
+
+
+@pytest.mark.parametrize("cql, words", [
+    ("title = 'a\x00b'", ("NUL",)),
+    ("severity = " + " + ".join(["1"] * 3000), ("levels deep",)),
+    ("severity = " + "(" * 500 + "1" + ")" * 500, ("deep",)),
+    ("severity * 2147483647 * 2147483647 > 1", ("cannot evaluate",)),
+    ("title = 'x'" + " AND title = 'x'" * 1300, ("characters long",)),
+])
+def test_a_filter_that_cannot_be_run_is_a_400(live_server, accounts, cql, words):
+    response = get(_incidents(live_server), accounts["analyst"].auth, filter=cql)
+    assert_ogc_error(response, 400, *words)
+
+
+def test_the_cql2_json_variant_has_the_same_limits(live_server, accounts):
+    deep = '{"op": "+", "args": [' * 300 + "1" + ", 1]}" * 300  # built as text: json.dumps would recurse as deep
+    document = '{"op": "=", "args": [{"property": "severity"}, ' + deep + "]}"
+    response = get(_incidents(live_server), accounts["analyst"].auth, filter=document,
+                   **{"filter-lang": "cql2-json"})
+    assert_ogc_error(response, 400, "deep")
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01", "2999-01-01"])
+@pytest.mark.parametrize("ext", ["json", "tif", "png"])
+def test_a_density_day_outside_the_data_is_a_400_that_names_the_range(live_server, accounts, day, ext):
+    response = requests.get(f"{live_server}/screen/density/{day}.{ext}", auth=accounts["analyst"].auth, timeout=60)
+    assert response.status_code == 400, (response.status_code, response.text[:300])
+    assert "can be asked for" in response.text
+
+
+@pytest.mark.parametrize("crs, transform", [
+    ("http://www.opengis.net/def/crs/EPSG/0/3857", "EPSG:3857"),
+    ("http://www.opengis.net/def/crs/EPSG/0/4547", "EPSG:4547"),
+    ("http://www.opengis.net/def/crs/EPSG/0/4490", "EPSG:4490"),
+    ("http://www.opengis.net/def/crs/EPSG/0/4326", "EPSG:4326"),
+])
+def test_content_crs_is_reprojected_for_every_listed_crs(live_server, worker, inside, crs, transform):
+    """Part 4: a POST in any CRS the collection lists is stored at the same place in CRS84."""
+    x, y = Transformer.from_crs("EPSG:4326", transform, always_xy=True).transform(inside.x, inside.y)
+    if transform != "EPSG:3857":
+        x, y = y, x  # latitude (northing) first, as these CRSs order their axes
+    listed = get(f"{live_server}/ogc/collections/incidents", worker.auth).json()["crs"]
+    assert crs in listed
+    feature = point_feature(0, 0, title="投影")
+    feature["geometry"]["coordinates"] = [x, y]
+    response = write("POST", _incidents(live_server), worker.auth, feature, headers={"Content-Crs": f"<{crs}>"})
+    assert response.status_code == 201, response.text
+    incident = m.Incident.objects.get(pk=int(response.headers["Location"].rsplit("/", 1)[1]))
+    try:
+        assert incident.geom.srid == 4326
+        assert abs(incident.geom.x - inside.x) < 1e-6 and abs(incident.geom.y - inside.y) < 1e-6
+    finally:
+        incident.delete()
+
+
+def test_an_unknown_content_crs_is_a_400(live_server, worker, inside):
+    response = write("POST", _incidents(live_server), worker.auth, point_feature(inside.x, inside.y),
+                     headers={"Content-Crs": "<http://www.opengis.net/def/crs/EPSG/0/2000>"})
+    assert response.status_code == 400
+
+
+def test_an_anonymous_write_is_asked_to_sign_in(live_server):
+    for method, url in (("POST", _incidents(live_server)),
+                        ("POST", f"{live_server}/ogc/collections/no_parking_zones/items"),
+                        ("PATCH", f"{live_server}/ogc/collections/parking_spots/items/1")):
+        response = write(method, url, None, point_feature(113.65, 34.75))
+        body = assert_ogc_error(response, 401, "sign")
+        assert response.headers["WWW-Authenticate"].startswith("Basic realm=")
+        assert body["code"]
+    # nobody may write a read-only layer: that stays 405 with Allow
+    response = write("POST", f"{live_server}/ogc/collections/grids/items", None, square_feature(113.65, 34.75))
+    assert response.status_code == 405 and "POST" not in response.headers["Allow"]
+
+
+def test_an_administrator_may_delete_an_incident_with_its_history(live_server, accounts, worker, inside):
+    created = write("POST", _incidents(live_server), worker.auth, point_feature(inside.x, inside.y, title="删"))
+    url = created.headers["Location"]
+    assert write("PATCH", url, accounts["commander"].auth,
+                 {"type": "Feature", "properties": {"status": "dispatched"}}).status_code == 204
+    pk = int(url.rsplit("/", 1)[1])
+    assert m.IncidentStatusChange.objects.filter(incident_id=pk).exists()
+    assert requests.delete(url, auth=accounts["commander"].auth, timeout=30).status_code == 405
+    response = requests.delete(url, auth=accounts["administrator"].auth, timeout=30)
+    assert response.status_code == 204, response.text
+    assert not m.Incident.objects.filter(pk=pk).exists()
+    assert requests.delete(url, auth=accounts["administrator"].auth, timeout=30).status_code == 404

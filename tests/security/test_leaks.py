@@ -1,0 +1,203 @@
+"""The leaks found by attacking the server, each as a named regression test.
+
+Stored script in a title, hidden elder alerts that could be found and changed, a count
+on personal data that left no trace, HTML reads logged without the caller's address,
+and tokens sent in a URL that reached the server's log.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+import requests
+from attacks import XSS_STRINGS, assert_ogc_error, get, point_feature, write
+
+from gis import models as m
+
+
+@pytest.fixture
+def worker(accounts):
+    return accounts["worker"]
+
+
+@pytest.fixture
+def own_grid(worker):
+    return m.Grid.objects.get(code=worker.grid_code)
+
+
+# ---------------------------------------------------------------- stored script
+
+
+def _script_of(page: str, variable: str) -> str:
+    """The text of the <script> element that assigns ``variable`` (the page's embedded GeoJSON)."""
+    for script in re.findall(r"<script[^>]*>(.*?)</script>", page, flags=re.S):
+        if f"var {variable}" in script:
+            return script
+    raise AssertionError(f"no script assigns {variable}")
+
+
+def test_a_title_that_closes_the_script_stays_data_on_the_item_and_items_pages(live_server, accounts, worker,
+                                                                                own_grid):
+    """A grid worker's incident titled ``</script><img onerror=…>`` cannot end pygeoapi's script for an administrator."""
+    inside = own_grid.geom.point_on_surface
+    url = f"{live_server}/ogc/collections/incidents/items"
+    created = write("POST", url, worker.auth, point_feature(inside.x, inside.y, title=XSS_STRINGS[0]))
+    assert created.status_code == 201, created.text
+    item_url = created.headers["Location"]
+    try:
+        admin = accounts["administrator"].auth
+        for page_url, params in ((item_url, {"f": "html"}),
+                                 (url, {"f": "html", "limit": "1", "sortby": "-reported_at"})):
+            page = get(page_url, admin, **params)
+            assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+            assert "</script><img" not in page.text  # nowhere: neither in the script nor as markup
+            script = _script_of(page.text, "geojson_data")
+            assert "\\u003c/script\\u003e\\u003cimg" in script  # the title is still there, as escaped JSON
+    finally:
+        m.Incident.objects.filter(pk=int(item_url.rsplit("/", 1)[1])).delete()
+
+
+# ---------------------------------------------------------------- hidden objects
+
+
+def _hidden_alert() -> m.Incident:
+    alert = m.Incident.objects.filter(category="elder_inactivity").exclude(status="closed").first()
+    assert alert is not None, "the demo has open elder-inactivity alerts"
+    return alert
+
+
+METHODS = (
+    ("GET", None),
+    ("HEAD", None),
+    ("OPTIONS", None),
+    ("PATCH", {"type": "Feature", "properties": {"severity": 9}}),  # invalid: must still be 404, not 400
+    ("PATCH", {"type": "Feature", "properties": {"status": "closed"}}),
+    ("PATCH", {"type": "Feature", "properties": {"status": "false_alarm"}}),
+    ("PUT", {"type": "Feature", "properties": {"status": "closed", "notes": "x", "severity": 1}}),
+    ("PATCH", "{not json"),
+    ("DELETE", None),
+)
+
+
+@pytest.mark.parametrize("who", ["administrator", "commander", "department", "worker", "worker2"])
+def test_an_elder_alert_is_not_found_for_every_method_and_role(live_server, accounts, who):
+    """Elder-inactivity alerts are never published: every method answers exactly as for an id that does not exist."""
+    alert = _hidden_alert()
+    before = (alert.status, alert.severity, alert.notes)
+    missing = m.Incident.objects.order_by("-id").first().id + 10_000
+    auth = accounts[who].auth
+    base = f"{live_server}/ogc/collections/incidents/items"
+    for method, body in METHODS:
+        answers = []
+        for item_id in (alert.id, missing):
+            if body is None:
+                response = requests.request(method, f"{base}/{item_id}", auth=auth, timeout=30)
+            else:
+                response = write(method, f"{base}/{item_id}", auth, body)
+            answers.append(response)
+        hidden, absent = answers
+        assert hidden.status_code == absent.status_code == 404, (who, method, body, hidden.status_code, hidden.text)
+        if method != "HEAD":
+            assert hidden.json()["description"] == absent.json()["description"].replace(str(missing), str(alert.id))
+    alert.refresh_from_db()
+    assert (alert.status, alert.severity, alert.notes) == before
+
+
+def test_another_grids_incident_is_not_found_for_every_method(live_server, accounts):
+    """A grid worker's 404 for another grid's incident comes before any check of the body."""
+    other = m.Grid.objects.get(code=accounts["worker2"].grid_code)
+    theirs = m.Incident.objects.filter(grid=other).exclude(category="elder_inactivity").first()
+    before = (theirs.status, theirs.severity)
+    url = f"{live_server}/ogc/collections/incidents/items/{theirs.id}"
+    for method, body in METHODS:
+        if body is None:
+            response = requests.request(method, url, auth=accounts["worker"].auth, timeout=30)
+        else:
+            response = write(method, url, accounts["worker"].auth, body)
+        assert response.status_code == 404, (method, body, response.status_code)
+    theirs.refresh_from_db()
+    assert (theirs.status, theirs.severity) == before
+
+
+# ---------------------------------------------------------------- the access log
+
+
+def _log_rows(username: str, after_id: int):
+    return m.AccessLogEntry.objects.filter(username=username, id__gt=after_id).order_by("id")
+
+
+def _last_log_id() -> int:
+    last = m.AccessLogEntry.objects.order_by("-id").first()
+    return last.id if last else 0
+
+
+@pytest.mark.parametrize("cql", ["full_name LIKE '%'", "lives_alone = true", "phone LIKE '1%'"])
+def test_a_count_of_personal_data_is_logged_with_what_was_asked(live_server, worker, cql):
+    """Filtering care_subjects past the last page returns no record, but its count is logged with the filter."""
+    start = _last_log_id()
+    response = get(f"{live_server}/ogc/collections/care_subjects/items", worker.auth, filter=cql,
+                   offset="1000000", limit="10")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["features"] == [] and body["numberMatched"] > 0
+    rows = list(_log_rows(worker.username, start))
+    assert len(rows) == 1, [(r.record_id, r.query) for r in rows]
+    row = rows[0]
+    assert row.record_id is None and row.matched == body["numberMatched"]
+    assert row.collection == "care_subjects" and row.role == "grid_worker" and row.remote_addr == "127.0.0.1"
+    assert "offset=1000000" in row.query and cql.split()[0] in requests.utils.unquote(row.query)
+
+
+def test_a_page_of_personal_data_logs_each_record_and_the_query(live_server, worker):
+    start = _last_log_id()
+    body = get(f"{live_server}/ogc/collections/care_subjects/items", worker.auth, limit="3").json()
+    rows = list(_log_rows(worker.username, start))
+    records = sorted(r.record_id for r in rows if r.record_id is not None)
+    queries = [r for r in rows if r.record_id is None]
+    assert records == sorted(str(f["id"]) for f in body["features"])
+    assert len(queries) == 1 and queries[0].matched == body["numberMatched"]
+
+
+def test_html_reads_of_personal_data_log_the_address_and_route(live_server, worker):
+    url = f"{live_server}/ogc/collections/care_subjects/items"
+    start = _last_log_id()
+    page = get(url, worker.auth, f="html", limit="2")
+    assert page.status_code == 200
+    one = m.CareSubject.objects.filter(grid__code=worker.grid_code).first()
+    assert get(f"{url}/{one.id}", worker.auth, f="html").status_code == 200
+    rows = list(_log_rows(worker.username, start))
+    assert rows and all(r.remote_addr == "127.0.0.1" for r in rows)
+    assert {r.route for r in rows} == {"/ogc/collections/care_subjects/items",
+                                       f"/ogc/collections/care_subjects/items/{one.id}"}
+    assert str(one.id) in {r.record_id for r in rows}
+
+
+def test_a_token_in_a_url_reaches_no_log(server_process, worker):
+    """A token sent in the query string does not sign in, and neither the server's log nor the access log keeps it."""
+    server = server_process("security-token-log")
+    url = f"{server.base_url}/ogc/collections/care_subjects/items"
+    token = worker.token
+    sent = [
+        get(url, None, token=token),
+        get(url, None, access_token=token, f="html"),
+        get(f"{server.base_url}/ogc/collections/grids/items", None, api_key=token, limit="1"),
+        get(f"{server.base_url}/ogc/collections/grids/items/{token}", None),
+        get(url, worker.auth, limit="1", key=token),  # signed in by the header, the URL's copy is still blanked
+    ]
+    assert [r.status_code for r in sent] == [401, 401, 200, 404, 200]
+    secret = token[len("om_"):]
+    deadline = time.monotonic() + 10
+    while True:  # granian writes its access log from the worker: wait until the last request is in it
+        text = server.log_path.read_text(errors="replace")
+        if text.count("care_subjects/items") >= 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert "care_subjects/items" in text, "the server wrote no access log"
+    assert secret not in text and secret[:12] not in text
+    assert "[redacted]" in text
+    logged = m.AccessLogEntry.objects.filter(username=worker.username).exclude(query=None).order_by("-id").first()
+    assert logged.query is not None and secret not in logged.query and "key=[redacted]" in logged.query
+    for entry in m.AccessLogEntry.objects.exclude(query=None).values_list("query", flat=True):
+        assert secret not in entry
