@@ -114,7 +114,8 @@ def _ogc_view(*methods: str, writable=None, guard=None):
 
     ``writable(identity, **route)`` names the write methods the caller's role has on the route;
     ``guard(request, identity, **route)`` runs first and may refuse the request (a hidden item: 404
-    whatever the method, before anything about the request is checked).
+    whatever the method, before anything about the request is checked). A collection the caller
+    may not read is refused for every method as for GET.
     """
 
     def decorate(view):
@@ -122,6 +123,8 @@ def _ogc_view(*methods: str, writable=None, guard=None):
         def wrapper(request: HttpRequest, *args, **kwargs):
             try:
                 identity = _identity(request)
+                if "collection_id" in kwargs:  # one the caller may not read: every method (OPTIONS too) as GET
+                    _layer_for(identity, kwargs["collection_id"])
                 if guard is not None:
                     guard(request, identity, **kwargs)
                 allowed = set(methods) | {"HEAD", "OPTIONS"}

@@ -10,6 +10,7 @@ from api import ogc, views
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("openapi.json", views.openapi_json, name="openapi"),
     path("ogc", ogc.landing_page, name="ogc-landing-bare"),
     path("ogc/", include("api.ogc")),
     path("screen/density/", include("api.density")),

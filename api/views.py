@@ -37,3 +37,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
         cursor.execute("SELECT postgis_lib_version()")
         postgis = cursor.fetchone()[0]
     return JsonResponse({"status": "ok", "postgis": postgis})
+
+
+def openapi_json(request: HttpRequest) -> JsonResponse:
+    """The whole server's OpenAPI document (``api.openapi``)."""
+    from api.openapi import openapi_document
+
+    return JsonResponse(openapi_document(), json_dumps_params={"ensure_ascii": False})

@@ -57,3 +57,45 @@ def assert_ogc_error(response: requests.Response, status: int, *words: str) -> d
     for word in words:
         assert word in body["description"], (word, body["description"])
     return body
+
+
+# ---------------------------------------------------------------- a database of one's own
+
+
+def onemap_command(database_url: str, *args: str, timeout_s: float = 600) -> str:
+    """``onemap ARGS`` against ``database_url`` in a child process; its standard output."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(os.environ, ONEMAP_DATABASE_URL=database_url)
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    result = subprocess.run([sys.executable, "-m", "api.cli", *args], cwd=Path(__file__).resolve().parents[2],
+                            env=env, capture_output=True, text=True, timeout=timeout_s)
+    assert result.returncode == 0, (args, result.stdout[-2000:], result.stderr[-2000:])
+    return result.stdout
+
+
+def scratch_database(server_url: str, name: str, *, roles: dict[str, tuple[str, str | None]]) -> tuple[str, dict]:
+    """A database ``name`` made afresh with the demo and a user with a token per role; (url, {key: (user, token)}).
+
+    ``roles`` maps a key to (role, grid code or None); a grid code "first" is the first level-3 grid.
+    Attacks that write, or that kill the database, run here and leave the shared test database alone.
+    """
+    import psycopg
+
+    from api.embedded_db import recreate_database
+
+    url = recreate_database(server_url, name)
+    onemap_command(url, "migrate")
+    onemap_command(url, "load-demo", "--seed", "7")
+    with psycopg.connect(url) as conn:
+        first = conn.execute("SELECT code FROM grids WHERE level = 3 ORDER BY code LIMIT 1").fetchone()[0]
+    accounts = {}
+    for key, (role, grid) in roles.items():
+        username = f"attacker_{key}"
+        extra = ["--grid", first if grid == "first" else grid] if grid else []
+        onemap_command(url, "user", "add", username, "--role", role, *extra)
+        token = "om_" + onemap_command(url, "token", "create", username).split("om_", 1)[1].split()[0]
+        accounts[key] = (username, token)
+    return url, accounts

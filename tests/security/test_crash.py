@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -19,23 +17,14 @@ from pathlib import Path
 import psycopg
 import pytest
 import requests
-from attacks import LONG, point_feature
+from attacks import LONG, point_feature, scratch_database
 from servers import ServerProcess, free_port
 
-from api.embedded_db import EmbeddedCluster, EmbeddedDatabaseError, recreate_database
+from api.embedded_db import EmbeddedCluster, EmbeddedDatabaseError
 
 ROOT = Path(__file__).resolve().parents[2]
 CRASH_VAR = ROOT / ".var" / "security-crash"
 WRITERS = 4
-
-
-def _onemap(database_url: str, *args: str) -> str:
-    env = dict(os.environ, ONEMAP_DATABASE_URL=database_url)
-    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    result = subprocess.run([sys.executable, "-m", "api.cli", *args], cwd=ROOT, env=env, capture_output=True,
-                            text=True, timeout=600)
-    assert result.returncode == 0, (args, result.stdout[-2000:], result.stderr[-2000:])
-    return result.stdout
 
 
 @pytest.fixture(scope="module")
@@ -50,12 +39,8 @@ def crash_cluster():
         cluster = EmbeddedCluster(CRASH_VAR, free_port())
         cluster.start(log=lambda _: None)
     port_file.write_text(str(cluster.port))
-    url = recreate_database(cluster.url("postgres"), "onemap_crash")
-    _onemap(url, "migrate")
-    _onemap(url, "load-demo", "--seed", "7")
-    _onemap(url, "user", "add", "crash_admin", "--role", "administrator")
-    token = _onemap(url, "token", "create", "crash_admin").split("om_", 1)[1].split()[0]
-    yield cluster, url, ("crash_admin", "om_" + token)
+    url, accounts = scratch_database(cluster.url("postgres"), "onemap_crash", roles={"admin": ("administrator", None)})
+    yield cluster, url, accounts["admin"]
     _start_again(cluster)
     cluster.stop(log=lambda _: None)
 
@@ -127,6 +112,19 @@ class WriteLoop:
                 time.sleep(0.05)
 
 
+OUTAGE_PROBES = ("/healthz", "/", "/ogc/collections/grids/items", "/ogc/collections/grids/items?f=html",
+                 "/ogc/collections/incidents/items/1", "/screen/api/scenes", "/screen/density/")
+
+
+def _probe(base_url: str, auth) -> dict:
+    """What reads and pages answer now: {path: (status, Retry-After present)}."""
+    answers = {}
+    for path in OUTAGE_PROBES:
+        response = requests.get(base_url + path, auth=auth, timeout=30, headers={"Accept": "text/html"})
+        answers[path] = (response.status_code, bool(response.headers.get("Retry-After")))
+    return answers
+
+
 def _wait_for(predicate, timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while not predicate():
@@ -145,17 +143,21 @@ def test_kill_9_of_postgresql_loses_no_acknowledged_write(crash_cluster, tmp_pat
     crashes = 3 if LONG else 1
     target = 4000 if LONG else 1200
     loop = WriteLoop(server.base_url, auth, (lon, lat)).start()
+    outage: list[dict] = []
     try:
         for crash in range(crashes):
             _wait_for(lambda: loop.count() >= target * (crash + 1) // (crashes + 1), 300, "acknowledged writes")
             os.kill(_postmaster_pid(cluster), signal.SIGKILL)
             _wait_for(lambda: loop.statuses.get(503, 0) > 0, 60, "503 while the database is down")
+            outage.append(_probe(server.base_url, auth))
             _start_again(cluster)
         _wait_for(lambda: loop.count() >= target, 300, f"{target} acknowledged writes")
     finally:
         loop.stop()
         server.stop()
     assert not loop.bad, loop.bad[:10]
+    for answers in outage:  # reads and pages while the database was down: 503 with Retry-After, not 500
+        assert all(status == 503 and retry for status, retry in answers.values()), answers
     assert loop.statuses.get(503, 0) > 0, loop.statuses
     ids = [pk for pk, _ in loop.acknowledged]
     with psycopg.connect(url) as conn:

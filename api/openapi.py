@@ -1,0 +1,322 @@
+"""The whole server's OpenAPI 3.0 document at ``/openapi.json``: every route, self-contained.
+
+pygeoapi's own document (``/ogc/openapi``) describes only its OGC part and points at
+schemas on the internet (schemas.opengis.net, geojson.org), which a client on an
+intranet cannot resolve. This one is built from the layer catalogue and the screen's
+route tables, covers every route the server answers (OGC API, tiles, the big screen,
+the density downloads, the landing page), and holds every schema it names. The
+attacking suite (``tests/security/``) fuzzes the server from it, and a test checks that
+every URL pattern of the server is in it, so a new route must be described here.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+
+from layers.catalogue import LAYERS, Layer
+
+OPENAPI_VERSION = "3.0.3"
+ROUTE_KEY = "x-onemap-route"  # on each path: the name of the Django URL pattern that answers it
+
+_JSON = "application/json"
+_GEOJSON = "application/geo+json"
+_HTML = "text/html"
+_TYPES = {"integer": {"type": "integer"}, "number": {"type": "number"}, "boolean": {"type": "boolean"},
+          "string": {"type": "string"}, "date-time": {"type": "string", "format": "date-time"}}
+
+
+def openapi_document(*, server_url: str = "/") -> dict:
+    """The document, with ``servers`` set to ``server_url``; a fresh copy every call."""
+    document = copy.deepcopy(_document())
+    document["servers"] = [{"url": server_url.rstrip("/") or "/"}]
+    return document
+
+
+def documented_routes() -> set[str]:
+    """The names of the URL patterns the document describes."""
+    return {item[ROUTE_KEY] for item in _document()["paths"].values()}
+
+
+@functools.cache
+def _document() -> dict:
+    paths: dict[str, dict] = {}
+    _site_paths(paths)
+    _ogc_paths(paths)
+    _screen_paths(paths)
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {
+            "title": "Community One Map (社区一张图)",
+            "version": "1",
+            "description": "Every route of the server. Sign in with a personal access token as the password of HTTP "
+                           "Basic (with the username) or as a Bearer token; without one you are anonymous. "
+                           "Errors of the OGC API are OGC exceptions ({code, description}).",
+        },
+        "paths": paths,
+        "components": {"securitySchemes": {"basic": {"type": "http", "scheme": "basic"},
+                                           "bearer": {"type": "http", "scheme": "bearer"}},
+                       "schemas": _schemas(), "parameters": _shared_parameters()},
+        "security": [{}, {"basic": []}, {"bearer": []}],
+    }
+
+
+# ---------------------------------------------------------------- the site
+
+
+def _site_paths(paths: dict) -> None:
+    _add(paths, "/", "home", get=_operation("The landing page: the layers, their counts, how to connect", _HTML))
+    _add(paths, "/healthz", "healthz", get=_operation("Liveness: the database answers", _JSON))
+    _add(paths, "/openapi.json", "openapi", get=_operation("This document", _JSON))
+
+
+# ---------------------------------------------------------------- the OGC API
+
+
+def _ogc_paths(paths: dict) -> None:
+    page = _operation("OGC API landing page", _JSON, _HTML, parameters=["f"])
+    _add(paths, "/ogc", "ogc-landing-bare", get=page)
+    _add(paths, "/ogc/", "ogc-landing", get=page)
+    _add(paths, "/ogc/static/{path}", "ogc-static",
+         get=_operation("pygeoapi's stylesheet and images for its HTML pages", "text/css", "image/png",
+                        parameters=[_path_parameter("path", {"type": "string"})]))
+    _add(paths, "/ogc/openapi", "ogc-openapi",
+         get=_operation("pygeoapi's OpenAPI document of the OGC part", "application/vnd.oai.openapi+json;version=3.0",
+                        _HTML, parameters=["f"]))
+    _add(paths, "/ogc/conformance", "ogc-conformance", get=_operation("Conformance classes", _JSON, _HTML,
+                                                                      parameters=["f"]))
+    _add(paths, "/ogc/collections", "ogc-collections", get=_operation("The collections", _JSON, _HTML,
+                                                                      parameters=["f"]))
+    _add(paths, "/ogc/tileMatrixSets", "ogc-tms-list", get=_operation("Tile matrix sets", _JSON))
+    _add(paths, "/ogc/tileMatrixSets/{tileMatrixSetId}", "ogc-tms",
+         get=_operation("One tile matrix set", _JSON, parameters=["tileMatrixSetId"]))
+    for layer in LAYERS:
+        _layer_paths(paths, layer)
+
+
+def _layer_paths(paths: dict, layer: Layer) -> None:
+    from layers.tiles import TILE_LAYERS
+
+    base = f"/ogc/collections/{layer.id}"
+    who = _who(layer)
+    _add(paths, base, "ogc-collection", get=_operation(f"The {layer.title} collection. {who}", _JSON, _HTML,
+                                                        parameters=["f"]))
+    items = {"get": _operation(f"{layer.title}: features. {who}", _GEOJSON, _HTML, parameters=_item_query(layer)),
+             "options": _options()}
+    item = {"get": _operation(f"{layer.title}: one feature. {who}", _GEOJSON, _HTML,
+                              parameters=["featureId", "f", "crs"]),
+            "options": _options(["featureId"])}
+    editing = layer.editing
+    if editing is not None:
+        feature = {"$ref": f"#/components/schemas/{layer.id}_write"}
+        items["post"] = _write(f"Add a feature ({_roles(editing.create_roles)})", feature, created=True)
+        for method, what in (("put", "Replace"), ("patch", "Update")):
+            item[method] = _write(f"{what} a feature ({_roles(editing.update_roles)})", feature, item=True)
+        item["delete"] = _operation(f"Delete a feature ({_roles(editing.delete_roles)})", parameters=["featureId"],
+                                    ok="204")
+    _add(paths, f"{base}/items", "ogc-items", **items)
+    _add(paths, f"{base}/items/{{featureId}}", "ogc-item", **item)
+    _add(paths, f"{base}/queryables", "ogc-queryables",
+         get=_operation("Properties a filter may use", "application/schema+json", _HTML, parameters=["f"]))
+    _add(paths, f"{base}/schema", "ogc-schema", get=_operation("The features' schema", "application/schema+json",
+                                                               _HTML, parameters=["f"]))
+    if layer.id in TILE_LAYERS:
+        spec = TILE_LAYERS[layer.id]
+        _add(paths, f"{base}/tiles", "ogc-tilesets", get=_operation("Vector tilesets", _JSON))
+        _add(paths, f"{base}/tiles/{{tileMatrixSetId}}", "ogc-tileset",
+             get=_operation("One tileset", _JSON, parameters=["tileMatrixSetId"]))
+        zoom = {"type": "integer", "minimum": spec.min_zoom, "maximum": spec.max_zoom}
+        _add(paths, f"{base}/tiles/{{tileMatrixSetId}}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}", "ogc-tile",
+             get=_operation(f"A Mapbox vector tile (zoom {spec.min_zoom}…{spec.max_zoom}; 204 when empty)",
+                            "application/vnd.mapbox-vector-tile",
+                            parameters=["tileMatrixSetId", _path_parameter("tileMatrix", zoom),
+                                        _path_parameter("tileRow", {"type": "integer", "minimum": 0}),
+                                        _path_parameter("tileCol", {"type": "integer", "minimum": 0}),
+                                        _query_parameter("f", {"type": "string", "enum": ["mvt"]})]))
+
+
+def _who(layer: Layer) -> str:
+    if layer.public:
+        return "Anyone may read it (a grid worker: their own grid)."
+    return f"Readable by {_roles(layer.read_roles)}" + (" (every read is logged)." if layer.personal else ".")
+
+
+def _roles(roles) -> str:
+    return ", ".join(sorted(roles)) or "nobody"
+
+
+def _item_query(layer: Layer) -> list:
+    parameters = ["f", "limit", "offset", "bbox", "bbox-crs", "crs", "filter", "filter-lang", "filter-crs",
+                  "skipGeometry"]
+    names = [c.name for c in layer.columns]
+    parameters.append(_query_parameter("sortby", {"type": "string"}, "Comma-separated properties, '-' for descending: "
+                                       + ", ".join(names)))
+    parameters.append(_query_parameter("properties", {"type": "string"}, "Comma-separated properties to return"))
+    if layer.time_field:
+        parameters.append("datetime")
+    for column in layer.columns:
+        schema = dict(_TYPES.get(column.type, {"type": "string"}))
+        if column.choices:
+            schema["enum"] = list(column.choices)
+        parameters.append(_query_parameter(column.name, schema, f"equals ({column.title or column.name})"))
+    return parameters
+
+
+def _write(summary: str, feature: dict, *, created: bool = False, item: bool = False) -> dict:
+    operation = _operation(summary, parameters=["featureId"] if item else [], ok="201" if created else "204")
+    operation["requestBody"] = {"required": True, "content": {_GEOJSON: {"schema": feature}, _JSON: {"schema": feature}}}
+    operation["parameters"].append({"name": "Content-Crs", "in": "header", "required": False,
+                                    "schema": {"type": "string"},
+                                    "description": "The CRS of the geometry, <URI> of one the collection lists"})
+    return operation
+
+
+def _options(parameters=()) -> dict:
+    return {"summary": "The methods your role may use here (Allow)", "parameters": list(parameters),
+            "responses": {"204": {"description": "No content; see the Allow header"}, **_errors()}}
+
+
+# ---------------------------------------------------------------- the big screen and the density
+
+
+def _screen_paths(paths: dict) -> None:
+    from api.screen import SMALL_LAYERS, TILED
+
+    grid = _query_parameter("grid", {"type": "string"}, "A grid's code; the whole subdistrict when left out")
+    incident = _path_parameter("incidentId", {"type": "integer", "minimum": 1})
+    staff = "(administrators and commanders)"
+    _add(paths, "/screen/", "screen", get=_operation(f"The big screen {staff}", _HTML, parameters=[grid]))
+    _add(paths, "/screen/events", "screen-events",
+         get=_operation(f"Live incident changes as Server-Sent Events {staff}; never ends by itself",
+                        "text/event-stream", parameters=[grid]))
+    for route, name, what in (("scenes", "screen-scenes", "The six scenes' figures and charts"),
+                              ("incidents", "screen-live", "Open incidents for the live markers"),
+                              ("care-alerts", "screen-care-alerts", "Buildings with open elder-care alerts (counts)"),
+                              ("cameras", "screen-cameras", "Cameras with their view wedges"),
+                              ("grid-labels", "screen-grid-labels", "Grid names for the map")):
+        _add(paths, f"/screen/api/{route}", name, get=_operation(f"{what} {staff}", _JSON, parameters=[grid]))
+    _add(paths, "/screen/api/incidents/{incidentId}", "screen-incident",
+         get=_operation(f"One incident for the panel, with its history {staff}", _JSON, parameters=[incident]))
+    _add(paths, "/screen/api/incidents/{incidentId}/evidence/{kind}", "screen-evidence",
+         get=_operation(f"An incident's keyframe or clip {staff}", "image/jpeg", "video/webm",
+                        parameters=[incident, _path_parameter("kind", {"type": "string", "enum": ["keyframe", "clip"]})]))
+    _add(paths, "/screen/api/features/{collectionId}", "screen-features",
+         get=_operation(f"A small layer as GeoJSON {staff}", _GEOJSON,
+                        parameters=[_path_parameter("collectionId", {"type": "string", "enum": list(SMALL_LAYERS)}),
+                                    "f", "limit", "bbox"]))
+    _add(paths, "/screen/tiles/{collectionId}/{z}/{y}/{x}", "screen-tile",
+         get=_operation(f"A vector tile for the screen {staff}", "application/vnd.mapbox-vector-tile",
+                        parameters=[_path_parameter("collectionId", {"type": "string", "enum": list(TILED)}),
+                                    *(_path_parameter(n, {"type": "integer", "minimum": 0}) for n in "zyx")]))
+    density = [grid, _query_parameter("category", {"type": "string"}, "Comma-separated incident categories")]
+    _add(paths, "/screen/density/", "density-index",
+         get=_operation("The days with a daily incident density, and links (analysts too)", _JSON, parameters=density))
+    _add(paths, "/screen/density/{day}.{format}", "density-day",
+         get=_operation("One day's density: JSON, GeoTIFF (EPSG:4547) or PNG (analysts too)", _JSON,
+                        "image/tiff; application=geotiff", "image/png",
+                        parameters=[_path_parameter("day", {"type": "string", "format": "date"}),
+                                    _path_parameter("format", {"type": "string", "enum": ["json", "tif", "png"]}),
+                                    *density]))
+
+
+# ---------------------------------------------------------------- building blocks
+
+
+def _add(paths: dict, path: str, route_name: str, **operations) -> None:
+    paths[path] = {ROUTE_KEY: route_name, **{method: _resolve(op) for method, op in operations.items()}}
+
+
+def _resolve(operation: dict) -> dict:
+    """Shared parameter names as references to ``components/parameters``."""
+    operation = dict(operation)
+    operation["parameters"] = [{"$ref": f"#/components/parameters/{p}"} if isinstance(p, str) else p
+                               for p in operation.get("parameters", [])]
+    return operation
+
+
+def _operation(summary: str, *media_types: str, parameters=(), ok: str = "200") -> dict:
+    success = {"description": "OK"}
+    if media_types:
+        success["content"] = {media: {} for media in media_types}
+    return {"summary": summary, "parameters": list(parameters), "responses": {ok: success, **_errors()}}
+
+
+def _errors() -> dict:
+    error = {"content": {_JSON: {"schema": {"$ref": "#/components/schemas/exception"}}}}
+    return {
+        "400": {"description": "A parameter or the body is wrong; the description says which and why", **error},
+        "401": {"description": "Sign in (WWW-Authenticate says how)", **error},
+        "403": {"description": "Your role may not do this", **error},
+        "404": {"description": "No such thing, or not one you may see", **error},
+        "413": {"description": "The body is too large"},
+        "503": {"description": "The database cannot be reached; try again after Retry-After seconds", **error},
+    }
+
+
+def _path_parameter(name: str, schema: dict) -> dict:
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+def _query_parameter(name: str, schema: dict, description: str = "") -> dict:
+    parameter = {"name": name, "in": "query", "required": False, "schema": schema}
+    if description:
+        parameter["description"] = description
+    return parameter
+
+
+def _shared_parameters() -> dict:
+    from layers.crs import supported_uris
+    from layers.features import MAX_LIMIT
+
+    crs = {"type": "string", "enum": list(supported_uris())}
+    return {
+        "f": _query_parameter("f", {"type": "string", "enum": ["json", "html"]}, "Response format"),
+        "limit": _query_parameter("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}),
+        "offset": _query_parameter("offset", {"type": "integer", "minimum": 0}),
+        "bbox": _query_parameter("bbox", {"type": "string"}, "minx,miny,maxx,maxy in bbox-crs (default CRS84)"),
+        "bbox-crs": _query_parameter("bbox-crs", crs),
+        "crs": _query_parameter("crs", crs, "The CRS of the response's geometries"),
+        "filter": _query_parameter("filter", {"type": "string"}, "A CQL2 filter (cql2-text or cql2-json)"),
+        "filter-lang": _query_parameter("filter-lang", {"type": "string", "enum": ["cql2-text", "cql2-json"]}),
+        "filter-crs": _query_parameter("filter-crs", crs),
+        "skipGeometry": _query_parameter("skipGeometry", {"type": "boolean"}),
+        "datetime": _query_parameter("datetime", {"type": "string"}, "An instant or an interval (RFC 3339, '..')"),
+        "featureId": _path_parameter("featureId", {"type": "string"}),
+        "tileMatrixSetId": _path_parameter("tileMatrixSetId", {"type": "string", "enum": ["WebMercatorQuad"]}),
+    }
+
+
+def _schemas() -> dict:
+    number = {"type": "number"}
+    position = {"type": "array", "items": number, "minItems": 2, "maxItems": 3}
+    ring = {"type": "array", "items": position, "minItems": 4}
+    geometries = {
+        "Point": {"type": "object", "required": ["type", "coordinates"],
+                  "properties": {"type": {"type": "string", "enum": ["Point"]}, "coordinates": position}},
+        "Polygon": {"type": "object", "required": ["type", "coordinates"],
+                    "properties": {"type": {"type": "string", "enum": ["Polygon"]},
+                                   "coordinates": {"type": "array", "items": ring, "minItems": 1}}},
+        "MultiPolygon": {"type": "object", "required": ["type", "coordinates"],
+                         "properties": {"type": {"type": "string", "enum": ["MultiPolygon"]},
+                                        "coordinates": {"type": "array", "minItems": 1,
+                                                        "items": {"type": "array", "items": ring, "minItems": 1}}}},
+    }
+    schemas = {"exception": {"type": "object", "required": ["code", "description"],
+                             "properties": {"code": {"type": "string"}, "description": {"type": "string"}}}}
+    for layer in LAYERS:
+        if layer.editing is None:
+            continue
+        fields = {}
+        for name in sorted(set(layer.editing.create_fields) | set(layer.editing.update_fields)):
+            column = layer.column(name)
+            schema = dict(_TYPES.get(column.type, {"type": "string"}))
+            if column.choices:
+                schema["enum"] = list(column.choices)
+            fields[name] = schema
+        schemas[f"{layer.id}_write"] = {
+            "type": "object", "required": ["type"],
+            "properties": {"type": {"type": "string", "enum": ["Feature"]},
+                           "geometry": geometries.get(layer.geometry_type, {"type": "object"}),
+                           "properties": {"type": "object", "properties": fields}},
+        }
+    return schemas
