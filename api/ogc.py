@@ -12,13 +12,12 @@ URLs are answered as linked, with and without a trailing slash, never redirected
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import json
 import threading
 from pathlib import Path
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.urls import re_path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.static import serve
@@ -29,12 +28,6 @@ from layers.errors import (
 
 _lock = threading.Lock()
 _built_api = None
-# the caller of the request pygeoapi is serving, for our provider (HTML pages)
-current_identity: contextvars.ContextVar = contextvars.ContextVar("onemap_identity")
-# that request's query parameters: the provider compiles CQL2 itself rather than take pygeoapi's parse
-current_params: contextvars.ContextVar = contextvars.ContextVar("onemap_params", default=None)
-# that request's caller as the access log records it (address, route, query), for reads of personal layers
-current_caller: contextvars.ContextVar = contextvars.ContextVar("onemap_caller", default=None)
 
 GEOJSON = "application/geo+json"
 
@@ -235,27 +228,51 @@ def _caller(request: HttpRequest, identity) -> dict:
     }
 
 
-def _pygeoapi(function, request: HttpRequest, identity, *args, skip_valid_check: bool = False) -> HttpResponse:
+def _pygeoapi(function, request: HttpRequest, identity, *args, skip_valid_check: bool = False,
+              query=None) -> HttpResponse:
+    """pygeoapi's answer, its provider reading as ``identity`` with ``query`` (the route's own parse)."""
     from pygeoapi.api import APIRequest, apply_gzip
 
+    from layers.providers import RequestContext, serving
+
     api = _api()
+    request.GET = _without_empty(request.GET)  # pygeoapi trips over some empty values (sortby=)
     api_request = APIRequest.from_django(request, api.locales)
-    token, params_token = current_identity.set(identity), current_params.set(request.GET)
-    caller_token = current_caller.set(_caller(request, identity))
-    try:
+    if query is not None:
+        api_request._args = _ParsedByUs(request.GET.urlencode())
+    with serving(RequestContext(identity=identity, query=query, caller=_caller(request, identity))):
         if not skip_valid_check and not api_request.is_valid():
             headers, status, content = api.get_format_exception(api_request)
         else:
             headers, status, content = function(api, api_request, *args)
             content = apply_gzip(headers, content)
-    finally:
-        current_identity.reset(token)
-        current_params.reset(params_token)
-        current_caller.reset(caller_token)
     response = HttpResponse(content, status=status)
     for key, value in headers.items():
         response[key] = value
     return response
+
+
+class _ParsedByUs(QueryDict):
+    """pygeoapi's view of the query parameters: the filter ones stay in its links, but it does not parse them.
+
+    The route parsed the filter already (CQL2 text or JSON, as the JSON route does); pygeoapi's
+    own parse knows less of CQL2 (``filter-lang=cql2-text``, ``BBOX(…)`` in ``S_INTERSECTS``) and
+    would refuse what the provider answers. pygeoapi reads these names with ``get`` and writes
+    its paging links from ``items``.
+    """
+
+    HIDDEN = frozenset({"filter", "filter-lang", "filter-crs"})
+
+    def get(self, key, default=None):
+        return default if key in self.HIDDEN else super().get(key, default)
+
+
+def _without_empty(params):
+    """The query parameters less those with an empty value (an empty value means the parameter's default)."""
+    cleaned = params.copy()
+    for name in [name for name, values in params.lists() if all(value == "" for value in values)]:
+        del cleaned[name]
+    return cleaned
 
 
 # ---------------------------------------------------------------- features
@@ -301,10 +318,14 @@ def collection_items(request: HttpRequest, identity, collection_id: str):
     layer = _layer_for(identity, collection_id)
     if request.method == "POST":
         return _create(request, identity, layer)
-    if _wants_html(request):
+    if _wants_html(request):  # parsed here, once, exactly as for JSON; pygeoapi renders what the provider reads
         import pygeoapi.api.itemtypes as items
 
-        return _pygeoapi(items.get_collection_items, request, identity, collection_id, skip_valid_check=True)
+        from layers.features import parse_query
+
+        query = parse_query(request.GET, layer=layer, role=identity.role)
+        return _pygeoapi(items.get_collection_items, request, identity, collection_id, skip_valid_check=True,
+                         query=query)
     return _response(*items_json(request, identity, layer))
 
 
@@ -318,7 +339,8 @@ def collection_item(request: HttpRequest, identity, collection_id: str, item_id:
     if _wants_html(request):
         import pygeoapi.api.itemtypes as items
 
-        return _pygeoapi(items.get_collection_item, request, identity, collection_id, item_id)
+        return _pygeoapi(items.get_collection_item, request, identity, collection_id, item_id,
+                         query=_item_query(request))
     return _response(*item_json(request, identity, layer, item_id))
 
 
@@ -335,14 +357,21 @@ def items_json(request, identity, layer) -> tuple[bytes, dict[str, str]]:
 
 def item_json(request, identity, layer, item_id: str) -> tuple[bytes, dict[str, str]]:
     """One feature as GeoJSON bytes and its headers (also served by :mod:`api.fastpath`)."""
-    from layers.crs import crs_from_parameter
-    from layers.features import FeatureQuery, item_document, read_item
+    from layers.features import item_document, read_item
 
-    query = FeatureQuery(crs=crs_from_parameter(request.GET.get("crs"), parameter="crs"))
+    query = _item_query(request)
     text = read_item(layer, identity, item_id, query, access_log=_access_log(request, identity, layer))
     base = _url(request, f"/collections/{layer.id}/items/{item_id}")
     body = item_document(text, base=base, collection_url=_url(request, f"/collections/{layer.id}"))
     return body, _geojson_headers(query.crs, identity)
+
+
+def _item_query(request):
+    """One item's query: only its CRS."""
+    from layers.crs import crs_from_parameter
+    from layers.features import FeatureQuery
+
+    return FeatureQuery(crs=crs_from_parameter(request.GET.get("crs"), parameter="crs"))
 
 
 def _geojson_headers(crs, identity) -> dict[str, str]:
@@ -527,6 +556,16 @@ def schema(request, identity, collection_id: str):
     return _pygeoapi(core.get_collection_schema, request, identity, collection_id)
 
 
+def static_file(request, path: str) -> HttpResponse:
+    """pygeoapi's stylesheet and images; a path no file can have (too long, a NUL) is a 404 like any other."""
+    from django.http import Http404
+
+    try:
+        return serve(request, path, document_root=_static_root())
+    except (OSError, ValueError):
+        raise Http404("no such file") from None
+
+
 def _route(pattern: str, view, name: str):
     """``pattern`` (a regex tail) answered with and without a trailing slash, never redirected."""
     return re_path(rf"^{pattern}/?$", view, name=name)
@@ -549,7 +588,7 @@ urlpatterns = [
     _route(rf"collections/{_ID}/tiles/{_TMS}/(?P<z>[^/]+)/(?P<y>[^/]+)/(?P<x>[^/]+)", collection_tile, "ogc-tile"),
     re_path(r"^$", landing_page, name="ogc-landing"),
     # pygeoapi's HTML pages link their stylesheet and images under /ogc/static/
-    re_path(r"^static/(?P<path>.+)$", serve, {"document_root": _static_root()}, name="ogc-static"),
+    re_path(r"^static/(?P<path>.+)$", static_file, name="ogc-static"),
     _route("openapi", openapi, "ogc-openapi"),
     _route("conformance", conformance, "ogc-conformance"),
     _route("tileMatrixSets", tile_matrix_sets, "ogc-tms-list"),

@@ -1,15 +1,22 @@
 """Our pygeoapi feature provider, referenced by dotted path from the generated configuration.
 
 pygeoapi calls it for the pages it renders (HTML items and item, queryables, schema).
-It reads through the same SQL builders as the JSON routes (:mod:`layers.features`),
-under the row-level-security scope of the request's caller, which the route puts in
-:data:`api.ogc.current_identity` before handing the request to pygeoapi; CQL2 filters
-are compiled from the request's own parameters (:data:`api.ogc.current_params`).
+It reads through the same SQL builders as the JSON routes (:mod:`layers.features`).
+The route that hands a request to pygeoapi first parses it once, as it would for JSON,
+and opens a :class:`RequestContext` (:func:`serving`): the caller (whose row-level
+security scope every read runs under), the parsed query (bbox, bbox-crs, datetime,
+filter, crs, sorting, properties: the same features as the JSON route) and what the
+access log records. pygeoapi's own parse of those parameters is not used; only its
+``limit`` and ``offset``, which are the route's too.
 """
 
 from __future__ import annotations
 
+import contextvars
+import dataclasses
 import json
+from contextlib import contextmanager
+from typing import Iterator
 
 from pygeoapi.provider.base import (
     BaseProvider,
@@ -21,9 +28,31 @@ from pygeoapi.provider.base import (
 from layers.catalogue import Column
 from layers.catalogue import layer as find_layer
 from layers.errors import InvalidParameter, NotFound
-from layers.features import FeatureQuery, _interval, read_item, read_page
+from layers.features import FeatureQuery, read_item, read_page
 
 _JSON_TYPES = {"integer": "integer", "number": "number", "boolean": "boolean", "string": "string", "date-time": "string"}
+
+
+@dataclasses.dataclass(frozen=True)
+class RequestContext:
+    """What the route knows of the request pygeoapi renders."""
+
+    identity: object  # api.auth.Identity
+    query: FeatureQuery | None = None  # the route's parse of the request; None: no feature query here
+    caller: dict | None = None  # the access log's view of the caller (address, route, query string)
+
+
+_context: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar("onemap_provider_context", default=None)
+
+
+@contextmanager
+def serving(context: RequestContext) -> Iterator[None]:
+    """Run pygeoapi inside ``context``: the provider reads as its caller, with its query."""
+    token = _context.set(context)
+    try:
+        yield
+    finally:
+        _context.reset(token)
 
 
 class PostGISProvider(BaseProvider):
@@ -37,7 +66,7 @@ class PostGISProvider(BaseProvider):
         self.get_fields()
 
     def get_fields(self) -> dict:
-        self._fields = {c.name: _field(c) for c in self.layer.columns_for(_identity().role)}
+        self._fields = {c.name: _field(c) for c in self.layer.columns_for(_current().identity.role)}
         return self._fields
 
     def get_schema(self, schema_type: SchemaType = SchemaType.item):
@@ -48,21 +77,12 @@ class PostGISProvider(BaseProvider):
 
     def query(self, offset=0, limit=10, resulttype="results", bbox=(), datetime_=None, properties=(),
               sortby=(), select_properties=(), skip_geometry=False, q=None, filterq=None, **kwargs):
-        identity = _identity()
-        names = {c.name for c in self.layer.columns_for(identity.role)}
+        context = _current()
+        if context.query is None:
+            raise ProviderInvalidQueryError(user_msg="features are read through /ogc/collections/{id}/items")
         try:
-            cql = _filter(self.layer, identity) if filterq is not None else {}
-            query = FeatureQuery(
-                **cql,
-                limit=int(limit), offset=int(offset),
-                bbox=tuple(bbox) if bbox else None,
-                interval=_interval(datetime_, self.layer),
-                equals=tuple((name, value) for name, value in properties if name in names),
-                sortby=tuple((s["property"], s["order"] == "-") for s in sortby if s["property"] in names),
-                properties=tuple(select_properties) or None,
-                skip_geometry=bool(skip_geometry),
-            )
-            page = read_page(self.layer, identity, query, access_log=_access(identity, self.layer))
+            query = dataclasses.replace(context.query, limit=int(limit), offset=int(offset))
+            page = read_page(self.layer, context.identity, query, access_log=_access(context, self.layer))
         except InvalidParameter as exc:
             raise ProviderInvalidQueryError(user_msg=exc.description) from None
         features = json.loads("[" + page.features + "]")
@@ -72,45 +92,35 @@ class PostGISProvider(BaseProvider):
         return result
 
     def get(self, identifier, **kwargs):
-        identity = _identity()
+        context = _current()
+        query = FeatureQuery(crs=context.query.crs) if context.query is not None else FeatureQuery()
         try:
-            text = read_item(self.layer, identity, str(identifier), FeatureQuery(),
-                             access_log=_access(identity, self.layer))
+            text = read_item(self.layer, context.identity, str(identifier), query,
+                             access_log=_access(context, self.layer))
         except NotFound as exc:
             raise ProviderItemNotFoundError(user_msg=exc.description) from None
         return json.loads(text)
 
 
-def _identity():
-    from api.auth import ANONYMOUS
-    from api.ogc import current_identity
+def _current() -> RequestContext:
+    """The request being rendered; anonymous with no query when pygeoapi is used outside a route."""
+    context = _context.get()
+    if context is None:
+        from api.auth import ANONYMOUS
 
-    return current_identity.get(ANONYMOUS)
-
-
-def _filter(layer, identity) -> dict:
-    """The request's CQL2 filter parsed by our compiler (pygeoapi's own parse is not used)."""
-    from api.ogc import current_params
-    from layers.features import parse_query
-
-    params = current_params.get()
-    if params is None:
-        raise ProviderInvalidQueryError(user_msg="filters are answered as JSON: add f=json to the request")
-    query = parse_query(params, layer=layer, role=identity.role)
-    return {"filter": query.filter, "filter_crs": query.filter_crs}
+        return RequestContext(identity=ANONYMOUS)
+    return context
 
 
-def _access(identity, layer) -> dict | None:
-    """The access-log caller of the request pygeoapi serves (its address, route and query), for personal layers."""
+def _access(context: RequestContext, layer) -> dict | None:
+    """What the access log records of the caller, for personal layers."""
     if not layer.personal:
         return None
-    from api.ogc import current_caller
-
-    caller = current_caller.get()
-    if caller is None:  # not called through a route (a script using pygeoapi directly): log what is known
-        caller = {"user_id": identity.user_id, "username": identity.username, "role": identity.role,
-                  "route": "/ogc (HTML)", "remote_addr": None, "query": None}
-    return caller
+    if context.caller is not None:
+        return context.caller
+    identity = context.identity
+    return {"user_id": identity.user_id, "username": identity.username, "role": identity.role,
+            "route": "/ogc (HTML)", "remote_addr": None, "query": None}
 
 
 def _field(column: Column) -> dict:

@@ -105,6 +105,27 @@ def accounts(_accounts) -> dict[str, Account]:
     return _accounts
 
 
+@pytest.fixture
+def worker(accounts) -> Account:
+    """The grid worker of the first level-3 grid."""
+    return accounts["worker"]
+
+
+@pytest.fixture
+def own_grid(worker):
+    from gis.models import Grid
+
+    return Grid.objects.get(code=worker.grid_code)
+
+
+@pytest.fixture
+def other_grid(accounts):
+    """The neighbouring grid, whose worker is ``accounts["worker2"]``."""
+    from gis.models import Grid
+
+    return Grid.objects.get(code=accounts["worker2"].grid_code)
+
+
 @pytest.fixture(scope="session")
 def _accounts(demo_db) -> dict[str, Account]:
     from api.auth import token_create, user_create

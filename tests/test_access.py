@@ -24,21 +24,6 @@ def _get(url, auth, **params):
     return requests.get(url, params=params, auth=auth, timeout=30, allow_redirects=False)
 
 
-@pytest.fixture
-def worker(accounts):
-    return accounts["worker"]
-
-
-@pytest.fixture
-def own_grid(worker):
-    return m.Grid.objects.get(code=worker.grid_code)
-
-
-@pytest.fixture
-def other_grid(accounts):
-    return m.Grid.objects.get(code=accounts["worker2"].grid_code)
-
-
 def _all_pages(url, auth, **params):
     features, body = [], _get(url, auth, **params).json()
     while True:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from urllib.parse import parse_qs, urlsplit
 
@@ -494,3 +495,48 @@ def test_html_items_take_datetime_through_the_provider(live_server, accounts):
     assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]
     bad = requests.get(url, params={"f": "html", "datetime": "yesterday"}, auth=accounts["analyst"].auth, timeout=30)
     assert bad.status_code == 400
+
+
+def _html_features(page: str) -> list[dict]:
+    """The features pygeoapi's HTML items page embeds in its script (``var geojson_data = …``)."""
+    import re
+
+    match = re.search(r"var geojson_data = (.*?);\n", page)
+    return json.loads(match.group(1)) if match else []
+
+
+@pytest.mark.parametrize("layer_id", ["grids", "buildings", "cameras", "parking_spots", "no_parking_zones",
+                                      "incidents", "party_orgs", "service_points", "care_subjects", "care_density"])
+@pytest.mark.parametrize("params", [
+    {"bbox": "113.655,34.745,113.665,34.755"},
+    {"bbox": "34.745,113.655,34.755,113.665", "bbox-crs": "http://www.opengis.net/def/crs/EPSG/0/4326"},
+    {"filter": "S_INTERSECTS(geometry, BBOX(113.655, 34.745, 113.665, 34.755))"},
+    {"crs": "http://www.opengis.net/def/crs/EPSG/0/3857", "limit": "5"},
+    {"bbox": "113.655,34.745,113.665,34.755", "crs": "http://www.opengis.net/def/crs/EPSG/0/4547", "limit": "7"},
+], ids=["bbox", "bbox-crs", "filter", "crs", "bbox+crs"])
+def test_html_and_json_items_hold_the_same_features(live_server, accounts, layer_id, params):
+    """One parse per request: the HTML page reads exactly what the JSON route reads, bbox-crs, filter and crs included."""
+    url = f"{live_server}/ogc/collections/{layer_id}/items"
+    auth = accounts["administrator"].auth
+    as_json = requests.get(url, params={**params, "f": "json"}, auth=auth, timeout=30)
+    as_html = requests.get(url, params={**params, "f": "html"}, auth=auth, timeout=30)
+    assert as_json.status_code == as_html.status_code == 200, (as_json.text[:200], as_html.text[:200])
+    expected = as_json.json()["features"]
+    shown = _html_features(as_html.text)
+    assert [f["id"] for f in shown] == [f["id"] for f in expected]
+    assert [f["geometry"] for f in shown] == [f["geometry"] for f in expected]
+
+
+def test_an_html_page_with_a_cql2_filter_keeps_it_in_its_paging_links(live_server, accounts):
+    """pygeoapi writes the HTML page's links from the request; the filter it does not parse is still in them."""
+    cql = "S_INTERSECTS(geometry, BBOX(113.60, 34.70, 113.70, 34.80)) AND floors > 1"
+    page = requests.get(f"{live_server}/ogc/collections/buildings/items", timeout=30,
+                        params={"f": "html", "filter": cql, "filter-lang": "cql2-text", "limit": "2"})
+    assert page.status_code == 200, page.text[:300]
+    import html
+    import re
+    from urllib.parse import parse_qs, urlsplit
+
+    nexts = [html.unescape(href) for href in re.findall(r'href="([^"]*offset=2[^"]*)"', page.text)]
+    assert nexts, "no link to the next page"
+    assert parse_qs(urlsplit(nexts[0]).query)["filter"] == [cql]

@@ -12,19 +12,9 @@ import time
 
 import pytest
 import requests
-from attacks import XSS_STRINGS, assert_ogc_error, get, point_feature, write
+from attacks import XSS_STRINGS, get, point_feature, write
 
 from gis import models as m
-
-
-@pytest.fixture
-def worker(accounts):
-    return accounts["worker"]
-
-
-@pytest.fixture
-def own_grid(worker):
-    return m.Grid.objects.get(code=worker.grid_code)
 
 
 # ---------------------------------------------------------------- stored script
