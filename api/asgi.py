@@ -68,7 +68,13 @@ class OnemapASGI:
     # -- the live feed -----------------------------------------------------------------
 
     async def _events(self, scope, receive, send):
-        from api.live import RETRY_MS, FeedUnavailable, hello, parse_last_event_id, reset
+        from api.live import (
+            RETRY_MS,
+            FeedUnavailable,
+            hello,
+            parse_last_event_id,
+            reset,
+        )
 
         if scope["method"] not in ("GET", "HEAD"):
             return await _plain(send, 405, "The live feed is read with GET.", [(b"allow", b"GET, HEAD")])
@@ -160,7 +166,7 @@ def _screen_refusal(scope) -> tuple[int, str, list] | None:
     from django.db import close_old_connections
 
     from api.auth import AuthError, require_role
-    from api.screen import SCREEN_ROLES
+    from core.roles import SCREEN_ROLES
 
     request = _MetaRequest(_environ(scope, b""))
     try:

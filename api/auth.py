@@ -31,13 +31,13 @@ from django.db.models.functions import Now
 from django.http import HttpRequest
 from django.utils import timezone
 
-from gis.models import ACCESS_ROLES, AccessLogEntry, AccessProfile, AccessToken, Grid
+from core.identity import ANONYMOUS, Identity
+from core.roles import GRID_WORKER, ROLES
+from gis.models import AccessLogEntry, AccessProfile, AccessToken, Grid
 from gis.services import ServiceError
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
-
-ROLES = ACCESS_ROLES
 
 TOKEN_PREFIX = "om_"
 TOKEN_BYTES = 32
@@ -51,24 +51,6 @@ FAILURE_KEEP = 86400  # seconds failed logins are kept (for the rate limit and f
 REALM = "Community One Map"  # one protection space: a browser signed in once is signed in everywhere
 BASIC_CHALLENGE = f'Basic realm="{REALM}", charset="UTF-8"'
 _BEARER_CHALLENGE = f'Bearer realm="{REALM}", error="invalid_token"'
-
-
-@dataclass(frozen=True)
-class Identity:
-    """The caller of one request: a role, and for a grid worker their level-3 grid."""
-
-    role: str  # one of ROLES, or "anonymous"
-    username: str | None = None
-    user_id: int | None = None
-    grid_id: int | None = None  # the level-3 grid (gis Grid.id) of a grid worker, else None
-    token_id: int | None = None
-
-    @property
-    def is_anonymous(self) -> bool:
-        return self.role == "anonymous"
-
-
-ANONYMOUS = Identity(role="anonymous")
 
 
 class AuthError(Exception):
@@ -468,7 +450,7 @@ def _check_username(username: str) -> None:
 
 
 def _grid_for_role(*, role: str, grid_code: str | None) -> Grid | None:
-    if role != "grid_worker":
+    if role != GRID_WORKER:
         if grid_code:
             raise ServiceError(f"only grid workers are bound to a grid; give no grid for role {role!r}")
         return None

@@ -19,8 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    from api.config import ConfigError
     from api.embedded_db import EmbeddedDatabaseError
+    from core.settings import ConfigError
 
     try:
         return args.func(args) or 0
@@ -167,10 +167,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_db(args) -> int:
-    from api.config import OnemapSettings
     from api.embedded_db import EmbeddedDatabaseError, cluster_from_settings
+    from core.settings import settings as current_settings
 
-    settings = OnemapSettings.from_env()
+    settings = current_settings()
     if settings.database_url and args.action in {"start", "stop"}:
         print("ONEMAP_DATABASE_URL is set; the project uses that database, not the embedded one.")
         return 0
@@ -275,9 +275,9 @@ def cmd_check_grids(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from api.config import OnemapSettings
+    from core.settings import settings as current_settings
 
-    settings = OnemapSettings.from_env()
+    settings = current_settings()
     host = args.host or settings.http_host
     port = args.port or settings.http_port
     # the OGC API builds its links from these; workers inherit them
@@ -322,10 +322,10 @@ DEMO_COMMANDER = "demo_commander"
 def _demo_screen_login() -> tuple[str, str]:
     """A commander for the demo's big screen, and a token kept in ``.var/demo-screen-token`` (0600) for next time."""
     from api import auth
-    from api.config import OnemapSettings
+    from core.settings import settings as current_settings
     from gis.models import AccessProfile, AccessToken
 
-    path = OnemapSettings.from_env().var_dir / "demo-screen-token"
+    path = current_settings().var_dir / "demo-screen-token"
     if path.exists():
         token = path.read_text().strip()
         if AccessToken.objects.filter(digest=auth.token_digest(token), revoked_at__isnull=True,
@@ -378,7 +378,7 @@ def cmd_token(args) -> int:
     from django.utils import timezone
 
     from api import auth
-    from api.config import OnemapSettings
+    from core.settings import settings as current_settings
     from gis.services import ServiceError
 
     try:
@@ -389,7 +389,7 @@ def cmd_token(args) -> int:
                     raise CommandError(f"--expires-days must be 1 or more, got {args.expires_days}")
                 expires_at = timezone.now() + timedelta(days=args.expires_days)
             row, secret = auth.token_create(username=args.username, name=args.name, expires_at=expires_at)
-            settings = OnemapSettings.from_env()
+            settings = current_settings()
             base = settings.public_url or f"http://{settings.http_host}:{settings.http_port}"
             ogc_url = base.rstrip("/") + "/ogc"
             until = f"expires {timezone.localtime(expires_at):%Y-%m-%d %H:%M}" if expires_at else "does not expire"
@@ -447,7 +447,14 @@ def cmd_density(args) -> int:
 
     from tqdm import tqdm
 
-    from layers.density import DensityError, day_range, density_raster, density_request, parse_day, today
+    from layers.density import (
+        DensityError,
+        day_range,
+        density_raster,
+        density_request,
+        parse_day,
+        today,
+    )
 
     if not 1 <= args.days <= 3660:
         raise CommandError(f"--days must be 1 to 3660, got {args.days}")

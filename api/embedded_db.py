@@ -18,10 +18,16 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
 
-DB_NAME = "onemap"
-DB_USER = "onemap"
+from core.settings import EMBEDDED_DB_NAME as DB_NAME
+from core.settings import EMBEDDED_DB_USER as DB_USER
+from core.settings import (
+    OnemapSettings,
+    embedded_database_url,
+    settings,
+    with_database_name,
+)
+
 INSTALL_HINT = (
     "sudo apt-get install postgresql postgresql-15-postgis-3 postgresql-15-pgrouting "
     "(or run `make demo`, which installs what is missing)"
@@ -124,9 +130,7 @@ class EmbeddedCluster:
         )
 
     def url(self, dbname: str = DB_NAME) -> str:
-        password = self.password_file.read_text().strip() if self.password_file.exists() else ""
-        auth = f"{DB_USER}:{quote(password, safe='')}" if password else DB_USER
-        return f"postgresql://{auth}@127.0.0.1:{self.port}/{dbname}"
+        return embedded_database_url(self.root.parent, self.port, dbname)
 
     def create_database(self, name: str) -> None:
         """Create ``name`` with PostGIS (and pgRouting) unless it exists."""
@@ -281,8 +285,6 @@ def recreate_database(server_url: str, name: str) -> str:
     import psycopg
     from psycopg import sql
 
-    from api.config import with_database_name
-
     admin_url = with_database_name(server_url, "postgres")
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(
@@ -338,30 +340,16 @@ def find_postgres_bindir() -> Path:
     raise EmbeddedDatabaseError(f"PostgreSQL server programs (initdb, pg_ctl) not found; install them: {INSTALL_HINT}")
 
 
-def cluster_from_settings(settings=None) -> EmbeddedCluster:
-    from api.config import OnemapSettings
-
-    settings = settings or OnemapSettings.from_env()
-    return EmbeddedCluster(settings.var_dir, settings.db_port, synchronous_commit=settings.synchronous_commit)
-
-
-def database_url(settings=None) -> str:
-    """The URL the project uses: ``ONEMAP_DATABASE_URL``, else the embedded cluster's."""
-    from api.config import OnemapSettings
-
-    settings = settings or OnemapSettings.from_env()
-    if settings.database_url:
-        return settings.database_url
-    return cluster_from_settings(settings).url()
+def cluster_from_settings(current: OnemapSettings | None = None) -> EmbeddedCluster:
+    current = current or settings()
+    return EmbeddedCluster(current.var_dir, current.db_port, synchronous_commit=current.synchronous_commit)
 
 
 def ensure_running(*, log=print) -> str:
     """Start the embedded cluster when it is the configured database; return the database URL."""
-    from api.config import OnemapSettings
-
-    settings = OnemapSettings.from_env()
-    if settings.database_url:
-        return settings.database_url
-    cluster = cluster_from_settings(settings)
+    current = settings()
+    if current.database_url:
+        return current.database_url
+    cluster = cluster_from_settings(current)
     cluster.start(log=log)
     return cluster.url()

@@ -223,10 +223,9 @@ class Feed:
 
     def _database_url(self) -> str:
         if self._url is None:
-            from api.config import OnemapSettings
-            from api.embedded_db import database_url
+            from core.settings import database_url
 
-            self._url = database_url(OnemapSettings.from_env())
+            self._url = database_url()
         return self._url
 
 

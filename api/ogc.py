@@ -23,7 +23,13 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.static import serve
 
 from layers.errors import (
-    MethodNotAllowed, NotAuthenticated, NotFound, OGCError, TooManyRequests, database_errors, from_database,
+    MethodNotAllowed,
+    NotAuthenticated,
+    NotFound,
+    OGCError,
+    TooManyRequests,
+    database_errors,
+    from_database,
 )
 
 _lock = threading.Lock()
@@ -84,10 +90,10 @@ def script_safe_json(value, pretty: bool = False) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _base_url() -> str:
-    from api.config import OnemapSettings
+    from core.settings import settings
 
-    settings = OnemapSettings.from_env()
-    base = settings.public_url or f"http://{settings.http_host}:{settings.http_port}"
+    current = settings()
+    base = current.public_url or f"http://{current.http_host}:{current.http_port}"
     return f"{base.rstrip('/')}/ogc"
 
 

@@ -26,10 +26,11 @@ from django.conf import settings
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.urls import re_path
 
+from core.roles import SCREEN_ROLES
+from core.vocabulary import CATEGORIES, STATUSES
 from gis import scenes
 from gis.selectors import incident_history
 
-SCREEN_ROLES = frozenset({"administrator", "commander"})
 BASEMAP_ENV = "ONEMAP_SCREEN_BASEMAP"
 EVIDENCE_ENV = "ONEMAP_EVIDENCE_DIR"
 MAX_LIVE_MARKERS = 2000
@@ -41,20 +42,10 @@ TILED = ("grids", "buildings", "incidents", "parking_spots")
 # small layers the page reads as GeoJSON through the OGC API's item function
 SMALL_LAYERS = ("no_parking_zones", "party_orgs", "service_points")
 
-CATEGORY_LABELS = {
-    "falling_object": "高空抛物", "fire_smoke": "烟火告警", "illegal_parking": "违章停车",
-    "elder_inactivity": "独居老人预警", "resident_report": "居民上报", "sanitation": "环境卫生",
-    "facility_damage": "设施损坏", "neighbour_dispute": "邻里纠纷", "epidemic": "疫情防控",
-}
-CATEGORY_COLOURS = {
-    "falling_object": "#ff4d4f", "fire_smoke": "#ff8c1a", "illegal_parking": "#ffd23f",
-    "elder_inactivity": "#d46bff", "resident_report": "#3fb6ff", "sanitation": "#52d273",
-    "facility_damage": "#9aa7ff", "neighbour_dispute": "#ff85c0", "epidemic": "#36e2d3",
-}
-STATUS_LABELS = {
-    "new": "新上报", "dispatched": "已派遣", "in_progress": "处置中",
-    "resolved": "已办结", "closed": "已关闭", "false_alarm": "误报",
-}
+# the page's legend and labels, from the one vocabulary (core.vocabulary)
+CATEGORY_LABELS = {c.code: c.label_zh for c in CATEGORIES}
+CATEGORY_COLOURS = {c.code: c.colour for c in CATEGORIES}
+STATUS_LABELS = {s.code: s.label_zh for s in STATUSES}
 PARTY_KIND_LABELS = {
     "party_committee": "社区党委", "grid_branch": "网格党支部",
     "property_branch": "物业党支部", "enterprise_branch": "企业党支部",

@@ -1,13 +1,13 @@
-"""Django settings for Community One Map; every value comes from ``api.config``."""
+"""Django settings for Community One Map; every value comes from ``core.settings``."""
 
 from __future__ import annotations
 
 import secrets
 
-from api.config import PROJECT_ROOT, OnemapSettings, database_settings
-from api.embedded_db import database_url
+from core.settings import PROJECT_ROOT, database_settings, database_url
+from core.settings import settings as onemap_settings
 
-ONEMAP = OnemapSettings.from_env()
+ONEMAP = onemap_settings()
 
 BASE_DIR = PROJECT_ROOT
 DEBUG = ONEMAP.debug

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from api.config import PROJECT_ROOT, OnemapSettings
+from core.settings import PROJECT_ROOT, OnemapSettings
 
 DEFAULT_REGISTRY = "https://registry.npmjs.org"
 MANIFEST_NAME = "manifest.json"

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.gis.db import models
+from django.contrib.gis.db.models.functions import IsValid
 from django.db.models import CheckConstraint, F, Q, UniqueConstraint
 from django.db.models.functions import Now
 
-from django.contrib.gis.db.models.functions import IsValid
+from core import roles, vocabulary
 
 SRID = 4326
 
@@ -261,26 +262,9 @@ class SensorEvent(models.Model):
 
 
 class Incident(Synthetic):
-    CATEGORIES = [
-        ("falling_object", "object falling or thrown from height (高空抛物)"),
-        ("fire_smoke", "open fire or smoke"),
-        ("illegal_parking", "illegal parking"),
-        ("elder_inactivity", "elder not seen (48 h)"),
-        ("resident_report", "resident report"),
-        ("sanitation", "sanitation"),
-        ("facility_damage", "facility damage"),
-        ("neighbour_dispute", "neighbour dispute"),
-        ("epidemic", "epidemic prevention"),
-    ]
-    SOURCES = [("camera", "camera"), ("sensor", "sensor"), ("resident", "resident"), ("staff", "staff")]
-    STATUSES = [
-        ("new", "new"),
-        ("dispatched", "dispatched"),
-        ("in_progress", "in progress"),
-        ("resolved", "resolved"),
-        ("closed", "closed"),
-        ("false_alarm", "false alarm"),
-    ]
+    CATEGORIES = vocabulary.category_choices()
+    SOURCES = vocabulary.source_choices()
+    STATUSES = vocabulary.status_choices()
 
     category = models.CharField(max_length=30, choices=CATEGORIES)
     source = models.CharField(max_length=10, choices=SOURCES)
@@ -304,10 +288,10 @@ class Incident(Synthetic):
         constraints = [
             CheckConstraint(condition=Q(severity__gte=1, severity__lte=4), name="incidents_severity_range"),
             CheckConstraint(
-                condition=Q(source__in=["camera", "sensor", "resident", "staff"]), name="incidents_source_known"
+                condition=Q(source__in=list(vocabulary.SOURCES)), name="incidents_source_known"
             ),
             CheckConstraint(
-                condition=Q(status__in=["new", "dispatched", "in_progress", "resolved", "closed", "false_alarm"]),
+                condition=Q(status__in=list(vocabulary.STATUS_CODES)),
                 name="incidents_status_known",
             ),
             CheckConstraint(condition=Q(floor__gte=-5, floor__lte=200), name="incidents_floor_range"),
@@ -443,7 +427,7 @@ class DataLoad(models.Model):
 
 # -- who may see what: roles, tokens, failed logins, the access log (api/auth.py) ------
 
-ACCESS_ROLES = ("administrator", "commander", "analyst", "grid_worker", "department")
+ACCESS_ROLES = roles.ROLES
 
 
 class AccessProfile(models.Model):
@@ -464,7 +448,8 @@ class AccessProfile(models.Model):
         constraints = [
             CheckConstraint(condition=Q(role__in=ACCESS_ROLES), name="access_profiles_role_known"),
             CheckConstraint(
-                condition=(Q(role="grid_worker", grid__isnull=False) | (~Q(role="grid_worker") & Q(grid__isnull=True))),
+                condition=(Q(role=roles.GRID_WORKER, grid__isnull=False)
+                           | (~Q(role=roles.GRID_WORKER) & Q(grid__isnull=True))),
                 name="access_profiles_grid_iff_grid_worker",
             ),
         ]

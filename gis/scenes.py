@@ -16,13 +16,17 @@ from zoneinfo import ZoneInfo
 from django.db import connection
 from django.utils import timezone
 
+from core.vocabulary import (
+    CARE_CATEGORY,
+    OPEN_STATUSES,
+    PARKING_CATEGORY,
+    SAFETY_CATEGORIES,
+    sql_list,
+    sql_literal,
+)
 from gis.selectors import INCIDENT_FEATURE_JSON
 
-OPEN_STATUSES = ("new", "dispatched", "in_progress")
-CLOSED_STATUSES = ("resolved", "closed", "false_alarm")
-# alerts about one elder are shown only as counts and highlighted buildings
-CARE_CATEGORY = "elder_inactivity"
-SAFETY_CATEGORIES = ("falling_object", "fire_smoke", "illegal_parking")
+# alerts about one elder (CARE_CATEGORY) are shown only as counts and highlighted buildings
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 LIVE_WINDOW = timedelta(hours=24)
 LIVE_LIMIT = 500  # initial live markers; the page keeps at most 2,000
@@ -45,6 +49,12 @@ class SceneGrid:
     def as_json(self) -> dict:
         return {"id": self.id, "code": self.code, "name": self.name, "level": self.level,
                 "parent_code": self.parent_code, "bounds": list(self.bounds)}
+
+
+def _vocabulary(text: str) -> str:
+    """The SQL with the vocabulary's codes written in: open statuses, the care and safety categories."""
+    return (text.replace("{OPEN}", sql_list(OPEN_STATUSES)).replace("{CARE}", sql_literal(CARE_CATEGORY))
+            .replace("{SAFETY}", sql_list(SAFETY_CATEGORIES)).replace("{PARKING}", sql_literal(PARKING_CATEGORY)))
 
 
 # The grid and every grid below it; rows point at their level-3 grid, so membership is by id.
@@ -128,11 +138,11 @@ def scene_party(*, grid_id: int, now: datetime | None = None) -> dict:
 
 
 # Incidents by category and status, and by the grid one level below (or the grid itself at level 3).
-_GOVERNANCE = _SCOPE + """
+_GOVERNANCE = _vocabulary(_SCOPE + """
 , inc AS (
-    SELECT i.category, i.status IN ('new', 'dispatched', 'in_progress') AS open, i.grid_id
+    SELECT i.category, i.status IN {OPEN} AS open, i.grid_id
     FROM incidents i
-    WHERE i.grid_id IN (SELECT id FROM scope) AND i.category <> 'elder_inactivity'
+    WHERE i.grid_id IN (SELECT id FROM scope) AND i.category <> {CARE}
 ), parts AS (  -- the grids one level below, each with the level-3 grids it holds (itself, or its children)
     SELECT c.code, c.name, d.id AS leaf_id
     FROM grids c JOIN grids d ON d.id = c.id OR d.parent_id = c.id
@@ -153,7 +163,7 @@ SELECT json_build_object(
                      count(r.grid_id) FILTER (WHERE NOT r.open) AS c
               FROM parts p LEFT JOIN inc r ON r.grid_id = p.leaf_id GROUP BY p.code, p.name) g)
 )
-"""
+""")
 
 
 def scene_governance(*, grid_id: int) -> dict:
@@ -161,18 +171,18 @@ def scene_governance(*, grid_id: int) -> dict:
     return _fetch_json(_GOVERNANCE, {"grid_id": grid_id})
 
 
-_SAFETY = _SCOPE + """
+_SAFETY = _vocabulary(_SCOPE + """
 , inc AS (
-    SELECT i.category, i.reported_at, i.status IN ('new', 'dispatched', 'in_progress') AS open
+    SELECT i.category, i.reported_at, i.status IN {OPEN} AS open
     FROM incidents i
     WHERE i.grid_id IN (SELECT id FROM scope)
-      AND i.category IN ('falling_object', 'fire_smoke', 'illegal_parking')
+      AND i.category IN {SAFETY}
       AND i.reported_at >= %(week)s AND i.reported_at < %(now)s
     UNION ALL
     SELECT i.category, NULL, true FROM incidents i
     WHERE i.grid_id IN (SELECT id FROM scope)
-      AND i.category IN ('falling_object', 'fire_smoke', 'illegal_parking')
-      AND i.status IN ('new', 'dispatched', 'in_progress') AND i.reported_at < %(week)s
+      AND i.category IN {SAFETY}
+      AND i.status IN {OPEN} AND i.reported_at < %(week)s
 )
 SELECT coalesce(json_object_agg(c.category, json_build_object(
     'today', (SELECT count(*) FROM inc r WHERE r.category = c.category AND r.reported_at >= %(today)s),
@@ -180,7 +190,7 @@ SELECT coalesce(json_object_agg(c.category, json_build_object(
     'open', (SELECT count(*) FROM inc r WHERE r.category = c.category AND r.open)
 )), '{}')
 FROM unnest(%(categories)s::text[]) AS c(category)
-"""
+""")
 
 
 def scene_safety(*, grid_id: int, now: datetime | None = None) -> dict:
@@ -192,7 +202,7 @@ def scene_safety(*, grid_id: int, now: datetime | None = None) -> dict:
     return _fetch_json(_SAFETY, params)
 
 
-_ELDER_CARE = _SCOPE + """
+_ELDER_CARE = _vocabulary(_SCOPE + """
 SELECT json_build_object(
     'registered', (SELECT count(*) FROM care_subjects s WHERE s.active AND s.grid_id IN (SELECT id FROM scope)),
     'elders', (SELECT count(*) FROM care_subjects s
@@ -200,14 +210,14 @@ SELECT json_build_object(
     'living_alone', (SELECT count(*) FROM care_subjects s
                      WHERE s.active AND s.lives_alone AND s.grid_id IN (SELECT id FROM scope)),
     'open_alerts', (SELECT count(*) FROM incidents i
-                    WHERE i.category = 'elder_inactivity' AND i.status IN ('new', 'dispatched', 'in_progress')
+                    WHERE i.category = {CARE} AND i.status IN {OPEN}
                       AND i.grid_id IN (SELECT id FROM scope)),
     'buildings_with_alerts', (SELECT count(DISTINCT i.building_id) FROM incidents i
-                              WHERE i.category = 'elder_inactivity'
-                                AND i.status IN ('new', 'dispatched', 'in_progress')
+                              WHERE i.category = {CARE}
+                                AND i.status IN {OPEN}
                                 AND i.grid_id IN (SELECT id FROM scope))
 )
-"""
+""")
 
 
 def scene_elder_care(*, grid_id: int) -> dict:
@@ -215,7 +225,7 @@ def scene_elder_care(*, grid_id: int) -> dict:
     return _fetch_json(_ELDER_CARE, {"grid_id": grid_id})
 
 
-_PARKING = _SCOPE + """
+_PARKING = _vocabulary(_SCOPE + """
 SELECT json_build_object(
     'spots', count(*),
     'free', count(*) FILTER (WHERE p.occupancy = 'free'),
@@ -225,11 +235,11 @@ SELECT json_build_object(
                             / nullif(count(*) FILTER (WHERE p.occupancy <> 'unknown'), 0), 3),
     'no_parking_zones', (SELECT count(*) FROM no_parking_zones z WHERE z.grid_id IN (SELECT id FROM scope)),
     'illegal_parking_open', (SELECT count(*) FROM incidents i
-                             WHERE i.category = 'illegal_parking' AND i.status IN ('new', 'dispatched', 'in_progress')
+                             WHERE i.category = {PARKING} AND i.status IN {OPEN}
                                AND i.grid_id IN (SELECT id FROM scope))
 )
 FROM parking_spots p WHERE p.grid_id IN (SELECT id FROM scope)
-"""
+""")
 
 
 def scene_parking(*, grid_id: int) -> dict:
@@ -258,15 +268,15 @@ def scene_services(*, grid_id: int) -> dict:
 
 # -- map layers the screen draws itself -------------------------------------------------
 
-_LIVE = _SCOPE + """
+_LIVE = _vocabulary(_SCOPE + """
 SELECT coalesce(json_agg(f ORDER BY reported_at DESC), '[]') FROM (
     SELECT """ + INCIDENT_FEATURE_JSON + """ AS f, i.reported_at
     FROM incidents i LEFT JOIN grids g ON g.id = i.grid_id
-    WHERE i.reported_at >= %(since)s AND i.status IN ('new', 'dispatched', 'in_progress')
-      AND i.category <> 'elder_inactivity' AND i.grid_id IN (SELECT id FROM scope)
+    WHERE i.reported_at >= %(since)s AND i.status IN {OPEN}
+      AND i.category <> {CARE} AND i.grid_id IN (SELECT id FROM scope)
     ORDER BY i.reported_at DESC LIMIT %(limit)s
 ) recent
-"""
+""")
 
 
 def live_incidents(*, grid_id: int, now: datetime | None = None, limit: int = LIVE_LIMIT) -> list[dict]:
@@ -275,18 +285,18 @@ def live_incidents(*, grid_id: int, now: datetime | None = None, limit: int = LI
     return _fetch_json(_LIVE, {"grid_id": grid_id, "since": now - LIVE_WINDOW, "limit": limit})
 
 
-_CARE_ALERTS = _SCOPE + """
+_CARE_ALERTS = _vocabulary(_SCOPE + """
 SELECT json_build_object('type', 'FeatureCollection', 'features', coalesce(json_agg(json_build_object(
     'type', 'Feature', 'id', b.id, 'geometry', ST_AsGeoJSON(b.geom, 7)::json,
     'properties', json_build_object('building_id', b.id, 'code', b.code, 'name', b.name,
                                     'grid_code', g.code, 'open_alerts', a.n, 'since', a.since)
 ) ORDER BY b.code), '[]'))
 FROM (SELECT i.building_id, count(*) AS n, min(i.reported_at) AS since FROM incidents i
-      WHERE i.category = 'elder_inactivity' AND i.status IN ('new', 'dispatched', 'in_progress')
+      WHERE i.category = {CARE} AND i.status IN {OPEN}
         AND i.building_id IS NOT NULL AND i.grid_id IN (SELECT id FROM scope)
       GROUP BY i.building_id) a
 JOIN buildings b ON b.id = a.building_id LEFT JOIN grids g ON g.id = b.grid_id
-"""
+""")
 
 
 def care_alert_buildings(*, grid_id: int) -> dict:

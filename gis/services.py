@@ -8,6 +8,7 @@ from django.contrib.gis.geos import Point
 from django.db import transaction
 from django.utils import timezone
 
+from core.vocabulary import CLOSED_STATUSES
 from gis.models import Incident
 from gis.selectors import grid_for_point
 
@@ -117,9 +118,9 @@ def incident_update(
     check_values(Incident, {name: value for name, value in changes.items() if value is not None})
     incident = Incident.objects.select_for_update().get(pk=incident_id)
     if status is not None:
-        if status in ("resolved", "closed", "false_alarm") and incident.resolved_at is None:
+        if status in CLOSED_STATUSES and incident.resolved_at is None:
             incident.resolved_at = timezone.now()
-        elif status not in ("resolved", "closed", "false_alarm"):
+        elif status not in CLOSED_STATUSES:
             incident.resolved_at = None
         incident.status = status
     if notes is not None:

@@ -25,17 +25,11 @@ from typing import Iterator
 
 from psycopg import sql
 
+from core.roles import ALL_DB_ROLES as _ALL_ROLES
+from core.roles import DB_ROLES
+from core.settings import settings
 from layers.catalogue import LAYERS
 
-DB_ROLES = {
-    "anonymous": "onemap_public",
-    "analyst": "onemap_analyst",
-    "department": "onemap_analyst",
-    "administrator": "onemap_staff",
-    "commander": "onemap_staff",
-    "grid_worker": "onemap_grid",
-}
-_ALL_ROLES = ("onemap_public", "onemap_analyst", "onemap_staff", "onemap_grid")
 _PERSONAL_TABLES = ("care_subjects", "care_subject_private")
 # rows that go with an editable table's row when it is deleted (Django cascades them itself,
 # so the role that deletes must be able to read and delete them too)
@@ -69,9 +63,7 @@ def scope_statements(identity) -> str:
 
 @functools.cache
 def _statement_timeout_ms() -> int:
-    from api.config import OnemapSettings
-
-    return int(OnemapSettings.from_env().statement_timeout_s * 1000)
+    return int(settings().statement_timeout_s * 1000)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# Roles of signed-in users (api.auth.ROLES) plus the anonymous visitor.
-ANONYMOUS = "anonymous"
-STAFF_ROLES = frozenset({"administrator", "commander", "analyst", "grid_worker", "department"})
-EVERYONE = STAFF_ROLES | {ANONYMOUS}
-# who may see a person's record: those who act on it
-PERSONAL_ROLES = frozenset({"administrator", "commander", "grid_worker"})
+from core.roles import (
+    ADMINS,
+    ANONYMOUS_ROLE,
+    CASE_ROLES,
+    EVERYONE,
+    PERSONAL_ROLES,
+    REPORTING_ROLES,
+    STAFF_ROLES,
+)
+from core.vocabulary import CARE_CATEGORY, PUBLISHED_CATEGORIES, STATUS_CODES
 
 
 @dataclass(frozen=True)
@@ -86,7 +90,7 @@ class Layer:
 
     @property
     def public(self) -> bool:
-        return ANONYMOUS in self.read_roles
+        return ANONYMOUS_ROLE in self.read_roles
 
     def readable_by(self, role: str) -> bool:
         return role in self.read_roles
@@ -108,29 +112,21 @@ def _grid_code(alias: str = "g") -> Column:
 _GRID_JOIN = "LEFT JOIN grids g ON g.id = t.grid_id"
 _SYNTHETIC = Column("synthetic", "t.synthetic", "boolean", "generated demo data, not a real feature")
 
-_INCIDENT_STATUSES = ("new", "dispatched", "in_progress", "resolved", "closed", "false_alarm")
-# elder_inactivity alerts come only from sensors and are never published
-_INCIDENT_CATEGORIES = (
-    "falling_object", "fire_smoke", "illegal_parking", "resident_report", "sanitation",
-    "facility_damage", "neighbour_dispute", "epidemic",
-)
-# roles that handle cases: they see and write dispatch notes
-_CASE_ROLES = frozenset({"administrator", "commander", "grid_worker", "department"})
+# an elder's alerts (CARE_CATEGORY) come only from sensors and are never published
 _INCIDENT_EDITING = Editing(
-    update_roles=_CASE_ROLES,
+    update_roles=CASE_ROLES,
     update_fields=("status", "notes", "severity"),
-    create_roles=frozenset({"administrator", "commander", "grid_worker"}),
+    create_roles=REPORTING_ROLES,
     create_fields=("category", "severity", "title", "notes", "floor", "status"),
-    delete_roles=frozenset({"administrator"}),
-    geometry_roles=frozenset({"administrator", "commander", "grid_worker"}),
+    delete_roles=ADMINS,
+    geometry_roles=REPORTING_ROLES,
 )
-_ADMINS = frozenset({"administrator"})
 
 
 def _admin_editing(*fields: str) -> Editing:
     return Editing(
-        update_roles=_ADMINS, update_fields=fields, create_roles=_ADMINS, create_fields=fields,
-        delete_roles=_ADMINS, geometry_roles=_ADMINS,
+        update_roles=ADMINS, update_fields=fields, create_roles=ADMINS, create_fields=fields,
+        delete_roles=ADMINS, geometry_roles=ADMINS,
     )
 
 
@@ -261,19 +257,19 @@ LAYERS: tuple[Layer, ...] = (
         keywords=("incident", "事件", "dispatch"),
         columns=(
             Column("code", "t.code"),
-            Column("category", "t.category", choices=_INCIDENT_CATEGORIES),
+            Column("category", "t.category", choices=PUBLISHED_CATEGORIES),
             Column("source", "t.source"),
             Column("severity", "t.severity", "integer", "1 low … 4 critical"),
-            Column("status", "t.status", choices=_INCIDENT_STATUSES),
+            Column("status", "t.status", choices=STATUS_CODES),
             Column("title", "t.title"),
-            Column("notes", "t.notes", "string", "dispatch notes", roles=_CASE_ROLES),
+            Column("notes", "t.notes", "string", "dispatch notes", roles=CASE_ROLES),
             Column("floor", "t.floor", "integer"),
             Column("reported_at", "t.reported_at", "date-time"),
             Column("resolved_at", "t.resolved_at", "date-time"),
             _grid_code(),
             _SYNTHETIC,
         ),
-        where="t.category <> 'elder_inactivity'",
+        where=f"t.category <> '{CARE_CATEGORY}'",
         joins=(_GRID_JOIN,),
         time_field="reported_at",
         scenes=("safety", "governance"),

@@ -29,12 +29,10 @@ def close_pool() -> None:
 def _open_pool():
     from psycopg_pool import ConnectionPool
 
-    from api.config import OnemapSettings
-    from api.embedded_db import database_url
+    from core.settings import database_url
 
-    url = database_url(OnemapSettings.from_env())
     return ConnectionPool(
-        url,
+        database_url(),
         min_size=1,
         max_size=12,
         open=True,

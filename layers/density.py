@@ -244,9 +244,9 @@ def density_days(
 
 def density_dir() -> Path:
     """Where the GeoTIFFs are kept: ``$ONEMAP_VAR_DIR/density``."""
-    from api.config import OnemapSettings
+    from core.settings import settings
 
-    return OnemapSettings.from_env().var_dir / "density"
+    return settings().var_dir / "density"
 
 
 def parse_day(value: str) -> date:
@@ -598,7 +598,12 @@ _RAMP_RGBA = np.array([
 def _render_overlay(raster: DensityRaster) -> DensityOverlay:
     import cv2
     import rasterio
-    from rasterio.warp import Resampling, calculate_default_transform, reproject, transform_bounds
+    from rasterio.warp import (
+        Resampling,
+        calculate_default_transform,
+        reproject,
+        transform_bounds,
+    )
 
     with rasterio.open(raster.path) as src:
         scale = max(1.0, max(src.width, src.height) / MAX_OVERLAY_PX)

@@ -601,13 +601,12 @@ def items_sql_text(layer_id: str, query_string: str, *, role: str = "analyst", s
 
     import psycopg
 
-    from api.config import OnemapSettings
-    from api.embedded_db import database_url
+    from core.settings import database_url
     from layers.catalogue import layer as find_layer
 
     layer = find_layer(layer_id)
     query = parse_query(dict(parse_qsl(query_string, keep_blank_values=True)), layer=layer, role=role)
-    with psycopg.connect(database_url(OnemapSettings.from_env())) as conn:
+    with psycopg.connect(database_url()) as conn:
         cached = None
         if steady:
             statement, params = items_statement(layer, role, query)
@@ -621,11 +620,10 @@ def item_sql_text(layer_id: str, item_id: str, *, role: str = "analyst") -> str:
     """The SQL of an item request with literals inlined, for the PostGIS-alone benchmark."""
     import psycopg
 
-    from api.config import OnemapSettings
-    from api.embedded_db import database_url
+    from core.settings import database_url
     from layers.catalogue import layer as find_layer
 
     layer = find_layer(layer_id)
     statement, _ = item_statement(layer, role, FeatureQuery())
-    with psycopg.connect(database_url(OnemapSettings.from_env())) as conn:
+    with psycopg.connect(database_url()) as conn:
         return psycopg.ClientCursor(conn).mogrify(statement, [_item_key(layer, item_id)])

@@ -25,6 +25,7 @@ from pygeoapi.provider.base import (
     SchemaType,
 )
 
+from core.identity import ANONYMOUS
 from layers.catalogue import Column
 from layers.catalogue import layer as find_layer
 from layers.errors import InvalidParameter, NotFound
@@ -106,8 +107,6 @@ def _current() -> RequestContext:
     """The request being rendered; anonymous with no query when pygeoapi is used outside a route."""
     context = _context.get()
     if context is None:
-        from api.auth import ANONYMOUS
-
         return RequestContext(identity=ANONYMOUS)
     return context
 

@@ -12,7 +12,7 @@ import os
 import pytest
 from psycopg import sql
 
-from api.config import with_database_name
+from core.settings import with_database_name
 from data.city import CityLoadRefused, CitySize, load_city
 
 pytestmark = pytest.mark.slow

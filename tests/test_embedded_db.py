@@ -11,8 +11,13 @@ import sys
 import psycopg
 import pytest
 
-from api.config import ConfigError, OnemapSettings, database_settings, with_database_name
 from api.embedded_db import EmbeddedCluster, EmbeddedDatabaseError, find_postgres_bindir
+from core.settings import (
+    ConfigError,
+    OnemapSettings,
+    database_settings,
+    with_database_name,
+)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

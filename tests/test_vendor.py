@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from api.config import PROJECT_ROOT
 from api.vendor import (
     PACKAGES,
     FontSpec,
@@ -23,6 +22,7 @@ from api.vendor import (
     vendor_dir,
     vendor_install,
 )
+from core.settings import PROJECT_ROOT
 
 CJK_IDEOGRAPH = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 

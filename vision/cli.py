@@ -149,9 +149,9 @@ def _read_calibration(path: Path) -> dict:
 
 
 def _default_evidence_dir() -> Path:
-    from api.config import OnemapSettings
+    from core.settings import settings
 
-    return OnemapSettings.from_env().var_dir / "evidence"
+    return settings().var_dir / "evidence"
 
 
 def _describe(line: dict) -> str:

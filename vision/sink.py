@@ -6,11 +6,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from core.vocabulary import FALLING_OBJECT_CATEGORY
 from vision.events import VisionEvent
 
-# The model's category for objects thrown from height (高空抛物); the detector's event type is
-# "falling_object", the incident category the data model already had for it is this one.
-INCIDENT_CATEGORY = "falling_object"
+# The incident category for objects thrown from height (高空抛物): the detector's event type.
+INCIDENT_CATEGORY = FALLING_OBJECT_CATEGORY
 SEVERITY = 3
 
 
@@ -39,11 +39,9 @@ def incidents_write(*, events: list[VisionEvent], camera, started_at: datetime |
     """Write one incident per event at its façade point with its floor and evidence, in one transaction."""
     from django.db import transaction
 
-    from gis.models import Building, Incident
+    from gis.models import Building
     from gis.services import ServiceError, incident_create
 
-    if INCIDENT_CATEGORY not in {c[0] for c in Incident.CATEGORIES}:
-        raise SinkError(f"the incident category {INCIDENT_CATEGORY!r} is not in Incident.CATEGORIES")
     building = camera.building
     facade = (camera.calibration or {}).get("facade") or {}
     if facade.get("building") and (building is None or building.code != facade["building"]):

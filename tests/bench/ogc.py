@@ -180,8 +180,8 @@ def _bench_database() -> str:
     import city_generation
     import psycopg
 
-    from api.config import with_database_name
     from api.embedded_db import ensure_running
+    from core.settings import with_database_name
 
     server_url = ensure_running(log=lambda msg: print(msg, file=sys.stderr))
     url = with_database_name(server_url, BENCH_DB)

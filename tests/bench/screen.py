@@ -40,10 +40,9 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from _docs import DOCS, write_results  # noqa: E402  (tests/bench, the script's own folder)
 from browser import BrowserUnavailable, launch_chromium, open_page, start_playwright  # noqa: E402
 from servers import ServerProcess  # noqa: E402
-
-from _docs import DOCS, write_results  # noqa: E402  (tests/bench, the script's own folder)
 
 BENCH_DB = "onemap_bench_city"
 DEMO_DB = "onemap_bench_screen_demo"
@@ -117,8 +116,8 @@ def _databases() -> tuple[str, str]:
     """The city database (which must be loaded) and the demo community's (loaded here once) for the baseline."""
     import psycopg
 
-    from api.config import with_database_name
     from api.embedded_db import ensure_running, prepare_database
+    from core.settings import with_database_name
 
     server_url = ensure_running(log=lambda msg: print(msg, file=sys.stderr))
     city_url = with_database_name(server_url, BENCH_DB)

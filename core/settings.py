@@ -1,17 +1,23 @@
 """Settings of Community One Map, read from ``ONEMAP_*`` environment variables.
 
-Django's ``api.settings`` and the ``onemap`` CLI both read this one place, so a
-variable means the same thing to the server, the tests and the tools.
+Django's ``api.settings``, the ``onemap`` CLI, the published layers and the camera
+pipelines all read this one place, through :func:`settings`, so a variable means the
+same thing to the server, the tests and the tools. :func:`database_url` is the one
+answer to "which database": ``ONEMAP_DATABASE_URL``, else the embedded cluster's.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PREFIX = "ONEMAP_"
+EMBEDDED_DB_NAME = "onemap"
+EMBEDDED_DB_USER = "onemap"
 
 
 class ConfigError(ValueError):
@@ -61,6 +67,41 @@ class OnemapSettings:
     @property
     def uses_embedded_database(self) -> bool:
         return self.database_url is None
+
+
+_cache: dict[tuple, OnemapSettings] = {}
+_cache_lock = threading.Lock()
+
+
+def settings() -> OnemapSettings:
+    """The settings of the current environment, read once per distinct set of ``ONEMAP_*`` values.
+
+    Keyed by those values rather than cached once, so a process (a test, a command) that
+    sets a variable after the first read gets what it set, never a stale copy.
+    """
+    key = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(PREFIX)))
+    found = _cache.get(key)
+    if found is None:
+        found = OnemapSettings.from_env()
+        with _cache_lock:
+            _cache[key] = found
+    return found
+
+
+def database_url(current: OnemapSettings | None = None) -> str:
+    """The database the project uses: ``ONEMAP_DATABASE_URL``, else the embedded cluster's ``onemap`` database."""
+    current = current or settings()
+    if current.database_url:
+        return current.database_url
+    return embedded_database_url(current.var_dir, current.db_port)
+
+
+def embedded_database_url(var_dir: Path, port: int, dbname: str = EMBEDDED_DB_NAME) -> str:
+    """The URL of a database of the embedded cluster under ``var_dir`` (its password kept in ``pg/password``)."""
+    password_file = Path(var_dir) / "pg" / "password"
+    password = password_file.read_text().strip() if password_file.exists() else ""
+    auth = f"{EMBEDDED_DB_USER}:{quote(password, safe='')}" if password else EMBEDDED_DB_USER
+    return f"postgresql://{auth}@127.0.0.1:{port}/{dbname}"
 
 
 def database_settings(url: str) -> dict:

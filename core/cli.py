@@ -1,0 +1,34 @@
+"""The command line's base, shared by every command group (``api.cli``, ``vision.cli``).
+
+A command group raises :class:`CommandError` for a failure the user can act on (printed
+without a traceback) and calls :func:`setup_django` before it touches the database. The
+host registers what must happen first (starting the embedded PostgreSQL) with
+:func:`before_setup`, so a command group need not know about it.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+_before: list[Callable[..., None]] = []
+
+
+class CommandError(RuntimeError):
+    """A failure the user can act on; printed without a traceback."""
+
+
+def before_setup(step: Callable[..., None]) -> None:
+    """Run ``step(log_progress=...)`` before Django is set up (once each, in the order registered)."""
+    if step not in _before:
+        _before.append(step)
+
+
+def setup_django(*, log_progress: bool = False) -> None:
+    """The registered first steps, then Django with the project's settings."""
+    for step in _before:
+        step(log_progress=log_progress)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "api.settings")
+    import django
+
+    django.setup()
