@@ -1,6 +1,6 @@
 """URL map: the OGC API at /ogc/, the big screen at /screen/, the landing page at /.
 
-The live feed ``/screen/events`` is answered by the ASGI app (``api.asgi``) before Django.
+The live feed ``/screen/events`` is answered by the ASGI app (``host.asgi``) before Django.
 """
 
 from django.urls import include, path

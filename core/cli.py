@@ -1,4 +1,4 @@
-"""The command line's base, shared by every command group (``api.cli``, ``vision.cli``).
+"""The command line's base, shared by every command group (``host.cli``, ``vision.cli``).
 
 A command group raises :class:`CommandError` for a failure the user can act on (printed
 without a traceback) and calls :func:`setup_django` before it touches the database. The
@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import Callable
 
+DJANGO_SETTINGS_MODULE = "host.settings"  # Django's settings, made by the host from core.settings
 _before: list[Callable[..., None]] = []
 
 
@@ -28,7 +29,7 @@ def setup_django(*, log_progress: bool = False) -> None:
     """The registered first steps, then Django with the project's settings."""
     for step in _before:
         step(log_progress=log_progress)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "api.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", DJANGO_SETTINGS_MODULE)
     import django
 
     django.setup()

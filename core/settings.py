@@ -1,6 +1,6 @@
 """Settings of Community One Map, read from ``ONEMAP_*`` environment variables.
 
-Django's ``api.settings``, the ``onemap`` CLI, the published layers and the camera
+Django's ``host.settings``, the ``onemap`` CLI, the published layers and the camera
 pipelines all read this one place, through :func:`settings`, so a variable means the
 same thing to the server, the tests and the tools. :func:`database_url` is the one
 answer to "which database": ``ONEMAP_DATABASE_URL``, else the embedded cluster's.

@@ -23,7 +23,7 @@ from layers.catalogue import Layer
 from layers.errors import Forbidden, InvalidBody, NotFound, PayloadTooLarge, UnsupportedMediaType
 
 _JSON_TYPES = ("application/geo+json", "application/json")
-MAX_BODY = 2 * 1024 * 1024  # bytes of one feature; api.asgi refuses longer bodies with 413 before reading them
+MAX_BODY = 2 * 1024 * 1024  # bytes of one feature; host.asgi refuses longer bodies with 413 before reading them
 MAX_POSITIONS = 100_000  # coordinate pairs in one geometry
 
 

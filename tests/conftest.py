@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from api.embedded_db import ensure_running, recreate_database
+from host.embedded_db import ensure_running, recreate_database
 from servers import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +33,7 @@ def _recreate_test_database() -> str:
 # Runs at import, before Django reads its settings: the whole run talks to the test database.
 TEST_DATABASE_URL = _recreate_test_database()
 os.environ["ONEMAP_DATABASE_URL"] = TEST_DATABASE_URL
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "api.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "host.settings")
 
 import django  # noqa: E402
 

@@ -19,7 +19,7 @@ ARTIFACTS = ROOT / ".var" / "test-artifacts"
 @pytest.fixture(scope="session")
 def vendored_assets() -> Path:
     """The vendored Leaflet, VectorGrid and font (``onemap vendor``; quick when already in place)."""
-    from api.vendor import VendorError, vendor_install
+    from host.vendor import VendorError, vendor_install
 
     try:
         return vendor_install().vendor_dir

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from api import auth
-from api.cli import main
+from host.cli import main
 from gis import models as m
 from gis.services import ServiceError
 

@@ -30,7 +30,7 @@ def city_alias(migrated_db):
     from django.core.management import call_command
     from django.db import connections
 
-    from api.embedded_db import recreate_database
+    from host.embedded_db import recreate_database
 
     recreate_database(migrated_db, CITY_DB)
     config = {**connections.settings["default"], "NAME": CITY_DB}

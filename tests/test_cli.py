@@ -16,7 +16,7 @@ def onemap(*args, database_url=None):
     env = dict(os.environ)
     if database_url:
         env["ONEMAP_DATABASE_URL"] = database_url
-    return subprocess.run([sys.executable, "-m", "api.cli", *args], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, "-m", "host.cli", *args], capture_output=True, text=True, env=env,
                           cwd=ROOT, timeout=300)
 
 
@@ -53,16 +53,16 @@ def test_a_bad_database_url_is_a_clear_error():
 
 def test_the_demo_gives_the_big_screen_a_commander_login_and_keeps_it(demo_db, tmp_path, monkeypatch):
     from api import auth
-    from api.cli import DEMO_COMMANDER, _demo_screen_login
+    from host.cli.web import DEMO_COMMANDER, demo_screen_login
     from gis.models import AccessToken
 
     monkeypatch.setenv("ONEMAP_VAR_DIR", str(tmp_path))
-    username, token = _demo_screen_login()
+    username, token = demo_screen_login()
     assert username == DEMO_COMMANDER
     kept = tmp_path / "demo-screen-token"
     assert kept.stat().st_mode & 0o777 == 0o600
-    assert _demo_screen_login() == (username, token)  # the same login on the next start
+    assert demo_screen_login() == (username, token)  # the same login on the next start
     row = AccessToken.objects.get(digest=auth.token_digest(token))
     assert row.user.access_profile.role == "commander"
     auth.token_revoke(token_id=row.id)
-    assert _demo_screen_login()[1] != token  # a revoked token is replaced, not printed
+    assert demo_screen_login()[1] != token  # a revoked token is replaced, not printed

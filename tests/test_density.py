@@ -399,7 +399,7 @@ def test_gdal_reads_the_geotiff_over_http_with_basic_auth(placed, live_server, a
 
 def _onemap(*args, database_url):
     env = dict(os.environ, ONEMAP_DATABASE_URL=database_url)
-    return subprocess.run([sys.executable, "-m", "api.cli", *args], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, "-m", "host.cli", *args], capture_output=True, text=True, env=env,
                           cwd=ROOT, timeout=300)
 
 

@@ -11,7 +11,7 @@ import sys
 import psycopg
 import pytest
 
-from api.embedded_db import EmbeddedCluster, EmbeddedDatabaseError, find_postgres_bindir
+from host.embedded_db import EmbeddedCluster, EmbeddedDatabaseError, find_postgres_bindir
 from core.settings import (
     ConfigError,
     OnemapSettings,
@@ -81,7 +81,7 @@ def test_missing_postgresql_names_the_install_command(monkeypatch):
 
 
 def test_db_status_command():
-    result = subprocess.run([sys.executable, "-m", "api.cli", "db", "status"], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-m", "host.cli", "db", "status"], capture_output=True, text=True,
                             env={k: v for k, v in os.environ.items() if k != "ONEMAP_DATABASE_URL"}, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert "running" in result.stdout

@@ -636,7 +636,7 @@ def test_export_adds_layers_to_one_geopackage(tmp_path, demo_db):
 def run_cli(database_url: str, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, ONEMAP_DATABASE_URL=database_url)
     return subprocess.run(
-        [sys.executable, "-m", "api.cli", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "host.cli", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300
     )
 
 

@@ -237,7 +237,7 @@ def test_html_pages_find_their_stylesheet(live_server):
     assert f"{live_server}/ogc/static/css/default.css" in page.text
     css = requests.get(f"{live_server}/ogc/static/css/default.css", timeout=30)
     assert css.status_code == 200 and css.text.strip()
-    assert requests.get(f"{live_server}/ogc/static/../../api/settings.py", timeout=30).status_code == 404
+    assert requests.get(f"{live_server}/ogc/static/../../host/settings.py", timeout=30).status_code == 404
 
 
 def test_next_link_is_what_qgis_follows(live_server):

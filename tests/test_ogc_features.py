@@ -447,7 +447,7 @@ def test_the_wsgi_fast_path_answers_as_the_django_view_does(demo_db, accounts, p
 
     from django.test import Client
 
-    from api.wsgi import application
+    from host.wsgi import application
 
     user = accounts["commander"]
     authorization = "Basic " + base64.b64encode(f"{user.username}:{user.token}".encode()).decode()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from api.vendor import (
+from host.vendor import (
     PACKAGES,
     FontSpec,
     NpmPackage,

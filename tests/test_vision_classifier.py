@@ -30,7 +30,7 @@ def test_missing_weights_are_trained_on_first_use(trained, caplog):
 
 def test_training_twice_gives_identical_weights(trained, tmp_path, capsys):
     """`onemap vision train` regenerates the very same file the pipeline trained on first use."""
-    from api.cli import main
+    from host.cli import main
 
     if not trained.exists():
         FallingClassifier.load(trained)

@@ -116,7 +116,7 @@ def test_rejected_event_leaves_no_file(tmp_path):
 
 
 def test_verify_cli(chain, capsys):
-    from api.cli import main
+    from host.cli import main
 
     folder, _ = chain
     assert main(["vision", "verify", str(folder)]) == 0

@@ -151,7 +151,7 @@ def test_incident_lands_in_the_buildings_grid_with_its_floor(rollback, facade_ca
     from django.contrib.gis.geos import Point
     from pyproj import Transformer
 
-    from api.cli import main
+    from host.cli import main
     from gis.models import Incident
 
     before = Incident.objects.count()
@@ -184,7 +184,7 @@ def test_incident_lands_in_the_buildings_grid_with_its_floor(rollback, facade_ca
 
 @pytest.mark.parametrize("damage", ["truncated", "empty", "not-a-video"])
 def test_broken_video_gives_a_clear_error_and_no_incident(rollback, facade_camera, drop, tmp_path, capsys, damage):
-    from api.cli import main
+    from host.cli import main
     from gis.models import Incident
 
     path = tmp_path / f"{damage}.avi"
@@ -211,7 +211,7 @@ def test_truncated_video_still_reports_what_it_saw(drop, facade_camera, tmp_path
 
 
 def test_unknown_camera_is_a_clear_error(demo_db, drop, capsys):
-    from api.cli import main
+    from host.cli import main
 
     assert main(["vision", "analyze", str(drop["path"]), "--camera", "CAM-NOPE"]) == 1
     assert "no camera with code 'CAM-NOPE'" in capsys.readouterr().err

@@ -11,6 +11,8 @@ import json
 import sys
 from pathlib import Path
 
+from core.cli import CommandError, setup_django
+
 
 def register(subparsers) -> None:
     """Add the ``vision`` command and its subcommands to the ``onemap`` parser."""
@@ -46,12 +48,6 @@ def _usage(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
-def _command_error(message: str) -> Exception:
-    from api.cli import CommandError
-
-    return CommandError(message)
-
-
 # -- commands -------------------------------------------------------------------------
 
 
@@ -68,9 +64,7 @@ def cmd_analyze(args) -> int:
     evidence_dir = args.evidence_dir
     try:
         if args.camera:
-            from api.cli import _setup_django
-
-            _setup_django()
+            setup_django()
             from vision.sink import camera_for_code
 
             camera = camera_for_code(args.camera)
@@ -91,9 +85,9 @@ def cmd_analyze(args) -> int:
     except VideoTruncatedError as exc:
         if exc.result is not None:  # what the decodable part showed, for the record; nothing is written
             _print_events(exc.result.events, [], as_json=args.json)
-        raise _command_error(f"{exc}; no incident was written") from None
+        raise CommandError(f"{exc}; no incident was written") from None
     except (VideoSourceError, CalibrationError, VisionConfigError, EvidenceError, ClassifierError, SinkError) as exc:
-        raise _command_error(str(exc)) from None
+        raise CommandError(str(exc)) from None
     _print_events(result.events, written, as_json=args.json)
     print(
         f"{len(result.events)} falling-object event(s) in {result.frames_read} frames "
@@ -110,7 +104,7 @@ def cmd_train(args) -> int:
     try:
         report = train(out=args.out, seed=DEFAULT_SEED if args.seed is None else args.seed)
     except ClassifierError as exc:
-        raise _command_error(str(exc)) from None
+        raise CommandError(str(exc)) from None
     print(f"wrote {report.path} (sha256 {report.sha256[:16]}…) from {report.samples} simulated tracks")
     print(f"  held-out simulated tracks: accuracy {report.validation_accuracy:.1%}, "
           f"falling recall {report.falling_recall:.1%}, others called falling {report.false_falling_rate:.1%}")
@@ -143,9 +137,9 @@ def _read_calibration(path: Path) -> dict:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
-        raise _command_error(f"{path}: no such calibration file") from None
+        raise CommandError(f"{path}: no such calibration file") from None
     except ValueError as exc:
-        raise _command_error(f"{path} is not valid JSON: {exc}") from None
+        raise CommandError(f"{path} is not valid JSON: {exc}") from None
 
 
 def _default_evidence_dir() -> Path:

@@ -64,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _recreate_bench_database() -> str:
     """Drop and create ``onemap_bench_city`` (with PostGIS) on the project's server; return its URL."""
-    from api.embedded_db import ensure_running, recreate_database
+    from host.embedded_db import ensure_running, recreate_database
 
     server_url = ensure_running(log=lambda msg: print(msg, file=sys.stderr))
     return recreate_database(server_url, BENCH_DB)
@@ -72,13 +72,13 @@ def _recreate_bench_database() -> str:
 
 def _migrate(url: str) -> None:
     env = dict(os.environ, ONEMAP_DATABASE_URL=url)
-    command = [sys.executable, "-m", "api.cli", "migrate"]
+    command = [sys.executable, "-m", "host.cli", "migrate"]
     subprocess.run(command, env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
 
 def _setup_django(url: str) -> None:
     os.environ["ONEMAP_DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "api.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "host.settings")
     import django
 
     django.setup()

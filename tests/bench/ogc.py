@@ -161,7 +161,7 @@ def _require_tools() -> None:
 
 
 def _pgbench() -> str | None:
-    from api.embedded_db import EmbeddedDatabaseError, find_postgres_bindir
+    from host.embedded_db import EmbeddedDatabaseError, find_postgres_bindir
 
     try:
         candidate = find_postgres_bindir() / "pgbench"
@@ -180,7 +180,7 @@ def _bench_database() -> str:
     import city_generation
     import psycopg
 
-    from api.embedded_db import ensure_running
+    from host.embedded_db import ensure_running
     from core.settings import with_database_name
 
     server_url = ensure_running(log=lambda msg: print(msg, file=sys.stderr))
@@ -593,7 +593,7 @@ def _our_server(url: str):
     port = _free_port()
     env = dict(os.environ, ONEMAP_DATABASE_URL=url, ONEMAP_HTTP_HOST="127.0.0.1", ONEMAP_HTTP_PORT=str(port))
     env.pop("ONEMAP_PUBLIC_URL", None)
-    command = [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
+    command = [sys.executable, "-m", "host.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
     with _served("ours", command, env=env, port=port) as server:
         yield server
 
@@ -770,7 +770,7 @@ def _token_identity(url: str, username: str, role_args: list[str], notes: list[s
 
 
 def _onemap(args: list[str], *, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "api.cli", *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "host.cli", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
 
 

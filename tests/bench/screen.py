@@ -116,7 +116,7 @@ def _databases() -> tuple[str, str]:
     """The city database (which must be loaded) and the demo community's (loaded here once) for the baseline."""
     import psycopg
 
-    from api.embedded_db import ensure_running, prepare_database
+    from host.embedded_db import ensure_running, prepare_database
     from core.settings import with_database_name
 
     server_url = ensure_running(log=lambda msg: print(msg, file=sys.stderr))
@@ -141,7 +141,7 @@ def _databases() -> tuple[str, str]:
 
 def _setup_django(url: str) -> None:
     os.environ["ONEMAP_DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "api.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "host.settings")
     # Playwright's sync API keeps an asyncio loop on this thread; the ORM calls here never overlap it
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     import django
@@ -164,7 +164,7 @@ def _commander_token(url: str) -> tuple[str, str]:
 
 
 def _onemap(args: list[str], *, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "api.cli", *args], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "host.cli", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
 
 

@@ -70,7 +70,7 @@ def onemap_command(database_url: str, *args: str, timeout_s: float = 600) -> str
 
     env = dict(os.environ, ONEMAP_DATABASE_URL=database_url)
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    result = subprocess.run([sys.executable, "-m", "api.cli", *args], cwd=Path(__file__).resolve().parents[2],
+    result = subprocess.run([sys.executable, "-m", "host.cli", *args], cwd=Path(__file__).resolve().parents[2],
                             env=env, capture_output=True, text=True, timeout=timeout_s)
     assert result.returncode == 0, (args, result.stdout[-2000:], result.stderr[-2000:])
     return result.stdout
@@ -84,7 +84,7 @@ def scratch_database(server_url: str, name: str, *, roles: dict[str, tuple[str, 
     """
     import psycopg
 
-    from api.embedded_db import recreate_database
+    from host.embedded_db import recreate_database
 
     url = recreate_database(server_url, name)
     onemap_command(url, "migrate")

@@ -20,7 +20,7 @@ import requests
 from attacks import LONG, point_feature, scratch_database
 from servers import ServerProcess, free_port
 
-from api.embedded_db import EmbeddedCluster, EmbeddedDatabaseError
+from host.embedded_db import EmbeddedCluster, EmbeddedDatabaseError
 
 ROOT = Path(__file__).resolve().parents[2]
 CRASH_VAR = ROOT / ".var" / "security-crash"

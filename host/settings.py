@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.gis",
     "gis.apps.GisConfig",
+    "layers.apps.LayersConfig",  # after gis: publishes the views and row-level security on its tables
 ]
 
 # Callers authenticate with personal access tokens on every request (api/auth.py);
@@ -48,7 +49,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "api.urls"
-WSGI_APPLICATION = "api.wsgi.application"
+WSGI_APPLICATION = "host.wsgi.application"
 # OGC clients (QGIS) must get answers at the URLs they were given, never redirects
 APPEND_SLASH = False
 
@@ -71,7 +72,7 @@ TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True
 
-# the ASGI layer refuses bodies over this with 413 before reading them (api.asgi.MAX_REQUEST_BYTES);
+# the ASGI layer refuses bodies over this with 413 before reading them (host.asgi.MAX_REQUEST_BYTES);
 # Django's own default (2.5 MB) would answer a bare 400 below it
 DATA_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024 * 1024
 

@@ -3,7 +3,7 @@
 ``onemap serve`` runs it. gunicorn's Python HTTP handling cost more CPU per request
 than answering a feature does; granian parses, keeps connections alive and writes
 responses outside the interpreter (measured in docs/performance.md). The app is
-ASGI (:mod:`api.asgi`) so the big screen's live feed can hold many streams open on
+ASGI (:mod:`host.asgi`) so the big screen's live feed can hold many streams open on
 one event loop; other requests run on ``threads`` threads per worker. Static files
 (our own under ``api/static``, third-party ones under ``.var/vendor``) are served by
 granian itself.
@@ -74,7 +74,7 @@ def log_config() -> dict:
     from granian.log import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
-    config["filters"] = {"redact_secrets": {"()": "api.server.RedactSecrets"}}
+    config["filters"] = {"redact_secrets": {"()": "host.server.RedactSecrets"}}
     config["handlers"]["access"]["filters"] = ["redact_secrets"]
     return config
 
@@ -89,15 +89,15 @@ class OnemapServer:
         from granian import Granian
         from granian.constants import Interfaces
 
-        from api.vendor import vendor_dir
+        from host.vendor import vendor_dir
 
-        os.environ["ONEMAP_HTTP_THREADS"] = str(self.threads)  # read by api.asgi in each worker
+        os.environ["ONEMAP_HTTP_THREADS"] = str(self.threads)  # read by host.asgi in each worker
         os.environ[PARENT_ENV] = str(os.getpid())  # each worker watches this process (die_with_parent)
         vendor = vendor_dir()
         vendor.mkdir(parents=True, exist_ok=True)
         STATIC_DIR.mkdir(exist_ok=True)
         Granian(
-            "api.asgi:application",
+            "host.asgi:application",
             address=self.host,
             port=self.port,
             interface=Interfaces.ASGI,

@@ -1,4 +1,4 @@
-"""WSGI entry point: ``api.wsgi:application`` (``onemap serve`` runs it under granian).
+"""WSGI entry point: ``host.wsgi:application`` (``onemap serve`` runs it under granian).
 
 Each server worker imports this module once: it builds the OGC API and opens the
 connection pool now, so the first request does not pay for it.
@@ -9,7 +9,7 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "api.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "host.settings")
 from api.fastpath import FastFeatures  # noqa: E402
 
 application = FastFeatures(get_wsgi_application())

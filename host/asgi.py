@@ -1,8 +1,8 @@
-"""ASGI entry point: ``api.asgi:application`` (``onemap serve`` runs it under granian).
+"""ASGI entry point: ``host.asgi:application`` (``onemap serve`` runs it under granian).
 
 The live feed (``GET /screen/events``) is served here, on the event loop, so a
 thousand open big screens cost a thousand small objects rather than a thousand
-threads. Every other request goes to the WSGI application of :mod:`api.wsgi` (the
+threads. Every other request goes to the WSGI application of :mod:`host.wsgi` (the
 OGC fast path, then Django) on a pool of threads, exactly as under a WSGI server.
 """
 
@@ -298,8 +298,8 @@ def _run_wsgi(app, environ) -> tuple[int, list, list[bytes]]:
 
 
 def _build():
-    from api.server import die_with_parent
-    from api.wsgi import application as wsgi_application
+    from host.server import die_with_parent
+    from host.wsgi import application as wsgi_application
 
     die_with_parent()
     return OnemapASGI(wsgi_application, threads=int(os.environ.get("ONEMAP_HTTP_THREADS", "4")))

@@ -1,0 +1,126 @@
+"""``onemap serve``, ``demo``, ``vendor``: serving the web faces, and the demo in one command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+from core.cli import CommandError, setup_django
+from host.cli.database import migrate_quietly
+
+
+def register(sub) -> None:
+    """Add this group's commands to the ``onemap`` parser."""
+    srv = sub.add_parser("serve", help="serve the web application and the OGC API")
+    srv.add_argument("--host", default=None, help="default ONEMAP_HTTP_HOST or 127.0.0.1")
+    srv.add_argument("--port", type=int, default=None, help="default ONEMAP_HTTP_PORT or 8000")
+    srv.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    srv.add_argument("--threads", type=int, default=4, help="threads per worker (default 4)")
+    srv.add_argument(
+        "--no-access-log", action="store_true",
+        help="do not log each request to stdout (reads of personal records are still logged in the database)",
+    )
+    srv.set_defaults(func=cmd_serve)
+
+    demo = sub.add_parser("demo", help="start the database, migrate, load the demo (once) and serve it")
+    demo.add_argument("--port", type=int, default=None)
+    demo.add_argument("--reload-demo", action="store_true", help="load the demo again even if it is there")
+    demo.set_defaults(func=cmd_demo)
+
+    vendor = sub.add_parser(
+        "vendor", help="fetch the big screen's pinned browser assets (Leaflet, VectorGrid) and build its CJK font"
+    )
+    vendor.add_argument("--force", action="store_true", help="fetch and build everything again, even if up to date")
+    vendor.add_argument("--font", help="the Noto Sans CJK font to subset (default Debian's fonts-noto-cjk .ttc)")
+    vendor.set_defaults(func=cmd_vendor)
+
+
+DEMO_COMMANDER = "demo_commander"
+
+
+def cmd_serve(args) -> int:
+    from core.settings import settings as current_settings
+
+    settings = current_settings()
+    host = args.host or settings.http_host
+    port = args.port or settings.http_port
+    # the OGC API builds its links from these; workers inherit them
+    os.environ["ONEMAP_HTTP_HOST"], os.environ["ONEMAP_HTTP_PORT"] = host, str(port)
+    setup_django()
+    migrate_quietly()
+    from django.db import connections
+
+    connections.close_all()  # no connection may be shared by the forked workers
+    _print_urls(host, port)
+    from host.server import OnemapServer
+
+    OnemapServer(
+        host=host, port=port, workers=args.workers, threads=args.threads,
+        access_log=not getattr(args, "no_access_log", False),
+    ).run()
+    return 0
+
+
+def cmd_demo(args) -> int:
+    started = time.monotonic()
+    setup_django(log_progress=True)
+    print("[2/4] migrating the schema ...", flush=True)
+    migrate_quietly()
+    from data.demo import demo_is_loaded, load_demo
+
+    if args.reload_demo or not demo_is_loaded():
+        print("[3/4] generating and loading the demo community (Pingdeng Street) ...", flush=True)
+        print(load_demo(progress=True).describe())
+    else:
+        print("[3/4] demo community already loaded (use --reload-demo to load it again)")
+    username, token = demo_screen_login()
+    print(f"[4/4] serving (ready after {time.monotonic() - started:.1f} s)", flush=True)
+    print(f"  the big screen /screen/ asks for a login: user {username}, password {token}"
+          " (kept in .var/demo-screen-token)", flush=True)
+    return cmd_serve(argparse.Namespace(host=None, port=args.port, workers=2, threads=4))
+
+
+def demo_screen_login() -> tuple[str, str]:
+    """A commander for the demo's big screen, and a token kept in ``.var/demo-screen-token`` (0600) for next time."""
+    from api import auth
+    from core.settings import settings as current_settings
+    from gis.models import AccessProfile, AccessToken
+
+    path = current_settings().var_dir / "demo-screen-token"
+    if path.exists():
+        token = path.read_text().strip()
+        if AccessToken.objects.filter(digest=auth.token_digest(token), revoked_at__isnull=True,
+                                      user__username=DEMO_COMMANDER, user__is_active=True).exists():
+            return DEMO_COMMANDER, token
+    if not AccessProfile.objects.filter(user__username=DEMO_COMMANDER).exists():
+        auth.user_create(username=DEMO_COMMANDER, role="commander", department="demo command centre")
+    _, token = auth.token_create(username=DEMO_COMMANDER, name="demo big screen")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(token + "\n")
+    return DEMO_COMMANDER, token
+
+
+def cmd_vendor(args) -> int:
+    from pathlib import Path
+
+    from host.vendor import FontSpec, VendorError, vendor_install
+
+    font = FontSpec(source=Path(args.font)) if args.font else FontSpec()
+    try:
+        report = vendor_install(force=args.force, font=font, log=lambda msg: print(msg, flush=True))
+    except VendorError as exc:
+        raise CommandError(str(exc)) from None
+    print(report.describe())
+    return 0
+
+
+def _print_urls(host: str, port: int) -> None:
+    base = f"http://{host}:{port}"
+    print("Community One Map is being served:")
+    print(f"  {base}/                       landing page")
+    print(f"  {base}/ogc/                   OGC API (add it in QGIS: Layer ▸ Add WFS / OGC API - Features)")
+    print(f"  {base}/ogc/collections        the published layers", flush=True)
+    print(f"  {base}/screen/                the command-centre big screen (administrators and commanders)", flush=True)
