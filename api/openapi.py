@@ -180,7 +180,7 @@ def _options(parameters=()) -> dict:
 
 
 def _screen_paths(paths: dict) -> None:
-    from api.screen import SMALL_LAYERS, TILED
+    from api.screen.views import SMALL_LAYERS, TILED
 
     grid = _query_parameter("grid", {"type": "string"}, "A grid's code; the whole subdistrict when left out")
     incident = _path_parameter("incidentId", {"type": "integer", "minimum": 1})

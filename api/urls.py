@@ -13,6 +13,6 @@ urlpatterns = [
     path("openapi.json", views.openapi_json, name="openapi"),
     path("ogc", ogc.landing_page, name="ogc-landing-bare"),
     path("ogc/", include("api.ogc")),
-    path("screen/density/", include("api.density")),
-    path("screen/", include("api.screen")),
+    path("screen/density/", include("api.screen.density")),
+    path("screen/", include("api.screen.urls")),
 ]

@@ -21,10 +21,11 @@ import pytest
 from django.db.models import Count, Q, Sum
 from django.test import Client
 
-from api import screen
+from api.screen import charts, evidence
+from api.screen import selectors as scenes
+from api.screen import views as screen
 from data.demo import DEMO_AS_OF
 from gis import models as m
-from gis import scenes
 
 ROOT = Path(__file__).resolve().parent.parent
 STATIC = ROOT / "api" / "static" / "screen"
@@ -292,16 +293,16 @@ def test_scenes_api_and_charts(commander, level1):
     party = ET.fromstring(body["charts"]["party_branches"])
     shown = [t for t in party.itertext() if "个支部" in t]
     rows = body["party"]["branches_by_grid"]
-    assert len(shown) == min(screen.MAX_CHART_ROWS, len(rows)) > 0
+    assert len(shown) == min(charts.MAX_CHART_ROWS, len(rows)) > 0
     assert set(shown) <= {f"{r['branches']}个支部 · {r['members']}人" for r in rows}
     least_shown = min(int(t.split(" · ")[1][:-1]) for t in shown)  # the busiest grids, by members
     assert sorted((r["members"] for r in rows), reverse=True)[len(shown) - 1] == least_shown
 
 
 def test_charts_are_svg_for_edge_cases():
-    empty = ET.fromstring(screen.bar_chart_svg(rows=[], series=("a",), colours=("#fff",)))
+    empty = ET.fromstring(charts.bar_chart_svg(rows=[], series=("a",), colours=("#fff",)))
     assert "no data" in "".join(empty.itertext())
-    donut = ET.fromstring(screen.donut_chart_svg(parts=[("a <b> & c", 3, "#f00"), ("d", 0, "#0f0")]))
+    donut = ET.fromstring(charts.donut_chart_svg(parts=[("a <b> & c", 3, "#f00"), ("d", 0, "#0f0")]))
     assert "a <b> & c: 3" in "".join(donut.itertext())
     paths = donut.findall("{http://www.w3.org/2000/svg}path")
     assert len(paths) == 1  # a zero share draws nothing; a whole share still draws a ring
@@ -416,7 +417,7 @@ def evidence_dir(tmp_path, monkeypatch):
 
     root = tmp_path / "evidence"
     (root / "CAM-1").mkdir(parents=True)
-    monkeypatch.setenv(screen.EVIDENCE_ENV, str(root))
+    monkeypatch.setenv(evidence.EVIDENCE_ENV, str(root))
     monkeypatch.setattr(settings, "ONEMAP", dataclasses.replace(settings.ONEMAP, var_dir=tmp_path / "var"))
     return root
 

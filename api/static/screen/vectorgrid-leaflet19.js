@@ -5,7 +5,7 @@
  * - Leaflet 1.8+ asks a clicked layer for getLatLng(), which VectorGrid's point
  *   symbolizers answer with nothing: they are given the mouse position, as a marker has.
  *
- * Loaded right after VectorGrid (api/screen.py); tests/test_screen_browser.py shows both
+ * Loaded right after VectorGrid (api/screen/views.py); tests/test_screen_browser.py shows both
  * failures without it and clicks working with it. The page draws VectorGrid on canvas.
  */
 if (window.L && L.Canvas && L.Canvas.Tile) {

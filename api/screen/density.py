@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path, re_path
 
-from api.screen import ScreenError, screen_view
+from api.screen.access import ScreenError, screen_view
 from core.roles import DENSITY_ROLES
 from layers import density
 from layers.density import DensityError
