@@ -30,6 +30,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
+from core.vocabulary import SOURCES, STATUS_CODES
 from data import reset
 from data.summary import LoadSummary
 
@@ -1170,20 +1171,20 @@ def _words(*words: str) -> tuple[str, ...]:
 
 _PURPOSES = _words("facade", "courtyard", "parking", "peephole")
 _PURPOSE_NAMES = _words("立面", "庭院", "停车", "猫眼")
-_SOURCES = _words("camera", "sensor", "resident", "staff")
+_SOURCES = _words(*SOURCES)
 _CAMERA, _SENSOR, _RESIDENT, _STAFF = range(4)
-_STATUSES = _words("new", "dispatched", "in_progress", "resolved", "closed", "false_alarm")
-# category, share, title, base severity, source shares (camera, sensor, resident, staff)
+_STATUSES = _words(*STATUS_CODES)
+# category, share, title, base severity, source shares (camera, sensor, resident, staff), at a building
 _CATEGORY_TABLE = [
-    ("illegal_parking", 0.22, "违章停车", 1, (0.6, 0.0, 0.3, 0.1)),
-    ("sanitation", 0.16, "环境卫生问题", 1, (0.0, 0.0, 0.6, 0.4)),
-    ("resident_report", 0.16, "居民上报事项", 2, (0.0, 0.0, 1.0, 0.0)),
-    ("facility_damage", 0.12, "公共设施损坏", 2, (0.0, 0.0, 0.5, 0.5)),
-    ("falling_object", 0.07, "高空抛物", 3, (0.85, 0.0, 0.15, 0.0)),
-    ("neighbour_dispute", 0.08, "邻里纠纷", 2, (0.0, 0.0, 0.8, 0.2)),
-    ("elder_inactivity", 0.06, "独居老人48小时无活动", 3, (0.0, 1.0, 0.0, 0.0)),
-    ("epidemic", 0.06, "疫情防控", 2, (0.0, 0.0, 0.3, 0.7)),
-    ("fire_smoke", 0.07, "明火烟雾", 4, (0.7, 0.0, 0.2, 0.1)),
+    ("illegal_parking", 0.22, "违章停车", 1, (0.6, 0.0, 0.3, 0.1), False),
+    ("sanitation", 0.16, "环境卫生问题", 1, (0.0, 0.0, 0.6, 0.4), False),
+    ("resident_report", 0.16, "居民上报事项", 2, (0.0, 0.0, 1.0, 0.0), False),
+    ("facility_damage", 0.12, "公共设施损坏", 2, (0.0, 0.0, 0.5, 0.5), False),
+    ("falling_object", 0.07, "高空抛物", 3, (0.85, 0.0, 0.15, 0.0), True),
+    ("neighbour_dispute", 0.08, "邻里纠纷", 2, (0.0, 0.0, 0.8, 0.2), True),
+    ("elder_inactivity", 0.06, "独居老人48小时无活动", 3, (0.0, 1.0, 0.0, 0.0), True),
+    ("epidemic", 0.06, "疫情防控", 2, (0.0, 0.0, 0.3, 0.7), False),
+    ("fire_smoke", 0.07, "明火烟雾", 4, (0.7, 0.0, 0.2, 0.1), True),
 ]
 _CATEGORIES = _words(*(row[0] for row in _CATEGORY_TABLE))
 _CATEGORY_INDEX = {name: k for k, name in enumerate(_CATEGORIES)}
@@ -1196,9 +1197,7 @@ _CAMERA_CATEGORIES = {  # which cameras see which incidents
     _CATEGORY_INDEX["falling_object"]: [0],
     _CATEGORY_INDEX["fire_smoke"]: [0, 1],
 }
-_BUILDING_CATEGORIES = [
-    _CATEGORY_INDEX[c] for c in ("falling_object", "fire_smoke", "elder_inactivity", "neighbour_dispute")
-]
+_BUILDING_CATEGORIES = [k for k, row in enumerate(_CATEGORY_TABLE) if row[5]]
 _HOURLY = np.array([2, 1, 1, 1, 1, 2, 4, 6, 8, 9, 9, 9, 8, 8, 9, 9, 9, 9, 8, 7, 6, 5, 4, 3], dtype=float)
 _HOURLY /= _HOURLY.sum()
 _FLOORS = np.arange(4, 34)

@@ -25,6 +25,7 @@ from pyproj import Transformer
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
 from shapely.ops import unary_union
 
+from core.vocabulary import CLOSED_STATUSES
 from data import names
 from data.camera_model import PinholeCamera
 from data.summary import LoadSummary
@@ -235,6 +236,14 @@ class _Cell:
     @property
     def metric_polygon(self) -> Polygon:
         return Polygon(self.corners)
+
+
+# the status of a generated incident by its age: the first row it is older than, shares by status
+_STATUS_BY_AGE = (
+    (timedelta(days=7), {"closed": 0.7, "resolved": 0.2, "false_alarm": 0.1}),
+    (timedelta(days=2), {"resolved": 0.5, "in_progress": 0.3, "dispatched": 0.2}),
+    (timedelta.min, {"new": 0.5, "dispatched": 0.3, "in_progress": 0.2}),
+)
 
 
 class _Generator:
@@ -743,13 +752,9 @@ class _Generator:
             row["code"] = f"INC-DEMO-{n:04d}"
             age = self.as_of - row["reported_at"]
             if "status" not in row:
-                if age > timedelta(days=7):
-                    row["status"] = self._choice(["closed", "resolved", "false_alarm"], p=[0.7, 0.2, 0.1])
-                elif age > timedelta(days=2):
-                    row["status"] = self._choice(["resolved", "in_progress", "dispatched"], p=[0.5, 0.3, 0.2])
-                else:
-                    row["status"] = self._choice(["new", "dispatched", "in_progress"], p=[0.5, 0.3, 0.2])
-            if row["status"] in ("resolved", "closed"):
+                shares = next(shares for older_than, shares in _STATUS_BY_AGE if age > older_than)
+                row["status"] = self._choice(list(shares), p=list(shares.values()))
+            if row["status"] in CLOSED_STATUSES and row["status"] != "false_alarm":  # a false alarm has no resolution
                 row["resolved_at"] = row["reported_at"] + timedelta(minutes=int(self.rng.integers(30, 2880)))
             self.data.add("incidents", row)
 

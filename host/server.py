@@ -14,12 +14,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from core.settings import PROJECT_ROOT
+
 # granian's default leaves out the query string, which says what a client asked for
 ACCESS_LOG_FORMAT = '[%(time)s] %(addr)s "%(method)s %(path)s?%(query_string)s %(protocol)s" %(status)d %(dt_ms).1f ms'
 
 STOP_TIMEOUT_S = 3
 
-STATIC_DIR = Path(__file__).resolve().parent / "static"
+STATIC_DIR = PROJECT_ROOT / "api" / "static"  # the faces' own assets
 
 PARENT_ENV = "ONEMAP_SERVER_PID"
 PARENT_POLL_S = 0.5

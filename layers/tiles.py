@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
+from core.vocabulary import OPEN_STATUSES
 from layers.catalogue import layer as catalogue_layer
 
 TILE_MATRIX_SET = "WebMercatorQuad"
@@ -101,7 +102,7 @@ TILE_LAYERS: dict[str, TileLayerSpec] = {
             "centre acts on: a city's closed history would make a z12 tile megabytes and seconds",
             detail_zoom=16,
             overview_column="status",
-            overview_values=("new", "dispatched", "in_progress"),
+            overview_values=OPEN_STATUSES,
         ),
         TileLayerSpec(
             "parking_spots", 16, 22, ("code", "kind", "occupancy"),

@@ -27,8 +27,8 @@ def register(sub) -> None:
 
 
 def cmd_db(args) -> int:
-    from host.embedded_db import EmbeddedDatabaseError, cluster_from_settings
     from core.settings import settings as current_settings
+    from host.embedded_db import EmbeddedDatabaseError, cluster_from_settings
 
     settings = current_settings()
     if settings.database_url and args.action in {"start", "stop"}:
