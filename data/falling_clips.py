@@ -17,7 +17,7 @@ the clip's homography, so perspective is real. Negatives are birds (flapping, gl
 insects near the lens, fluttering leaves, rain, light changes and camera shake.
 
 The benchmark clips (seeds 4242 and up) are never used for training: the classifier of ``vision/``
-is trained on vision-core's own trajectory simulator with a different seed space.
+is trained on vision-core's own trajectory simulator (``vision/simulation.py``) with a different seed space.
 """
 
 from __future__ import annotations

@@ -519,7 +519,7 @@ def read_item(layer: Layer, identity, item_id: str, query: FeatureQuery, *, acce
     """The feature text of one id; NotFound when it does not exist or the caller may not see it."""
     from layers.access import scoped_fetchone
 
-    key = _item_key(layer, item_id)
+    key = item_key(layer, item_id)
     text = STATEMENTS.text(
         ("item", layer.id, identity.role, _shape(query), access_log is not None),
         lambda: item_statement(layer, identity.role, query, access_log=access_log)[0],
@@ -532,7 +532,8 @@ def read_item(layer: Layer, identity, item_id: str, query: FeatureQuery, *, acce
     return row[1]
 
 
-def _item_key(layer: Layer, item_id: str):
+def item_key(layer: Layer, item_id: str):
+    """The id as the layer's key holds it: text for aggregate layers, else an integer (NotFound if it is none)."""
     if layer.view_body:  # aggregate layers have text ids
         return item_id
     try:
@@ -589,41 +590,3 @@ def item_document(feature_text: str, *, base: str, collection_url: str) -> bytes
         {"rel": "collection", "type": "application/json", "href": collection_url + "?f=json"},
     ]
     return (feature_text[:-1] + ',"links":' + json.dumps(links) + "}").encode()
-
-
-def items_sql_text(layer_id: str, query_string: str, *, role: str = "analyst", steady: bool = True) -> str:
-    """The SQL of an items request with literals inlined, for the PostGIS-alone benchmark.
-
-    ``steady`` gives the statement a running server sends once the layer's count is
-    cached (it checks the data version instead of counting); otherwise the first one.
-    """
-    from urllib.parse import parse_qsl
-
-    import psycopg
-
-    from core.settings import database_url
-    from layers.catalogue import layer as find_layer
-
-    layer = find_layer(layer_id)
-    query = parse_query(dict(parse_qsl(query_string, keep_blank_values=True)), layer=layer, role=role)
-    with psycopg.connect(database_url()) as conn:
-        cached = None
-        if steady:
-            statement, params = items_statement(layer, role, query)
-            _, _, matched, version = conn.execute(statement, params).fetchone()
-            cached = (version, matched)
-        statement, params = items_statement(layer, role, query, cached_count=cached)
-        return psycopg.ClientCursor(conn).mogrify(statement, params)
-
-
-def item_sql_text(layer_id: str, item_id: str, *, role: str = "analyst") -> str:
-    """The SQL of an item request with literals inlined, for the PostGIS-alone benchmark."""
-    import psycopg
-
-    from core.settings import database_url
-    from layers.catalogue import layer as find_layer
-
-    layer = find_layer(layer_id)
-    statement, _ = item_statement(layer, role, FeatureQuery())
-    with psycopg.connect(database_url()) as conn:
-        return psycopg.ClientCursor(conn).mogrify(statement, [_item_key(layer, item_id)])

@@ -472,7 +472,7 @@ def test_the_benchmark_sql_is_what_the_server_sends(live_server, database_url):
 
     import psycopg
 
-    from layers.features import item_sql_text, items_sql_text
+    from bench.sql_text import item_sql_text, items_sql_text
 
     query = "limit=20&bbox=113.64,34.745,113.68,34.77&sortby=-floors"
     with psycopg.connect(database_url) as conn:

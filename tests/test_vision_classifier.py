@@ -1,4 +1,4 @@
-"""vision.classifier: training is reproducible bit for bit, and the model separates simulated classes."""
+"""vision.training is reproducible bit for bit, and the model of vision.classifier separates simulated classes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import pytest
 
 pytest.importorskip("torch", reason="the vision extra (PyTorch) is not installed: pip install -e '.[vision]'")
 
-from vision.classifier import CLASSES, FallingClassifier, TrackSample, simulate_dataset, train  # noqa: E402
+from vision.classifier import CLASSES, TrackSample  # noqa: E402
+from vision.simulation import simulate_dataset  # noqa: E402
+from vision.training import load_or_train, train  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +23,8 @@ def trained(tmp_path_factory):
 
 
 def test_missing_weights_are_trained_on_first_use(trained, caplog):
-    with caplog.at_level(logging.WARNING, logger="vision.classifier"):
-        clf = FallingClassifier.load(trained)
+    with caplog.at_level(logging.WARNING, logger="vision.training"):
+        clf = load_or_train(trained)
     assert trained.exists()
     assert "training them now" in caplog.text
     assert clf.sha256 == hashlib.sha256(trained.read_bytes()).hexdigest()
@@ -33,7 +35,7 @@ def test_training_twice_gives_identical_weights(trained, tmp_path, capsys):
     from host.cli import main
 
     if not trained.exists():
-        FallingClassifier.load(trained)
+        load_or_train(trained)
     again = tmp_path / "again.json"
     assert main(["vision", "train", "--out", str(again)]) == 0
     assert "held-out simulated tracks" in capsys.readouterr().out
@@ -49,7 +51,7 @@ def test_another_seed_gives_other_weights(tmp_path):
 
 
 def test_model_tells_falls_from_the_rest_on_held_out_tracks(trained):
-    clf = FallingClassifier.load(trained)
+    clf = load_or_train(trained)
     x, y = simulate_dataset(seed=987654, per_class=80)  # a seed the training never used
     predicted = clf.probabilities(x).argmax(axis=1)
     falling = y == CLASSES.index("falling_object")
@@ -61,7 +63,7 @@ def test_a_large_object_seen_in_changing_pieces_is_still_a_fall(trained):
     """A 30 px bag crossing a wall of nearly its colour shows as pieces of changing size and shape, and
     its centroid wanders with them: the simulator draws such views for falls as well as for the
     other classes, so a wandering, shape-shifting blob is not taken for an insect or a leaf."""
-    clf = FallingClassifier.load(trained)
+    clf = load_or_train(trained)
     rng = np.random.default_rng(3)
     t = np.arange(30) / 25.0
     v = 30.0 - (20.0 ** 2 / 9.81) * np.log(np.cosh(9.81 * t / 20.0))  # drag: terminal speed 20 m/s

@@ -98,14 +98,14 @@ def test_one_drop_one_event_on_its_floor(analysed, drop):
 
 
 def test_event_lifecycle_is_start_updates_end(drop, facade_camera):
-    from vision.classifier import FallingClassifier
     from vision.config import DetectorConfig
     from vision.falling import FallingObjectDetector
     from vision.sources import VideoFileSource
+    from vision.training import load_or_train
 
     cal = Calibration.from_dict(facade_camera.calibration).scaled_to(WIDTH, HEIGHT)
     detector = FallingObjectDetector(calibration=cal, width=WIDTH, height=HEIGHT, config=DetectorConfig(),
-                                     classifier=FallingClassifier.load())
+                                     classifier=load_or_train())
     steps = []
     for frame in VideoFileSource(drop["path"]).frames():
         steps += detector.process(frame)

@@ -104,11 +104,11 @@ def test_a_faint_object_is_found_again_only_where_its_track_expects_it():
 
 
 def _detector():
-    from vision.classifier import FallingClassifier
     from vision.falling import FallingObjectDetector
+    from vision.training import load_or_train
 
     return FallingObjectDetector(calibration=None, width=640, height=480, config=DetectorConfig(),
-                                 classifier=FallingClassifier.load())
+                                 classifier=load_or_train())
 
 
 def _fall_points(frames: range, *, x: float = 300.0, y0: float = 40.0, px_per_m: float = 16.0) -> list[Detection]:

@@ -99,7 +99,8 @@ def cmd_analyze(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from vision.classifier import DEFAULT_SEED, ClassifierError, train
+    from vision.classifier import ClassifierError
+    from vision.training import DEFAULT_SEED, train
 
     try:
         report = train(out=args.out, seed=DEFAULT_SEED if args.seed is None else args.seed)

@@ -38,9 +38,9 @@ def analyze_video(source, *, calibration: Calibration | dict | None = None, came
                   evidence_dir: Path | None = None, config: DetectorConfig | dict | None = None,
                   progress: bool = False, max_frames: int | None = None) -> AnalysisResult:
     """Detect falling objects in a video; raises VideoSourceError (nothing usable) or VideoTruncatedError."""
-    from vision.classifier import FallingClassifier
     from vision.evidence import EvidenceRecorder
     from vision.falling import FallingObjectDetector
+    from vision.training import load_or_train
 
     import cv2
 
@@ -48,7 +48,7 @@ def analyze_video(source, *, calibration: Calibration | dict | None = None, came
     config = config if isinstance(config, DetectorConfig) else DetectorConfig.from_dict(config)
     if isinstance(calibration, dict):
         calibration = Calibration.from_dict(calibration)
-    classifier = FallingClassifier.load()
+    classifier = load_or_train()
     src = open_source(source)
     started = time.perf_counter()
     detector = recorder = bar = None

@@ -407,17 +407,20 @@ def _plan_summary(plan: Plan) -> str:
 # -- the SQL that PostGIS alone runs ------------------------------------------------------------
 
 
+INLINED = " (its literals inlined by tests/bench/sql_text.py)"  # how the server's statements become pgbench text
+
+
 class _SqlSource:
-    """Each request's SQL as text with its literals inlined: the lead's ``layers.features`` when present, else ours."""
+    """Each request's SQL as text with its literals inlined: the server's statements (``sql_text.py``), else ours."""
 
     def __init__(self, conn):
         self._conn = conn
-        self._features = _optional_module("layers.features")
+        self._sql_text = _optional_module("sql_text")
         self._tiles = _optional_module("layers.tiles")
         self.broken: dict[str, str] = {}  # the lead's builders that raised, and why
-        self.items_source = ("layers.features.items_sql_text" if self._lead("items_sql_text", "limit=1")
+        self.items_source = (f"layers.features.items_statement{INLINED}" if self._lead("items_sql_text", "limit=1")
                              else "the harness's own SQL (json_build_object, string_agg over the page, exact count)")
-        self.item_source = ("layers.features.item_sql_text" if self._lead("item_sql_text", "1")
+        self.item_source = (f"layers.features.item_statement{INLINED}" if self._lead("item_sql_text", "1")
                             else "the harness's own SQL (json_build_object of the one row)")
         self.tile_source = ("layers.tiles.tile_query (the statement tile_render runs)" if self._lead_tile(16, 0, 0)
                             else "the harness's own ST_AsMVT query over the view")
@@ -447,7 +450,7 @@ class _SqlSource:
 
     def _lead(self, name: str, probe: str | None = None):
         """The lead's SQL builder ``name`` when it exists and answers ``probe``; None otherwise."""
-        function = getattr(self._features, name, None) if self._features else None
+        function = getattr(self._sql_text, name, None) if self._sql_text else None
         if function is None or name in self.broken:
             return None
         if probe is not None:
