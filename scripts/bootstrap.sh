@@ -58,6 +58,7 @@ python_env() {
     if [ "$want" != "$have" ]; then
         mkdir -p .var
         say "installing requirements.lock and the project into .venv (pip; log in .var/pip-install.log)"
+        rm -f .venv/.onemap-installed  # a failed install may leave .venv half changed: the next run retries
         if ! { .venv/bin/python -m pip install --upgrade pip \
                 && .venv/bin/python -m pip install --require-hashes -r requirements.lock \
                 && .venv/bin/python -m pip install --no-deps -e .; } > .var/pip-install.log 2>&1; then
