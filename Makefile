@@ -1,9 +1,15 @@
 # Community One Map — the two commands: `make demo` and `make test`.
-.PHONY: demo test test-security bench setup db-start db-stop db-status clean-db help
+.PHONY: demo test test-security bench setup lock db-start db-stop db-status clean-db help
 
 VENV := .venv
 ONEMAP := $(VENV)/bin/onemap
 PYTEST_ARGS ?=
+LOCK := requirements.lock
+# pip-compile (pip-tools) is a tool, not a dependency: it gets its own venv under .var/, same Python as .venv
+LOCK_TOOLS := pip-tools==7.7.0 pip==26.3
+LOCK_VENV := .var/lock-tools
+LOCK_PYTHON := $(if $(wildcard $(VENV)/bin/python),$(VENV)/bin/python,python3)
+KEEP ?=
 
 help:
 	@echo "make demo    install what is missing, start PostGIS under .var/, load the demo, serve http://127.0.0.1:8000"
@@ -11,9 +17,19 @@ help:
 	@echo "make test-security  the attacking suite (tests/security/) in its long profile: fuzzing and crashes"
 	@echo "make bench   benchmarks (tests/bench/), printing ratios against baselines"
 	@echo "make db-stop stop the embedded PostGIS"
+	@echo "make lock    re-resolve pyproject.toml into $(LOCK) (exact versions and hashes), upgrading to the newest"
+	@echo "             releases pyproject.toml allows; KEEP=1 keeps the current pins and only adds or drops what changed"
 
 setup:
 	@bash scripts/bootstrap.sh
+
+# the only way the lock changes; `make setup` (and so demo/test) then installs it
+lock:
+	@grep -qxF "$(LOCK_TOOLS)" $(LOCK_VENV)/.tools 2>/dev/null \
+		|| { rm -rf $(LOCK_VENV) && $(LOCK_PYTHON) -m venv $(LOCK_VENV) \
+		     && $(LOCK_VENV)/bin/python -m pip install -q $(LOCK_TOOLS) && echo "$(LOCK_TOOLS)" > $(LOCK_VENV)/.tools; }
+	CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+		--extra vision --extra test $(if $(KEEP),,--upgrade) --output-file $(LOCK) pyproject.toml
 
 demo: setup
 	@$(ONEMAP) demo

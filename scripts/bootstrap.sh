@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what Community One Map needs and is missing; quick when nothing is missing.
 #   system: PostgreSQL + PostGIS + pgRouting, GDAL, GEOS, PROJ (Debian/Ubuntu packages)
-#   python: a .venv with the project and its test tools
+#   python: a .venv with the project and its test tools, at the versions pinned in requirements.lock
 #   vendor: the big screen's pinned browser assets and CJK font under .var/vendor (onemap vendor)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,20 +42,30 @@ system_packages() {
 
 python_env() {
     local python=${PYTHON:-python3}
+    if [ ! -f requirements.lock ]; then
+        say "requirements.lock is missing: it is part of the repository (make lock writes it from pyproject.toml)"
+        exit 1
+    fi
     if [ ! -x .venv/bin/python ]; then
         say "creating .venv with $($python --version)"
         $python -m venv .venv
     fi
+    # the exact versions and hashes come from requirements.lock; the project itself goes in without
+    # dependencies of its own, so nothing is resolved afresh here (make lock is where versions change)
     local want have
-    want=$(sha256sum pyproject.toml | cut -c1-16)
+    want=$(cat pyproject.toml requirements.lock | sha256sum | cut -c1-16)
     have=$(cat .venv/.onemap-installed 2>/dev/null || true)
     if [ "$want" != "$have" ]; then
         mkdir -p .var
-        say "installing the project into .venv (pip; log in .var/pip-install.log)"
-        if ! { .venv/bin/python -m pip install --upgrade pip && .venv/bin/python -m pip install -e ".[test,vision]"; } \
-                > .var/pip-install.log 2>&1; then
+        say "installing requirements.lock and the project into .venv (pip; log in .var/pip-install.log)"
+        rm -f .venv/.onemap-installed  # a failed install may leave .venv half changed: the next run retries
+        if ! { .venv/bin/python -m pip install --upgrade pip \
+                && .venv/bin/python -m pip install --require-hashes -r requirements.lock \
+                && .venv/bin/python -m pip install --no-deps -e .; } > .var/pip-install.log 2>&1; then
             tail -n 30 .var/pip-install.log
             say "pip failed; the whole log is in .var/pip-install.log"
+            say "a hash mismatch or 'no matching distribution' means requirements.lock and this machine's package"
+            say "sources disagree (README, 'Dependencies are locked'); a new dependency goes into pyproject.toml, then make lock"
             exit 1
         fi
         echo "$want" > .venv/.onemap-installed
