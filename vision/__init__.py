@@ -10,7 +10,7 @@ The first detector finds objects thrown from high floors (高空抛物)::
     classifier.py   a small MLP over track features, trained on simulated trajectories
     falling.py      the detector: stages wired together, start/update/end lifecycle, release point
     evidence.py     ring buffer, clips, keyframes, SHA-256 chained records, verification
-    sink.py         incidents through gis.services, all or nothing
+    sink.py         incidents through gis.incidents.services, all or nothing
     pipeline.py     analyze_video
     cli.py          onemap vision analyze | train | verify
 

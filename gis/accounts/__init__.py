@@ -1,0 +1,1 @@
+"""Accounts: users' roles, personal access tokens, failed logins and the access log."""
