@@ -1,4 +1,4 @@
-"""Who may see what: roles, tokens, failed logins, the access log (read and written by api/auth.py)."""
+"""Who may see what: roles, tokens, failed logins, the access log (services in :mod:`gis.accounts.services`)."""
 
 from __future__ import annotations
 
