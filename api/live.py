@@ -183,7 +183,7 @@ class Feed:
             self._last_id = rows[-1][0]
 
     async def _messages(self, rows) -> list[Message]:
-        from gis.selectors import INCIDENT_FEATURES_SQL
+        from gis.incidents.selectors import INCIDENT_FEATURES_SQL
 
         wanted = [incident for _id, kind, op, incident in rows if kind == "incident" and op != "delete"]
         features = {}

@@ -934,7 +934,7 @@ def _check_grids() -> list[str]:
     """Problems with the stored grids: counts per level, exact tiling (0.01 m), parents as unions."""
     from django.db import connection
 
-    from gis.topology import grid_tiling_problems
+    from gis.spatial.topology import grid_tiling_problems
 
     problems = [p.message for p in grid_tiling_problems(tolerance_m=0.01)]
     with connection.cursor() as cursor:
@@ -1004,7 +1004,7 @@ class _Loader:
     def _upsert(self, model, table, rows, *, refs=None, count_as=None, assign_grid=True) -> None:
         from django.contrib.gis.geos import GEOSGeometry
 
-        from gis.selectors import grid_ids_for_points
+        from gis.spatial.selectors import grid_ids_for_points
 
         started = time.monotonic()
         refs = refs or {}

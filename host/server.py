@@ -12,7 +12,6 @@ granian itself.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from core.settings import PROJECT_ROOT
 

@@ -299,7 +299,7 @@ class _refusals:
 
 class _IncidentWriter:
     def create(self, body: FeatureBody) -> int:
-        from gis.services import incident_create
+        from gis.incidents.services import incident_create
 
         p = body.properties
         if "category" not in p:
@@ -314,7 +314,7 @@ class _IncidentWriter:
         return incident.pk
 
     def update(self, pk: int, body: FeatureBody) -> None:
-        from gis.services import incident_update
+        from gis.incidents.services import incident_update
 
         point = body.geometry
         incident_update(
@@ -323,7 +323,7 @@ class _IncidentWriter:
         )
 
     def delete(self, pk: int) -> None:
-        from gis.services import incident_delete
+        from gis.incidents.services import incident_delete
 
         incident_delete(incident_id=pk)
 
@@ -339,17 +339,17 @@ class _AreaWriter:
         return getattr(models, self.model_name)
 
     def create(self, body: FeatureBody) -> int:
-        from gis.services import area_feature_save
+        from gis.spatial.services import area_feature_save
 
         return area_feature_save(model=self.model, values=body.properties, geom=body.geometry).pk
 
     def update(self, pk: int, body: FeatureBody) -> None:
-        from gis.services import area_feature_save
+        from gis.spatial.services import area_feature_save
 
         area_feature_save(model=self.model, values=body.properties, geom=body.geometry, feature_id=pk)
 
     def delete(self, pk: int) -> None:
-        from gis.services import area_feature_delete
+        from gis.spatial.services import area_feature_delete
 
         area_feature_delete(model=self.model, feature_id=pk)
 

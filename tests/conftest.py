@@ -96,7 +96,7 @@ def accounts(_accounts) -> dict[str, Account]:
 
     A test that swaps in the city data drops grid workers' bindings; they are bound again here.
     """
-    from api.auth import user_create
+    from gis.accounts.services import user_create
     from gis.models import AccessProfile
 
     for account in _accounts.values():
@@ -128,7 +128,7 @@ def other_grid(accounts):
 
 @pytest.fixture(scope="session")
 def _accounts(demo_db) -> dict[str, Account]:
-    from api.auth import token_create, user_create
+    from gis.accounts.services import token_create, user_create
     from gis.models import Grid
 
     first, second = Grid.objects.filter(level=3).order_by("code")[:2]

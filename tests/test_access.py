@@ -283,7 +283,7 @@ def test_ogc_responses_carry_security_headers(live_server, worker):
 
 
 def test_wrong_tokens_are_refused_and_then_rate_limited(live_server):
-    from api.auth import token_create, user_create
+    from gis.accounts.services import token_create, user_create
 
     user_create(username="test_guesser", role="analyst")
     _, token = token_create(username="test_guesser", name="never used before the block")

@@ -15,6 +15,7 @@ from django.utils import timezone
 from api import auth
 from host.cli import main
 from gis import models as m
+from gis.accounts import services as accounts
 from gis.services import ServiceError
 
 factory = RequestFactory()
@@ -41,8 +42,8 @@ def level3(demo_db) -> m.Grid:
 
 @pytest.fixture
 def analyst(rollback):
-    user = auth.user_create(username="li.analyst", role="analyst")
-    row, secret = auth.token_create(username=user.username, name="qgis-laptop")
+    user = accounts.user_create(username="li.analyst", role="analyst")
+    row, secret = accounts.token_create(username=user.username, name="qgis-laptop")
     return user, row, secret
 
 
@@ -81,8 +82,8 @@ def test_token_round_trip_basic_and_bearer(analyst):
 
 
 def test_a_grid_worker_identity_carries_their_level3_grid(rollback, level3):
-    auth.user_create(username="zhang.worker", role="grid_worker", grid_code=level3.code)
-    _, secret = auth.token_create(username="zhang.worker", name="phone")
+    accounts.user_create(username="zhang.worker", role="grid_worker", grid_code=level3.code)
+    _, secret = accounts.token_create(username="zhang.worker", name="phone")
     identity = auth.identity_for_request(bearer(secret))
     assert (identity.role, identity.grid_id) == ("grid_worker", level3.id)
 
@@ -99,12 +100,12 @@ def test_only_the_digest_of_a_token_is_stored(analyst):
 
 def test_two_tokens_differ(analyst):
     _, _, first = analyst
-    _, second = auth.token_create(username="li.analyst", name="notebook")
+    _, second = accounts.token_create(username="li.analyst", name="notebook")
     assert first != second
 
 
 def _revoke(row, secret):
-    auth.token_revoke(token_id=row.id)
+    accounts.token_revoke(token_id=row.id)
 
 
 def _expire(row, secret):
@@ -112,7 +113,7 @@ def _expire(row, secret):
 
 
 def _disable(row, secret):
-    auth.user_set_active(username="li.analyst", active=False)
+    accounts.user_set_active(username="li.analyst", active=False)
 
 
 @pytest.mark.parametrize(
@@ -179,7 +180,7 @@ def test_a_revocation_elsewhere_takes_effect_when_the_cache_entry_ends(analyst):
 def test_a_revocation_in_this_process_takes_effect_at_once(analyst):
     _, row, secret = analyst
     auth.identity_for_request(bearer(secret))
-    auth.token_revoke(token_id=row.id)
+    accounts.token_revoke(token_id=row.id)
     assert "revoked" in str(refusal(bearer(secret)))
 
 
@@ -227,8 +228,8 @@ def test_too_many_failures_for_one_username_give_429_from_any_address(analyst):
     _fail(auth.FAILURE_LIMIT, username="LI.Analyst", addrs=addrs)  # usernames are counted case-blind
     assert refusal(basic(user.username, secret, addr="203.0.113.9")).status == 429
     # the same fresh address with another user's token is not blocked
-    auth.user_create(username="wang.commander", role="commander")
-    _, other = auth.token_create(username="wang.commander", name="screen")
+    accounts.user_create(username="wang.commander", role="commander")
+    _, other = accounts.token_create(username="wang.commander", name="screen")
     assert auth.identity_for_request(basic("wang.commander", other, addr="203.0.113.9")).role == "commander"
 
 
@@ -280,20 +281,20 @@ def test_user_create_refuses_with_a_clear_message(rollback, level3, kwargs, says
     codes = {"LEVEL2": level3.parent.code, "LEVEL3": level3.code}
     kwargs["grid_code"] = codes.get(kwargs.get("grid_code"), kwargs.get("grid_code"))
     with pytest.raises(ServiceError, match=says.replace(".", r"\.").replace("(", r"\(")):
-        auth.user_create(**kwargs)
+        accounts.user_create(**kwargs)
     assert not m.AccessProfile.objects.filter(user__username="new.user").exists()
 
 
 def test_user_create_refuses_a_duplicate(analyst):
     with pytest.raises(ServiceError, match="already exists"):
-        auth.user_create(username="li.analyst", role="commander")
+        accounts.user_create(username="li.analyst", role="commander")
 
 
 def test_user_create_gives_a_role_to_an_existing_user_without_one(rollback):
     from django.contrib.auth import get_user_model
 
     get_user_model().objects.create(username="old.account")
-    user = auth.user_create(username="old.account", role="commander")
+    user = accounts.user_create(username="old.account", role="commander")
     assert user.access_profile.role == "commander"
 
 
@@ -341,7 +342,7 @@ def test_the_database_keeps_a_workers_grid_at_level_3(rollback, level3):
 def test_access_log_write_appends_one_row_per_record(analyst):
     user, row, secret = analyst
     identity = auth.identity_for_request(bearer(secret))
-    written = auth.access_log_write(
+    written = accounts.access_log_write(
         identity=identity, route="/ogc/collections/care_subjects/items", collection="care_subjects",
         record_ids=[17, "18"], remote_addr="192.0.2.5",
     )
@@ -359,7 +360,7 @@ def test_access_log_write_appends_one_row_per_record(analyst):
     ["UPDATE access_log SET username = 'someone'", "DELETE FROM access_log", "TRUNCATE access_log"],
 )
 def test_access_log_is_append_only(analyst, statement):
-    auth.access_log_write(
+    accounts.access_log_write(
         identity=auth.ANONYMOUS, route="/x", collection="care_subjects", record_ids=[1], remote_addr=None
     )
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():

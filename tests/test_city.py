@@ -104,7 +104,7 @@ def test_loaded_counts_are_the_planned_sizes(small_city):
 
 
 def test_grids_tile_exactly(small_city):
-    from gis.topology import grid_tiling_problems
+    from gis.spatial.topology import grid_tiling_problems
 
     assert grid_tiling_problems(tolerance_m=0.01, using=ALIAS) == []
     assert _scalar("SELECT count(*) FROM grids WHERE level = 1") >= 2

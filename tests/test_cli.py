@@ -52,9 +52,9 @@ def test_a_bad_database_url_is_a_clear_error():
 
 
 def test_the_demo_gives_the_big_screen_a_commander_login_and_keeps_it(demo_db, tmp_path, monkeypatch):
-    from api import auth
-    from host.cli.web import DEMO_COMMANDER, demo_screen_login
+    from gis.accounts import services as accounts
     from gis.models import AccessToken
+    from host.cli.web import DEMO_COMMANDER, demo_screen_login
 
     monkeypatch.setenv("ONEMAP_VAR_DIR", str(tmp_path))
     username, token = demo_screen_login()
@@ -62,7 +62,7 @@ def test_the_demo_gives_the_big_screen_a_commander_login_and_keeps_it(demo_db, t
     kept = tmp_path / "demo-screen-token"
     assert kept.stat().st_mode & 0o777 == 0o600
     assert demo_screen_login() == (username, token)  # the same login on the next start
-    row = AccessToken.objects.get(digest=auth.token_digest(token))
+    row = AccessToken.objects.get(digest=accounts.token_digest(token))
     assert row.user.access_profile.role == "commander"
-    auth.token_revoke(token_id=row.id)
+    accounts.token_revoke(token_id=row.id)
     assert demo_screen_login()[1] != token  # a revoked token is replaced, not printed

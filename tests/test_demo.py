@@ -10,7 +10,7 @@ from django.db.models import Count
 
 from data.demo import DEFAULT_SEED, demo_checksum, generate_demo, load_demo
 from gis import models as m
-from gis.topology import grid_tiling_problems
+from gis.spatial.topology import grid_tiling_problems
 
 
 def _scalar(sql: str, params=None):

@@ -15,7 +15,7 @@ from django.test import Client
 from pyproj import Transformer
 
 from gis import models as m
-from gis.services import incident_create
+from gis.incidents.services import incident_create
 from layers import density
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -203,7 +203,7 @@ def test_the_cache_is_used_until_an_incident_changes(placed, cache_dir, rollback
     after = _raster(day=DAY)
     assert after.computed and after.count == CLUSTER + SPREAD + 1 and after.fingerprint != first.fingerprint
     assert after.path.stat().st_mtime_ns != stamp
-    from gis.services import incident_update
+    from gis.incidents.services import incident_update
 
     incident_update(incident_id=added.id, lon=lon + 0.001, lat=lat)  # moved: same count, other raster
     moved = _raster(day=DAY)

@@ -9,7 +9,7 @@ from shapely import wkb
 from shapely.geometry import Point
 
 from gis import models as m
-from gis.selectors import grid_for_point, grid_ids_for_points
+from gis.spatial.selectors import grid_for_point, grid_ids_for_points
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Import and export of layers (gis.io) against the demo community on a real PostGIS.
+"""Import and export of layers (gis.spatial.io) against the demo community on a real PostGIS.
 
 Imports that must succeed run inside the ``rollback`` fixture; imports that must be
 rejected run without it, so "nothing was written" is checked against committed
@@ -22,7 +22,7 @@ from psycopg import sql
 from shapely.affinity import translate
 from shapely.geometry import MultiPolygon, Point, Polygon
 
-from gis.io import ExportError, ImportRejected, Problem, export_layer, import_layer
+from gis.spatial.io import ExportError, ImportRejected, Problem, export_layer, import_layer
 
 ROOT = Path(__file__).resolve().parent.parent
 # files without a CRS are written on purpose
@@ -131,7 +131,7 @@ def test_buildings_gpkg_in_epsg4547_import_and_round_trip_coordinates(tmp_path, 
 
 
 def test_grid_hierarchy_gpkg_in_epsg4547_imports_and_tiles(tmp_path, rollback):
-    from gis.selectors import grid_for_point
+    from gis.spatial.selectors import grid_for_point
 
     frame = copied_grids(tmp_path)
     path = write(frame, tmp_path / "grids_4547.gpkg", crs="EPSG:4547")
@@ -543,7 +543,7 @@ def test_shapefile_import(tmp_path, rollback):
 
 def test_features_without_grid_code_get_their_grid_by_location(tmp_path, rollback):
     from gis.models import Building
-    from gis.selectors import grid_for_point
+    from gis.spatial.selectors import grid_for_point
 
     frame = new_buildings(tmp_path).drop(columns="grid_code")
     path = write(frame, tmp_path / "no_grid.gpkg")

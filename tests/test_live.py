@@ -22,7 +22,7 @@ def _code() -> str:
 
 
 def _create(**kw):
-    from gis.services import incident_create
+    from gis.incidents.services import incident_create
 
     fields = dict(lon=PLACE[0], lat=PLACE[1], category="fire_smoke", source="camera", code=_code(), floor=7)
     fields.update(kw)
@@ -96,8 +96,8 @@ def _is_incident(incident_id: int, op: str | None = None):
 
 def test_each_incident_write_is_one_event_and_status_changes_are_history(demo_db, accounts):
     from api.auth import identity_for_request
-    from gis.selectors import incident_history
-    from gis.services import incident_delete, incident_update
+    from gis.incidents.selectors import incident_history
+    from gis.incidents.services import incident_delete, incident_update
     from layers.access import scoped_django
 
     before = _last_event_id()
@@ -229,7 +229,7 @@ def test_a_committed_incident_reaches_an_open_stream_with_its_feature(live_serve
         assert props["grid_code"] == incident.grid.code and props["grid_name"] == incident.grid.name
         assert "description" not in props and "evidence" not in props
 
-        from gis.services import incident_delete, incident_update
+        from gis.incidents.services import incident_delete, incident_update
 
         incident_update(incident_id=incident.pk, status="resolved")
         updated = stream.until(_is_incident(incident.pk, "update"))
@@ -295,7 +295,7 @@ def test_a_cursor_the_server_cannot_replay_gets_a_reset(live_server, accounts, d
         assert message["data"]["feature"]["properties"]["severity"] == 4
     finally:
         gap.close()
-    from gis.services import incident_delete
+    from gis.incidents.services import incident_delete
 
     for incident in (pruned_one, kept_one):
         incident_delete(incident_id=incident.pk)

@@ -363,7 +363,7 @@ def test_tiles_and_small_layers_through_the_screen(commander, accounts):
 
 
 def test_live_markers_are_recent_open_incidents(commander, rollback):
-    from gis.services import incident_create
+    from gis.incidents.services import incident_create
 
     incident = m.Incident.objects.filter(category="fire_smoke").first()
     lon, lat = incident.geom.coords
@@ -383,7 +383,7 @@ def test_live_markers_are_recent_open_incidents(commander, rollback):
 
 
 def test_incident_detail_and_history(commander, rollback):
-    from gis.services import incident_update
+    from gis.incidents.services import incident_update
 
     incident = m.Incident.objects.filter(category="falling_object").select_related("grid", "building").first()
     incident_update(incident_id=incident.id, status="dispatched")
@@ -399,7 +399,7 @@ def test_incident_detail_and_history(commander, rollback):
 
 
 def test_a_deleted_incident_is_404(commander, rollback):
-    from gis.services import incident_create, incident_delete
+    from gis.incidents.services import incident_create, incident_delete
 
     incident = incident_create(lon=113.66, lat=34.75, category="sanitation", source="staff", code="INC-TEST-SCREEN-3")
     incident_delete(incident_id=incident.id)
@@ -433,7 +433,7 @@ def _write_clip(path: Path, frames: int = 12) -> None:
 
 
 def _incident_with_evidence(**evidence) -> m.Incident:
-    from gis.services import incident_create
+    from gis.incidents.services import incident_create
 
     return incident_create(lon=113.66, lat=34.75, category="falling_object", source="camera",
                            code=f"INC-TEST-EV-{len(evidence)}-{abs(hash(str(evidence))) % 10**8}", evidence=evidence)
@@ -532,7 +532,7 @@ def test_no_personal_data_reaches_the_screen(commander, level1):
 
 
 def test_scenes_follow_new_incidents(commander, rollback, monkeypatch):
-    from gis.services import incident_create
+    from gis.incidents.services import incident_create
 
     monkeypatch.setattr(screen, "SCENES_TTL", 0.0)
     before = commander.get("/screen/api/scenes").json()["governance"]

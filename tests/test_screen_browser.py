@@ -1,7 +1,7 @@
 """The big screen in headless Chromium: offline, error-free, live incidents, both resolutions, restarts, grid focus.
 
 The page is driven through its contract (``window.onemapScreen`` and the live markers
-``div.om-incident[data-incident-id]``); incidents are written through ``gis.services`` in this
+``div.om-incident[data-incident-id]``); incidents are written through ``gis.incidents.services`` in this
 process and committed, exactly as a camera pipeline or a dispatcher would.
 """
 
@@ -222,7 +222,7 @@ def _incident_point():
 
 
 def _create_incident(**overrides):
-    from gis.services import incident_create
+    from gis.incidents.services import incident_create
 
     lon, lat, _ = _incident_point()
     values = dict(lon=lon, lat=lat, category="fire_smoke", source="staff", severity=3,
@@ -232,8 +232,8 @@ def _create_incident(**overrides):
 
 
 def _delete_incident(incident_id: int) -> None:
+    from gis.incidents.services import incident_delete
     from gis.models import Incident
-    from gis.services import incident_delete
 
     if Incident.objects.filter(pk=incident_id).exists():
         incident_delete(incident_id=incident_id)
@@ -257,7 +257,7 @@ def test_inserted_incident_appears_and_its_status_changes_reach_the_page(screen_
         first_seen = page.evaluate("id => onemapScreen.markerSeenAt[id]", incident.id)
         received = page.evaluate("onemapScreen.eventsReceived")
 
-        from gis.services import incident_update
+        from gis.incidents.services import incident_update
 
         incident_update(incident_id=incident.id, status="dispatched")
         wait_for(page, "([id, t]) => onemapScreen.markerSeenAt[id] > t", arg=[incident.id, first_seen],

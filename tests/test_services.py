@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from gis import models as m
-from gis.services import ServiceError, incident_create
+from gis.incidents.services import incident_create
+from gis.services import ServiceError
 
 
 def test_incident_gets_its_level3_grid(rollback):

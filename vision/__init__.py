@@ -12,7 +12,7 @@ The first detector finds objects thrown from high floors (高空抛物)::
     simulation.py   simulated façade trajectories of every class, for training
     falling.py      the detector: stages wired together, start/update/end lifecycle, release point
     evidence.py     ring buffer, clips, keyframes, SHA-256 chained records, verification
-    sink.py         incidents through gis.services, all or nothing
+    sink.py         incidents through gis.incidents.services, all or nothing
     pipeline.py     analyze_video
     cli.py          onemap vision analyze | train | verify
 

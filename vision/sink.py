@@ -1,4 +1,4 @@
-"""The incident sink: accepted vision events become incidents through ``gis.services``, all or nothing."""
+"""The incident sink: accepted vision events become incidents through ``gis.incidents.services``, all or nothing."""
 
 from __future__ import annotations
 
@@ -39,8 +39,9 @@ def incidents_write(*, events: list[VisionEvent], camera, started_at: datetime |
     """Write one incident per event at its façade point with its floor and evidence, in one transaction."""
     from django.db import transaction
 
+    from gis.incidents.services import incident_create
     from gis.models import Building
-    from gis.services import ServiceError, incident_create
+    from gis.services import ServiceError
 
     building = camera.building
     facade = (camera.calibration or {}).get("facade") or {}

@@ -24,7 +24,7 @@ from core.vocabulary import (
     sql_list,
     sql_literal,
 )
-from gis.selectors import INCIDENT_FEATURE_JSON
+from gis.incidents.selectors import INCIDENT_FEATURE_JSON
 
 # alerts about one elder (CARE_CATEGORY) are shown only as counts and highlighted buildings
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")

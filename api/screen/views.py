@@ -28,7 +28,7 @@ from api.screen.labels import (
     SOURCE_LABELS,
     STATUS_LABELS,
 )
-from gis.selectors import incident_history
+from gis.incidents.selectors import incident_history
 
 BASEMAP_ENV = "ONEMAP_SCREEN_BASEMAP"
 MAX_LIVE_MARKERS = 2000

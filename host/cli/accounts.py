@@ -39,19 +39,20 @@ def register(sub) -> None:
 
 def cmd_user(args) -> int:
     setup_django()
-    from api import auth
+    from api.auth import CACHE_TTL
+    from gis.accounts import services as accounts
     from gis.services import ServiceError
 
     try:
         if args.action == "add":
-            user = auth.user_create(
+            user = accounts.user_create(
                 username=args.username, role=args.role, grid_code=args.grid, department=args.department
             )
             grid = f" bound to grid {args.grid}" if args.grid else ""
             print(f"user {user.username} added as {args.role}{grid}")
             print(f"  give them a token: onemap token create {user.username} --name qgis")
         elif args.action == "list":
-            profiles = auth.user_list()
+            profiles = accounts.user_list()
             print(f"{'username':<20} {'role':<14} {'grid':<24} {'active':<7} department")
             for p in profiles:
                 grid = p.grid.code if p.grid else "-"
@@ -59,8 +60,8 @@ def cmd_user(args) -> int:
                 print(f"{p.user.username:<20} {p.role:<14} {grid:<24} {active:<7} {p.department or '-'}")
             print(f"{len(profiles)} user(s)")
         else:
-            user = auth.user_set_active(username=args.username, active=args.action == "enable")
-            within = f"running servers refuse its tokens within {auth.CACHE_TTL:.0f} s"
+            user = accounts.user_set_active(username=args.username, active=args.action == "enable")
+            within = f"running servers refuse its tokens within {CACHE_TTL:.0f} s"
             state = "enabled" if user.is_active else f"disabled ({within})"
             print(f"user {user.username} {state}")
     except ServiceError as exc:
@@ -74,8 +75,9 @@ def cmd_token(args) -> int:
 
     from django.utils import timezone
 
-    from api import auth
+    from api.auth import CACHE_TTL
     from core.settings import settings as current_settings
+    from gis.accounts import services as accounts
     from gis.services import ServiceError
 
     try:
@@ -85,7 +87,7 @@ def cmd_token(args) -> int:
                 if args.expires_days < 1:
                     raise CommandError(f"--expires-days must be 1 or more, got {args.expires_days}")
                 expires_at = timezone.now() + timedelta(days=args.expires_days)
-            row, secret = auth.token_create(username=args.username, name=args.name, expires_at=expires_at)
+            row, secret = accounts.token_create(username=args.username, name=args.name, expires_at=expires_at)
             settings = current_settings()
             base = settings.public_url or f"http://{settings.http_host}:{settings.http_port}"
             ogc_url = base.rstrip("/") + "/ogc"
@@ -99,7 +101,7 @@ def cmd_token(args) -> int:
             print(f"  username {args.username}, password the token above.")
             print('curl/GDAL: send the header "Authorization: Bearer <token>".')
         elif args.action == "list":
-            tokens = auth.token_list(username=args.username)
+            tokens = accounts.token_list(username=args.username)
             now = timezone.now()
             print(f"{'id':>5} {'username':<20} {'name':<20} {'token':<10} {'created':<16} {'last used':<16} state")
             for t in tokens:
@@ -112,11 +114,11 @@ def cmd_token(args) -> int:
             from gis.models import AccessToken
 
             already = AccessToken.objects.filter(pk=args.id, revoked_at__isnull=False).exists()
-            auth.token_revoke(token_id=args.id)
+            accounts.token_revoke(token_id=args.id)
             if already:
                 print(f"token {args.id} was already revoked")
             else:
-                print(f"token {args.id} revoked (running servers refuse it within {auth.CACHE_TTL:.0f} s)")
+                print(f"token {args.id} revoked (running servers refuse it within {CACHE_TTL:.0f} s)")
     except ServiceError as exc:
         raise CommandError(str(exc)) from None
     return 0

@@ -80,7 +80,7 @@ def cmd_load_demo(args) -> int:
 def cmd_import(args) -> int:
     setup_django()
     migrate_quietly()
-    from gis.io import ImportRejected, import_layer
+    from gis.spatial.io import ImportRejected, import_layer
 
     try:
         report = import_layer(
@@ -96,7 +96,7 @@ def cmd_import(args) -> int:
 
 def cmd_export(args) -> int:
     setup_django()
-    from gis.io import ExportError, export_layer
+    from gis.spatial.io import ExportError, export_layer
 
     try:
         report = export_layer(args.layer, args.path, crs=args.crs)
@@ -108,7 +108,7 @@ def cmd_export(args) -> int:
 
 def cmd_grid_for_point(args) -> int:
     setup_django()
-    from gis.selectors import grid_for_point
+    from gis.spatial.selectors import grid_for_point
 
     path = grid_for_point(lon=args.lon, lat=args.lat)
     if path is None:
@@ -121,7 +121,7 @@ def cmd_grid_for_point(args) -> int:
 
 def cmd_check_grids(args) -> int:
     setup_django()
-    from gis.topology import grid_tiling_problems
+    from gis.spatial.topology import grid_tiling_problems
 
     problems = grid_tiling_problems(tolerance_m=args.tolerance)
     for problem in problems:

@@ -84,19 +84,19 @@ def cmd_demo(args) -> int:
 
 def demo_screen_login() -> tuple[str, str]:
     """A commander for the demo's big screen, and a token kept in ``.var/demo-screen-token`` (0600) for next time."""
-    from api import auth
     from core.settings import settings as current_settings
+    from gis.accounts import services as accounts
     from gis.models import AccessProfile, AccessToken
 
     path = current_settings().var_dir / "demo-screen-token"
     if path.exists():
         token = path.read_text().strip()
-        if AccessToken.objects.filter(digest=auth.token_digest(token), revoked_at__isnull=True,
+        if AccessToken.objects.filter(digest=accounts.token_digest(token), revoked_at__isnull=True,
                                       user__username=DEMO_COMMANDER, user__is_active=True).exists():
             return DEMO_COMMANDER, token
     if not AccessProfile.objects.filter(user__username=DEMO_COMMANDER).exists():
-        auth.user_create(username=DEMO_COMMANDER, role="commander", department="demo command centre")
-    _, token = auth.token_create(username=DEMO_COMMANDER, name="demo big screen")
+        accounts.user_create(username=DEMO_COMMANDER, role="commander", department="demo command centre")
+    _, token = accounts.token_create(username=DEMO_COMMANDER, name="demo big screen")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600)
     path.write_text(token + "\n")

@@ -4,7 +4,7 @@
 
 - **Insert-to-marker latency**: one page on ``/screen/`` (headless Chromium, a commander's token)
   stays open while ``--incidents`` incidents are inserted one by one through
-  ``gis.services.incident_create`` in this process. For each, the time the transaction committed
+  ``gis.incidents.services.incident_create`` in this process. For each, the time the transaction committed
   (``time.time()`` right after the service returns) is compared with ``onemapScreen.markerSeenAt[id]``
   (``Date.now()`` in the page when its marker was added): the same machine clock. Goal of issue 5:
   p95 < 1 s. The incidents are deleted again, one by one, at the end.
@@ -249,7 +249,7 @@ class Latency:
 
 
 def _latency(browser, server: ServerProcess, credentials, *, count: int) -> Latency:
-    from gis.services import incident_create
+    from gis.incidents.services import incident_create
 
     points = _incident_points(count)
     latency = Latency()
@@ -301,8 +301,8 @@ def _incident_points(count: int) -> list[tuple[float, float]]:
 
 def _delete_bench_incidents() -> None:
     """Remove this benchmark's incidents one by one (a bulk delete would send the screens a reset)."""
+    from gis.incidents.services import incident_delete
     from gis.models import Incident
-    from gis.services import incident_delete
 
     with contextlib.suppress(Exception):
         for incident_id in Incident.objects.filter(code__startswith=CODE_PREFIX).values_list("id", flat=True):

@@ -26,6 +26,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from django.apps import apps
 from django.contrib.gis.db import models as gis_models
 from django.db import DatabaseError, connection, transaction
 from django.db.models import F, ForeignKey, Q
@@ -300,10 +301,9 @@ def _export_spec(layer: str) -> _Spec:
 
 @lru_cache(maxsize=None)
 def _spec(layer: str) -> _Spec:
-    from gis import models
-
     entry = _LAYERS[layer]
-    model = getattr(models, entry.model_name)
+    # by name from Django's registry: the layers above are of every domain, not only the spatial core
+    model = apps.get_model("onemap", entry.model_name)
     meta = model._meta
     rules = _constraint_rules(model)
     fields, fks = [], []
@@ -914,7 +914,7 @@ def _write_rows(spec: _Spec, rows: list[_Row], rejected: dict[str, int], report:
 
 def _locate(spec: _Spec, rows: list[_Row]) -> tuple[int, int]:
     """Give rows without a grid code the level-3 grid holding them; (located, outside every grid)."""
-    from gis.selectors import grid_ids_for_points
+    from gis.spatial.selectors import grid_ids_for_points
 
     fk = next((k for k in spec.fks if k.locate), None)
     todo = [r for r in rows if fk is not None and not r.fk_codes.get(fk.name)]
@@ -1106,7 +1106,7 @@ def _grid_problems(rows: list[_Row], *, tolerance_m: float, partial: bool) -> li
 
     With ``partial`` (some rows were not written) gaps are left out: they may be the missing rows.
     """
-    from gis.topology import grid_tiling_problems
+    from gis.spatial.topology import grid_tiling_problems
 
     numbers = {r.code: r.number for r in rows}
     parents = {r.fk_codes.get("parent") for r in rows} - {None}
@@ -1129,7 +1129,7 @@ def _grid_problems(rows: list[_Row], *, tolerance_m: float, partial: bool) -> li
 
 
 def _record_load(spec: _Spec, source: _Source, report: ImportReport, *, started_at, tolerance_m, crs) -> None:
-    from gis.models import DataLoad
+    from gis.spatial.models import DataLoad
 
     DataLoad.objects.create(
         kind="import",

@@ -1,0 +1,1 @@
+"""Care: people under care (their personal fields kept apart) and the sensors in their homes."""

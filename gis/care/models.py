@@ -1,0 +1,90 @@
+"""People under care and the sensors in their homes; the personal fields are kept apart."""
+
+from __future__ import annotations
+
+from django.contrib.gis.db import models
+from django.db.models import CheckConstraint, Q, UniqueConstraint
+from django.db.models.functions import Now
+
+from gis.spatial.models import SRID, Building, Camera, Grid, Synthetic
+
+
+class CareSubject(Synthetic):
+    """A person under care; only non-identifying fields live here (see :class:`CareSubjectPrivate`)."""
+
+    KINDS = [("elder", "elder"), ("home_monitoring", "home monitoring")]
+
+    kind = models.CharField(max_length=20, choices=KINDS, default="elder")
+    age_band = models.CharField(max_length=10, help_text="e.g. 80-84; never the birth date")
+    lives_alone = models.BooleanField(default=False)
+    monitoring_rule = models.JSONField(default=dict, blank=True, help_text='e.g. {"no_activity_hours": 48}')
+    care_level = models.PositiveSmallIntegerField(default=1, help_text="1 (self-reliant) … 4 (bedridden)")
+    active = models.BooleanField(default=True)
+    building = models.ForeignKey(Building, null=True, blank=True, on_delete=models.SET_NULL, related_name="care_subjects")
+    grid = models.ForeignKey(Grid, null=True, blank=True, on_delete=models.SET_NULL, related_name="care_subjects")
+    geom = models.PointField(srid=SRID, help_text="The home building's position, not the flat")
+
+    class Meta:
+        db_table = "care_subjects"
+        constraints = [
+            CheckConstraint(condition=Q(care_level__gte=1, care_level__lte=4), name="care_level_range"),
+        ]
+
+
+class CareSubjectPrivate(models.Model):
+    """Sensitive personal information, kept apart: never published, every read logged."""
+
+    subject = models.OneToOneField(CareSubject, on_delete=models.CASCADE, primary_key=True, related_name="private")
+    full_name = models.CharField(max_length=50)
+    gender = models.CharField(max_length=1, choices=[("F", "female"), ("M", "male")])
+    birth_date = models.DateField()
+    phone = models.CharField(max_length=20, blank=True, default="")
+    unit = models.PositiveSmallIntegerField(help_text="Entrance (单元) of the home building")
+    floor = models.SmallIntegerField()
+    room = models.CharField(max_length=10)
+    contacts = models.JSONField(default=list, blank=True, help_text="[{name, relation, phone}]")
+    health_notes = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = "care_subject_private"
+
+
+class Sensor(Synthetic):
+    KINDS = [("door_magnet", "door magnet"), ("peephole_camera", "peephole camera"), ("motion", "motion")]
+
+    kind = models.CharField(max_length=20, choices=KINDS)
+    care_subject = models.ForeignKey(CareSubject, null=True, blank=True, on_delete=models.SET_NULL, related_name="sensors")
+    building = models.ForeignKey(Building, null=True, blank=True, on_delete=models.SET_NULL, related_name="sensors")
+    camera = models.ForeignKey(Camera, null=True, blank=True, on_delete=models.SET_NULL, related_name="sensors")
+    status = models.CharField(max_length=20, default="online")
+    battery_pct = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    last_seq = models.BigIntegerField(null=True, blank=True)
+    geom = models.PointField(srid=SRID)
+
+    class Meta:
+        db_table = "sensors"
+
+
+class SensorEvent(models.Model):
+    """One message from a sensor; ``(sensor, seq)`` is unique so a repeated message is ignored."""
+
+    TYPES = [(t, t) for t in ("door_open", "door_close", "motion", "sighting", "heartbeat", "battery")]
+
+    sensor = models.ForeignKey(Sensor, on_delete=models.CASCADE, related_name="events")
+    seq = models.BigIntegerField()
+    ts = models.DateTimeField()
+    type = models.CharField(max_length=20, choices=TYPES)
+    payload = models.JSONField(default=dict, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+
+    class Meta:
+        db_table = "sensor_events"
+        constraints = [
+            UniqueConstraint(fields=["sensor", "seq"], name="sensor_events_sensor_seq_unique"),
+            CheckConstraint(
+                condition=Q(type__in=["door_open", "door_close", "motion", "sighting", "heartbeat", "battery"]),
+                name="sensor_events_type_known",
+            ),
+        ]
+        indexes = [models.Index(fields=["sensor", "-ts"], name="sensor_events_sensor_ts_idx")]

@@ -1,0 +1,94 @@
+"""Writes to incidents: keyword-only functions, each one transaction; a located incident gets its grid."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.contrib.gis.geos import Point
+from django.db import transaction
+from django.utils import timezone
+
+from core.vocabulary import CLOSED_STATUSES
+from gis.incidents.models import Incident
+from gis.services import ServiceError, check_values
+from gis.spatial.selectors import grid_for_point
+
+
+@transaction.atomic
+def incident_create(
+    *,
+    lon: float,
+    lat: float,
+    category: str,
+    source: str,
+    code: str,
+    severity: int = 2,
+    title: str = "",
+    description: str = "",
+    floor: int | None = None,
+    reported_at: datetime | None = None,
+    evidence: dict | None = None,
+    camera=None,
+    sensor=None,
+    building=None,
+) -> Incident:
+    """Record an incident at (lon, lat) in EPSG:4326; its grid is found by ``grid_for_point``."""
+    check_values(Incident, {"category": category, "source": source, "code": code, "severity": severity,
+                            "title": title, "description": description, "floor": floor})
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        raise ServiceError(f"location ({lon}, {lat}) is not a lon/lat in EPSG:4326")
+    path = grid_for_point(lon=lon, lat=lat)
+    return Incident.objects.create(
+        code=code,
+        category=category,
+        source=source,
+        severity=severity,
+        title=title,
+        description=description,
+        floor=floor,
+        reported_at=reported_at or timezone.now(),
+        evidence=evidence or {},
+        camera=camera,
+        sensor=sensor,
+        building=building,
+        grid_id=path.level3.id if path else None,
+        geom=Point(lon, lat, srid=4326),
+    )
+
+
+@transaction.atomic
+def incident_update(
+    *,
+    incident_id: int,
+    status: str | None = None,
+    notes: str | None = None,
+    severity: int | None = None,
+    lon: float | None = None,
+    lat: float | None = None,
+) -> Incident:
+    """Change an incident's case fields or move it; a move re-routes it to the grid of its new point."""
+    changes = {"status": status, "notes": notes, "severity": severity}
+    check_values(Incident, {name: value for name, value in changes.items() if value is not None})
+    incident = Incident.objects.select_for_update().get(pk=incident_id)
+    if status is not None:
+        if status in CLOSED_STATUSES and incident.resolved_at is None:
+            incident.resolved_at = timezone.now()
+        elif status not in CLOSED_STATUSES:
+            incident.resolved_at = None
+        incident.status = status
+    if notes is not None:
+        incident.notes = notes
+    if severity is not None:
+        incident.severity = severity
+    if lon is not None and lat is not None:
+        path = grid_for_point(lon=lon, lat=lat)
+        incident.geom = Point(lon, lat, srid=4326)
+        incident.grid_id = path.level3.id if path else None
+    incident.save()
+    return incident
+
+
+@transaction.atomic
+def incident_delete(*, incident_id: int) -> None:
+    """Remove an incident (administrators correcting mistakes; cases are normally closed, not deleted)."""
+    Incident.objects.get(pk=incident_id).delete()

@@ -1,0 +1,1 @@
+"""Party building: party organisations and their activities."""

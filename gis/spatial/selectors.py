@@ -1,0 +1,73 @@
+"""Reads of the spatial core: which grid holds a point; plain keyword-only functions, one query each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import connection
+
+
+@dataclass(frozen=True)
+class GridRef:
+    id: int
+    code: str
+    name: str
+    level: int
+
+
+@dataclass(frozen=True)
+class GridPath:
+    """A level-3 grid and the grids above it."""
+
+    level3: GridRef
+    level2: GridRef | None
+    level1: GridRef | None
+
+    def chain(self) -> list[GridRef]:
+        return [g for g in (self.level1, self.level2, self.level3) if g is not None]
+
+
+# A point on a shared edge touches two grids: interior beats boundary, then the
+# lowest code wins, so every point maps to exactly one grid. Both readers below use
+# this one clause, over a relation ``p(ord, pt)`` of points.
+_LEVEL3_HIT = """
+LEFT JOIN LATERAL (
+    SELECT g3.id FROM grids g3
+    WHERE g3.level = 3 AND ST_Intersects(g3.geom, p.pt)
+    ORDER BY ST_Contains(g3.geom, p.pt) DESC, g3.code
+    LIMIT 1
+) hit ON true
+"""
+
+_POINTS = """
+FROM (SELECT ord, ST_SetSRID(ST_MakePoint(lon, lat), 4326) AS pt
+      FROM unnest(%s::float8[], %s::float8[]) WITH ORDINALITY AS q(lon, lat, ord)) p
+"""
+
+
+def grid_for_point(*, lon: float, lat: float) -> GridPath | None:
+    """The level-3 grid holding (lon, lat) in EPSG:4326, with its parents; None outside every grid."""
+    sql = (
+        "SELECT g3.id, g3.code, g3.name, g3.level, g2.id, g2.code, g2.name, g2.level, "
+        "g1.id, g1.code, g1.name, g1.level"
+        + _POINTS + _LEVEL3_HIT
+        + "JOIN grids g3 ON g3.id = hit.id "
+        "LEFT JOIN grids g2 ON g2.id = g3.parent_id LEFT JOIN grids g1 ON g1.id = g2.parent_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [[lon], [lat]])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    refs = [GridRef(*row[i : i + 4]) if row[i] is not None else None for i in (0, 4, 8)]
+    return GridPath(level3=refs[0], level2=refs[1], level1=refs[2])
+
+
+def grid_ids_for_points(points: list[tuple[float, float]]) -> list[int | None]:
+    """The level-3 grid id of every (lon, lat), in one query (same rule as :func:`grid_for_point`)."""
+    if not points:
+        return []
+    sql = "SELECT p.ord, hit.id" + _POINTS + _LEVEL3_HIT + "ORDER BY p.ord"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [[p[0] for p in points], [p[1] for p in points]])
+        return [row[1] for row in cursor.fetchall()]
