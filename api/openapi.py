@@ -44,6 +44,7 @@ def _document() -> dict:
     _site_paths(paths)
     _ogc_paths(paths)
     _screen_paths(paths)
+    _case_paths(paths)
     return {
         "openapi": OPENAPI_VERSION,
         "info": {
@@ -217,6 +218,36 @@ def _screen_paths(paths: dict) -> None:
                         parameters=[_path_parameter("day", {"type": "string", "format": "date"}),
                                     _path_parameter("format", {"type": "string", "enum": ["json", "tif", "png"]}),
                                     *density]))
+
+
+# ---------------------------------------------------------------- cases
+
+
+def _case_paths(paths: dict) -> None:
+    from core.vocabulary import CASE_STATE_CODES, CATEGORY_CODES
+    from gis.cases.workflow import ACTIONS
+
+    who = "(administrators, commanders, grid workers for their grid, departments)"
+    case = _path_parameter("caseId", {"type": "integer", "minimum": 1})
+    filters = [_query_parameter("state", {"type": "string", "enum": list(CASE_STATE_CODES)}),
+               _query_parameter("category", {"type": "string", "enum": list(CATEGORY_CODES)}),
+               _query_parameter("grid", {"type": "string"}, "A level-3 grid's code"),
+               _query_parameter("overdue", {"type": "boolean"}, "Only cases past (or within) their time limit"),
+               _query_parameter("limit", {"type": "integer", "minimum": 1, "maximum": 500}), "offset"]
+    _add(paths, "/api/cases/", "cases", get=_operation(f"Cases, newest first {who}", _JSON, parameters=filters))
+    _add(paths, "/api/cases/{caseId}", "case",
+         get=_operation(f"One case with its history and the actions you may take {who}", _JSON, parameters=[case]))
+    action = _path_parameter("action", {"type": "string", "enum": list(ACTIONS)})
+    body = {"type": "object", "properties": {
+        "reason": {"type": "string"}, "note": {"type": "string"}, "worker_id": {"type": "integer", "minimum": 1},
+        "rating": {"type": "integer", "minimum": 1, "maximum": 5}, "until": {"type": "string", "format": "date-time"},
+        "approve": {"type": "boolean"}, "photos": {"type": "array", "items": {"type": "string"}},
+        "position": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}}}
+    operation = _operation(f"Take a workflow action (409 when the case's state or your role does not allow it) {who}",
+                           _JSON, parameters=[case, action])
+    operation["requestBody"] = {"required": False, "content": {_JSON: {"schema": body}}}
+    operation["responses"]["409"] = {"description": "Not allowed now; the message names the allowed actions"}
+    _add(paths, "/api/cases/{caseId}/{action}", "case-action", post=operation)
 
 
 # ---------------------------------------------------------------- building blocks

@@ -15,4 +15,5 @@ urlpatterns = [
     path("ogc/", include("api.ogc")),
     path("screen/density/", include("api.screen.density")),
     path("screen/", include("api.screen.urls")),
+    path("api/cases/", include("api.cases")),
 ]

@@ -51,7 +51,7 @@ FALLING_OBJECT_CATEGORY = "falling_object"  # what the falling-object detector r
 
 @dataclass(frozen=True)
 class Status:
-    """One state of an incident."""
+    """One state of an incident, or of a case."""
 
     code: str
     label: str
@@ -98,3 +98,24 @@ def sql_literal(code: str) -> str:
 def sql_list(codes) -> str:
     """Codes as an SQL list for ``IN``: ``('new', 'dispatched')``."""
     return "(" + ", ".join(sql_literal(code) for code in codes) + ")"
+
+
+# the states of a case (GB/T 30428's stages, from report to closure); open: someone still has to act
+CASE_STATES: tuple[Status, ...] = (
+    Status("reported", "reported", "已上报", True),
+    Status("accepted", "accepted", "已受理", True),
+    Status("rejected", "rejected", "不予受理", False),
+    Status("filed", "filed", "已立案", True),
+    Status("dispatched", "dispatched", "已派遣", True),
+    Status("acknowledged", "acknowledged", "已签收", True),
+    Status("returned", "returned", "已退回", True),
+    Status("handled", "handled, to be checked", "待核查", True),
+    Status("suspended", "suspended", "已挂起", True),
+    Status("closed", "closed", "已结案", False),
+)
+CASE_STATE_CODES: tuple[str, ...] = tuple(s.code for s in CASE_STATES)
+OPEN_CASE_STATES: tuple[str, ...] = tuple(s.code for s in CASE_STATES if s.open)
+
+
+def case_state_choices() -> list[tuple[str, str]]:
+    return [(s.code, s.label) for s in CASE_STATES]

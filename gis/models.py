@@ -3,12 +3,14 @@
 Django loads this module to find the app's models, and ``from gis.models import X`` names
 any of them. The models themselves live in the domain packages: :mod:`gis.spatial.models`
 (the spatial core), :mod:`gis.care.models`, :mod:`gis.incidents.models`,
-:mod:`gis.party.models`, :mod:`gis.accounts.models` and :mod:`gis.calendar.models`.
+:mod:`gis.party.models`, :mod:`gis.cases.models`, :mod:`gis.accounts.models` and
+:mod:`gis.calendar.models`.
 Domain modules import from each other, never from here.
 """
 
 from gis.accounts.models import ACCESS_ROLES, AccessLogEntry, AccessProfile, AccessToken, LoginFailure
 from gis.calendar.models import CalendarOverride
+from gis.cases.models import Case, CaseEvent
 from gis.care.models import CareSubject, CareSubjectPrivate, Sensor, SensorEvent
 from gis.incidents.models import Incident, IncidentStatusChange, LiveEvent
 from gis.party.models import PartyActivity, PartyOrganization
@@ -29,7 +31,7 @@ from gis.spatial.models import (
 
 __all__ = [
     "ACCESS_ROLES", "SRID", "AccessLogEntry", "AccessProfile", "AccessToken", "Building", "CalendarOverride",
-    "Camera", "CareSubject", "CareSubjectPrivate", "DataLoad", "Grid", "GridWorker", "Incident",
+    "Camera", "CareSubject", "CareSubjectPrivate", "Case", "CaseEvent", "DataLoad", "Grid", "GridWorker", "Incident",
     "IncidentStatusChange", "LiveEvent", "LoginFailure", "NoParkingZone", "ParkingSpot", "PartyActivity",
     "PartyOrganization", "Sensor", "SensorEvent", "ServicePoint", "Street", "StreetNode", "Synthetic",
 ]

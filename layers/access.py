@@ -38,7 +38,12 @@ _CASCADED = {"incidents": ("incident_status_changes",)}
 _GRID_PREDICATE = {
     "grids": "id = current_setting('onemap.grid_id')::bigint",
     "care_subject_private": "EXISTS (SELECT 1 FROM care_subjects s WHERE s.id = subject_id)",
+    # a case is a grid worker's when its incident is (the incidents' own policy decides)
+    "cases": "EXISTS (SELECT 1 FROM incidents i WHERE i.id = incident_id)",
+    "case_events": "EXISTS (SELECT 1 FROM cases c WHERE c.id = case_id)",
 }
+# tables the faces read under the caller's scope that no layer publishes (the cases API)
+_SCOPED_TABLES = ("cases", "case_events")
 _DEFAULT_GRID_PREDICATE = "grid_id = current_setting('onemap.grid_id')::bigint"
 # a grid worker's writes must also lie inside the grid polygon, whatever grid_id says
 _WRITE_CHECK = (
@@ -262,7 +267,7 @@ def _existing_tables(cursor) -> set[str]:
 
 def _security_statements(existing: set[str]) -> Iterator[sql.Composable]:
     yield from _role_statements()
-    tables = _layer_tables()
+    tables = _layer_tables() | (existing & set(_SCOPED_TABLES))
     public_tables = {layer.table for layer in LAYERS if layer.public and not layer.view_body}
     editable = {layer.table for layer in LAYERS if layer.editing}
     ident = sql.Identifier

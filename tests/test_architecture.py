@@ -34,6 +34,7 @@ VOCABULARIES = {
     "role": set(roles.ROLES) | {roles.ANONYMOUS_ROLE},
     "category": set(vocabulary.CATEGORY_CODES),
     "status": set(vocabulary.STATUS_CODES),
+    "case state": set(vocabulary.CASE_STATE_CODES),
 }
 
 
@@ -121,7 +122,7 @@ def vocabulary_copies(root: Path, packages) -> list[str]:
     return sorted(copies, key=lambda copy: (copy.split(":")[0], int(copy.split(":")[1])))
 
 
-_PLURAL = {"role": "roles", "category": "categories", "status": "statuses"}
+_PLURAL = {"role": "roles", "category": "categories", "status": "statuses", "case state": "case states"}
 
 
 def _vocabulary_in(node: ast.AST):

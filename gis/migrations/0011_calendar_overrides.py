@@ -9,7 +9,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("onemap", "0009_access_log_queries")]
+    dependencies = [("onemap", "0010_cases")]
 
     operations = [
         migrations.CreateModel(

@@ -100,15 +100,31 @@ def test_another_grids_incident_is_not_found_for_every_method(live_server, accou
     other = m.Grid.objects.get(code=accounts["worker2"].grid_code)
     theirs = m.Incident.objects.filter(grid=other).exclude(category="elder_inactivity").first()
     before = (theirs.status, theirs.severity)
-    url = f"{live_server}/ogc/collections/incidents/items/{theirs.id}"
-    for method, body in METHODS:
-        if body is None:
-            response = requests.request(method, url, auth=accounts["worker"].auth, timeout=30)
-        else:
-            response = write(method, url, accounts["worker"].auth, body)
-        assert response.status_code == 404, (method, body, response.status_code)
+    _not_found_for_every_method(f"{live_server}/ogc/collections/incidents/items/{theirs.id}", accounts["worker"].auth)
     theirs.refresh_from_db()
     assert (theirs.status, theirs.severity) == before
+
+
+@pytest.mark.parametrize("action", ["", "/acknowledge", "/handle", "/pass", "/escalate"])
+def test_another_grids_case_is_not_found_for_every_method(live_server, accounts, action):
+    """A grid worker's 404 for another grid's case over HTTP, whatever the method and body; nothing changes."""
+    from gis.cases.services import case_open
+
+    other = m.Grid.objects.get(code=accounts["worker2"].grid_code)
+    theirs = m.Incident.objects.filter(grid=other).exclude(category="elder_inactivity").first()
+    case = case_open(incident_id=theirs.id)
+    before = m.Case.objects.filter(pk=case.id).values().get()
+    _not_found_for_every_method(f"{live_server}/api/cases/{case.id}{action}", accounts["worker"].auth)
+    assert m.Case.objects.filter(pk=case.id).values().get() == before
+
+
+def _not_found_for_every_method(url: str, auth) -> None:
+    for method, body in METHODS:
+        if body is None:
+            response = requests.request(method, url, auth=auth, timeout=30)
+        else:
+            response = write(method, url, auth, body)
+        assert response.status_code == 404, (method, body, response.status_code)
 
 
 # ---------------------------------------------------------------- the access log

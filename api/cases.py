@@ -1,0 +1,306 @@
+"""The cases API at ``/api/cases/``: the list with filters and paging, one case with its history, and
+every workflow action as a POST.
+
+Signed-in case handlers only (administrators, commanders, grid workers, departments); an
+anonymous caller gets 401 with a challenge. Which cases a caller may see is decided under
+their row-level security (``layers.access.scoped_django``): a grid worker sees the cases of
+their own grid and nothing else — any other case is a 404 for every method, as for a
+missing one — and an elder's alert is never a department's. What is shown of the visible
+ones (worker and grid names) is read afterwards. A refused action is a 409 naming the
+allowed ones; nothing changes. See ``docs/cases.md``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from django.http import HttpRequest, JsonResponse
+from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
+
+from core.roles import ADMINISTRATOR, CASE_ROLES, COMMANDER
+from core.vocabulary import CARE_CATEGORY, CASE_STATE_CODES, CATEGORY_CODES
+
+MAX_LIMIT = 500
+DEFAULT_LIMIT = 50
+MAX_BODY = 64 * 1024
+# who sees an elder's alert as a case: those who act on the person
+_CARE_READERS = frozenset({ADMINISTRATOR, COMMANDER, "grid_worker"})
+
+
+class _Refusal(Exception):
+    def __init__(self, status: int, message: str, headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.headers = status, headers or {}
+
+
+def _view(*methods: str):
+    """The caller's identity for a case handler; errors as JSON; only ``methods`` (405 otherwise).
+
+    A case the caller may not see is a 404 whatever the method: its view resolves the case
+    (``_detail``) before it looks at the method (``_allow``).
+    """
+
+    def decorate(view):
+        @csrf_exempt
+        def wrapper(request: HttpRequest, **kwargs):
+            from api.auth import AuthError, require_role
+            from gis.services import ServiceError
+
+            try:
+                identity = require_role(request, CASE_ROLES, what="the cases")
+                if "case_id" in kwargs:
+                    _detail(identity, _number(kwargs["case_id"]))
+                _allow(request, methods)
+                return view(request, identity, **kwargs)
+            except AuthError as exc:
+                return _error(exc.status, str(exc), exc.headers)
+            except _Refusal as exc:
+                return _error(exc.status, str(exc), exc.headers)
+            except ServiceError as exc:
+                from gis.cases.services import CaseRefused
+
+                return _error(409 if isinstance(exc, CaseRefused) else 400, str(exc))
+
+        return wrapper
+
+    return decorate
+
+
+# -- reads ----------------------------------------------------------------------------------
+
+
+@_view("GET", "HEAD")
+def case_list(request: HttpRequest, identity) -> JsonResponse:
+    """Cases the caller may see, newest first: ``state``, ``category``, ``grid`` (a code), ``overdue``, paging."""
+    from layers.access import scoped_django
+
+    query = request.GET
+    limit = _int(query.get("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    offset = _int(query.get("offset"), "offset", 0, 0, 10**9)
+    with scoped_django(identity):
+        cases = _visible(identity).order_by("-created_at", "-id")
+        if query.get("state"):
+            cases = cases.filter(state=_choice(query["state"], "state", CASE_STATE_CODES))
+        if query.get("category"):
+            cases = cases.filter(category=_choice(query["category"], "category", CATEGORY_CODES))
+        if query.get("grid"):
+            cases = cases.filter(incident__grid__code=query["grid"][:100])
+        if query.get("overdue"):
+            if _bool(query["overdue"], "overdue"):
+                cases = cases.exclude(breached_at=None)
+            else:
+                cases = cases.filter(breached_at=None)
+        matched = cases.count()
+        ids = list(cases.values_list("id", flat=True)[offset:offset + limit])
+    rows = [_summary(case) for case in _loaded(ids)]
+    return _json({"cases": rows, "numberMatched": matched, "numberReturned": len(rows),
+                  "limit": limit, "offset": offset})
+
+
+@_view("GET", "HEAD")
+def case_detail(request: HttpRequest, identity, case_id: str) -> JsonResponse:
+    """One case with its history and the actions the caller may take now."""
+    return _json(_detail(identity, _number(case_id)))
+
+
+@_view("POST")
+def case_action(request: HttpRequest, identity, case_id: str, action: str) -> JsonResponse:
+    """Take ``action`` on the case (body: JSON with what the action needs); the case as it is afterwards."""
+    from gis.cases import services
+    from gis.cases.workflow import ACTIONS
+
+    number = _number(case_id)
+    if action not in ACTIONS:
+        raise _Refusal(404, f"there is no case action {action!r}; the actions are {', '.join(ACTIONS)}")
+    body = _body(request)
+    arguments = {"case_id": number, "actor": identity}
+    for name, convert in _ARGUMENTS.get(action, {}).items():
+        if name in body:
+            arguments[name] = convert(body[name], name)
+    for name in ("reason",):
+        if name in _NEEDS.get(action, ()) or name in body:
+            arguments[name] = _text(body.get(name, ""), name)
+    missing = [name for name in _REQUIRED.get(action, ()) if name not in arguments]
+    if missing:
+        raise _Refusal(400, f"'{action}' needs {', '.join(missing)} in the JSON body")
+    getattr(services, f"case_{action}")(**arguments)
+    return _json(_detail(identity, number))
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def _allow(request: HttpRequest, methods) -> None:
+    if request.method not in methods:
+        raise _Refusal(405, f"{request.method} is not allowed here; use {' or '.join(methods)}",
+                       {"Allow": ", ".join(methods)})
+
+
+def _visible(identity):
+    from gis.cases.models import Case
+
+    cases = Case.objects.all()
+    if identity.role not in _CARE_READERS:
+        cases = cases.exclude(category=CARE_CATEGORY)
+    return cases
+
+
+def _detail(identity, number: int) -> dict:
+    from gis.cases.workflow import allowed_actions
+    from layers.access import scoped_django
+
+    with scoped_django(identity):
+        visible = _visible(identity).filter(pk=number).exists()
+    if not visible:
+        raise _Refusal(404, f"case {number} does not exist (or is not yours to see)")
+    case = _loaded([number])[0]
+    history = [
+        {"at": e.at.isoformat(), "action": e.action, "from": e.from_state, "to": e.to_state, "actor": e.actor,
+         "role": e.role, "reason": e.reason, "position": [e.position.x, e.position.y] if e.position else None,
+         "data": e.data}
+        for e in case.events.order_by("id")
+    ]
+    return {**_summary(case), "history": history, "allowed": allowed_actions(case.state, identity.role)}
+
+
+def _loaded(ids: list[int]) -> list:
+    """The cases of ``ids`` in that order, with what a summary shows (read once the caller's scope let them through)."""
+    from gis.cases.models import Case
+
+    by_id = Case.objects.select_related("grid", "assignee", "incident").in_bulk(ids)
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def _summary(case) -> dict:
+    def moment(value: datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    point = case.incident.geom
+    return {
+        "id": case.id, "code": case.code, "state": case.state, "category": case.category, "tier": case.tier,
+        "grid": case.grid.code if case.grid else None, "incident": case.incident.code,
+        "location": [point.x, point.y], "assignee": case.assignee.name if case.assignee else None,
+        "stage": case.stage or None, "due_at": moment(case.due_at), "warn_at": moment(case.warn_at),
+        "warned": case.warned_at is not None, "breached": case.breached_at is not None,
+        "deferred": case.deferred, "rework": case.rework_count, "reopened": case.reopen_count,
+        "escalations": case.escalation_count, "rating": case.rating, "closed_at": moment(case.closed_at),
+        "closed_on_time": case.closed_on_time, "created_at": moment(case.created_at),
+    }
+
+
+def _body(request: HttpRequest) -> dict:
+    raw = request.body
+    if len(raw) > MAX_BODY:
+        raise _Refusal(413, f"the body is {len(raw):,} bytes; at most {MAX_BODY:,} are taken")
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _Refusal(400, f"the body is not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise _Refusal(400, "the body must be a JSON object")
+    return body
+
+
+def _text(value, name: str) -> str:
+    if not isinstance(value, str):
+        raise _Refusal(400, f"{name} must be text")
+    return value
+
+
+def _whole(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**31:
+        raise _Refusal(400, f"{name} must be a positive whole number; got {value!r}")
+    return value
+
+
+def _moment(value, name: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(_text(value, name))
+    except ValueError:
+        raise _Refusal(400, f"{name} must be an ISO 8601 date-time with its offset; got {value!r}") from None
+    if moment.tzinfo is None:
+        raise _Refusal(400, f"{name} must carry its UTC offset (e.g. 2026-12-09T17:00:00+08:00)")
+    return moment
+
+
+def _position(value, name: str) -> tuple[float, float]:
+    if (not isinstance(value, list) or len(value) != 2
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+        raise _Refusal(400, f"{name} must be [lon, lat]")
+    return float(value[0]), float(value[1])
+
+
+def _photos(value, name: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or len(value) > 20:
+        raise _Refusal(400, f"{name} must be a list of at most 20 texts")
+    return value
+
+
+def _flag(value, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise _Refusal(400, f"{name} must be true or false")
+    return value
+
+
+# what each action takes from the body, and what it must have
+_ARGUMENTS = {
+    "dispatch": {"worker_id": _whole},
+    "acknowledge": {"position": _position},
+    "handle": {"note": _text, "position": _position, "photos": _photos},
+    "rate": {"rating": _whole},
+    "request_deferral": {"until": _moment},
+    "approve_deferral": {"approve": _flag},
+}
+_REQUIRED = {"dispatch": ("worker_id",), "handle": ("note",), "rate": ("rating",), "request_deferral": ("until",)}
+_NEEDS = {name: ("reason",) for name in ("reject", "return", "fail", "request_deferral", "suspend", "escalate",
+                                          "reopen")}
+
+
+def _number(raw: str) -> int:
+    if not raw.isdigit() or len(raw) > 18:
+        raise _Refusal(404, f"case id must be a whole number, got {raw!r}")
+    return int(raw)
+
+
+def _int(raw, name: str, default: int, low: int, high: int) -> int:
+    if raw in (None, ""):
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise _Refusal(400, f"{name} must be a whole number from {low} to {high}; got {raw!r}")
+    return int(raw)
+
+
+def _choice(raw: str, name: str, choices) -> str:
+    if raw not in choices:
+        raise _Refusal(400, f"{name} must be one of {', '.join(choices)}; got {raw[:60]!r}")
+    return raw
+
+
+def _bool(raw: str, name: str) -> bool:
+    if raw.lower() in ("true", "1", "yes"):
+        return True
+    if raw.lower() in ("false", "0", "no"):
+        return False
+    raise _Refusal(400, f"{name} must be true or false; got {raw[:60]!r}")
+
+
+def _json(data, status: int = 200, headers: dict | None = None) -> JsonResponse:
+    response = JsonResponse(data, status=status, json_dumps_params={"ensure_ascii": False})
+    for key, value in (headers or {}).items():
+        response[key] = value
+    return response
+
+
+def _error(status: int, message: str, headers: dict | None = None) -> JsonResponse:
+    return _json({"status": status, "error": message}, status, headers)
+
+
+urlpatterns = [
+    path("", case_list, name="cases"),
+    path("<str:case_id>", case_detail, name="case"),
+    path("<str:case_id>/<str:action>", case_action, name="case-action"),
+]

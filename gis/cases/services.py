@@ -1,0 +1,325 @@
+"""Writes to cases: one service per action of ``gis.cases.workflow``, each one transaction with its audit row.
+
+Every service takes the caller (``core.identity.Identity``) and the moment (``at``,
+default now; tests pass their own clock). It locks the case, checks the workflow table
+(``CaseRefused`` naming the allowed actions otherwise, and nothing changes), applies the
+action's effect on the clock, writes a ``CaseEvent`` and keeps the incident's status in
+step. Due and warning moments come from ``gis.cases.clock`` in working time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.contrib.gis.geos import Point
+from django.db import transaction
+from django.utils import timezone
+
+from core.identity import Identity
+from gis.cases import clock
+from gis.cases.limits import WARN_SHARE, limit_for
+from gis.cases.models import Case, CaseEvent
+from gis.cases.workflow import ACTIONS, REOPEN_DAYS, SYSTEM, refusal
+from gis.incidents.models import Incident
+from gis.services import ServiceError, check_values
+from gis.spatial.models import Grid, GridWorker
+
+SYSTEM_IDENTITY = Identity(role=SYSTEM, username=SYSTEM)
+# the incident's status that follows each case state (the big screen and the layers count incidents)
+_INCIDENT_STATUS = {"rejected": "closed", "dispatched": "dispatched", "acknowledged": "in_progress",
+                    "handled": "in_progress", "closed": "resolved", "filed": "new", "returned": "new"}
+
+
+class CaseRefused(ServiceError):
+    """An action not allowed for the case's state or the caller's role (HTTP 409); nothing changed."""
+
+
+# -- opening ------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def case_open(*, incident_id: int, actor: Identity = SYSTEM_IDENTITY, at: datetime | None = None) -> Case:
+    """The case of an incident (made once: a second call returns the same case)."""
+    at = at or timezone.now()
+    incident = Incident.objects.select_for_update().get(pk=incident_id)
+    existing = Case.objects.filter(incident=incident).first()
+    if existing is not None:
+        return existing
+    case = Case.objects.create(code=f"CASE-{incident.code}", incident=incident, category=incident.category,
+                               tier=limit_for(incident.category).tier, grid=_grid_at_tier(incident.grid,
+                                                                                          limit_for(incident.category).tier))
+    _record(case, "report", "", "reported", actor, at, data={"incident": incident.code})
+    return case
+
+
+# -- the line -----------------------------------------------------------------------------
+
+
+def case_accept(*, case_id: int, actor: Identity, at: datetime | None = None) -> Case:
+    return _act(case_id, "accept", actor, at)
+
+
+def case_reject(*, case_id: int, actor: Identity, reason: str, at: datetime | None = None) -> Case:
+    return _act(case_id, "reject", actor, at, reason=reason)
+
+
+def case_file(*, case_id: int, actor: Identity, at: datetime | None = None) -> Case:
+    """立案: the dispatch clock starts."""
+    return _act(case_id, "file", actor, at, effect=lambda case, at: _start_stage(case, "dispatch", at))
+
+
+def case_dispatch(*, case_id: int, actor: Identity, worker_id: int, at: datetime | None = None,
+                  recommendation: dict | None = None) -> Case:
+    """派遣 to a grid worker: the handling clock starts (a rework keeps the first due time)."""
+    worker = GridWorker.objects.filter(pk=worker_id).first()
+    if worker is None:
+        raise ServiceError(f"there is no grid worker {worker_id}")
+
+    def effect(case: Case, at: datetime) -> dict:
+        case.assignee = worker
+        _start_stage(case, "handle", at)
+        return {"worker": worker.code, "worker_name": worker.name, "recommendation": recommendation}
+
+    return _act(case_id, "dispatch", actor, at, effect=effect)
+
+
+def case_acknowledge(*, case_id: int, actor: Identity, at: datetime | None = None,
+                     position: tuple[float, float] | None = None) -> Case:
+    return _act(case_id, "acknowledge", actor, at, position=position)
+
+
+def case_return(*, case_id: int, actor: Identity, reason: str, at: datetime | None = None) -> Case:
+    """退回: the case goes back to be dispatched again; the dispatch clock starts afresh."""
+
+    def effect(case: Case, at: datetime) -> None:
+        case.assignee = None
+        case.handle_due_at = case.handle_warn_at = None
+        _start_stage(case, "dispatch", at)
+
+    return _act(case_id, "return", actor, at, reason=reason, effect=effect)
+
+
+def case_handle(*, case_id: int, actor: Identity, note: str, at: datetime | None = None,
+                position: tuple[float, float] | None = None, photos: list[str] | None = None) -> Case:
+    """处置反馈: the handler reports what was done; the clock stops until the check."""
+
+    def effect(case: Case, at: datetime) -> dict:
+        case.handled_at = at
+        _stop_clock(case)
+        return {"note": note, "photos": list(photos or [])}
+
+    return _act(case_id, "handle", actor, at, position=position, effect=effect)
+
+
+def case_pass(*, case_id: int, actor: Identity, at: datetime | None = None) -> Case:
+    """核查通过 → 结案: on time when it was handled by its (possibly deferred) due time and never breached one."""
+
+    def effect(case: Case, at: datetime) -> dict:
+        case.closed_at = at
+        breached = CaseEvent.objects.filter(case=case, action="breach").exists()
+        case.closed_on_time = not breached and (case.handle_due_at is None or case.handled_at <= case.handle_due_at)
+        return {"on_time": case.closed_on_time}
+
+    return _act(case_id, "pass", actor, at, effect=effect)
+
+
+def case_fail(*, case_id: int, actor: Identity, reason: str, at: datetime | None = None) -> Case:
+    """核查不通过 → 返工: back to the same handler, the original due time kept."""
+
+    def effect(case: Case, at: datetime) -> dict:
+        case.rework_count += 1
+        case.handled_at = None
+        _start_stage(case, "handle", at)
+        return {"rework": case.rework_count}
+
+    return _act(case_id, "fail", actor, at, reason=reason, effect=effect)
+
+
+def case_rate(*, case_id: int, actor: Identity, rating: int, at: datetime | None = None) -> Case:
+    check_values(Case, {"rating": rating})
+    if not 1 <= rating <= 5:
+        raise ServiceError(f"rating must be 1 to 5; got {rating}")
+
+    def effect(case: Case, at: datetime) -> dict:
+        case.rating = rating
+        return {"rating": rating}
+
+    return _act(case_id, "rate", actor, at, effect=effect)
+
+
+# -- beside the line ----------------------------------------------------------------------
+
+
+def case_request_deferral(*, case_id: int, actor: Identity, until: datetime, reason: str,
+                          at: datetime | None = None) -> Case:
+    """申请延期: the handler asks for a new due time; the clock stops until the level above decides."""
+
+    def effect(case: Case, at: datetime) -> dict:
+        if until <= (case.due_at or at):
+            raise ServiceError(f"the new due time {until.isoformat()} must be later than the current one")
+        if case.deferral_requested_until is not None:
+            raise CaseRefused("a deferral is already waiting for approval")
+        case.deferral_requested_until = until
+        _pause(case, at)
+        return {"until": until.isoformat()}
+
+    return _act(case_id, "request_deferral", actor, at, reason=reason, effect=effect)
+
+
+def case_approve_deferral(*, case_id: int, actor: Identity, approve: bool = True, reason: str = "",
+                          at: datetime | None = None) -> Case:
+    """批准延期 (or refuse it): the new due time holds, or the clock runs on from where it stopped."""
+
+    def effect(case: Case, at: datetime) -> dict:
+        until = case.deferral_requested_until
+        if until is None:
+            raise CaseRefused("no deferral is waiting for approval")
+        case.deferral_requested_until = None
+        if approve:
+            case.deferred = True
+            case.remaining_minutes = clock.minutes_between(at, until, case.category)
+            case.handle_due_at = None  # the deferred due time replaces the first one
+        _unpause(case, at)
+        return {"approved": approve, "until": until.isoformat()}
+
+    return _act(case_id, "approve_deferral", actor, at, reason=reason, effect=effect)
+
+
+def case_suspend(*, case_id: int, actor: Identity, reason: str, at: datetime | None = None) -> Case:
+    """挂起: the clock stops; ``case_resume`` brings the case back where it was."""
+
+    def effect(case: Case, at: datetime) -> None:
+        case.resume_state = case.state
+        _pause(case, at)
+
+    return _act(case_id, "suspend", actor, at, reason=reason, effect=effect)
+
+
+def case_resume(*, case_id: int, actor: Identity, at: datetime | None = None) -> Case:
+    def effect(case: Case, at: datetime) -> dict:
+        _unpause(case, at)
+        return {"to": case.resume_state}
+
+    return _act(case_id, "resume", actor, at, effect=effect, target=lambda case: case.resume_state)
+
+
+def case_escalate(*, case_id: int, actor: Identity, reason: str, at: datetime | None = None) -> Case:
+    """上报上级: one tier up (level-3 grid → level-2 → level-1 → department); the stage's clock starts afresh."""
+
+    def effect(case: Case, at: datetime) -> dict:
+        if case.tier == 0:
+            raise CaseRefused("the case is with a department already: there is no tier above")
+        before = case.tier
+        case.tier -= 1
+        case.escalation_count += 1
+        case.grid = case.grid.parent if case.tier > 0 and case.grid is not None else None
+        if case.stage:  # the new tier gets the stage's full limit (a late case stays late: see case_pass)
+            case.handle_due_at = case.handle_warn_at = None
+            _start_stage(case, case.stage, at)
+        return {"from_tier": before, "to_tier": case.tier, "grid": case.grid.code if case.grid else None}
+
+    return _act(case_id, "escalate", actor, at, reason=reason, effect=effect)
+
+
+def case_reopen(*, case_id: int, actor: Identity, reason: str, at: datetime | None = None) -> Case:
+    """重新办理, within ``REOPEN_DAYS`` of closure: filed again, to be dispatched afresh."""
+
+    def effect(case: Case, at: datetime) -> dict:
+        if case.closed_at is not None and at - case.closed_at > timedelta(days=REOPEN_DAYS):
+            raise CaseRefused(f"the case was closed on {case.closed_at.isoformat()}; it can be reopened "
+                              f"within {REOPEN_DAYS} days of closure only")
+        case.reopen_count += 1
+        case.closed_at = case.closed_on_time = case.handled_at = None
+        case.assignee = None
+        case.handle_due_at = case.handle_warn_at = None
+        _start_stage(case, "dispatch", at)
+        return {"reopen": case.reopen_count}
+
+    return _act(case_id, "reopen", actor, at, reason=reason, effect=effect)
+
+
+# -- the machinery ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def _act(case_id: int, action: str, actor: Identity, at: datetime | None, *, reason: str = "",
+         position: tuple[float, float] | None = None, effect=None, target=None) -> Case:
+    at = at or timezone.now()
+    check_values(CaseEvent, {"reason": reason})
+    case = Case.objects.select_for_update().filter(pk=case_id).first()
+    if case is None:
+        raise ServiceError(f"there is no case {case_id}")
+    why = refusal(action, case.state, actor.role)
+    if why is not None:
+        raise CaseRefused(f"case {case.code}: {why}")
+    if ACTIONS[action].needs_reason and not reason.strip():
+        raise ServiceError(f"'{action}' needs a reason")
+    before = case.state
+    data = (effect(case, at) if effect else None) or {}
+    after = target(case) if target else (ACTIONS[action].target or before)
+    case.state = after
+    case.save()
+    _record(case, action, before, after, actor, at, reason=reason, position=position, data=data)
+    status = _INCIDENT_STATUS.get(after)
+    if status is not None and after != before:
+        Incident.objects.filter(pk=case.incident_id).exclude(status=status).update(status=status)
+    return case
+
+
+def _record(case: Case, action: str, before: str, after: str, actor: Identity, at: datetime, *,
+            reason: str = "", position: tuple[float, float] | None = None, data: dict | None = None) -> None:
+    point = None
+    if position is not None:
+        lon, lat = position
+        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+            raise ServiceError(f"position ({lon}, {lat}) is not a lon/lat in EPSG:4326")
+        point = Point(lon, lat, srid=4326)
+    CaseEvent.objects.create(case=case, at=at, action=action, from_state=before, to_state=after,
+                             actor=actor.username or actor.role, role=actor.role, reason=reason,
+                             position=point, data=data or {})
+
+
+def _start_stage(case: Case, stage: str, at: datetime) -> None:
+    """The stage's clock from ``at``: its due and warning moments (handling keeps a first due time)."""
+    limit = limit_for(case.category)
+    minutes = limit.dispatch_minutes if stage == "dispatch" else limit.handle_minutes
+    case.stage, case.stage_started_at = stage, at
+    case.warned_at = case.breached_at = None
+    if stage == "handle" and case.handle_due_at is not None:  # rework: the original due time is kept
+        case.due_at, case.warn_at = case.handle_due_at, case.handle_warn_at
+        return
+    case.due_at = clock.due(at, minutes, case.category)
+    case.warn_at = clock.due(at, minutes * WARN_SHARE, case.category)
+    if stage == "handle":
+        case.handle_due_at, case.handle_warn_at = case.due_at, case.warn_at
+
+
+def _stop_clock(case: Case) -> None:
+    case.stage, case.due_at, case.warn_at = "", None, None
+
+
+def _pause(case: Case, at: datetime) -> None:
+    """Keep the working minutes the stage has left; the sweep ignores a case without a due time."""
+    if case.due_at is not None:
+        case.remaining_minutes = max(0.0, clock.minutes_between(at, case.due_at, case.category))
+    case.due_at = case.warn_at = None
+
+
+def _unpause(case: Case, at: datetime) -> None:
+    if case.remaining_minutes is None or not case.stage:
+        return
+    limit = limit_for(case.category)
+    full = limit.dispatch_minutes if case.stage == "dispatch" else limit.handle_minutes
+    case.due_at = clock.due(at, case.remaining_minutes, case.category)
+    warn_left = case.remaining_minutes - full * (1 - WARN_SHARE)
+    case.warn_at = clock.due(at, max(0.0, warn_left), case.category) if case.warned_at is None else None
+    if case.stage == "handle":
+        case.handle_due_at, case.handle_warn_at = case.due_at, case.warn_at
+    case.remaining_minutes = None
+
+
+def _grid_at_tier(grid: Grid | None, tier: int) -> Grid | None:
+    """The grid responsible at ``tier``: the incident's level-3 grid, or its ancestor at that level."""
+    while grid is not None and tier and grid.level > tier:
+        grid = grid.parent
+    return grid if tier else None

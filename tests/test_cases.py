@@ -1,0 +1,239 @@
+"""Cases: every path from report to closure on a clock the tests hold, across a weekend and National Day 2026.
+
+The moments are Asia/Shanghai wall-clock times; due times come from the working calendar
+(working hours, China's holidays and the 调休 make-up days), so the expectations below are
+written as the calendar's rules say them, and checked against the calendar's own count.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from core.identity import Identity
+from gis import models as m
+from gis.cases import clock
+from gis.cases import services as cases
+from gis.cases.limits import limit_for
+from gis.cases.models import Case, CaseEvent
+from gis.cases.services import CaseRefused
+from gis.cases.sla import sla_sweep
+from gis.cases.workflow import ACTIONS, allowed_actions
+from gis.incidents.services import incident_create
+from gis.services import ServiceError
+
+SH = ZoneInfo("Asia/Shanghai")
+COMMANDER = Identity(role="commander", username="cmd.test")
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=SH)
+
+
+@pytest.fixture
+def make_case(rollback, own_grid):
+    """A new case in the first level-3 grid, of a category, opened at a moment."""
+    made = []
+
+    def make(category: str = "falling_object", moment: str = "2026-12-07 10:00") -> Case:
+        point = own_grid.geom.point_on_surface
+        incident = incident_create(lon=point.x, lat=point.y, category=category, source="staff",
+                                   code=f"INC-CASE-{len(made)}", reported_at=at(moment))
+        case = cases.case_open(incident_id=incident.id, at=at(moment))
+        made.append(case)
+        return case
+
+    return make
+
+
+@pytest.fixture
+def handler(own_grid):
+    worker = m.GridWorker.objects.filter(grid=own_grid).order_by("id").first()
+    assert worker is not None, "the demo has a worker in every level-3 grid"
+    return worker
+
+
+@pytest.fixture
+def worker_identity(own_grid):
+    return Identity(role="grid_worker", username="worker.test", grid_id=own_grid.id)
+
+
+def filed(case: Case, moment: str) -> Case:
+    cases.case_accept(case_id=case.id, actor=COMMANDER, at=at(moment))
+    return cases.case_file(case_id=case.id, actor=COMMANDER, at=at(moment))
+
+
+def actions_of(case: Case) -> list[str]:
+    return list(CaseEvent.objects.filter(case=case).order_by("id").values_list("action", flat=True))
+
+
+# -- the paths ------------------------------------------------------------------------------
+
+
+def test_the_normal_path_closes_on_time_and_keeps_every_step(make_case, handler, worker_identity):
+    case = filed(make_case(moment="2026-12-07 09:00"), "2026-12-07 09:05")
+    cases.case_dispatch(case_id=case.id, actor=COMMANDER, worker_id=handler.id, at=at("2026-12-07 09:20"))
+    cases.case_acknowledge(case_id=case.id, actor=worker_identity, at=at("2026-12-07 09:25"), position=(113.66, 34.75))
+    cases.case_handle(case_id=case.id, actor=worker_identity, note="清理完毕", at=at("2026-12-07 10:30"))
+    case = cases.case_pass(case_id=case.id, actor=COMMANDER, at=at("2026-12-07 11:00"))
+    case = cases.case_rate(case_id=case.id, actor=COMMANDER, rating=5, at=at("2026-12-07 12:00"))
+    assert (case.state, case.closed_on_time, case.rating, case.assignee_id) == ("closed", True, 5, handler.id)
+    assert actions_of(case) == ["report", "accept", "file", "dispatch", "acknowledge", "handle", "pass", "rate"]
+    assert m.Incident.objects.get(pk=case.incident_id).status == "resolved"
+    event = CaseEvent.objects.get(case=case, action="acknowledge")
+    assert (event.actor, event.role, round(event.position.x, 2)) == ("worker.test", "grid_worker", 113.66)
+
+
+def test_a_rejected_case_needs_a_reason_and_then_allows_nothing(make_case):
+    case = make_case()
+    with pytest.raises(ServiceError, match="needs a reason"):
+        cases.case_reject(case_id=case.id, actor=COMMANDER, reason=" ")
+    case = cases.case_reject(case_id=case.id, actor=COMMANDER, reason="重复上报")
+    assert case.state == "rejected"
+    with pytest.raises(CaseRefused, match="allowed now: nothing"):
+        cases.case_accept(case_id=case.id, actor=COMMANDER)
+
+
+def test_a_returned_case_is_dispatched_again_with_a_fresh_dispatch_clock(make_case, handler, worker_identity):
+    case = filed(make_case(), "2026-12-07 09:00")
+    cases.case_dispatch(case_id=case.id, actor=COMMANDER, worker_id=handler.id, at=at("2026-12-07 09:10"))
+    case = cases.case_return(case_id=case.id, actor=worker_identity, reason="不属本网格", at=at("2026-12-07 10:00"))
+    assert (case.state, case.stage, case.assignee_id, case.handle_due_at) == ("returned", "dispatch", None, None)
+    assert case.due_at == clock.due(at("2026-12-07 10:00"), limit_for(case.category).dispatch_minutes, case.category)
+    case = cases.case_dispatch(case_id=case.id, actor=COMMANDER, worker_id=handler.id, at=at("2026-12-07 10:05"))
+    assert case.state == "dispatched" and case.stage == "handle"
+
+
+def test_rework_goes_back_to_the_handler_and_keeps_the_first_due_time(make_case, handler, worker_identity):
+    case = filed(make_case(), "2026-12-07 09:00")
+    case = cases.case_dispatch(case_id=case.id, actor=COMMANDER, worker_id=handler.id, at=at("2026-12-07 09:10"))
+    first_due = case.handle_due_at
+    cases.case_handle(case_id=case.id, actor=worker_identity, note="done", at=at("2026-12-07 10:00"))
+    case = cases.case_fail(case_id=case.id, actor=COMMANDER, reason="现场仍有杂物", at=at("2026-12-07 10:30"))
+    assert (case.state, case.rework_count, case.due_at, case.handle_due_at) == ("dispatched", 1, first_due, first_due)
+    cases.case_handle(case_id=case.id, actor=worker_identity, note="再次清理", at=at("2026-12-07 16:00"))
+    case = cases.case_pass(case_id=case.id, actor=COMMANDER, at=at("2026-12-07 16:30"))
+    assert case.closed_on_time is (at("2026-12-07 16:00") <= first_due)
+
+
+def test_a_deferral_stops_the_clock_until_approved_and_moves_the_due_time(make_case, handler, worker_identity):
+    case = filed(make_case(), "2026-12-07 09:00")
+    case = cases.case_dispatch(case_id=case.id, actor=COMMANDER, worker_id=handler.id, at=at("2026-12-07 09:10"))
+    first_due = case.due_at
+    until = at("2026-12-09 17:00")
+    case = cases.case_request_deferral(case_id=case.id, actor=worker_identity, until=until, reason="需物业配合",
+                                       at=at("2026-12-07 10:00"))
+    assert (case.due_at, case.warn_at, case.deferral_requested_until) == (None, None, until)
+    assert sla_sweep(now=first_due + timedelta(hours=1)).breached == []  # paused: nothing falls due
+    case = cases.case_approve_deferral(case_id=case.id, actor=COMMANDER, at=at("2026-12-07 11:00"))
+    assert (case.deferred, case.due_at, case.handle_due_at) == (True, until, until)
+    cases.case_handle(case_id=case.id, actor=worker_identity, note="修复完毕", at=at("2026-12-09 15:00"))
+    assert cases.case_pass(case_id=case.id, actor=COMMANDER, at=at("2026-12-09 16:00")).closed_on_time is True
+
+
+def test_a_refused_deferral_lets_the_clock_run_on_from_where_it_stopped(make_case, handler, worker_identity):
+    case = filed(make_case(category="elder_inactivity"), "2026-12-07 09:00")  # around the clock: plain minutes
+    case = cases.case_dispatch(case_id=case.id, actor=COMMANDER, worker_id=handler.id, at=at("2026-12-07 09:00"))
+    cases.case_request_deferral(case_id=case.id, actor=worker_identity, until=at("2026-12-08 09:00"),
+                                reason="联系不上家属", at=at("2026-12-07 09:20"))  # 40 of 60 minutes left
+    case = cases.case_approve_deferral(case_id=case.id, actor=COMMANDER, approve=False, at=at("2026-12-07 12:00"))
+    assert (case.deferred, case.due_at) == (False, at("2026-12-07 12:40"))
+
+
+def test_suspension_stops_the_clock_and_resumes_where_it_was(make_case, handler, worker_identity):
+    case = filed(make_case(), "2026-12-07 09:00")
+    case = cases.case_dispatch(case_id=case.id, actor=COMMANDER, worker_id=handler.id, at=at("2026-12-07 09:10"))
+    cases.case_acknowledge(case_id=case.id, actor=worker_identity, at=at("2026-12-07 09:20"))
+    left = clock.minutes_between(at("2026-12-07 10:00"), case.due_at, case.category)
+    case = cases.case_suspend(case_id=case.id, actor=COMMANDER, reason="等待产权单位答复", at=at("2026-12-07 10:00"))
+    assert (case.state, case.due_at) == ("suspended", None)
+    with pytest.raises(CaseRefused, match="only from dispatched, acknowledged\\); allowed now: nothing"):
+        cases.case_handle(case_id=case.id, actor=worker_identity, note="x", at=at("2026-12-08 10:00"))
+    assert "resume" in allowed_actions("suspended", "commander")
+    case = cases.case_resume(case_id=case.id, actor=COMMANDER, at=at("2026-12-10 09:00"))
+    assert case.state == "acknowledged"
+    assert clock.minutes_between(at("2026-12-10 09:00"), case.due_at, case.category) == pytest.approx(left, abs=0.02)
+
+
+def test_a_breach_climbs_one_tier_once_per_breach(make_case, handler):
+    case = filed(make_case(), "2026-12-07 09:00")
+    case = cases.case_dispatch(case_id=case.id, actor=COMMANDER, worker_id=handler.id, at=at("2026-12-07 09:10"))
+    warn, due, grid = case.warn_at, case.due_at, case.grid
+    assert sla_sweep(now=warn - timedelta(seconds=1)).warned == []
+    assert sla_sweep(now=warn).warned == [case.id]
+    assert sla_sweep(now=warn + timedelta(minutes=1)).warned == []  # once
+    report = sla_sweep(now=due)
+    assert (report.breached, report.escalated) == ([case.id], [case.id])
+    case.refresh_from_db()
+    assert (case.tier, case.grid_id, case.escalation_count) == (2, grid.parent_id, 1)
+    assert sla_sweep(now=due + timedelta(minutes=1)).breached == []  # the new tier has its own full limit
+    assert sla_sweep(now=case.due_at).escalated == [case.id]
+    case.refresh_from_db()
+    assert case.tier == 1
+    assert actions_of(case).count("breach") == 2 and actions_of(case).count("warn") == 2  # one of each per tier
+
+
+def test_a_closed_case_reopens_within_seven_days_only(make_case, handler, worker_identity):
+    case = filed(make_case(), "2026-12-07 09:00")
+    cases.case_dispatch(case_id=case.id, actor=COMMANDER, worker_id=handler.id, at=at("2026-12-07 09:10"))
+    cases.case_handle(case_id=case.id, actor=worker_identity, note="done", at=at("2026-12-07 10:00"))
+    cases.case_pass(case_id=case.id, actor=COMMANDER, at=at("2026-12-07 10:30"))
+    case = cases.case_reopen(case_id=case.id, actor=COMMANDER, reason="居民反映问题复发", at=at("2026-12-10 09:00"))
+    assert (case.state, case.reopen_count, case.closed_at, case.stage) == ("filed", 1, None, "dispatch")
+    cases.case_dispatch(case_id=case.id, actor=COMMANDER, worker_id=handler.id, at=at("2026-12-10 09:10"))
+    cases.case_handle(case_id=case.id, actor=worker_identity, note="done", at=at("2026-12-10 10:00"))
+    cases.case_pass(case_id=case.id, actor=COMMANDER, at=at("2026-12-10 10:30"))
+    with pytest.raises(CaseRefused, match="within 7 days"):
+        cases.case_reopen(case_id=case.id, actor=COMMANDER, reason="again", at=at("2026-12-18 10:31"))
+
+
+# -- refusals -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("action, role", [("pass", "commander"), ("accept", "grid_worker"), ("dispatch", "analyst"),
+                                          ("resume", "commander"), ("rate", "commander")])
+def test_an_illegal_action_is_refused_naming_the_allowed_ones_and_changes_nothing(make_case, action, role):
+    case = make_case()
+    before = (Case.objects.filter(pk=case.id).values().get(), actions_of(case))
+    service = getattr(cases, f"case_{action}")
+    kwargs = {"worker_id": 1} if action == "dispatch" else {"rating": 3} if action == "rate" else {}
+    with pytest.raises(CaseRefused) as refused:
+        service(case_id=case.id, actor=Identity(role=role, username="x"), **kwargs)
+    allowed = allowed_actions("reported", role)
+    assert f"allowed now: {', '.join(allowed) if allowed else 'nothing'}" in str(refused.value)
+    assert (Case.objects.filter(pk=case.id).values().get(), actions_of(case)) == before
+
+
+def test_every_action_of_the_table_has_its_service():
+    assert all(callable(getattr(cases, f"case_{name}", None)) for name in ACTIONS)
+
+
+# -- the calendar under the clock -------------------------------------------------------------
+
+
+def test_a_friday_evening_filing_falls_due_on_monday_in_working_hours(make_case):
+    case = filed(make_case(moment="2026-12-11 17:50"), "2026-12-11 17:50")  # a Friday
+    due = case.due_at.astimezone(SH)
+    assert due.weekday() == 0 and due.date().isoformat() == "2026-12-14"
+    assert clock.minutes_between(at("2026-12-11 17:50"), case.due_at, case.category) == pytest.approx(30, abs=0.02)
+
+
+def test_national_day_2026_and_its_make_up_saturday(make_case, handler):
+    before = filed(make_case(moment="2026-09-30 17:00"), "2026-09-30 17:00")
+    before = cases.case_dispatch(case_id=before.id, actor=COMMANDER, worker_id=handler.id, at=at("2026-09-30 17:00"))
+    assert before.due_at.astimezone(SH).date().isoformat() == "2026-10-08"  # 1–7 October are holidays
+    makeup = filed(make_case(moment="2026-10-09 17:00"), "2026-10-09 17:00")
+    makeup = cases.case_dispatch(case_id=makeup.id, actor=COMMANDER, worker_id=handler.id, at=at("2026-10-09 17:00"))
+    assert makeup.due_at.astimezone(SH).date().isoformat() == "2026-10-10"  # Saturday 10 October is worked (调休)
+
+
+def test_no_warning_or_breach_at_three_in_the_morning_for_a_working_hours_category(make_case, handler):
+    case = filed(make_case(moment="2026-12-11 17:50"), "2026-12-11 17:50")
+    assert sla_sweep(now=at("2026-12-14 03:00")) .warned == [] and case.due_at > at("2026-12-14 03:00")
+    for moment in (case.warn_at, case.due_at):
+        local = moment.astimezone(SH)
+        assert 8 <= local.hour < 18, f"{local} is outside working hours"
+    alert = filed(make_case(category="elder_inactivity", moment="2026-12-12 02:00"), "2026-12-12 02:00")
+    assert sla_sweep(now=at("2026-12-12 02:15")).breached == [alert.id]  # around the clock: it does fire at night

@@ -1,0 +1,132 @@
+"""/api/cases/: who may see and act, a case walked through its life over HTTP, and the refusals.
+
+The requests run in this process (Django's test client) against the test database; each
+test's cases are made through the services and removed afterwards (the API's reads take
+their own transactions under the caller's row-level security, so they cannot be nested
+in a test's rollback).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from django.test import Client
+
+from core.identity import Identity
+from gis import models as m
+from gis.cases import services as cases
+from gis.incidents.services import incident_create
+
+COMMANDER = Identity(role="commander", username="cmd.api")
+
+
+def client(account=None) -> Client:
+    if account is None:
+        return Client(HTTP_HOST="127.0.0.1")
+    raw = base64.b64encode(f"{account.username}:{account.token}".encode()).decode()
+    return Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Basic {raw}")
+
+
+def post(account, url: str, body: dict | None = None, **extra):
+    return client(account).post(url, data=json.dumps(body or {}), content_type="application/json", **extra)
+
+
+@pytest.fixture
+def case_in(demo_db):
+    """Cases made in a grid (a level-3 grid's code), removed with their incidents afterwards."""
+    made = []
+
+    def make(grid: m.Grid, category: str = "sanitation") -> m.Case:
+        point = grid.geom.point_on_surface
+        incident = incident_create(lon=point.x, lat=point.y, category=category, source="staff",
+                                   code=f"INC-API-{grid.code}-{len(made)}")
+        made.append(incident.id)
+        return cases.case_open(incident_id=incident.id)
+
+    yield make
+    m.Incident.objects.filter(id__in=made).delete()
+
+
+def test_anonymous_is_asked_to_sign_in_and_analysts_are_refused(accounts):
+    answer = client().get("/api/cases/")
+    assert answer.status_code == 401 and answer["WWW-Authenticate"].startswith("Basic")
+    assert client(accounts["analyst"]).get("/api/cases/").status_code == 403
+
+
+def test_a_grid_worker_sees_the_cases_of_their_grid_only_for_every_method(accounts, case_in, own_grid, other_grid):
+    mine, theirs = case_in(own_grid), case_in(other_grid)
+    listed = client(accounts["worker"]).get("/api/cases/?limit=500").json()
+    codes = {row["code"] for row in listed["cases"]}
+    assert mine.code in codes and theirs.code not in codes
+    assert client(accounts["worker"]).get(f"/api/cases/{mine.id}").status_code == 200
+    assert client(accounts["worker"]).get(f"/api/cases/{theirs.id}").status_code == 404
+    for method in ("post", "put", "delete", "patch"):
+        answer = getattr(client(accounts["worker"]), method)(f"/api/cases/{theirs.id}/acknowledge")
+        assert answer.status_code == 404, method
+    assert post(accounts["commander"], f"/api/cases/{theirs.id}/accept").status_code == 200  # the command centre may
+
+
+def test_an_elders_alert_is_never_a_departments_case(accounts, case_in, own_grid):
+    alert = case_in(own_grid, category="elder_inactivity")
+    assert client(accounts["department"]).get(f"/api/cases/{alert.id}").status_code == 404
+    assert client(accounts["commander"]).get(f"/api/cases/{alert.id}").json()["category"] == "elder_inactivity"
+
+
+def test_a_case_walks_its_life_over_http(accounts, case_in, own_grid):
+    case = case_in(own_grid)
+    worker = m.GridWorker.objects.filter(grid=own_grid).order_by("id").first()
+    commander, grid_worker = accounts["commander"], accounts["worker"]
+    assert post(commander, f"/api/cases/{case.id}/accept").json()["state"] == "accepted"
+    filed = post(commander, f"/api/cases/{case.id}/file").json()
+    assert filed["state"] == "filed" and filed["stage"] == "dispatch" and filed["due_at"]
+    assert post(commander, f"/api/cases/{case.id}/dispatch", {"worker_id": worker.id}).json()["assignee"] == worker.name
+    assert post(grid_worker, f"/api/cases/{case.id}/acknowledge", {"position": [113.66, 34.75]}).status_code == 200
+    handled = post(grid_worker, f"/api/cases/{case.id}/handle", {"note": "已清理 <b>", "photos": ["a.jpg"]}).json()
+    assert handled["state"] == "handled" and handled["allowed"] == []  # the check is the command centre's
+    closed = post(commander, f"/api/cases/{case.id}/pass").json()
+    assert closed["state"] == "closed" and closed["closed_on_time"] is True
+    actions = [step["action"] for step in closed["history"]]
+    assert actions == ["report", "accept", "file", "dispatch", "acknowledge", "handle", "pass"]
+    assert closed["history"][5]["data"]["note"] == "已清理 <b>"  # kept as written; JSON, never HTML
+
+
+@pytest.mark.parametrize("account, url, body, status, message", [
+    ("commander", "{id}/pass", {}, 409, "allowed now: accept, reject, escalate"),
+    ("worker", "{id}/accept", {}, 409, "may not 'accept'"),
+    ("commander", "{id}/reject", {}, 400, "needs a reason"),
+    ("commander", "{id}/fly", {}, 404, "there is no case action"),
+    ("commander", "{id}/dispatch", {"worker_id": "7"}, 400, "worker_id must be a positive whole number"),
+    ("commander", "{id}/request_deferral", {"until": "tomorrow"}, 400, "until must be an ISO 8601"),
+    ("commander", "999999999/accept", {}, 404, "does not exist"),
+    ("commander", "x1/accept", {}, 404, "whole number"),
+])
+def test_refusals_say_why_and_change_nothing(accounts, case_in, own_grid, account, url, body, status, message):
+    case = case_in(own_grid)
+    before = m.Case.objects.filter(pk=case.id).values().get()
+    answer = post(accounts[account], "/api/cases/" + url.format(id=case.id), body)
+    assert answer.status_code == status and message in answer.json()["error"]
+    assert m.Case.objects.filter(pk=case.id).values().get() == before
+
+
+def test_bad_bodies_and_methods_are_client_errors(accounts, case_in, own_grid):
+    case = case_in(own_grid)
+    commander = accounts["commander"]
+    raw = client(commander).post(f"/api/cases/{case.id}/accept", data=b"{not json", content_type="application/json")
+    assert raw.status_code == 400 and "not JSON" in raw.json()["error"]
+    assert post(commander, f"/api/cases/{case.id}/accept", ["a"]).status_code == 400
+    assert client(commander).get(f"/api/cases/{case.id}/accept").status_code == 405
+    assert client(commander).delete(f"/api/cases/{case.id}").status_code == 405
+    assert client(commander).get("/api/cases/?state=lost").status_code == 400
+    assert client(commander).get("/api/cases/?limit=0").status_code == 400
+
+
+def test_the_list_filters_and_pages(accounts, case_in, own_grid):
+    made = [case_in(own_grid) for _ in range(3)]
+    cases.case_accept(case_id=made[0].id, actor=COMMANDER)
+    commander = client(accounts["commander"])
+    accepted = commander.get(f"/api/cases/?state=accepted&grid={own_grid.code}").json()
+    assert [row["code"] for row in accepted["cases"]] == [made[0].code]
+    page = commander.get(f"/api/cases/?grid={own_grid.code}&limit=2&offset=1").json()
+    assert page["numberMatched"] >= 3 and page["numberReturned"] == 2 and page["offset"] == 1
