@@ -12,14 +12,17 @@ allowed ones; nothing changes. See ``docs/cases.md``.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from core.roles import ADMINISTRATOR, CASE_ROLES, COMMANDER
+from core.roles import ADMINISTRATOR, CASE_ROLES, COMMANDER, FIGURE_ROLES
 from core.vocabulary import CARE_CATEGORY, CASE_STATE_CODES, CATEGORY_CODES
 
 MAX_LIMIT = 500
@@ -127,6 +130,39 @@ def case_action(request: HttpRequest, identity, case_id: str, action: str) -> Js
         raise _Refusal(400, f"'{action}' needs {', '.join(missing)} in the JSON body")
     getattr(services, f"case_{action}")(**arguments)
     return _json(_detail(identity, number))
+
+
+@csrf_exempt
+def case_indicators(request: HttpRequest) -> HttpResponse:
+    """The indicators of the cases filed in [start, end) by grid, worker or department, as JSON or CSV."""
+    from api.auth import AuthError, require_role
+    from gis.cases.selectors import GROUPINGS
+    from gis.cases.selectors import case_indicators as indicators
+
+    try:
+        require_role(request, FIGURE_ROLES, what="the case indicators")
+        _allow(request, ("GET", "HEAD"))
+        query = request.GET
+        end = _moment(query["end"], "end") if query.get("end") else timezone.now()
+        start = _moment(query["start"], "start") if query.get("start") else end - timedelta(days=30)
+        if not start < end or end - start > timedelta(days=3700):
+            raise _Refusal(400, "start must come before end, at most ten years apart")
+        by = _choice(query.get("by") or "grid", "by", tuple(GROUPINGS))
+        form = _choice(query.get("f") or "json", "f", ("json", "csv"))
+    except AuthError as exc:
+        return _error(exc.status, str(exc), exc.headers)
+    except _Refusal as exc:
+        return _error(exc.status, str(exc), exc.headers)
+    rows = indicators(start=start, end=end, by=by)
+    if form == "json":
+        return _json({"start": start.isoformat(), "end": end.isoformat(), "by": by, "indicators": rows})
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else [by], lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="case-indicators-{by}-{start:%Y%m%d}-{end:%Y%m%d}.csv"'
+    return response
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -301,6 +337,7 @@ def _error(status: int, message: str, headers: dict | None = None) -> JsonRespon
 
 urlpatterns = [
     path("", case_list, name="cases"),
+    path("indicators", case_indicators, name="case-indicators"),
     path("<str:case_id>", case_detail, name="case"),
     path("<str:case_id>/<str:action>", case_action, name="case-action"),
 ]

@@ -235,6 +235,13 @@ def _case_paths(paths: dict) -> None:
                _query_parameter("overdue", {"type": "boolean"}, "Only cases past (or within) their time limit"),
                _query_parameter("limit", {"type": "integer", "minimum": 1, "maximum": 500}), "offset"]
     _add(paths, "/api/cases/", "cases", get=_operation(f"Cases, newest first {who}", _JSON, parameters=filters))
+    period = [_query_parameter("start", {"type": "string", "format": "date-time"}, "Default: 30 days before end"),
+              _query_parameter("end", {"type": "string", "format": "date-time"}, "Default: now"),
+              _query_parameter("by", {"type": "string", "enum": ["grid", "worker", "department"]}),
+              _query_parameter("f", {"type": "string", "enum": ["json", "csv"]})]
+    _add(paths, "/api/cases/indicators", "case-indicators",
+         get=_operation("The GB/T 30428 indicators of the cases filed in a period (administrators, commanders, "
+                        "analysts)", _JSON, "text/csv", parameters=period))
     _add(paths, "/api/cases/{caseId}", "case",
          get=_operation(f"One case with its history and the actions you may take {who}", _JSON, parameters=[case]))
     action = _path_parameter("action", {"type": "string", "enum": list(ACTIONS)})

@@ -28,8 +28,9 @@ CASE_ROLES = frozenset({ADMINISTRATOR, COMMANDER, GRID_WORKER, DEPARTMENT})
 REPORTING_ROLES = frozenset({ADMINISTRATOR, COMMANDER, GRID_WORKER})
 # the command centre's big screen
 SCREEN_ROLES = frozenset({ADMINISTRATOR, COMMANDER})
-# the daily incident density: the screen's roles and analysts (who open the GeoTIFF in QGIS)
-DENSITY_ROLES = SCREEN_ROLES | {ANALYST}
+# aggregate figures (the daily incident density, the case indicators): the screen's roles and analysts
+FIGURE_ROLES = SCREEN_ROLES | {ANALYST}
+DENSITY_ROLES = FIGURE_ROLES
 
 # the database role each user role reads and writes with (row-level security: layers.access)
 DB_ROLES = {

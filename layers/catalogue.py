@@ -15,11 +15,13 @@ from core.roles import (
     ANONYMOUS_ROLE,
     CASE_ROLES,
     EVERYONE,
+    FIGURE_ROLES,
     PERSONAL_ROLES,
     REPORTING_ROLES,
     STAFF_ROLES,
 )
 from core.vocabulary import CARE_CATEGORY, PUBLISHED_CATEGORIES, STATUS_CODES
+from gis.cases.selectors import INDICATORS_SQL
 
 
 @dataclass(frozen=True)
@@ -410,6 +412,52 @@ LAYERS = LAYERS + (
         definer_view=True,
         read_roles=STAFF_ROLES,
         scenes=("services",),
+    ),
+)
+
+
+# the cases filed in the last 30 days, per level-3 grid (the indicators of gis.cases.selectors)
+_CASE_INDICATORS = """
+SELECT 'grid-' || g.code AS id, g.code, g.name, k.filed, k.due, k.closed, k.on_time,
+       round(k.closed::numeric / nullif(k.due, 0), 4) AS closure_rate,
+       round(k.on_time::numeric / nullif(k.due, 0), 4) AS on_time_rate,
+       round(k.reworked::numeric / nullif(k.closed, 0), 4) AS rework_rate,
+       round(k.deferred::numeric / nullif(k.filed, 0), 4) AS deferral_rate,
+       round(k.close_median_min::numeric, 1) AS close_median_min, g.synthetic, g.geom
+FROM (""" + INDICATORS_SQL.format(start="now() - interval '30 days'", end="now()", key="i.grid_id") + """) k
+JOIN grids g ON g.id = k.key
+"""
+
+LAYERS = LAYERS + (
+    Layer(
+        id="case_indicators",
+        title="Case indicators (last 30 days)",
+        title_zh="案件考核指标",
+        description=(
+            "The GB/T 30428 indicators of the cases filed in the last 30 days, per level-3 grid: filed, due, "
+            "closed, closed on time, and the closure, on-time, rework and deferral rates (see docs/cases.md)."
+        ),
+        table="cases",
+        geometry_type="MultiPolygon",
+        keywords=("cases", "indicators", "考核", "aggregate"),
+        columns=(
+            Column("code", "t.code", "string", "level-3 grid (code)"),
+            Column("name", "t.name"),
+            Column("filed", "t.filed", "integer", "立案数"),
+            Column("due", "t.due", "integer", "应结案数"),
+            Column("closed", "t.closed", "integer", "结案数"),
+            Column("on_time", "t.on_time", "integer", "按期结案数"),
+            Column("closure_rate", "t.closure_rate", "number", "结案率"),
+            Column("on_time_rate", "t.on_time_rate", "number", "按期结案率"),
+            Column("rework_rate", "t.rework_rate", "number", "返工率"),
+            Column("deferral_rate", "t.deferral_rate", "number", "延期率"),
+            Column("close_median_min", "t.close_median_min", "number", "minutes from filing to closure (median)"),
+            _SYNTHETIC,
+        ),
+        view_body=_CASE_INDICATORS,
+        definer_view=True,
+        read_roles=FIGURE_ROLES,
+        scenes=("governance",),
     ),
 )
 

@@ -237,3 +237,81 @@ def test_no_warning_or_breach_at_three_in_the_morning_for_a_working_hours_catego
         assert 8 <= local.hour < 18, f"{local} is outside working hours"
     alert = filed(make_case(category="elder_inactivity", moment="2026-12-12 02:00"), "2026-12-12 02:00")
     assert sla_sweep(now=at("2026-12-12 02:15")).breached == [alert.id]  # around the clock: it does fire at night
+
+
+# -- indicators -------------------------------------------------------------------------------
+
+
+def _expected_indicators(case_ids, start, end) -> dict:
+    """The bulletin's numbers for the cases filed in [start, end), straight from the audit rows, in Python."""
+    import statistics
+
+    filed = due = closed = on_time = reworked = deferred = 0
+    to_dispatch, to_close = [], []
+    for case_id in case_ids:
+        events = [e for e in CaseEvent.objects.filter(case_id=case_id).order_by("at", "id") if e.at < end]
+        files = [e.at for e in events if e.action == "file"]
+        if not files or not start <= min(files) < end:
+            continue
+        filed += 1
+        first_file = min(files)
+        closing = [e for e in events if e.action in ("pass", "reopen")]
+        is_closed = bool(closing) and closing[-1].action == "pass"
+        approvals = [e for e in events if e.action == "approve_deferral" and e.data.get("approved")]
+        until = datetime.fromisoformat(approvals[-1].data["until"]) if approvals else None
+        deferred += until is not None
+        suspended = events[-1].to_state == "suspended"
+        if suspended or (until is not None and until >= end and not is_closed):
+            continue
+        due += 1
+        dispatches = [e.at for e in events if e.action == "dispatch"]
+        if dispatches:
+            to_dispatch.append((min(dispatches) - first_file).total_seconds() / 60)
+        if is_closed:
+            closed += 1
+            on_time += bool(closing[-1].data.get("on_time"))
+            reworked += any(e.action == "fail" for e in events)
+            to_close.append((closing[-1].at - first_file).total_seconds() / 60)
+    return {"filed": filed, "due": due, "closed": closed, "on_time": on_time, "reworked": reworked,
+            "deferred": deferred, "close_median_min": round(statistics.median(to_close), 1) if to_close else None}
+
+
+def test_indicators_from_the_audit_log_equal_an_independent_count(make_case, handler, worker_identity, own_grid):
+    from gis.cases.selectors import case_indicators
+
+    def walk(moment: str, *steps) -> Case:
+        case = filed(make_case(moment=moment), moment)
+        for step in steps:
+            step(case)
+        return case
+
+    day = "2026-12-07"
+    dispatch = lambda t: lambda c: cases.case_dispatch(case_id=c.id, actor=COMMANDER, worker_id=handler.id,  # noqa: E731
+                                                       at=at(f"{day} {t}"))
+    handle = lambda t: lambda c: cases.case_handle(case_id=c.id, actor=worker_identity, note="ok",  # noqa: E731
+                                                   at=at(f"{day} {t}"))
+    check = lambda t: lambda c: cases.case_pass(case_id=c.id, actor=COMMANDER, at=at(f"{day} {t}"))  # noqa: E731
+    fail = lambda t: lambda c: cases.case_fail(case_id=c.id, actor=COMMANDER, reason="redo",  # noqa: E731
+                                               at=at(f"{day} {t}"))
+    made = [
+        walk(f"{day} 09:00", dispatch("09:10"), handle("10:00"), check("10:30")),  # closed on time
+        walk(f"{day} 09:05", dispatch("09:20"), handle("10:00"), fail("10:10"), handle("11:00"), check("11:30")),
+        walk(f"{day} 09:10", dispatch("09:30")),  # open
+        walk(f"{day} 09:15", dispatch("09:40"), handle("17:50"), check("17:55")),  # handled after its due: late
+        walk(f"{day} 09:20", lambda c: cases.case_suspend(case_id=c.id, actor=COMMANDER, reason="wait",
+                                                          at=at(f"{day} 09:30"))),  # suspended: not due
+        walk(f"{day} 09:25", dispatch("09:30"),
+             lambda c: cases.case_request_deferral(case_id=c.id, actor=worker_identity, until=at("2026-12-20 17:00"),
+                                                   reason="parts", at=at(f"{day} 09:40")),
+             lambda c: cases.case_approve_deferral(case_id=c.id, actor=COMMANDER, at=at(f"{day} 09:45"))),
+        walk("2026-12-06 09:00"),  # filed before the period
+    ]
+    start, end = at(f"{day} 00:00"), at("2026-12-08 00:00")
+    rows = [r for r in case_indicators(start=start, end=end) if r["grid"] == own_grid.code]
+    assert len(rows) == 1
+    got = rows[0]
+    expected = _expected_indicators([c.id for c in made], start, end)
+    assert {k: got[k] for k in expected} == expected
+    assert (expected["filed"], expected["due"], expected["closed"], expected["on_time"]) == (6, 4, 3, 2)
+    assert got["closure_rate"] == round(3 / 4, 4) and got["on_time_rate"] == round(2 / 4, 4)
+    assert got["rework_rate"] == round(1 / 3, 4) and got["deferral_rate"] == round(1 / 6, 4)

@@ -130,3 +130,33 @@ def test_the_list_filters_and_pages(accounts, case_in, own_grid):
     assert [row["code"] for row in accepted["cases"]] == [made[0].code]
     page = commander.get(f"/api/cases/?grid={own_grid.code}&limit=2&offset=1").json()
     assert page["numberMatched"] >= 3 and page["numberReturned"] == 2 and page["offset"] == 1
+
+
+def test_indicators_as_json_csv_and_the_ogc_collection_agree(accounts, case_in, own_grid):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from gis.cases.selectors import case_indicators
+
+    made = [case_in(own_grid) for _ in range(2)]
+    for case in made:
+        cases.case_accept(case_id=case.id, actor=COMMANDER)
+        cases.case_file(case_id=case.id, actor=COMMANDER)
+    analyst = client(accounts["analyst"])
+    answer = analyst.get("/api/cases/indicators?by=grid").json()
+    mine = [row for row in answer["indicators"] if row["grid"] == own_grid.code]
+    assert len(mine) == 1 and mine[0]["filed"] >= 2
+    csv_text = analyst.get("/api/cases/indicators?by=grid&f=csv").content.decode()
+    header, *lines = csv_text.strip().split("\r\n")
+    assert header.split(",")[:3] == ["grid", "filed", "due"] and any(l.startswith(own_grid.code + ",") for l in lines)
+    ogc = analyst.get(f"/ogc/collections/case_indicators/items?f=json&filter=code='{own_grid.code}'").json()
+    properties = ogc["features"][0]["properties"]
+    now = timezone.now()
+    expected = [r for r in case_indicators(start=now - timedelta(days=30), end=now) if r["grid"] == own_grid.code]
+    assert (properties["filed"], properties["due"], properties["closed"]) == (
+        expected[0]["filed"], expected[0]["due"], expected[0]["closed"])
+    assert client(accounts["worker"]).get("/api/cases/indicators").status_code == 403
+    assert analyst.get("/api/cases/indicators?by=street").status_code == 400
+    assert analyst.get("/api/cases/indicators?start=2026-12-08T00:00:00%2B08:00&end=2026-12-01T00:00:00%2B08:00"
+                       ).status_code == 400
