@@ -798,6 +798,9 @@ class _Generator:
     # -- people and places -----------------------------------------------------------
 
     def grid_workers(self) -> None:
+        # When on-duty phones last reported comes from a stream of its own, so every other row of
+        # the demo (drawn from self.rng, in the same order as before) stays as it was.
+        reports = np.random.default_rng([self.data.seed, 800])
         n = 0
         roles = ["grid_leader", "full_time", "full_time", "part_time"]
         for cell in self.cells:
@@ -805,11 +808,13 @@ class _Generator:
                 n += 1
                 gender = self._choice(["F", "M"])
                 pos = cell.at(self._uniform(0.1, 0.9), self._uniform(0.1, 0.9))
+                name, phone = self._person_name(gender), self._phone()
+                on_duty = bool(self.rng.random() < 0.6)
+                off_duty_seen = timedelta(minutes=int(self.rng.integers(1, 600)))
                 self.data.add("grid_workers", {
-                    "code": f"GW-{n:03d}", "name": self._person_name(gender), "role": role, "grid_code": cell.code,
-                    "phone": self._phone(), "on_duty": bool(self.rng.random() < 0.6),
-                    "last_position": self.frame.point(*pos),
-                    "last_seen_at": (self.as_of - timedelta(minutes=int(self.rng.integers(1, 600)))),
+                    "code": f"GW-{n:03d}", "name": name, "role": role, "grid_code": cell.code,
+                    "phone": phone, "on_duty": on_duty, "last_position": self.frame.point(*pos),
+                    "last_seen_at": self.as_of - (_on_duty_report_age(reports) if on_duty else off_duty_seen),
                 })
         self.data.add("grid_workers", {
             "code": f"GW-{n + 1:03d}", "name": self._person_name("M"), "role": "grid_leader",
@@ -876,6 +881,13 @@ class _Generator:
                     "opening_hours": "07:00-21:00" if category == "commerce" else "09:00-17:00",
                     "phone": "", "geom": building["geom"].representative_point(),
                 })
+
+
+def _on_duty_report_age(rng: np.random.Generator) -> timedelta:
+    """How long ago an on-duty phone last sent its position: mostly within the last minutes, some silent."""
+    if rng.random() < 0.1:  # no signal, battery flat: the dispatcher sees "position unknown"
+        return timedelta(minutes=int(rng.integers(15, 120)))
+    return timedelta(seconds=int(rng.integers(20, 480)))
 
 
 def _multi(geom) -> MultiPolygon:

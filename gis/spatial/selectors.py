@@ -1,10 +1,16 @@
-"""Reads of the spatial core: which grid holds a point; plain keyword-only functions, one query each."""
+"""Reads of the spatial core: which grid holds a point, which worker a name means; keyword-only, one query each.
+
+Who to send to a place (walking distance over the streets) is :mod:`gis.spatial.routing`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from django.db import connection
+from django.db.models import Q
+
+from gis.spatial.models import GridWorker
 
 
 @dataclass(frozen=True)
@@ -71,3 +77,10 @@ def grid_ids_for_points(points: list[tuple[float, float]]) -> list[int | None]:
     with connection.cursor() as cursor:
         cursor.execute(sql, [[p[0] for p in points], [p[1] for p in points]])
         return [row[1] for row in cursor.fetchall()]
+
+
+def grid_worker_for_key(*, key: str) -> GridWorker | None:
+    """The grid worker whose code is ``key``, else the one whose user is named ``key``; None if neither."""
+    found = sorted(GridWorker.objects.filter(Q(code=key) | Q(user__username=key)).select_related("grid"),
+                   key=lambda worker: worker.code != key)  # a code beats a username
+    return found[0] if found else None

@@ -1,11 +1,16 @@
-"""Writes to the spatial core's features: keyword-only functions, each one transaction."""
+"""Writes to the spatial core: features, grid workers' positions; keyword-only functions, each one transaction."""
 
 from __future__ import annotations
 
+import math
+from datetime import datetime, timedelta
+
+from django.contrib.gis.geos import Point
 from django.db import transaction
 from django.utils import timezone
 
-from gis.services import check_values
+from gis.services import ServiceError, check_values
+from gis.spatial.models import SRID, GridWorker
 from gis.spatial.selectors import grid_for_point
 
 
@@ -37,3 +42,39 @@ def _suffix() -> str:
 def area_feature_delete(*, model, feature_id: int) -> None:
     """Remove a parking spot or no-parking zone."""
     model.objects.get(pk=feature_id).delete()
+
+
+# a phone's clock may run a little ahead of the server's; a report further ahead is a mistake
+_CLOCK_SKEW = timedelta(minutes=2)
+
+
+@transaction.atomic
+def worker_position_set(*, worker_id: int, lon: float, lat: float, at: datetime | None = None):
+    """Record where a grid worker is (EPSG:4326) and when; a report older than the one kept is refused."""
+    _check_lonlat(lon, lat)
+    now = timezone.now()
+    at = at or now
+    if timezone.is_naive(at):
+        raise ServiceError(f"the time {at.isoformat()} has no time zone; give one, e.g. +08:00")
+    if at > now + _CLOCK_SKEW:
+        raise ServiceError(f"the time {at.isoformat()} is in the future")
+    worker = GridWorker.objects.select_for_update().filter(pk=worker_id).first()
+    if worker is None:
+        raise ServiceError(f"no grid worker with id {worker_id}")
+    if worker.last_seen_at is not None and at < worker.last_seen_at:
+        raise ServiceError(
+            f"worker {worker.code} already has a newer position (from {worker.last_seen_at.isoformat()}); "
+            f"an older report ({at.isoformat()}) does not replace it"
+        )
+    worker.last_position = Point(lon, lat, srid=SRID)
+    worker.last_seen_at = at
+    worker.save(update_fields=["last_position", "last_seen_at", "updated_at"])
+    return worker
+
+
+def _check_lonlat(lon, lat) -> None:
+    for name, value, low, high in (("longitude", lon, -180, 180), ("latitude", lat, -90, 90)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ServiceError(f"{name} must be a number; got {value!r}")
+        if not low <= value <= high:
+            raise ServiceError(f"{name} must be from {low} to {high}; got {value}")
