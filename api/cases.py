@@ -198,7 +198,12 @@ def _detail(identity, number: int) -> dict:
          "data": e.data}
         for e in case.events.order_by("id")
     ]
-    return {**_summary(case), "history": history, "allowed": allowed_actions(case.state, identity.role)}
+    detail = {**_summary(case), "history": history, "allowed": allowed_actions(case.state, identity.role)}
+    if "dispatch" in detail["allowed"]:
+        from gis.cases.services import case_recommendation
+
+        detail["recommendation"] = case_recommendation(case=case)
+    return detail
 
 
 def _loaded(ids: list[int]) -> list:

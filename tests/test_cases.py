@@ -315,3 +315,13 @@ def test_indicators_from_the_audit_log_equal_an_independent_count(make_case, han
     assert (expected["filed"], expected["due"], expected["closed"], expected["on_time"]) == (6, 4, 3, 2)
     assert got["closure_rate"] == round(3 / 4, 4) and got["on_time_rate"] == round(2 / 4, 4)
     assert got["rework_rate"] == round(1 / 3, 4) and got["deferral_rate"] == round(1 / 6, 4)
+
+
+def test_a_dispatch_keeps_the_recommendation_beside_the_choice(make_case, handler):
+    case = filed(make_case(), "2026-12-07 09:00")
+    cases.case_dispatch(case_id=case.id, actor=COMMANDER, worker_id=handler.id, at=at("2026-12-07 09:10"))
+    data = CaseEvent.objects.get(case=case, action="dispatch").data
+    advice = data["recommendation"]
+    assert advice["candidates"] and advice["rule"]
+    assert data["followed"] is (advice["recommended"] == handler.id)
+    assert data["worker"] == handler.code

@@ -23,6 +23,7 @@ from gis.cases.workflow import ACTIONS, REOPEN_DAYS, SYSTEM, refusal
 from gis.incidents.models import Incident
 from gis.services import ServiceError, check_values
 from gis.spatial.models import Grid, GridWorker
+from gis.spatial.routing import dispatch_recommendation
 
 SYSTEM_IDENTITY = Identity(role=SYSTEM, username=SYSTEM)
 # the incident's status that follows each case state (the big screen and the layers count incidents)
@@ -70,7 +71,11 @@ def case_file(*, case_id: int, actor: Identity, at: datetime | None = None) -> C
 
 def case_dispatch(*, case_id: int, actor: Identity, worker_id: int, at: datetime | None = None,
                   recommendation: dict | None = None) -> Case:
-    """派遣 to a grid worker: the handling clock starts (a rework keeps the first due time)."""
+    """派遣 to a grid worker: the handling clock starts (a rework keeps the first due time).
+
+    The audit row keeps the recommendation by walking time (``gis.spatial.routing``) beside
+    the actual choice, and whether they agree; a caller that showed one passes it in.
+    """
     worker = GridWorker.objects.filter(pk=worker_id).first()
     if worker is None:
         raise ServiceError(f"there is no grid worker {worker_id}")
@@ -78,9 +83,17 @@ def case_dispatch(*, case_id: int, actor: Identity, worker_id: int, at: datetime
     def effect(case: Case, at: datetime) -> dict:
         case.assignee = worker
         _start_stage(case, "handle", at)
-        return {"worker": worker.code, "worker_name": worker.name, "recommendation": recommendation}
+        advice = recommendation or case_recommendation(case=case, at=at)
+        return {"worker": worker.code, "worker_name": worker.name, "recommendation": advice,
+                "followed": advice.get("recommended") == worker.id}
 
     return _act(case_id, "dispatch", actor, at, effect=effect)
+
+
+def case_recommendation(*, case: Case, at: datetime | None = None) -> dict:
+    """Whom to send: the on-duty workers nearest the incident by walking time, with why."""
+    point = case.incident.geom
+    return dispatch_recommendation(lon=point.x, lat=point.y, now=at)
 
 
 def case_acknowledge(*, case_id: int, actor: Identity, at: datetime | None = None,
