@@ -25,41 +25,39 @@ from datetime import datetime
 
 from django.db import connection
 
-# {start} and {end}: SQL expressions of the period; {key}: the grouping expression over cases c / incidents i
+# {start} and {end}: SQL expressions of the period; {key}: the grouping expression over cases c, incidents i,
+# the incident's grid g and the assigned worker w
 INDICATORS_SQL = """
-WITH filed AS (
-    SELECT c.id, min(e.at) AS filed_at
-    FROM cases c JOIN case_events e ON e.case_id = c.id AND e.action = 'file'
-    GROUP BY c.id
-    HAVING min(e.at) >= {start} AND min(e.at) < {end}
-), facts AS (
-    SELECT f.id, f.filed_at, {key} AS key,
-           (SELECT min(e.at) FROM case_events e
-            WHERE e.case_id = f.id AND e.action = 'dispatch' AND e.at < {end}) AS dispatched_at,
-           last_state.to_state AS state_at_end,
-           last_close.action = 'pass' AS closed,
-           CASE WHEN last_close.action = 'pass' THEN last_close.at END AS closed_at,
-           coalesce(last_close.action = 'pass' AND (last_close.data ->> 'on_time')::boolean, false) AS on_time,
-           EXISTS (SELECT 1 FROM case_events e
-                   WHERE e.case_id = f.id AND e.action = 'fail' AND e.at < {end}) AS reworked,
-           deferral.until AS deferred_until
-    FROM filed f
-    JOIN cases c ON c.id = f.id
-    JOIN incidents i ON i.id = c.incident_id
-    LEFT JOIN LATERAL (SELECT e.to_state FROM case_events e WHERE e.case_id = f.id AND e.at < {end}
-                       ORDER BY e.at DESC, e.id DESC LIMIT 1) last_state ON true
-    LEFT JOIN LATERAL (SELECT e.action, e.at, e.data FROM case_events e
-                       WHERE e.case_id = f.id AND e.action IN ('pass', 'reopen') AND e.at < {end}
-                       ORDER BY e.at DESC, e.id DESC LIMIT 1) last_close ON true
-    LEFT JOIN LATERAL (SELECT (e.data ->> 'until')::timestamptz AS until FROM case_events e
-                       WHERE e.case_id = f.id AND e.action = 'approve_deferral'
-                         AND (e.data ->> 'approved')::boolean AND e.at < {end}
-                       ORDER BY e.at DESC, e.id DESC LIMIT 1) deferral ON true
+WITH facts AS (
+    SELECT e.case_id AS id,
+           min(e.at) FILTER (WHERE e.action = 'file') AS filed_at,
+           min(e.at) FILTER (WHERE e.action = 'dispatch') AS dispatched_at,
+           bool_or(e.action = 'fail') AS reworked,
+           (array_agg(e.to_state ORDER BY e.at DESC, e.id DESC))[1] AS state_at_end,
+           (array_agg(e.action ORDER BY e.at DESC, e.id DESC)
+                FILTER (WHERE e.action IN ('pass', 'reopen')))[1] = 'pass' AS closed,
+           (array_agg(e.at ORDER BY e.at DESC, e.id DESC) FILTER (WHERE e.action IN ('pass', 'reopen')))[1]
+               AS closed_at,
+           (array_agg((e.data ->> 'on_time')::boolean ORDER BY e.at DESC, e.id DESC)
+                FILTER (WHERE e.action IN ('pass', 'reopen')))[1] AS on_time_flag,
+           (array_agg((e.data ->> 'until')::timestamptz ORDER BY e.at DESC, e.id DESC)
+                FILTER (WHERE e.action = 'approve_deferral' AND (e.data ->> 'approved')::boolean))[1]
+               AS deferred_until
+    FROM case_events e
+    WHERE e.at < {end}
+      AND e.case_id IN (SELECT f.case_id FROM case_events f
+                        WHERE f.action = 'file' AND f.at >= {start} AND f.at < {end})
+    GROUP BY e.case_id
+    HAVING min(e.at) FILTER (WHERE e.action = 'file') >= {start}
+), keyed AS (
+    SELECT facts.*, {key} AS key, coalesce(facts.closed AND facts.on_time_flag, false) AS on_time
+    FROM facts JOIN cases c ON c.id = facts.id JOIN incidents i ON i.id = c.incident_id
+    LEFT JOIN grids g ON g.id = i.grid_id LEFT JOIN grid_workers w ON w.id = c.assignee_id
 ), counted AS (
     SELECT *, NOT (state_at_end = 'suspended'
                    OR (deferred_until IS NOT NULL AND deferred_until >= {end} AND NOT coalesce(closed, false)))
               AS due
-    FROM facts
+    FROM keyed
 )
 SELECT key,
        count(*) AS filed,
@@ -82,8 +80,8 @@ ORDER BY key
 """
 
 GROUPINGS = {
-    "grid": "(SELECT g.code FROM grids g WHERE g.id = i.grid_id)",
-    "worker": "(SELECT w.code FROM grid_workers w WHERE w.id = c.assignee_id)",
+    "grid": "g.code",
+    "worker": "w.code",
     "department": "nullif(c.department, '')",
 }
 _COUNTS = ("filed", "due", "closed", "on_time", "reworked", "deferred")

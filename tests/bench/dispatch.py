@@ -46,9 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     from host.embedded_db import ensure_running, recreate_database
 
     server_url = ensure_running(log=lambda msg: print(msg, file=sys.stderr))
-    runs = [("demo", _fresh_database(server_url, DEMO_DB, recreate_database), ["--load-factor", "0"])]
+    runs = [("demo", fresh_database(server_url, DEMO_DB, recreate_database), ["--load-factor", "0"])]
     if not args.no_city:
-        url, load = _city_database(server_url, recreate_database, args.city_factor)
+        url, load = city_database(server_url, recreate_database, args.city_factor)
         runs.append(("city", url, ["--load-factor", str(load)]))
     results = []
     for name, url, extra in runs:
@@ -76,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
 # -- the databases -----------------------------------------------------------------------------
 
 
-def _fresh_database(server_url: str, name: str, recreate_database) -> str:
+def fresh_database(server_url: str, name: str, recreate_database) -> str:
     url = recreate_database(server_url, name)
     env = dict(os.environ, ONEMAP_DATABASE_URL=url)
     subprocess.run([sys.executable, "-m", "host.cli", "migrate"], env=env, cwd=ROOT, check=True,
@@ -84,7 +84,7 @@ def _fresh_database(server_url: str, name: str, recreate_database) -> str:
     return url
 
 
-def _city_database(server_url: str, recreate_database, factor: float) -> tuple[str, float]:
+def city_database(server_url: str, recreate_database, factor: float) -> tuple[str, float]:
     """(url, factor to load there): the shared city, else ours of this factor from an earlier run, else a new one."""
     from core.settings import with_database_name
 
@@ -95,7 +95,7 @@ def _city_database(server_url: str, recreate_database, factor: float) -> tuple[s
             print(f"using the city loaded in {name}", file=sys.stderr)
             return url, 0.0
     print(f"no city loaded: making one (factor {factor}) in {OWN_CITY_DB}", file=sys.stderr)
-    return _fresh_database(server_url, OWN_CITY_DB, recreate_database), factor
+    return fresh_database(server_url, OWN_CITY_DB, recreate_database), factor
 
 
 def _city_factor(url: str) -> float | None:
