@@ -3,13 +3,14 @@
 Django loads this module to find the app's models, and ``from gis.models import X`` names
 any of them. The models themselves live in the domain packages: :mod:`gis.spatial.models`
 (the spatial core), :mod:`gis.care.models`, :mod:`gis.incidents.models`,
-:mod:`gis.party.models` and :mod:`gis.accounts.models`. Domain modules import from each
-other, never from here.
+:mod:`gis.party.models`, :mod:`gis.accounts.models` and :mod:`gis.notifications.models`.
+Domain modules import from each other, never from here.
 """
 
 from gis.accounts.models import ACCESS_ROLES, AccessLogEntry, AccessProfile, AccessToken, LoginFailure
 from gis.care.models import CareSubject, CareSubjectPrivate, Sensor, SensorEvent
 from gis.incidents.models import Incident, IncidentStatusChange, LiveEvent
+from gis.notifications.models import Notification, NotificationAttempt
 from gis.party.models import PartyActivity, PartyOrganization
 from gis.spatial.models import (
     SRID,
@@ -29,6 +30,6 @@ from gis.spatial.models import (
 __all__ = [
     "ACCESS_ROLES", "SRID", "AccessLogEntry", "AccessProfile", "AccessToken", "Building", "Camera", "CareSubject",
     "CareSubjectPrivate", "DataLoad", "Grid", "GridWorker", "Incident", "IncidentStatusChange", "LiveEvent",
-    "LoginFailure", "NoParkingZone", "ParkingSpot", "PartyActivity", "PartyOrganization", "Sensor", "SensorEvent",
-    "ServicePoint", "Street", "StreetNode", "Synthetic",
+    "LoginFailure", "NoParkingZone", "Notification", "NotificationAttempt", "ParkingSpot", "PartyActivity",
+    "PartyOrganization", "Sensor", "SensorEvent", "ServicePoint", "Street", "StreetNode", "Synthetic",
 ]
