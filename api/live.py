@@ -2,9 +2,11 @@
 
 Triggers on ``incidents`` (migration 0006) write one ``live_events`` row per changed
 incident, or one ``reset`` row for a bulk change, and ``NOTIFY onemap_live``, which
-PostgreSQL delivers on commit. Each server process keeps one :class:`Feed`: a LISTEN
-connection that wakes it, and one query that reads every event after the last one
-it saw, with each incident's Feature, for all of its subscribers at once.
+PostgreSQL delivers on commit; the notification outbox writes one ``notification`` row
+per in-app notification it delivers (sent as event ``notification``). Each server
+process keeps one :class:`Feed`: a LISTEN connection that wakes it, and one query that
+reads every event after the last one it saw, with each incident's Feature, for all of
+its subscribers at once.
 
 An event's id is its ``live_events`` id, sent as the SSE ``id``. A browser that
 reconnects (after a network cut or a server restart) sends it back as
@@ -34,7 +36,7 @@ RECONNECT_S = (0.5, 1.0, 2.0, 5.0)
 
 log = logging.getLogger(__name__)
 
-_EVENTS_SQL = "SELECT id, kind, op, incident_id FROM live_events WHERE id > %s ORDER BY id LIMIT %s"
+_EVENTS_SQL = "SELECT id, kind, op, incident_id, notification_id FROM live_events WHERE id > %s ORDER BY id LIMIT %s"
 
 
 @dataclass(frozen=True)
@@ -184,15 +186,25 @@ class Feed:
 
     async def _messages(self, rows) -> list[Message]:
         from gis.incidents.selectors import INCIDENT_FEATURES_SQL
+        from gis.notifications.selectors import NOTIFICATION_FEED_SQL
 
-        wanted = [incident for _id, kind, op, incident in rows if kind == "incident" and op != "delete"]
-        features = {}
+        wanted = [incident for _id, kind, op, incident, _n in rows if kind == "incident" and op != "delete"]
+        noted = [notification for _id, kind, _op, _i, notification in rows if kind == "notification"]
+        features, notices = {}, {}
         if wanted:
             features = {row[0]: row[1] for row in await self._query(INCIDENT_FEATURES_SQL, [wanted])}
+        if noted:
+            notices = {row[0]: row[1] for row in await self._query(NOTIFICATION_FEED_SQL, [noted])}
         messages = []
-        for event_id, kind, op, incident in rows:
+        for event_id, kind, op, incident, notification in rows:
             if kind == "reset":
                 messages.append(Message("reset", json.dumps({"reason": f"bulk {op} of incidents"}), event_id))
+                continue
+            if kind == "notification":  # an in-app notification the outbox delivered
+                if notification in notices:
+                    messages.append(Message("notification", notices[notification], event_id))
+                continue
+            if kind != "incident":
                 continue
             feature = features.get(incident, "null") if op != "delete" else "null"
             if op != "delete" and feature == "null":

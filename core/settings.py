@@ -8,9 +8,11 @@ answer to "which database": ``ONEMAP_DATABASE_URL``, else the embedded cluster's
 
 from __future__ import annotations
 
+import json
 import os
+import string
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
@@ -41,6 +43,8 @@ class OnemapSettings:
     statement_timeout_s: float = 30.0
     # PostgreSQL's synchronous_commit for the embedded cluster: "on" (durable) unless the operator chooses
     synchronous_commit: str = "on"
+    # the notification outbox and its channels (ONEMAP_OUTBOX_*, ONEMAP_SMS_*, ONEMAP_DINGTALK_ROBOTS)
+    notifications: NotificationSettings = field(default_factory=lambda: NotificationSettings())
 
     @classmethod
     def from_env(cls, env: os._Environ | dict | None = None) -> "OnemapSettings":
@@ -62,11 +66,68 @@ class OnemapSettings:
             public_url=env.get("ONEMAP_PUBLIC_URL") or None,
             statement_timeout_s=_int(env, "ONEMAP_STATEMENT_TIMEOUT_S", 30, low=1, high=3600),
             synchronous_commit=_choice(env, "ONEMAP_DB_SYNCHRONOUS_COMMIT", "on", ("on", "off", "local", "remote_write")),
+            notifications=NotificationSettings.from_env(env),
         )
 
     @property
     def uses_embedded_database(self) -> bool:
         return self.database_url is None
+
+
+@dataclass(frozen=True)
+class DingTalkRobot:
+    """A DingTalk group's custom robot: its webhook (with the access token) and its signing secret."""
+
+    name: str
+    webhook: str = field(repr=False)  # the access token is in it
+    secret: str = field(repr=False)
+
+
+SMS_FIELDS = ("phone", "message", "key")  # what ONEMAP_SMS_TEMPLATE may fill in
+DEFAULT_SMS_TEMPLATE = '{"phone": "{phone}", "message": "{message}", "request_id": "{key}"}'
+
+
+@dataclass(frozen=True)
+class NotificationSettings:
+    """The outbox's retries and the channels' endpoints (see docs/notifications.md)."""
+
+    # first retry after this many seconds, doubling each attempt up to backoff_max_s
+    backoff_s: float = 10.0
+    backoff_max_s: float = 3600.0
+    # attempts before a notification is dead-lettered
+    max_attempts: int = 8
+    # one request to a channel may take this long
+    timeout_s: float = 10.0
+    # a notification being sent is another worker's to retry after this long (the sender died)
+    lease_s: float = 60.0
+    # the sweep that (re)queues due notifications runs every this many seconds
+    sweep_s: int = 5
+    sms_url: str | None = None
+    sms_template: str = DEFAULT_SMS_TEMPLATE
+    dingtalk_robots: tuple[DingTalkRobot, ...] = ()
+
+    @classmethod
+    def from_env(cls, env) -> "NotificationSettings":
+        made = cls(
+            backoff_s=_float(env, "ONEMAP_OUTBOX_BACKOFF_S", 10.0, low=0.01, high=86400),
+            backoff_max_s=_float(env, "ONEMAP_OUTBOX_BACKOFF_MAX_S", 3600.0, low=0.01, high=7 * 86400),
+            max_attempts=_int(env, "ONEMAP_OUTBOX_MAX_ATTEMPTS", 8, low=1, high=100),
+            timeout_s=_float(env, "ONEMAP_OUTBOX_TIMEOUT_S", 10.0, low=0.1, high=300),
+            lease_s=_float(env, "ONEMAP_OUTBOX_LEASE_S", 60.0, low=1, high=86400),
+            sweep_s=_int(env, "ONEMAP_OUTBOX_SWEEP_S", 5, low=1, high=60),
+            sms_url=_http_url(env, "ONEMAP_SMS_URL"),
+            sms_template=_sms_template(env, "ONEMAP_SMS_TEMPLATE"),
+            dingtalk_robots=_dingtalk_robots(env, "ONEMAP_DINGTALK_ROBOTS"),
+        )
+        if made.lease_s <= made.timeout_s:
+            # a sender whose request is still allowed to run must not lose its notification to another worker
+            raise ConfigError(
+                f"ONEMAP_OUTBOX_LEASE_S ({made.lease_s:g}) must be longer than ONEMAP_OUTBOX_TIMEOUT_S ({made.timeout_s:g})"
+            )
+        return made
+
+    def dingtalk_robot(self, name: str) -> DingTalkRobot | None:
+        return next((robot for robot in self.dingtalk_robots if robot.name == name), None)
 
 
 _cache: dict[tuple, OnemapSettings] = {}
@@ -136,16 +197,100 @@ def with_database_name(url: str, name: str) -> str:
 
 
 def _int(env, key: str, default: int, *, low: int, high: int) -> int:
+    return _number(env, key, default, int, "an integer", low=low, high=high)
+
+
+def _float(env, key: str, default: float, *, low: float, high: float) -> float:
+    return _number(env, key, default, float, "a number (seconds)", low=low, high=high)
+
+
+def _number(env, key: str, default, parse, what: str, *, low, high):
     raw = env.get(key)
     if raw in (None, ""):
         return default
     try:
-        value = int(raw)
+        value = parse(raw)
     except ValueError:
-        raise ConfigError(f"{key} must be an integer, got {raw!r}") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{key} must be between {low} and {high}, got {value}")
+        raise ConfigError(f"{key} must be {what}, got {raw!r}") from None
+    if not low <= value <= high:  # also refuses nan
+        raise ConfigError(f"{key} must be between {low:g} and {high:g}, got {value}")
     return value
+
+
+def _http_url(env, key: str) -> str | None:
+    raw = (env.get(key) or "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{key} must be an http:// or https:// URL with a host, got {parts.scheme or 'no'} scheme")
+    return raw
+
+
+def _sms_template(env, key: str) -> str:
+    """The SMS gateway's JSON body; its strings may hold {phone}, {message} and {key}."""
+    raw = (env.get(key) or "").strip() or DEFAULT_SMS_TEMPLATE
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{key} must be a JSON object (the gateway's request body): {exc}") from None
+    if not isinstance(body, dict):
+        raise ConfigError(f"{key} must be a JSON object (the gateway's request body), got {type(body).__name__}")
+    used = set()
+    for text in _json_strings(body):
+        try:
+            names = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+        except ValueError as exc:
+            raise ConfigError(f"{key}: bad placeholder in {text!r} ({exc}); write {{{{ for a literal brace") from None
+        unknown = names - set(SMS_FIELDS)
+        if unknown:
+            raise ConfigError(f"{key} may fill in {', '.join('{' + f + '}' for f in SMS_FIELDS)}; "
+                              f"it names {', '.join(sorted('{' + n + '}' for n in unknown))}")
+        used |= names
+    for needed in ("phone", "message"):
+        if needed not in used:
+            raise ConfigError(f"{key} must put {{{needed}}} somewhere in the body")
+    return raw
+
+
+def _json_strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _json_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _json_strings(item)
+
+
+def _dingtalk_robots(env, key: str) -> tuple[DingTalkRobot, ...]:
+    """``{"name": {"webhook": "https://oapi.dingtalk.com/robot/send?access_token=…", "secret": "SEC…"}, …}``."""
+    raw = (env.get(key) or "").strip()
+    if not raw:
+        return ()
+    try:
+        robots = json.loads(raw)
+    except ValueError as exc:  # the message names a position, never the secret
+        raise ConfigError(f"{key} must be a JSON object of robot name -> {{webhook, secret}}: {exc}") from None
+    if not isinstance(robots, dict):
+        raise ConfigError(f"{key} must be a JSON object of robot name -> {{webhook, secret}}")
+    made = []
+    for name, robot in robots.items():
+        if not name.strip() or len(name) > 100:
+            raise ConfigError(f"{key}: a robot's name must be 1 to 100 characters, got {name!r}")
+        if not isinstance(robot, dict) or set(robot) != {"webhook", "secret"}:
+            found = sorted(robot) if isinstance(robot, dict) else type(robot).__name__
+            raise ConfigError(f"{key}: robot {name!r} must be {{\"webhook\": ..., \"secret\": ...}} and nothing else, "
+                              f"got {found}")
+        webhook, secret = robot["webhook"], robot["secret"]
+        if not isinstance(webhook, str) or urlsplit(webhook).scheme not in ("http", "https") \
+                or not urlsplit(webhook).hostname:
+            raise ConfigError(f"{key}: robot {name!r} needs an http(s) webhook URL")
+        if not isinstance(secret, str) or not secret.strip():
+            raise ConfigError(f"{key}: robot {name!r} needs its signing secret (the robot's 加签 secret, SEC…)")
+        made.append(DingTalkRobot(name=name, webhook=webhook, secret=secret))
+    return tuple(made)
 
 
 def _choice(env, key: str, default: str, choices: tuple[str, ...]) -> str:

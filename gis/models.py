@@ -3,8 +3,8 @@
 Django loads this module to find the app's models, and ``from gis.models import X`` names
 any of them. The models themselves live in the domain packages: :mod:`gis.spatial.models`
 (the spatial core), :mod:`gis.care.models`, :mod:`gis.incidents.models`,
-:mod:`gis.party.models`, :mod:`gis.cases.models`, :mod:`gis.accounts.models` and
-:mod:`gis.calendar.models`.
+:mod:`gis.party.models`, :mod:`gis.cases.models`, :mod:`gis.accounts.models`,
+:mod:`gis.calendar.models` and :mod:`gis.notifications.models`.
 Domain modules import from each other, never from here.
 """
 
@@ -13,6 +13,7 @@ from gis.calendar.models import CalendarOverride
 from gis.cases.models import Case, CaseEvent
 from gis.care.models import CareSubject, CareSubjectPrivate, Sensor, SensorEvent
 from gis.incidents.models import Incident, IncidentStatusChange, LiveEvent
+from gis.notifications.models import Notification, NotificationAttempt
 from gis.party.models import PartyActivity, PartyOrganization
 from gis.spatial.models import (
     SRID,
@@ -32,6 +33,7 @@ from gis.spatial.models import (
 __all__ = [
     "ACCESS_ROLES", "SRID", "AccessLogEntry", "AccessProfile", "AccessToken", "Building", "CalendarOverride",
     "Camera", "CareSubject", "CareSubjectPrivate", "Case", "CaseEvent", "DataLoad", "Grid", "GridWorker", "Incident",
-    "IncidentStatusChange", "LiveEvent", "LoginFailure", "NoParkingZone", "ParkingSpot", "PartyActivity",
+    "IncidentStatusChange", "LiveEvent", "LoginFailure", "NoParkingZone", "Notification", "NotificationAttempt",
+    "ParkingSpot", "PartyActivity",
     "PartyOrganization", "Sensor", "SensorEvent", "ServicePoint", "Street", "StreetNode", "Synthetic",
 ]

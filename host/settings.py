@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.gis",
+    "procrastinate.contrib.django",  # the job queue (onemap worker): its tables, and the tasks of the apps below
     "gis.apps.GisConfig",
     "layers.apps.LayersConfig",  # after gis: publishes the views and row-level security on its tables
 ]

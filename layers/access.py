@@ -297,6 +297,10 @@ def _security_statements(existing: set[str]) -> Iterator[sql.Composable]:
         # append-only: the roles may add entries, never read or change them
         yield sql.SQL("GRANT INSERT ON access_log TO {}").format(everyone)
         yield sql.SQL("GRANT USAGE ON SEQUENCE access_log_id_seq TO {}").format(everyone)
+    if "notifications" in existing:
+        # the outbox: a scoped change (a case) writes its notifications with it; the worker, as owner, reads them
+        yield sql.SQL("GRANT INSERT ON notifications TO {}").format(everyone)
+        yield sql.SQL("GRANT USAGE ON SEQUENCE notifications_id_seq TO {}").format(everyone)
     if "layer_versions" in existing:
         # read beside every tile; the triggers that bump it run as its owner
         yield sql.SQL("REVOKE ALL ON layer_versions FROM {}").format(everyone)

@@ -23,7 +23,7 @@ def onemap(*args, database_url=None):
 def test_help_lists_the_commands():
     result = onemap("--help")
     assert result.returncode == 0
-    for command in ("db", "load-demo", "import", "export", "serve", "demo", "grid-for-point", "check-grids"):
+    for command in ("db", "load-demo", "import", "export", "serve", "demo", "worker", "grid-for-point", "check-grids"):
         assert command in result.stdout
 
 

@@ -73,8 +73,9 @@ class IncidentStatusChange(models.Model):
 class LiveEvent(models.Model):
     """One change the big screen's live feed announces (``/screen/events``); written by triggers.
 
-    ``kind`` is ``incident`` (one row of ``incidents`` changed: ``op`` insert/update/delete)
-    or ``reset`` (many rows at once, or a truncation: clients reload). Ids only grow and
+    ``kind`` is ``incident`` (one row of ``incidents`` changed: ``op`` insert/update/delete),
+    ``reset`` (many rows at once, or a truncation: clients reload) or ``notification`` (an
+    in-app notification delivered by the outbox: ``notification_id``). Ids only grow and
     are taken under a lock held to commit, so they become visible in order.
     """
 
@@ -83,6 +84,7 @@ class LiveEvent(models.Model):
     kind = models.CharField(max_length=20)
     op = models.CharField(max_length=10)
     incident_id = models.BigIntegerField(null=True, blank=True)
+    notification_id = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         db_table = "live_events"

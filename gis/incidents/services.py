@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.contrib.gis.geos import Point
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from core.vocabulary import CLOSED_STATUSES
@@ -92,3 +92,19 @@ def incident_update(
 def incident_delete(*, incident_id: int) -> None:
     """Remove an incident (administrators correcting mistakes; cases are normally closed, not deleted)."""
     Incident.objects.get(pk=incident_id).delete()
+
+
+# the advisory lock every writer of live_events takes to commit (migration 0006's triggers take the same),
+# so ids become visible in order and "everything after N" stays a complete replay cursor
+LIVE_LOCK = 7_240_501
+
+
+def live_event_add(*, kind: str, notification_id: int | None = None) -> None:
+    """One event on the big screen's live feed, in the caller's transaction; announced when it commits."""
+    if not transaction.get_connection().in_atomic_block:
+        raise ServiceError("live_event_add belongs inside the transaction of the change it announces")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LIVE_LOCK])
+        cursor.execute("INSERT INTO live_events (kind, op, notification_id) VALUES (%s, 'insert', %s)",
+                       [kind, notification_id])
+        cursor.execute("SELECT pg_notify('onemap_live', '')")

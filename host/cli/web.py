@@ -1,4 +1,5 @@
-"""``onemap serve``, ``demo``, ``vendor``: serving the web faces, and the demo in one command.
+"""``onemap serve``, ``demo``, ``vendor``: serving the web faces, and the demo in one command
+(the server with ``onemap worker`` beside it).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def register(sub) -> None:
     )
     srv.set_defaults(func=cmd_serve)
 
-    demo = sub.add_parser("demo", help="start the database, migrate, load the demo (once) and serve it")
+    demo = sub.add_parser("demo", help="start the database, migrate, load the demo (once), serve it and run the worker")
     demo.add_argument("--port", type=int, default=None)
     demo.add_argument("--reload-demo", action="store_true", help="load the demo again even if it is there")
     demo.set_defaults(func=cmd_demo)
@@ -76,10 +77,17 @@ def cmd_demo(args) -> int:
     else:
         print("[3/4] demo community already loaded (use --reload-demo to load it again)")
     username, token = demo_screen_login()
+    from host.cli.worker import start_beside_server, stop_child
+
+    worker = start_beside_server()
     print(f"[4/4] serving (ready after {time.monotonic() - started:.1f} s)", flush=True)
     print(f"  the big screen /screen/ asks for a login: user {username}, password {token}"
           " (kept in .var/demo-screen-token)", flush=True)
-    return cmd_serve(argparse.Namespace(host=None, port=args.port, workers=2, threads=4))
+    print(f"  the worker (notifications, timers) runs beside the server: pid {worker.pid}", flush=True)
+    try:
+        return cmd_serve(argparse.Namespace(host=None, port=args.port, workers=2, threads=4))
+    finally:
+        stop_child(worker)
 
 
 def demo_screen_login() -> tuple[str, str]:

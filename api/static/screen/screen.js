@@ -402,6 +402,11 @@
       rememberId(e.lastEventId);
       handleIncident(JSON.parse(e.data));
     });
+    source.addEventListener('notification', function (e) {
+      // an in-app notification (the outbox): counted and its id kept; the cases panel will show it
+      state.eventsReceived += 1;
+      rememberId(e.lastEventId);
+    });
     source.addEventListener('reset', function (e) {
       state.eventsReceived += 1;
       rememberId(e.lastEventId);
