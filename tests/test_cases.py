@@ -325,3 +325,32 @@ def test_a_dispatch_keeps_the_recommendation_beside_the_choice(make_case, handle
     assert advice["candidates"] and advice["rule"]
     assert data["followed"] is (advice["recommended"] == handler.id)
     assert data["worker"] == handler.code
+
+
+# -- who hears of it --------------------------------------------------------------------------
+
+
+def test_a_dispatch_and_a_breach_are_told_once_through_the_outbox(make_case, handler, monkeypatch):
+    from gis.notifications.models import Notification
+
+    monkeypatch.setenv("ONEMAP_DINGTALK_ROBOTS", '{"command": {"webhook": "http://127.0.0.1:9/robot", '
+                                                 '"secret": "SEC0123456789"}}')
+    case = filed(make_case(), "2026-12-07 09:00")
+    case = cases.case_dispatch(case_id=case.id, actor=COMMANDER, worker_id=handler.id, at=at("2026-12-07 09:10"))
+    told = Notification.objects.filter(subject_kind="case", subject_id=case.id)
+    assert sorted(told.values_list("channel", "recipient")) == [("in_app", f"worker:{handler.code}")]  # no SMS gateway
+    sla_sweep(now=case.warn_at)
+    sla_sweep(now=case.due_at)
+    sla_sweep(now=case.due_at + timedelta(seconds=30))  # nothing new: nobody is told twice
+    kinds = sorted((n.payload["action"], n.channel, n.recipient) for n in told)
+    assert kinds == [("breach", "dingtalk", "command"), ("breach", "in_app", "command-centre"),
+                     ("dispatch", "in_app", f"worker:{handler.code}"), ("warn", "in_app", f"worker:{handler.code}")]
+
+
+def test_the_sla_sweep_is_a_periodic_job_of_the_worker():
+    from procrastinate.contrib.django import app
+
+    import gis.tasks  # noqa: F401  (what onemap worker imports)
+
+    assert "cases.sla_sweep" in app.tasks
+    assert any(p.task.name == "cases.sla_sweep" for p in app.periodic_registry.periodic_tasks.values())

@@ -19,6 +19,7 @@ from core.identity import Identity
 from gis.cases import clock
 from gis.cases.limits import WARN_SHARE, limit_for
 from gis.cases.models import Case, CaseEvent
+from gis.cases.notices import announce
 from gis.cases.workflow import ACTIONS, REOPEN_DAYS, SYSTEM, refusal
 from gis.incidents.models import Incident
 from gis.services import ServiceError, check_values
@@ -287,9 +288,10 @@ def _record(case: Case, action: str, before: str, after: str, actor: Identity, a
         if not (-180 <= lon <= 180 and -90 <= lat <= 90):
             raise ServiceError(f"position ({lon}, {lat}) is not a lon/lat in EPSG:4326")
         point = Point(lon, lat, srid=4326)
-    CaseEvent.objects.create(case=case, at=at, action=action, from_state=before, to_state=after,
-                             actor=actor.username or actor.role, role=actor.role, reason=reason,
-                             position=point, data=data or {})
+    event = CaseEvent.objects.create(case=case, at=at, action=action, from_state=before, to_state=after,
+                                     actor=actor.username or actor.role, role=actor.role, reason=reason,
+                                     position=point, data=data or {})
+    announce(case, event)
 
 
 def _start_stage(case: Case, stage: str, at: datetime) -> None:

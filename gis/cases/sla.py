@@ -17,7 +17,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.vocabulary import OPEN_CASE_STATES, sql_list
-from gis.cases.models import CaseEvent
+from gis.cases.models import Case, CaseEvent
+from gis.cases.notices import announce
 from gis.cases.services import SYSTEM_IDENTITY, CaseRefused, case_escalate
 
 _MARK = """
@@ -54,9 +55,12 @@ def _mark(mark: str, moment: str, action: str, now: datetime) -> list[int]:
     with connection.cursor() as cursor:
         cursor.execute(_MARK.format(mark=mark, moment=moment), {"now": now})
         rows = cursor.fetchall()
-    CaseEvent.objects.bulk_create(
+    events = CaseEvent.objects.bulk_create(
         CaseEvent(case_id=case_id, at=now, action=action, from_state=state, to_state=state,
                   actor=SYSTEM_IDENTITY.username, role=SYSTEM_IDENTITY.role, data={"due": due.isoformat()})
         for case_id, state, due in rows
     )
+    cases = Case.objects.select_related("assignee", "incident").in_bulk([row[0] for row in rows])
+    for event in events:
+        announce(cases[event.case_id], event)
     return sorted(row[0] for row in rows)

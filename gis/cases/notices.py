@@ -1,0 +1,48 @@
+"""Who hears of a case's step, through the outbox (``gis.notifications``), in the step's own transaction.
+
+- a dispatch: the worker it went to (in the app; by SMS too when they have a phone and a
+  gateway is configured);
+- a warning (80% of a limit): the worker who has it;
+- a breach: the command centre (in the app, and every configured DingTalk robot).
+
+Each notice's idempotency key is made from the audit row it reports (case, row, channel,
+recipient), so a retry, a second sweep or a second worker never tells anyone twice.
+"""
+
+from __future__ import annotations
+
+from core.settings import settings
+from gis.cases.models import Case, CaseEvent
+from gis.notifications.models import DINGTALK, IN_APP, SMS
+from gis.notifications.services import notify
+
+COMMAND_CENTRE = "command-centre"
+_TITLES = {"dispatch": "新派遣案件", "warn": "案件即将超时", "breach": "案件已超时"}
+
+
+def announce(case: Case, event: CaseEvent) -> int:
+    """The notices of one audit row; how many were put in the outbox (0 for a step nobody hears of)."""
+    if event.action not in _TITLES:
+        return 0
+    due = case.due_at.isoformat() if case.due_at else ""
+    payload = {"title": f"{_TITLES[event.action]} {case.code}", "case_id": case.id, "action": event.action,
+               "category": case.category, "due_at": due,
+               "text": f"{_TITLES[event.action]}：{case.incident.title or case.category}（{case.code}）"
+                       + (f"，时限 {due[:16].replace('T', ' ')}" if due else "")}
+    sent = 0
+    for channel, recipient in _recipients(case, event):
+        sent += notify(key=f"case:{case.id}:{event.id}:{channel}:{recipient}", channel=channel, recipient=recipient,
+                       subject=("case", case.id), payload=payload)
+    return sent
+
+
+def _recipients(case: Case, event: CaseEvent):
+    worker = case.assignee
+    if event.action in ("dispatch", "warn") and worker is not None:
+        yield IN_APP, f"worker:{worker.code}"
+        if event.action == "dispatch" and worker.phone and settings().notifications.sms_url:
+            yield SMS, worker.phone
+    if event.action == "breach":
+        yield IN_APP, COMMAND_CENTRE
+        for robot in settings().notifications.dingtalk_robots:
+            yield DINGTALK, robot.name
