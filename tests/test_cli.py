@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 
 from gis import models as m
 
@@ -66,3 +67,12 @@ def test_the_demo_gives_the_big_screen_a_commander_login_and_keeps_it(demo_db, t
     assert row.user.access_profile.role == "commander"
     accounts.token_revoke(token_id=row.id)
     assert demo_screen_login()[1] != token  # a revoked token is replaced, not printed
+
+
+@pytest.mark.parametrize("as_of, message", [("yesterday", "must be 'now' or an ISO 8601 time"),
+                                            ("2026-12-07T12:00", "needs its UTC offset")])
+def test_load_demo_refuses_a_moment_it_cannot_read(demo_db, database_url, as_of, message):
+    before = m.Incident.objects.count()
+    result = onemap("load-demo", "--as-of", as_of, database_url=database_url)
+    assert result.returncode == 1 and message in result.stderr
+    assert m.Incident.objects.count() == before

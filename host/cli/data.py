@@ -21,6 +21,9 @@ def register(sub) -> None:
         "--factor", type=float, default=1.0,
         help="city scale only: size relative to the full city (e.g. 0.01 for a quick trial)",
     )
+    load.add_argument("--as-of", default=None, metavar="ISO|now",
+                      help="demo scale: the moment the demo is generated for (default its fixed date; 'now' for today)")
+    load.add_argument("--no-cases", action="store_true", help="demo scale: no cases for the demo's incidents")
     load.add_argument("--quiet", action="store_true", help="no progress output")
     load.set_defaults(func=cmd_load_demo)
 
@@ -70,11 +73,44 @@ def cmd_load_demo(args) -> int:
         except CityLoadRefused as exc:
             raise CommandError(str(exc)) from None
     else:
-        from data.demo import load_demo
-
-        summary = load_demo(seed=args.seed, progress=progress)
+        summary = load_demo_and_cases(seed=args.seed, progress=progress, as_of=demo_moment(args.as_of),
+                                      cases=not args.no_cases)
     print(summary.describe())
     return 0
+
+
+def demo_moment(raw: str | None):
+    """The demo's as-of moment: its fixed date, ``now`` (to the minute), or an ISO 8601 time with its offset."""
+    from datetime import datetime
+
+    from django.utils import timezone
+
+    from data.demo import DEMO_AS_OF
+
+    if raw is None:
+        return DEMO_AS_OF
+    if raw == "now":
+        return timezone.localtime().replace(second=0, microsecond=0)
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise CommandError(f"--as-of must be 'now' or an ISO 8601 time such as 2026-12-07T12:00+08:00; got {raw!r}")
+    if moment.tzinfo is None:
+        raise CommandError("--as-of needs its UTC offset, e.g. 2026-12-07T12:00+08:00")
+    return moment
+
+
+def load_demo_and_cases(*, seed: int, progress: bool, as_of, cases: bool = True):
+    """The demo community, then cases for its recent incidents walked through the services (both for ``as_of``)."""
+    from data.cases import load_demo_cases
+    from data.demo import load_demo
+
+    summary = load_demo(seed=seed, progress=progress, as_of=as_of)
+    if cases:
+        if progress:
+            print("walking the recent incidents' cases through the services ...", flush=True)
+        summary.counts["cases"] = sum(load_demo_cases(as_of=as_of, seed=seed).values())
+    return summary
 
 
 def cmd_import(args) -> int:

@@ -69,11 +69,13 @@ def cmd_demo(args) -> int:
     setup_django(log_progress=True)
     print("[2/4] migrating the schema ...", flush=True)
     migrate_quietly()
-    from data.demo import demo_is_loaded, load_demo
+    from data.demo import DEFAULT_SEED, demo_is_loaded
+    from host.cli.data import demo_moment, load_demo_and_cases
 
     if args.reload_demo or not demo_is_loaded():
-        print("[3/4] generating and loading the demo community (Pingdeng Street) ...", flush=True)
-        print(load_demo(progress=True).describe())
+        print("[3/4] generating and loading the demo community (Pingdeng Street) for now, with its cases ...",
+              flush=True)
+        print(load_demo_and_cases(seed=DEFAULT_SEED, progress=True, as_of=demo_moment("now")).describe())
     else:
         print("[3/4] demo community already loaded (use --reload-demo to load it again)")
     username, token = demo_screen_login()

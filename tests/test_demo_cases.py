@@ -1,0 +1,28 @@
+"""The demo's cases: the recent incidents walked through the services, consistent with their audit rows."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from data.cases import load_demo_cases
+from data.demo import DEFAULT_SEED, DEMO_AS_OF
+from gis import models as m
+from gis.cases.selectors import case_indicators
+
+
+def test_the_demo_cases_cover_the_states_and_agree_with_their_audit_rows(rollback):
+    counts = load_demo_cases(as_of=DEMO_AS_OF, seed=DEFAULT_SEED)
+    assert sum(counts.values()) >= 150
+    assert {"closed", "rejected", "acknowledged", "suspended"} <= set(counts)
+    for case in m.Case.objects.all():
+        events = list(case.events.order_by("at", "id"))
+        assert events[0].action == "report" and events[-1].to_state == case.state, case.code
+        assert all(e.at <= DEMO_AS_OF for e in events)
+        if case.state == "closed":
+            assert any(e.action == "pass" for e in events) and case.closed_at is not None
+    breached = m.Case.objects.exclude(breached_at=None)
+    assert all(c.escalation_count >= 1 or c.tier == 0 for c in breached)
+    indicators = case_indicators(start=DEMO_AS_OF.replace(day=1), end=DEMO_AS_OF)
+    assert indicators and all(0 <= (row["closure_rate"] or 0) <= 1 for row in indicators)
+    actions = Counter(m.CaseEvent.objects.values_list("action", flat=True))
+    assert actions["dispatch"] >= actions["pass"] > 0 and actions["fail"] + actions["approve_deferral"] > 0
