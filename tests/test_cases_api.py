@@ -160,3 +160,25 @@ def test_indicators_as_json_csv_and_the_ogc_collection_agree(accounts, case_in, 
     assert analyst.get("/api/cases/indicators?by=street").status_code == 400
     assert analyst.get("/api/cases/indicators?start=2026-12-08T00:00:00%2B08:00&end=2026-12-01T00:00:00%2B08:00"
                        ).status_code == 400
+
+
+def test_the_big_screen_shows_the_case_its_clock_and_whom_to_send(accounts, case_in, own_grid):
+    from gis.cases.sla import sla_sweep
+
+    case = case_in(own_grid)
+    cases.case_accept(case_id=case.id, actor=COMMANDER)
+    case = cases.case_file(case_id=case.id, actor=COMMANDER)
+    commander = client(accounts["commander"])
+    panel = commander.get(f"/screen/api/incidents/{case.incident_id}").json()["case"]
+    assert (panel["code"], panel["label"], panel["breached"]) == (case.code, "已立案", False)
+    assert "dispatch" in panel["allowed"] and panel["recommendation"]["candidates"]
+    assert [step["action"] for step in panel["history"]] == ["report", "accept", "file"]
+    sla_sweep(now=case.due_at)  # the dispatch limit breached: overdue, escalated one tier
+    scenes = commander.get(f"/screen/api/scenes?grid={own_grid.code}").json()["cases"]
+    open_here = m.Case.objects.filter(incident__grid=own_grid).exclude(state__in=["closed", "rejected"])
+    assert scenes["open"] == open_here.count()
+    assert scenes["overdue"] == open_here.filter(events__action="breach").distinct().count() >= 1
+    assert scenes["escalated"] == open_here.filter(tier__lt=3).count() >= 1
+    live = commander.get(f"/screen/api/incidents?grid={own_grid.code}").json()["features"]
+    mine = [f for f in live if f["id"] == case.incident_id]
+    assert mine and mine[0]["properties"]["overdue"] is True

@@ -452,3 +452,29 @@ def _feed_state(page, log) -> str:
                           " eventsReceived: onemapScreen.eventsReceived})")
     feeds = [url.removeprefix(log.base_url) for url in log.requests if "/screen/events" in url]
     return f"page state {state}; feed requests: {feeds}"
+
+
+def test_the_incident_panel_shows_the_case_and_dispatches_the_recommended_worker(screen_page):
+    from core.identity import Identity
+    from gis.cases import services as cases
+
+    commander = Identity(role="commander", username="browser.test")
+    page, log = _open_ready(screen_page)
+    wait_for(page, OPEN, timeout_s=LIVE_TIMEOUT_S)
+    incident = _create_incident(category="sanitation", title="<img src=x onerror=alert(1)> 垃圾")
+    try:
+        case = cases.case_open(incident_id=incident.id)
+        cases.case_accept(case_id=case.id, actor=commander)
+        cases.case_file(case_id=case.id, actor=commander)
+        page.wait_for_selector(_marker(incident.id), timeout=LIVE_TIMEOUT_S * 1000).dispatch_event("click")
+        button = page.wait_for_selector("#om-incident-panel button.om-dispatch", timeout=LIVE_TIMEOUT_S * 1000)
+        assert page.inner_text("#om-incident-panel dl.om-case").count("已立案") == 1
+        button.click()
+        wait_for(page, "() => { const p = document.querySelector('#om-incident-panel dl.om-case');"
+                       " return p && p.innerText.includes('已派遣'); }", timeout_s=LIVE_TIMEOUT_S)
+        case.refresh_from_db()
+        assert case.state == "dispatched" and case.assignee is not None
+        assert page.query_selector("#om-incident-panel img[src='x']") is None  # the title stayed text
+        assert log.errors() == [], log.describe()
+    finally:
+        _delete_incident(incident.id)

@@ -6,12 +6,13 @@ are the screen's own words for the kinds of party organisations, service points 
 
 from __future__ import annotations
 
-from core.vocabulary import CATEGORIES, STATUSES
+from core.vocabulary import CASE_STATES, CATEGORIES, STATUSES
 
 # the page's legend and labels, from the one vocabulary (core.vocabulary)
 CATEGORY_LABELS = {c.code: c.label_zh for c in CATEGORIES}
 CATEGORY_COLOURS = {c.code: c.colour for c in CATEGORIES}
 STATUS_LABELS = {s.code: s.label_zh for s in STATUSES}
+CASE_STATE_LABELS = {s.code: s.label_zh for s in CASE_STATES}
 PARTY_KIND_LABELS = {
     "party_committee": "社区党委", "grid_branch": "网格党支部",
     "property_branch": "物业党支部", "enterprise_branch": "企业党支部",

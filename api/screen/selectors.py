@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from core.vocabulary import (
     CARE_CATEGORY,
+    OPEN_CASE_STATES,
     OPEN_STATUSES,
     PARKING_CATEGORY,
     SAFETY_CATEGORIES,
@@ -98,6 +99,7 @@ def scenes_for_grid(*, grid: SceneGrid, now: datetime | None = None) -> dict:
         "elder_care": scene_elder_care(grid_id=grid.id),
         "parking": scene_parking(grid_id=grid.id),
         "services": scene_services(grid_id=grid.id),
+        "cases": scene_cases(grid_id=grid.id),
     }
 
 
@@ -264,6 +266,27 @@ SELECT json_build_object(
 def scene_services(*, grid_id: int) -> dict:
     """Services: service, commerce and culture points, by category and kind."""
     return _fetch_json(_SERVICES, {"grid_id": grid_id})
+
+
+# Cases whose incident lies in the grid: open, overdue (open and past a limit once: escalation gives the
+# next tier a new limit, the case stays late), escalated above their grid.
+_CASES = _SCOPE + """
+SELECT json_build_object(
+    'open', count(*) FILTER (WHERE c.state IN """ + sql_list(OPEN_CASE_STATES) + """),
+    'overdue', count(*) FILTER (WHERE c.state IN """ + sql_list(OPEN_CASE_STATES) + """
+                                  AND EXISTS (SELECT 1 FROM case_events e WHERE e.case_id = c.id AND e.action = 'breach')),
+    'escalated', count(*) FILTER (WHERE c.tier < 3 AND c.state IN """ + sql_list(OPEN_CASE_STATES) + """),
+    'closed_30d', count(*) FILTER (WHERE c.closed_at >= %(since)s)
+)
+FROM cases c JOIN incidents i ON i.id = c.incident_id
+WHERE i.grid_id IN (SELECT id FROM scope)
+"""
+
+
+def scene_cases(*, grid_id: int, now: datetime | None = None) -> dict:
+    """Cases in the grid: open, overdue, escalated above their grid, closed in the last 30 days."""
+    now = now or timezone.now()
+    return _fetch_json(_CASES, {"grid_id": grid_id, "since": now - timedelta(days=30)})
 
 
 # -- map layers the screen draws itself -------------------------------------------------

@@ -21,6 +21,7 @@ from api.screen import selectors as scenes
 from api.screen.access import ScreenError, incident_number, page_template, screen_view
 from api.screen.charts import scene_charts
 from api.screen.labels import (
+    CASE_STATE_LABELS,
     CATEGORY_COLOURS,
     CATEGORY_LABELS,
     PARTY_KIND_LABELS,
@@ -193,7 +194,25 @@ def incident_api(request: HttpRequest, identity, incident_id: str) -> JsonRespon
                         "status": STATUS_LABELS.get(labels["status"], labels["status"])}
     base = f"/screen/api/incidents/{number}/evidence/"
     detail["evidence_urls"] = {kind: base + kind if present else None for kind, present in detail["evidence"].items()}
+    detail["case"] = _case(number, identity)
     return _json(detail)
+
+
+def _case(incident_id: int, identity) -> dict | None:
+    """The incident's case for the panel, with what the caller may do and, when it may be dispatched, whom to send."""
+    from gis.cases.models import Case
+    from gis.cases.selectors import case_of_incident
+    from gis.cases.services import case_recommendation
+    from gis.cases.workflow import allowed_actions
+
+    case = case_of_incident(incident_id=incident_id)
+    if case is None:
+        return None
+    case["allowed"] = allowed_actions(case["state"], identity.role)
+    case["label"] = CASE_STATE_LABELS.get(case["state"], case["state"])
+    if "dispatch" in case["allowed"]:
+        case["recommendation"] = case_recommendation(case=Case.objects.get(pk=case["id"]))
+    return case
 
 
 # -- tiles and small layers, answered by the OGC API's own views ------------------------

@@ -111,3 +111,25 @@ def _with_rates(row: dict, by: str) -> dict:
                rework_rate=share(row["reworked"], row["closed"]), deferral_rate=share(row["deferred"], row["filed"]))
     out.update({name: None if row[name] is None else round(float(row[name]), 1) for name in _TIMES})
     return out
+
+
+def case_of_incident(*, incident_id: int) -> dict | None:
+    """The case of an incident for a panel: its state, clock, who has it and its steps; None without one."""
+    from gis.cases.models import Case
+
+    case = Case.objects.select_related("grid", "assignee").filter(incident_id=incident_id).first()
+    if case is None:
+        return None
+
+    def moment(value):
+        return value.isoformat() if value else None
+
+    return {
+        "id": case.id, "code": case.code, "state": case.state, "tier": case.tier,
+        "grid": case.grid.name if case.grid else None, "assignee": case.assignee.name if case.assignee else None,
+        "stage": case.stage or None, "due_at": moment(case.due_at), "warned": case.warned_at is not None,
+        "breached": case.events.filter(action="breach").exists(), "deferred": case.deferred, "rework": case.rework_count,
+        "closed_at": moment(case.closed_at), "closed_on_time": case.closed_on_time,
+        "history": [{"at": e.at.isoformat(), "action": e.action, "to": e.to_state, "actor": e.actor,
+                     "reason": e.reason} for e in case.events.order_by("at", "id")],
+    }

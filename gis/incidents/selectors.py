@@ -17,7 +17,9 @@ json_build_object(
         'reported_at', i.reported_at, 'resolved_at', i.resolved_at, 'updated_at', i.updated_at,
         'grid_id', i.grid_id, 'grid_code', g.code, 'grid_name', g.name,
         'building_id', i.building_id, 'camera_id', i.camera_id,
-        'has_evidence', coalesce(i.evidence ? 'keyframe' OR i.evidence ? 'clip', false)
+        'has_evidence', coalesce(i.evidence ? 'keyframe' OR i.evidence ? 'clip', false),
+        'overdue', EXISTS (SELECT 1 FROM cases c JOIN case_events e ON e.case_id = c.id AND e.action = 'breach'
+                   WHERE c.incident_id = i.id AND c.closed_at IS NULL)
     )
 )
 """

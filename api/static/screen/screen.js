@@ -328,6 +328,8 @@
     fill('governance', [
       kpis([[d.governance.open, '未办结 open', d.governance.open > 0], [d.governance.closed, '已办结 closed'],
             [d.governance.by_grid.length, '下级网格 grids']]),
+      d.cases ? kpis([[d.cases.open, '案件在办 cases open'], [d.cases.overdue, '超时 overdue', d.cases.overdue > 0],
+                      [d.cases.escalated, '已上报 escalated', d.cases.escalated > 0]], 3) : null,
       svg(c.governance_by_category),
       d.governance.by_grid.length > 1 ? svg(c.governance_by_grid) : null
     ]);
@@ -483,7 +485,8 @@
   function incidentIcon(f, fresh) {
     var p = f.properties;
     return new IncidentIcon({
-      className: 'om-incident om-cat-' + p.category + ' om-sev-' + p.severity + (fresh ? ' om-new' : ''),
+      className: 'om-incident om-cat-' + p.category + ' om-sev-' + p.severity + (fresh ? ' om-new' : '') +
+        (p.overdue ? ' om-overdue' : ''),
       iconSize: null, incidentId: f.id,
       tip: (cfg.categories[p.category] || p.category) + ' · ' + (cfg.statuses[p.status] || p.status)
     });
@@ -634,6 +637,7 @@
     } else {
       body.appendChild(el('p', { 'class': 'om-note' }, '暂无记录 · no status changes yet'));
     }
+    renderCase(body, d.case, d.feature.id);
     body.appendChild(el('h3', {}, '取证 Evidence'));
     var urls = d.evidence_urls;
     if (!urls.keyframe && !urls.clip) {
@@ -651,6 +655,51 @@
     }
     var ll = [d.feature.geometry.coordinates[1], d.feature.geometry.coordinates[0]];
     if (!map.getBounds().pad(-0.2).contains(ll)) map.panTo(ll);
+  }
+
+  // the incident's case: state, its clock coloured, the steps, whom to send (and the button, for commanders)
+  function renderCase(body, c, incidentId) {
+    body.appendChild(el('h3', {}, '案件 Case'));
+    if (!c) {
+      body.appendChild(el('p', { 'class': 'om-note' }, '尚未立案 · no case yet'));
+      return;
+    }
+    var clock = c.breached ? 'om-due-red' : (c.warned ? 'om-due-yellow' : 'om-due-green');
+    var dl = el('dl', { 'class': 'om-case' });
+    [['编号 Code', c.code], ['状态 State', c.label + (c.deferred ? ' · 已延期 deferred' : '')],
+     ['时限 Due', c.due_at ? el('span', { 'class': clock }, dateTime(c.due_at)) : '—'],
+     ['负责 Handler', (c.assignee || '—') + (c.grid ? ' · ' + c.grid : '')]].forEach(function (r) {
+      dl.appendChild(el('dt', {}, r[0])); dl.appendChild(el('dd', {}, r[1]));
+    });
+    body.appendChild(dl);
+    body.appendChild(el('ol', { 'class': 'om-case-steps' }, c.history.map(function (h) {
+      return el('li', {}, dateTime(h.at) + ' ' + h.action + (h.actor ? ' · ' + h.actor : '') + (h.reason ? ' · ' + h.reason : ''));
+    })));
+    var advice = c.recommendation;
+    if (!advice) return;
+    var best = advice.candidates.filter(function (w) { return w.worker_id === advice.recommended; })[0];
+    // without a fresh position nobody is recommended; the first candidate (the grid's, nearest last seen) is offered
+    var pick = best || advice.candidates[0];
+    body.appendChild(el('p', { 'class': 'om-note' }, best ? '推荐 ' + best.name + ' · ' + best.why :
+      (pick ? '无实时位置 · no fresh position: ' + pick.name + ' · ' + pick.why : '无可派遣人员 · nobody on duty')));
+    if (!pick || c.allowed.indexOf('dispatch') < 0) return;
+    best = pick;
+    var button = el('button', { type: 'button', 'class': 'om-dispatch' }, '派遣 ' + best.name + ' · dispatch');
+    button.addEventListener('click', function () {
+      button.disabled = true;
+      fetch('/api/cases/' + c.id + '/dispatch', {
+        method: 'POST', credentials: 'same-origin', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ worker_id: best.worker_id })
+      }).then(function (r) {
+        return r.json().then(function (data) {
+          if (!r.ok) throw new Error(data.error || r.status);
+          openIncident(incidentId);
+        });
+      }).catch(function (e) {
+        button.replaceWith(missing('派遣失败 · ' + e.message));
+      });
+    });
+    body.appendChild(button);
   }
 
   function missing(text) {
