@@ -192,13 +192,17 @@ def _detail(identity, number: int) -> dict:
     if not visible:
         raise _Refusal(404, f"case {number} does not exist (or is not yours to see)")
     case = _loaded([number])[0]
+    tasks = [{"department": t.department.name, "department_id": t.department_id, "state": t.state,
+              "due_at": t.due_at.isoformat(), "done_at": t.done_at.isoformat() if t.done_at else None}
+             for t in case.tasks.select_related("department").order_by("id")]
     history = [
         {"at": e.at.isoformat(), "action": e.action, "from": e.from_state, "to": e.to_state, "actor": e.actor,
          "role": e.role, "reason": e.reason, "position": [e.position.x, e.position.y] if e.position else None,
          "data": e.data}
         for e in case.events.order_by("id")
     ]
-    detail = {**_summary(case), "history": history, "allowed": allowed_actions(case.state, identity.role)}
+    detail = {**_summary(case), "tasks": tasks, "history": history,
+              "allowed": allowed_actions(case.state, identity.role)}
     if "dispatch" in detail["allowed"]:
         from gis.cases.services import case_recommendation
 
@@ -295,8 +299,11 @@ _ARGUMENTS = {
     "rate": {"rating": _whole},
     "request_deferral": {"until": _moment},
     "approve_deferral": {"approve": _flag},
+    "add_task": {"department_id": _whole, "due_at": _moment, "note": _text},
+    "complete_task": {"department_id": _whole, "note": _text},
 }
-_REQUIRED = {"dispatch": ("worker_id",), "handle": ("note",), "rate": ("rating",), "request_deferral": ("until",)}
+_REQUIRED = {"dispatch": ("worker_id",), "handle": ("note",), "rate": ("rating",), "request_deferral": ("until",),
+             "add_task": ("department_id", "due_at"), "complete_task": ("department_id",)}
 _NEEDS = {name: ("reason",) for name in ("reject", "return", "fail", "request_deferral", "suspend", "escalate",
                                           "reopen")}
 

@@ -249,6 +249,7 @@ def _case_paths(paths: dict) -> None:
         "reason": {"type": "string"}, "note": {"type": "string"}, "worker_id": {"type": "integer", "minimum": 1},
         "rating": {"type": "integer", "minimum": 1, "maximum": 5}, "until": {"type": "string", "format": "date-time"},
         "approve": {"type": "boolean"}, "photos": {"type": "array", "items": {"type": "string"}},
+        "department_id": {"type": "integer", "minimum": 1}, "due_at": {"type": "string", "format": "date-time"},
         "position": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}}}
     operation = _operation(f"Take a workflow action (409 when the case's state or your role does not allow it) {who}",
                            _JSON, parameters=[case, action])

@@ -30,6 +30,7 @@ def load_demo_cases(*, as_of: datetime, seed: int, limit: int = MAX_CASES) -> di
     from gis.incidents.models import Incident
     from gis.spatial.models import GridWorker
 
+    _departments()
     rng = np.random.default_rng(seed)
     workers: dict[int, list[GridWorker]] = {}
     for worker in GridWorker.objects.order_by("id"):
@@ -41,6 +42,34 @@ def load_demo_cases(*, as_of: datetime, seed: int, limit: int = MAX_CASES) -> di
         walk.run()
     sla_sweep(now=as_of)
     return _counts(Case)
+
+
+# the units beyond the grids the subdistrict works with, over the whole subdistrict (synthetic)
+DEPARTMENTS = (
+    ("DEPT-DEMO-POLICE", "平等街派出所（合成）", "police"),
+    ("DEPT-DEMO-MARKET", "西大街市场监管所（合成）", "market"),
+    ("DEPT-DEMO-ENFORCE", "管城区城管执法中队（合成）", "enforcement"),
+)
+# which of them handles each category (the elder's alert stays with the community)
+HANDLED_BY = {"neighbour_dispute": "police", "falling_object": "police", "fire_smoke": "police",
+              "epidemic": "market", "sanitation": "enforcement", "illegal_parking": "enforcement",
+              "facility_damage": "enforcement", "resident_report": "enforcement"}
+
+
+def _departments() -> None:
+    from django.contrib.gis.geos import MultiPolygon
+
+    from gis.cases.models import Department
+    from gis.spatial.models import Grid
+
+    top = Grid.objects.filter(level=1).order_by("code").first()
+    if top is None:
+        return
+    area = top.geom if top.geom.geom_type == "MultiPolygon" else MultiPolygon(top.geom)
+    for code, name, kind in DEPARTMENTS:
+        categories = [category for category, unit in HANDLED_BY.items() if unit == kind]
+        Department.objects.update_or_create(code=code, defaults={
+            "name": name, "kind": kind, "categories": categories, "geom": area, "synthetic": True})
 
 
 def _counts(model) -> dict:

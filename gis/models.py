@@ -10,7 +10,7 @@ Domain modules import from each other, never from here.
 
 from gis.accounts.models import ACCESS_ROLES, AccessLogEntry, AccessProfile, AccessToken, LoginFailure
 from gis.calendar.models import CalendarOverride
-from gis.cases.models import Case, CaseEvent
+from gis.cases.models import Case, CaseEvent, CaseTask, Department
 from gis.care.models import CareSubject, CareSubjectPrivate, Sensor, SensorEvent
 from gis.incidents.models import Incident, IncidentStatusChange, LiveEvent
 from gis.notifications.models import Notification, NotificationAttempt
@@ -32,7 +32,7 @@ from gis.spatial.models import (
 
 __all__ = [
     "ACCESS_ROLES", "SRID", "AccessLogEntry", "AccessProfile", "AccessToken", "Building", "CalendarOverride",
-    "Camera", "CareSubject", "CareSubjectPrivate", "Case", "CaseEvent", "DataLoad", "Grid", "GridWorker", "Incident",
+    "Camera", "CareSubject", "CareSubjectPrivate", "Case", "CaseEvent", "CaseTask", "DataLoad", "Department", "Grid", "GridWorker", "Incident",
     "IncidentStatusChange", "LiveEvent", "LoginFailure", "NoParkingZone", "Notification", "NotificationAttempt",
     "ParkingSpot", "PartyActivity",
     "PartyOrganization", "Sensor", "SensorEvent", "ServicePoint", "Street", "StreetNode", "Synthetic",

@@ -41,6 +41,7 @@ _GRID_PREDICATE = {
     # a case is a grid worker's when its incident is (the incidents' own policy decides)
     "cases": "EXISTS (SELECT 1 FROM incidents i WHERE i.id = incident_id)",
     "case_events": "EXISTS (SELECT 1 FROM cases c WHERE c.id = case_id)",
+    "departments": "true",  # units beyond the grids: every staff role sees all of them
 }
 # tables the faces read under the caller's scope that no layer publishes (the cases API)
 _SCOPED_TABLES = ("cases", "case_events")

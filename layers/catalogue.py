@@ -430,6 +430,29 @@ JOIN grids g ON g.id = k.key
 
 LAYERS = LAYERS + (
     Layer(
+        id="departments",
+        title="Departments and their jurisdictions",
+        title_zh="联动部门辖区",
+        description=(
+            "Units beyond the grids (police station, market supervision, the city enforcement squad …): the incident "
+            "categories each handles and where. A case escalated above the subdistrict goes to the one that covers "
+            "its place (docs/cases.md)."
+        ),
+        table="departments",
+        geometry_type="MultiPolygon",
+        keywords=("department", "jurisdiction", "联合执法"),
+        columns=(
+            Column("code", "t.code"),
+            Column("name", "t.name"),
+            Column("kind", "t.kind"),
+            Column("categories", "array_to_string(t.categories, ',')", "string", "incident categories it handles"),
+            Column("phone", "t.phone", "string", "the unit's duty number"),
+            _SYNTHETIC,
+        ),
+        read_roles=STAFF_ROLES,
+        scenes=("governance",),
+    ),
+    Layer(
         id="case_indicators",
         title="Case indicators (last 30 days)",
         title_zh="案件考核指标",

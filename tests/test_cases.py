@@ -354,3 +354,57 @@ def test_the_sla_sweep_is_a_periodic_job_of_the_worker():
 
     assert "cases.sla_sweep" in app.tasks
     assert any(p.task.name == "cases.sla_sweep" for p in app.periodic_registry.periodic_tasks.values())
+
+
+# -- joint cases and departments ----------------------------------------------------------------
+
+
+@pytest.fixture
+def departments(own_grid):
+    """Two units whose jurisdiction is the first level-3 grid's subdistrict, handling sanitation and disputes."""
+    from django.contrib.gis.geos import MultiPolygon
+
+    level1 = own_grid.parent.parent
+    area = level1.geom if level1.geom.geom_type == "MultiPolygon" else MultiPolygon(level1.geom)
+    return [m.Department.objects.create(code=f"DEPT-TEST-{n}", name=name, kind=kind, categories=categories, geom=area)
+            for n, (name, kind, categories) in enumerate([
+                ("城管执法中队", "enforcement", ["sanitation", "illegal_parking"]),
+                ("派出所", "police", ["neighbour_dispute", "falling_object"])])]
+
+
+def test_a_joint_case_closes_only_when_every_unit_has_done_its_part(make_case, handler, worker_identity, departments):
+    case = filed(make_case(category="sanitation"), "2026-12-07 09:00")
+    cases.case_dispatch(case_id=case.id, actor=COMMANDER, worker_id=handler.id, at=at("2026-12-07 09:10"))
+    for department in departments:
+        cases.case_add_task(case_id=case.id, actor=COMMANDER, department_id=department.id,
+                            due_at=at("2026-12-08 17:00"), note="联合整治", at=at("2026-12-07 09:20"))
+    with pytest.raises(CaseRefused, match="has a part of case .* already"):
+        cases.case_add_task(case_id=case.id, actor=COMMANDER, department_id=departments[0].id,
+                            due_at=at("2026-12-08 17:00"), at=at("2026-12-07 09:21"))
+    cases.case_handle(case_id=case.id, actor=worker_identity, note="网格已处置", at=at("2026-12-07 11:00"))
+    with pytest.raises(CaseRefused, match="joint case: 城管执法中队, 派出所 still have their part open"):
+        cases.case_pass(case_id=case.id, actor=COMMANDER, at=at("2026-12-07 11:30"))
+    department_user = Identity(role="department", username="dept.test")
+    cases.case_complete_task(case_id=case.id, actor=department_user, department_id=departments[0].id,
+                             at=at("2026-12-07 15:00"))
+    with pytest.raises(CaseRefused, match="派出所 still"):
+        cases.case_pass(case_id=case.id, actor=COMMANDER, at=at("2026-12-07 15:30"))
+    cases.case_complete_task(case_id=case.id, actor=department_user, department_id=departments[1].id,
+                             at=at("2026-12-09 10:00"))  # after its part's deadline
+    case = cases.case_pass(case_id=case.id, actor=COMMANDER, at=at("2026-12-09 10:30"))
+    assert case.state == "closed"
+    done = CaseEvent.objects.filter(case=case, action="complete_task").order_by("id")
+    assert [e.data["on_time"] for e in done] == [True, False]
+
+
+def test_escalation_above_the_subdistrict_goes_to_the_department_of_the_category_and_place(make_case, departments):
+    case = filed(make_case(category="sanitation"), "2026-12-07 09:00")
+    for reason in ("需街道协调", "需联合执法"):
+        cases.case_escalate(case_id=case.id, actor=COMMANDER, reason=reason, at=at("2026-12-07 09:30"))
+    case = cases.case_escalate(case_id=case.id, actor=COMMANDER, reason="需执法", at=at("2026-12-07 09:40"))
+    assert (case.tier, case.department, case.grid) == (0, "城管执法中队", None)
+    orphan = filed(make_case(category="epidemic"), "2026-12-07 09:00")  # nobody handles epidemics here
+    for reason in ("a", "b"):
+        cases.case_escalate(case_id=orphan.id, actor=COMMANDER, reason=reason, at=at("2026-12-07 09:30"))
+    with pytest.raises(CaseRefused, match="no department handles epidemic at this place"):
+        cases.case_escalate(case_id=orphan.id, actor=COMMANDER, reason="c", at=at("2026-12-07 09:40"))

@@ -182,3 +182,25 @@ def test_the_big_screen_shows_the_case_its_clock_and_whom_to_send(accounts, case
     live = commander.get(f"/screen/api/incidents?grid={own_grid.code}").json()["features"]
     mine = [f for f in live if f["id"] == case.incident_id]
     assert mine and mine[0]["properties"]["overdue"] is True
+
+
+def test_a_joint_part_is_added_and_shown_over_http(accounts, case_in, own_grid):
+    from django.contrib.gis.geos import MultiPolygon
+
+    level1 = own_grid.parent.parent
+    area = level1.geom if level1.geom.geom_type == "MultiPolygon" else MultiPolygon(level1.geom)
+    unit = m.Department.objects.create(code="DEPT-API-1", name="派出所", kind="police",
+                                       categories=["sanitation"], geom=area)
+    try:
+        case = case_in(own_grid)
+        cases.case_accept(case_id=case.id, actor=COMMANDER)
+        cases.case_file(case_id=case.id, actor=COMMANDER)
+        url = f"/api/cases/{case.id}/add_task"
+        assert post(accounts["commander"], url, {"department_id": unit.id}).status_code == 400  # no due_at
+        added = post(accounts["commander"], url, {"department_id": unit.id, "due_at": "2099-01-01T17:00:00+08:00"})
+        assert added.status_code == 200 and added.json()["tasks"][0]["department"] == "派出所"
+        assert post(accounts["commander"], url, {"department_id": unit.id,
+                                                 "due_at": "2099-01-01T17:00:00+08:00"}).status_code == 409
+    finally:
+        m.CaseTask.objects.filter(department=unit).delete()
+        unit.delete()

@@ -26,3 +26,10 @@ def test_the_demo_cases_cover_the_states_and_agree_with_their_audit_rows(rollbac
     assert indicators and all(0 <= (row["closure_rate"] or 0) <= 1 for row in indicators)
     actions = Counter(m.CaseEvent.objects.values_list("action", flat=True))
     assert actions["dispatch"] >= actions["pass"] > 0 and actions["fail"] + actions["approve_deferral"] > 0
+
+
+def test_the_demo_has_departments_that_take_every_category_but_the_elders_alert(rollback):
+    load_demo_cases(as_of=DEMO_AS_OF, seed=DEFAULT_SEED, limit=5)
+    handled = {c for d in m.Department.objects.all() for c in d.categories}
+    assert m.Department.objects.count() == 3 and all(d.synthetic for d in m.Department.objects.all())
+    assert handled == set(m.Incident.objects.values_list("category", flat=True).distinct()) - {"elder_inactivity"}

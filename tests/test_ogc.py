@@ -13,7 +13,7 @@ from layers.catalogue import public_layers
 
 PUBLISHED = {"grids", "buildings", "parking_spots", "no_parking_zones", "party_orgs", "service_points"}
 # what a signed-in analyst reads on top: no personal records, the aggregate instead
-ANALYST = PUBLISHED | {"cameras", "incidents", "care_density", "case_indicators"}
+ANALYST = PUBLISHED | {"cameras", "incidents", "care_density", "case_indicators", "departments"}
 PERSONAL_FIELDS = {"full_name", "birth_date", "room", "contacts", "health_notes", "unit_room", "monitoring_rule"}
 
 needs_ogr = pytest.mark.skipif(shutil.which("ogrinfo") is None, reason="GDAL's ogrinfo is not installed (apt-get install gdal-bin)")

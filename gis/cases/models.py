@@ -8,12 +8,13 @@ here, not timers in a process, so a restart loses nothing and the SLA sweep is o
 from __future__ import annotations
 
 from django.contrib.gis.db import models
+from django.contrib.postgres.fields import ArrayField
 from django.db.models import CheckConstraint, Q
 from django.db.models.functions import Now
 
 from core import vocabulary
 from gis.incidents.models import Incident
-from gis.spatial.models import SRID, Grid, GridWorker
+from gis.spatial.models import SRID, Grid, GridWorker, Synthetic, geometry_valid
 
 TIERS = [(3, "level-3 grid (社区网格)"), (2, "level-2 grid"), (1, "level-1 grid (街道)"), (0, "department (部门)")]
 
@@ -88,3 +89,43 @@ class CaseEvent(models.Model):
         db_table = "case_events"
         indexes = [models.Index(fields=["case", "id"], name="case_events_case_idx"),
                    models.Index(fields=["action", "at"], name="case_events_action_at_idx")]
+
+
+class Department(Synthetic):
+    """A unit beyond the grids (派出所, 市场监管所, 城管执法中队 …): the categories it handles, and where."""
+
+    KINDS = [("police", "police station (派出所)"), ("market", "market supervision (市场监管所)"),
+             ("enforcement", "city enforcement squad (执法中队)"), ("street_office", "subdistrict office (街道)"),
+             ("other", "other")]
+
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=20, choices=KINDS, default="other")
+    categories = ArrayField(models.CharField(max_length=30), default=list, blank=True,
+                            help_text="incident categories it handles")
+    phone = models.CharField(max_length=20, blank=True, default="", help_text="the unit's duty number")
+    geom = models.MultiPolygonField(srid=SRID, help_text="its jurisdiction; jurisdictions may overlap grids")
+
+    class Meta:
+        db_table = "departments"
+        constraints = [geometry_valid("departments")]
+
+
+class CaseTask(models.Model):
+    """One unit's part of a joint case (联合执法): its own deadline; the case closes when every part is done."""
+
+    STATES = [("open", "open"), ("done", "done")]
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="tasks")
+    department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="tasks")
+    state = models.CharField(max_length=10, choices=STATES, default="open")
+    due_at = models.DateTimeField()
+    note = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField()
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "case_tasks"
+        constraints = [
+            CheckConstraint(condition=Q(state__in=["open", "done"]), name="case_tasks_state_known"),
+            models.UniqueConstraint(fields=["case", "department"], name="case_tasks_one_per_unit"),
+        ]

@@ -133,3 +133,13 @@ def case_of_incident(*, incident_id: int) -> dict | None:
         "history": [{"at": e.at.isoformat(), "action": e.action, "to": e.to_state, "actor": e.actor,
                      "reason": e.reason} for e in case.events.order_by("at", "id")],
     }
+
+
+def departments_for(*, category: str, lon: float, lat: float) -> list:
+    """The departments that handle ``category`` with a jurisdiction covering the point, by code."""
+    from django.contrib.gis.geos import Point
+
+    from gis.cases.models import Department
+
+    point = Point(lon, lat, srid=4326)
+    return list(Department.objects.filter(categories__contains=[category], geom__covers=point).order_by("code"))

@@ -18,8 +18,9 @@ from django.utils import timezone
 from core.identity import Identity
 from gis.cases import clock
 from gis.cases.limits import WARN_SHARE, limit_for
-from gis.cases.models import Case, CaseEvent
+from gis.cases.models import Case, CaseEvent, CaseTask, Department
 from gis.cases.notices import announce
+from gis.cases.selectors import departments_for
 from gis.cases.workflow import ACTIONS, REOPEN_DAYS, SYSTEM, refusal
 from gis.incidents.models import Incident
 from gis.services import ServiceError, check_values
@@ -129,6 +130,9 @@ def case_pass(*, case_id: int, actor: Identity, at: datetime | None = None) -> C
     """核查通过 → 结案: on time when it was handled by its (possibly deferred) due time and never breached one."""
 
     def effect(case: Case, at: datetime) -> dict:
+        waiting = [t.department.name for t in case.tasks.select_related("department").filter(state="open")]
+        if waiting:
+            raise CaseRefused(f"case {case.code} is a joint case: {', '.join(waiting)} still have their part open")
         case.closed_at = at
         breached = CaseEvent.objects.filter(case=case, action="breach").exists()
         case.closed_on_time = not breached and (case.handle_due_at is None or case.handled_at <= case.handle_due_at)
@@ -162,6 +166,45 @@ def case_rate(*, case_id: int, actor: Identity, rating: int, at: datetime | None
 
 
 # -- beside the line ----------------------------------------------------------------------
+
+
+def case_add_task(*, case_id: int, actor: Identity, department_id: int, due_at: datetime, note: str = "",
+                  at: datetime | None = None) -> Case:
+    """联合执法: a unit's own part of the case, with its own deadline; the case closes when every part is done."""
+    department = Department.objects.filter(pk=department_id).first()
+    if department is None:
+        raise ServiceError(f"there is no department {department_id}")
+    check_values(CaseTask, {"note": note})
+
+    def effect(case: Case, at: datetime) -> dict:
+        if due_at <= at:
+            raise ServiceError(f"the part's due time {due_at.isoformat()} has passed already")
+        if case.tasks.filter(department=department).exists():
+            raise CaseRefused(f"{department.name} has a part of case {case.code} already")
+        CaseTask.objects.create(case=case, department=department, due_at=due_at, note=note, created_at=at)
+        return {"department": department.code, "department_name": department.name, "due_at": due_at.isoformat()}
+
+    return _act(case_id, "add_task", actor, at, effect=effect)
+
+
+def case_complete_task(*, case_id: int, actor: Identity, department_id: int, note: str = "",
+                       at: datetime | None = None) -> Case:
+    """A unit reports its part of a joint case done."""
+    check_values(CaseTask, {"note": note})
+
+    def effect(case: Case, at: datetime) -> dict:
+        task = case.tasks.select_related("department").filter(department_id=department_id).first()
+        if task is None:
+            raise ServiceError(f"department {department_id} has no part in case {case.code}")
+        if task.state == "done":
+            raise CaseRefused(f"{task.department.name}'s part of case {case.code} is done already")
+        task.state, task.done_at, task.note = "done", at, note or task.note
+        task.save()
+        return {"department": task.department.code, "on_time": at <= task.due_at}
+
+    return _act(case_id, "complete_task", actor, at, effect=effect)
+
+
 
 
 def case_request_deferral(*, case_id: int, actor: Identity, until: datetime, reason: str,
@@ -224,6 +267,13 @@ def case_escalate(*, case_id: int, actor: Identity, reason: str, at: datetime | 
         if case.tier == 0:
             raise CaseRefused("the case is with a department already: there is no tier above")
         before = case.tier
+        if before == 1:  # above the subdistrict: the department that handles the category where it happened
+            point = case.incident.geom
+            found = departments_for(category=case.category, lon=point.x, lat=point.y)
+            if not found:
+                raise CaseRefused(f"no department handles {case.category} at this place; add one to the "
+                                  "departments layer, or keep the case with the subdistrict")
+            case.department = found[0].name
         case.tier -= 1
         case.escalation_count += 1
         case.grid = case.grid.parent if case.tier > 0 and case.grid is not None else None

@@ -19,7 +19,7 @@ from django.db.models.functions import Now
 SRID = 4326
 
 
-def _valid(name: str, field: str = "geom") -> CheckConstraint:
+def geometry_valid(name: str, field: str = "geom") -> CheckConstraint:
     return CheckConstraint(condition=IsValid(field), name=f"{name}_{field}_valid")
 
 
@@ -57,7 +57,7 @@ class Grid(Synthetic):
                 name="grids_parent_iff_not_level1",
             ),
             CheckConstraint(condition=Q(code__regex=r"^[0-9]{6,24}$"), name="grids_code_digits"),
-            _valid("grids"),
+            geometry_valid("grids"),
         ]
         indexes = [models.Index(fields=["level"], name="grids_level_idx")]
 
@@ -93,7 +93,7 @@ class Street(Synthetic):
         constraints = [
             CheckConstraint(condition=Q(length_m__gt=0), name="streets_length_positive"),
             CheckConstraint(condition=~Q(source=F("target")), name="streets_no_loops"),
-            _valid("streets"),
+            geometry_valid("streets"),
         ]
 
 
@@ -115,7 +115,7 @@ class Building(Synthetic):
             CheckConstraint(condition=Q(floors__gte=1, floors__lte=200), name="buildings_floors_range"),
             CheckConstraint(condition=Q(height_m__gt=0, height_m__lte=700), name="buildings_height_range"),
             CheckConstraint(condition=Q(units__gte=1), name="buildings_units_positive"),
-            _valid("buildings"),
+            geometry_valid("buildings"),
         ]
 
 
@@ -162,7 +162,7 @@ class ParkingSpot(Synthetic):
         db_table = "parking_spots"
         constraints = [
             CheckConstraint(condition=Q(occupancy__in=["free", "occupied", "unknown"]), name="parking_occupancy_known"),
-            _valid("parking_spots"),
+            geometry_valid("parking_spots"),
         ]
 
 
@@ -176,7 +176,7 @@ class NoParkingZone(Synthetic):
 
     class Meta:
         db_table = "no_parking_zones"
-        constraints = [_valid("no_parking_zones")]
+        constraints = [geometry_valid("no_parking_zones")]
 
 
 class GridWorker(Synthetic):
