@@ -157,9 +157,10 @@ def test_suspension_stops_the_clock_and_resumes_where_it_was(make_case, handler,
     assert clock.minutes_between(at("2026-12-10 09:00"), case.due_at, case.category) == pytest.approx(left, abs=0.02)
 
 
-def test_a_breach_climbs_one_tier_once_per_breach(make_case, handler):
+def test_a_breach_climbs_one_tier_once_per_breach(make_case, handler, worker_identity):
     case = filed(make_case(), "2026-12-07 09:00")
-    case = cases.case_dispatch(case_id=case.id, actor=COMMANDER, worker_id=handler.id, at=at("2026-12-07 09:10"))
+    cases.case_dispatch(case_id=case.id, actor=COMMANDER, worker_id=handler.id, at=at("2026-12-07 09:10"))
+    case = cases.case_acknowledge(case_id=case.id, actor=worker_identity, at=at("2026-12-07 09:15"))
     warn, due, grid = case.warn_at, case.due_at, case.grid
     assert sla_sweep(now=warn - timedelta(seconds=1)).warned == []
     assert sla_sweep(now=warn).warned == [case.id]
@@ -330,7 +331,7 @@ def test_a_dispatch_keeps_the_recommendation_beside_the_choice(make_case, handle
 # -- who hears of it --------------------------------------------------------------------------
 
 
-def test_a_dispatch_and_a_breach_are_told_once_through_the_outbox(make_case, handler, monkeypatch):
+def test_a_dispatch_and_a_breach_are_told_once_through_the_outbox(make_case, handler, worker_identity, monkeypatch):
     from gis.notifications.models import Notification
 
     monkeypatch.setenv("ONEMAP_DINGTALK_ROBOTS", '{"command": {"webhook": "http://127.0.0.1:9/robot", '
@@ -339,6 +340,7 @@ def test_a_dispatch_and_a_breach_are_told_once_through_the_outbox(make_case, han
     case = cases.case_dispatch(case_id=case.id, actor=COMMANDER, worker_id=handler.id, at=at("2026-12-07 09:10"))
     told = Notification.objects.filter(subject_kind="case", subject_id=case.id)
     assert sorted(told.values_list("channel", "recipient")) == [("in_app", f"worker:{handler.code}")]  # no SMS gateway
+    case = cases.case_acknowledge(case_id=case.id, actor=worker_identity, at=at("2026-12-07 09:15"))
     sla_sweep(now=case.warn_at)
     sla_sweep(now=case.due_at)
     sla_sweep(now=case.due_at + timedelta(seconds=30))  # nothing new: nobody is told twice
@@ -408,3 +410,38 @@ def test_escalation_above_the_subdistrict_goes_to_the_department_of_the_category
         cases.case_escalate(case_id=orphan.id, actor=COMMANDER, reason=reason, at=at("2026-12-07 09:30"))
     with pytest.raises(CaseRefused, match="no department handles epidemic at this place"):
         cases.case_escalate(case_id=orphan.id, actor=COMMANDER, reason="c", at=at("2026-12-07 09:40"))
+
+
+def test_a_dispatch_nobody_signs_for_climbs_a_tier_and_the_command_centre_hears_of_it(make_case, handler,
+                                                                                      worker_identity):
+    from gis.notifications.models import Notification
+
+    case = filed(make_case(category="elder_inactivity"), "2026-12-12 02:00")  # around the clock: 10 minutes to sign
+    case = cases.case_dispatch(case_id=case.id, actor=COMMANDER, worker_id=handler.id, at=at("2026-12-12 02:05"))
+    assert case.ack_due_at == at("2026-12-12 02:15")
+    assert sla_sweep(now=at("2026-12-12 02:14")).unacknowledged == []
+    report = sla_sweep(now=at("2026-12-12 02:15"))
+    assert (report.unacknowledged, report.escalated) == ([case.id], [case.id])
+    case.refresh_from_db()
+    assert (case.tier, case.ack_due_at) == (2, None)
+    assert sla_sweep(now=at("2026-12-12 02:30")).unacknowledged == []  # once
+    told = Notification.objects.filter(subject_kind="case", subject_id=case.id, payload__action="ack_breach")
+    assert list(told.values_list("recipient", flat=True)) == ["command-centre"]
+    signed = filed(make_case(category="elder_inactivity"), "2026-12-12 03:00")
+    cases.case_dispatch(case_id=signed.id, actor=COMMANDER, worker_id=handler.id, at=at("2026-12-12 03:00"))
+    cases.case_acknowledge(case_id=signed.id, actor=worker_identity, at=at("2026-12-12 03:05"))
+    assert signed.id not in sla_sweep(now=at("2026-12-12 03:20")).unacknowledged
+
+
+def test_a_handler_may_ask_to_escalate_and_the_command_centre_is_told(make_case, handler, worker_identity):
+    from gis.notifications.models import Notification
+
+    case = filed(make_case(), "2026-12-07 09:00")
+    cases.case_dispatch(case_id=case.id, actor=COMMANDER, worker_id=handler.id, at=at("2026-12-07 09:10"))
+    case = cases.case_request_escalation(case_id=case.id, actor=worker_identity, reason="涉及多个产权单位",
+                                         at=at("2026-12-07 09:30"))
+    assert (case.state, case.tier) == ("dispatched", 3)  # asking does not climb; a commander decides
+    told = Notification.objects.filter(subject_kind="case", subject_id=case.id, payload__action="request_escalation")
+    assert told.count() == 1
+    with pytest.raises(CaseRefused, match="may not 'escalate'"):
+        cases.case_escalate(case_id=case.id, actor=worker_identity, reason="x", at=at("2026-12-07 09:31"))

@@ -40,6 +40,9 @@ class Case(models.Model):
     breached_at = models.DateTimeField(null=True, blank=True)
     handle_due_at = models.DateTimeField(null=True, blank=True, help_text="kept through rework")
     handle_warn_at = models.DateTimeField(null=True, blank=True)
+    # a dispatched case not signed for by this moment climbs a tier (once)
+    ack_due_at = models.DateTimeField(null=True, blank=True)
+    ack_breached_at = models.DateTimeField(null=True, blank=True)
     handled_at = models.DateTimeField(null=True, blank=True)
     # a suspended case: the state it will resume to and the working minutes its stage had left
     resume_state = models.CharField(max_length=20, blank=True, default="")
@@ -66,6 +69,7 @@ class Case(models.Model):
         indexes = [
             models.Index(fields=["warn_at"], name="cases_warn_idx", condition=Q(warned_at__isnull=True)),
             models.Index(fields=["due_at"], name="cases_due_idx", condition=Q(breached_at__isnull=True)),
+            models.Index(fields=["ack_due_at"], name="cases_ack_due_idx", condition=Q(ack_breached_at__isnull=True)),
             models.Index(fields=["grid", "state"], name="cases_grid_state_idx"),
         ]
 

@@ -3,7 +3,8 @@
 - a dispatch: the worker it went to (in the app; by SMS too when they have a phone and a
   gateway is configured);
 - a warning (80% of a limit): the worker who has it;
-- a breach: the command centre (in the app, and every configured DingTalk robot).
+- a breach, a dispatch nobody signed for in time, a handler's request to escalate: the
+  command centre (in the app, and every configured DingTalk robot).
 
 Each notice's idempotency key is made from the audit row it reports (case, row, channel,
 recipient), so a retry, a second sweep or a second worker never tells anyone twice.
@@ -17,7 +18,8 @@ from gis.notifications.models import DINGTALK, IN_APP, SMS
 from gis.notifications.services import notify
 
 COMMAND_CENTRE = "command-centre"
-_TITLES = {"dispatch": "新派遣案件", "warn": "案件即将超时", "breach": "案件已超时"}
+_TITLES = {"dispatch": "新派遣案件", "warn": "案件即将超时", "breach": "案件已超时",
+           "ack_breach": "派遣案件无人签收", "request_escalation": "网格员申请上报"}
 
 
 def announce(case: Case, event: CaseEvent) -> int:
@@ -42,7 +44,7 @@ def _recipients(case: Case, event: CaseEvent):
         yield IN_APP, f"worker:{worker.code}"
         if event.action == "dispatch" and worker.phone and settings().notifications.sms_url:
             yield SMS, worker.phone
-    if event.action == "breach":
+    if event.action in ("breach", "ack_breach", "request_escalation"):
         yield IN_APP, COMMAND_CENTRE
         for robot in settings().notifications.dingtalk_robots:
             yield DINGTALK, robot.name

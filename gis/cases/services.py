@@ -85,6 +85,8 @@ def case_dispatch(*, case_id: int, actor: Identity, worker_id: int, at: datetime
     def effect(case: Case, at: datetime) -> dict:
         case.assignee = worker
         _start_stage(case, "handle", at)
+        case.ack_due_at = clock.due(at, limit_for(case.category).acknowledge_minutes, case.category)
+        case.ack_breached_at = None
         advice = recommendation or case_recommendation(case=case, at=at)
         return {"worker": worker.code, "worker_name": worker.name, "recommendation": advice,
                 "followed": advice.get("recommended") == worker.id}
@@ -100,7 +102,17 @@ def case_recommendation(*, case: Case, at: datetime | None = None) -> dict:
 
 def case_acknowledge(*, case_id: int, actor: Identity, at: datetime | None = None,
                      position: tuple[float, float] | None = None) -> Case:
-    return _act(case_id, "acknowledge", actor, at, position=position)
+    """签收: the worker has it; the acknowledgement deadline no longer runs."""
+
+    def effect(case: Case, at: datetime) -> None:
+        case.ack_due_at = None
+
+    return _act(case_id, "acknowledge", actor, at, position=position, effect=effect)
+
+
+def case_request_escalation(*, case_id: int, actor: Identity, reason: str, at: datetime | None = None) -> Case:
+    """申请上报: the handler finds the case too big for the grid; the command centre is told and decides."""
+    return _act(case_id, "request_escalation", actor, at, reason=reason)
 
 
 def case_return(*, case_id: int, actor: Identity, reason: str, at: datetime | None = None) -> Case:
@@ -108,7 +120,7 @@ def case_return(*, case_id: int, actor: Identity, reason: str, at: datetime | No
 
     def effect(case: Case, at: datetime) -> None:
         case.assignee = None
-        case.handle_due_at = case.handle_warn_at = None
+        case.handle_due_at = case.handle_warn_at = case.ack_due_at = None
         _start_stage(case, "dispatch", at)
 
     return _act(case_id, "return", actor, at, reason=reason, effect=effect)
@@ -120,6 +132,7 @@ def case_handle(*, case_id: int, actor: Identity, note: str, at: datetime | None
 
     def effect(case: Case, at: datetime) -> dict:
         case.handled_at = at
+        case.ack_due_at = None
         _stop_clock(case)
         return {"note": note, "photos": list(photos or [])}
 
@@ -237,6 +250,7 @@ def case_approve_deferral(*, case_id: int, actor: Identity, approve: bool = True
             case.remaining_minutes = clock.minutes_between(at, until, case.category)
             case.handle_due_at = None  # the deferred due time replaces the first one
         _unpause(case, at)
+        _restart_acknowledgement(case, case.state, at)
         return {"approved": approve, "until": until.isoformat()}
 
     return _act(case_id, "approve_deferral", actor, at, reason=reason, effect=effect)
@@ -255,6 +269,7 @@ def case_suspend(*, case_id: int, actor: Identity, reason: str, at: datetime | N
 def case_resume(*, case_id: int, actor: Identity, at: datetime | None = None) -> Case:
     def effect(case: Case, at: datetime) -> dict:
         _unpause(case, at)
+        _restart_acknowledgement(case, case.resume_state, at)
         return {"to": case.resume_state}
 
     return _act(case_id, "resume", actor, at, effect=effect, target=lambda case: case.resume_state)
@@ -276,6 +291,7 @@ def case_escalate(*, case_id: int, actor: Identity, reason: str, at: datetime | 
             case.department = found[0].name
         case.tier -= 1
         case.escalation_count += 1
+        case.ack_due_at = None  # the next tier decides whom to send
         case.grid = case.grid.parent if case.tier > 0 and case.grid is not None else None
         if case.stage:  # the new tier gets the stage's full limit (a late case stays late: see case_pass)
             case.handle_due_at = case.handle_warn_at = None
@@ -367,7 +383,13 @@ def _pause(case: Case, at: datetime) -> None:
     """Keep the working minutes the stage has left; the sweep ignores a case without a due time."""
     if case.due_at is not None:
         case.remaining_minutes = max(0.0, clock.minutes_between(at, case.due_at, case.category))
-    case.due_at = case.warn_at = None
+    case.due_at = case.warn_at = case.ack_due_at = None
+
+
+def _restart_acknowledgement(case: Case, state: str, at: datetime) -> None:
+    """A case back to waiting for its worker's signature gets a fresh acknowledgement deadline."""
+    if state == "dispatched":
+        case.ack_due_at = clock.due(at, limit_for(case.category).acknowledge_minutes, case.category)
 
 
 def _unpause(case: Case, at: datetime) -> None:

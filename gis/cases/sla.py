@@ -1,4 +1,5 @@
-"""The SLA sweep: yellow warnings at 80% of a stage's limit, red breaches at the limit, each exactly once.
+"""The SLA sweep: yellow warnings at 80% of a stage's limit, red breaches at the limit, each exactly once;
+and a dispatched case nobody signed for by its acknowledgement deadline.
 
 One conditional ``UPDATE … RETURNING`` per kind marks what fell due since the last sweep,
 so two workers sweeping at once never mark a case twice, and a sweep after a restart
@@ -32,6 +33,7 @@ RETURNING id, state, {moment}
 class SweepReport:
     warned: list[int] = field(default_factory=list)
     breached: list[int] = field(default_factory=list)
+    unacknowledged: list[int] = field(default_factory=list)  # dispatched, not signed for in time
     escalated: list[int] = field(default_factory=list)
 
 
@@ -42,9 +44,13 @@ def sla_sweep(*, now: datetime | None = None) -> SweepReport:
     with transaction.atomic():
         report.warned = _mark("warned_at", "warn_at", "warn", now)
         report.breached = _mark("breached_at", "due_at", "breach", now)
-    for case_id in report.breached:
+        report.unacknowledged = _mark("ack_breached_at", "ack_due_at", "ack_breach", now)
+    climbs = [(case_id, "time limit breached") for case_id in report.breached]
+    climbs += [(case_id, "not signed for in time") for case_id in report.unacknowledged
+               if case_id not in report.breached]
+    for case_id, reason in climbs:
         try:
-            case_escalate(case_id=case_id, actor=SYSTEM_IDENTITY, at=now, reason="time limit breached")
+            case_escalate(case_id=case_id, actor=SYSTEM_IDENTITY, at=now, reason=reason)
         except CaseRefused:
             continue  # already with a department: the breach stays marked, nothing higher to climb to
         report.escalated.append(case_id)

@@ -60,6 +60,7 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
     Action("escalate", "上报上级", _ACTIVE + (S.reported, S.accepted), None, _COMMAND | {SYSTEM},
            needs_reason=True),
     Action("reopen", "重新办理", (S.closed,), S.filed, _COMMAND, needs_reason=True),
+    Action("request_escalation", "申请上报", (S.dispatched, S.acknowledged), None, _HANDLERS, needs_reason=True),
     Action("add_task", "联合执法", _ACTIVE, None, _COMMAND),
     Action("complete_task", "分项办结", _ACTIVE, None, _COMMAND | {DEPARTMENT}),
 )}
