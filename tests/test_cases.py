@@ -445,3 +445,9 @@ def test_a_handler_may_ask_to_escalate_and_the_command_centre_is_told(make_case,
     assert told.count() == 1
     with pytest.raises(CaseRefused, match="may not 'escalate'"):
         cases.case_escalate(case_id=case.id, actor=worker_identity, reason="x", at=at("2026-12-07 09:31"))
+
+
+def test_the_longest_incident_code_still_has_a_case(rollback, own_grid):
+    point = own_grid.geom.point_on_surface
+    incident = incident_create(lon=point.x, lat=point.y, category="sanitation", source="staff", code="X" * 40)
+    assert cases.case_open(incident_id=incident.id).code == "CASE-" + "X" * 40

@@ -378,7 +378,8 @@ def test_live_markers_are_recent_open_incidents(commander, rollback):
     feature = body["features"][ids.index(new.id)]
     assert set(feature["properties"]) == {
         "code", "category", "source", "severity", "status", "title", "floor", "reported_at", "resolved_at",
-        "updated_at", "grid_id", "grid_code", "grid_name", "building_id", "camera_id", "has_evidence"}
+        "updated_at", "grid_id", "grid_code", "grid_name", "building_id", "camera_id", "has_evidence",
+        "overdue"}  # its case past a time limit (issue 14)
     assert feature["geometry"]["coordinates"] == pytest.approx([lon, lat])
 
 

@@ -22,7 +22,7 @@ TIERS = [(3, "level-3 grid (社区网格)"), (2, "level-2 grid"), (1, "level-1 g
 class Case(models.Model):
     STATES = vocabulary.case_state_choices()
 
-    code = models.CharField(max_length=40, unique=True)
+    code = models.CharField(max_length=50, unique=True, help_text="CASE- and the incident's code (up to 40)")
     incident = models.OneToOneField(Incident, on_delete=models.CASCADE, related_name="case")
     category = models.CharField(max_length=30, choices=vocabulary.category_choices())
     state = models.CharField(max_length=20, choices=STATES, default="reported")
