@@ -22,7 +22,7 @@ from django.urls import path
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from core.roles import ADMINISTRATOR, CASE_ROLES, COMMANDER, FIGURE_ROLES
+from core.roles import ADMINISTRATOR, CASE_ROLES, COMMANDER, FIGURE_ROLES, SCREEN_ROLES
 from core.vocabulary import CARE_CATEGORY, CASE_STATE_CODES, CATEGORY_CODES
 
 MAX_LIMIT = 500
@@ -163,6 +163,55 @@ def case_indicators(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="case-indicators-{by}-{start:%Y%m%d}-{end:%Y%m%d}.csv"'
     return response
+
+
+# -- the outbox's dead letters, for the command centre ----------------------------------------
+
+
+def _commander(request: HttpRequest, methods) -> None:
+    from api.auth import require_role
+
+    require_role(request, SCREEN_ROLES, what="the dead notifications")
+    _allow(request, methods)
+
+
+@csrf_exempt
+def dead_notices(request: HttpRequest) -> JsonResponse:
+    """Notifications that failed every attempt (newest first), each with what it was and its last error."""
+    from api.auth import AuthError
+    from gis.notifications.selectors import dead_notifications
+
+    try:
+        _commander(request, ("GET", "HEAD"))
+        limit = _int(request.GET.get("limit"), "limit", 100, 1, MAX_LIMIT)
+    except AuthError as exc:
+        return _error(exc.status, str(exc), exc.headers)
+    except _Refusal as exc:
+        return _error(exc.status, str(exc), exc.headers)
+    return _json({"notifications": dead_notifications(limit=limit)})
+
+
+@csrf_exempt
+def replay_notice(request: HttpRequest, notification_id: str) -> JsonResponse:
+    """A dead letter back to the outbox with a fresh set of attempts (the replay button)."""
+    from api.auth import AuthError
+    from gis.notifications.models import Notification
+    from gis.notifications.services import notification_replay
+    from gis.services import ServiceError
+
+    try:
+        _commander(request, ("POST",))
+        number = _number(notification_id)
+        if not Notification.objects.filter(pk=number).exists():
+            raise _Refusal(404, f"there is no notification {number}")
+        replayed = notification_replay(notification_id=number)
+    except AuthError as exc:
+        return _error(exc.status, str(exc), exc.headers)
+    except _Refusal as exc:
+        return _error(exc.status, str(exc), exc.headers)
+    except ServiceError as exc:
+        return _error(409, str(exc))
+    return _json({"id": replayed.id, "state": replayed.state, "attempts": replayed.attempts})
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -310,7 +359,7 @@ _NEEDS = {name: ("reason",) for name in ("reject", "return", "fail", "request_de
 
 def _number(raw: str) -> int:
     if not raw.isdigit() or len(raw) > 18:
-        raise _Refusal(404, f"case id must be a whole number, got {raw!r}")
+        raise _Refusal(404, f"the id must be a whole number, got {raw!r}")
     return int(raw)
 
 
@@ -350,6 +399,8 @@ def _error(status: int, message: str, headers: dict | None = None) -> JsonRespon
 urlpatterns = [
     path("", case_list, name="cases"),
     path("indicators", case_indicators, name="case-indicators"),
+    path("notices/dead", dead_notices, name="case-notices-dead"),
+    path("notices/<str:notification_id>/replay", replay_notice, name="case-notice-replay"),
     path("<str:case_id>", case_detail, name="case"),
     path("<str:case_id>/<str:action>", case_action, name="case-action"),
 ]

@@ -242,6 +242,13 @@ def _case_paths(paths: dict) -> None:
     _add(paths, "/api/cases/indicators", "case-indicators",
          get=_operation("The GB/T 30428 indicators of the cases filed in a period (administrators, commanders, "
                         "analysts)", _JSON, "text/csv", parameters=period))
+    _add(paths, "/api/cases/notices/dead", "case-notices-dead",
+         get=_operation("Notifications that failed every attempt (administrators, commanders)", _JSON,
+                        parameters=[_query_parameter("limit", {"type": "integer", "minimum": 1, "maximum": 500})]))
+    replay = _operation("Put a dead notification back in the outbox (administrators, commanders; 409 unless dead)",
+                        _JSON, parameters=[_path_parameter("notificationId", {"type": "integer", "minimum": 1})])
+    replay["responses"]["409"] = {"description": "The notification is not dead"}
+    _add(paths, "/api/cases/notices/{notificationId}/replay", "case-notice-replay", post=replay)
     _add(paths, "/api/cases/{caseId}", "case",
          get=_operation(f"One case with its history and the actions you may take {who}", _JSON, parameters=[case]))
     action = _path_parameter("action", {"type": "string", "enum": list(ACTIONS)})

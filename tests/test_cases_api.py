@@ -204,3 +204,30 @@ def test_a_joint_part_is_added_and_shown_over_http(accounts, case_in, own_grid):
     finally:
         m.CaseTask.objects.filter(department=unit).delete()
         unit.delete()
+
+
+def test_commanders_see_the_dead_letters_and_replay_them(accounts, demo_db):
+    from django.db import connection
+
+    from gis.notifications.models import Notification
+    from gis.notifications.services import notify
+
+    notify(key="test:dead-letter:1", channel="in_app", recipient="command-centre", subject=("case", None),
+           payload={"title": "测试 dead letter"})
+    dead = Notification.objects.get(key="test:dead-letter:1")
+    with connection.cursor() as cursor:  # as the worker leaves it after its last attempt
+        cursor.execute("UPDATE notifications SET state = 'dead', attempts = 5, last_error = 'HTTP 500' WHERE id = %s",
+                       [dead.id])
+    try:
+        listed = client(accounts["commander"]).get("/api/cases/notices/dead").json()["notifications"]
+        assert [n["last_error"] for n in listed if n["id"] == dead.id] == ["HTTP 500"]
+        assert client(accounts["worker"]).get("/api/cases/notices/dead").status_code == 403
+        assert post(accounts["worker"], f"/api/cases/notices/{dead.id}/replay").status_code == 403
+        replayed = post(accounts["commander"], f"/api/cases/notices/{dead.id}/replay").json()
+        assert (replayed["state"], replayed["attempts"]) == ("pending", 0)
+        again = post(accounts["commander"], f"/api/cases/notices/{dead.id}/replay")
+        assert again.status_code == 409 and "only a dead letter" in again.json()["error"]
+        assert post(accounts["commander"], "/api/cases/notices/999999999/replay").status_code == 404
+        assert client(accounts["commander"]).get(f"/api/cases/notices/{dead.id}/replay").status_code == 405
+    finally:
+        Notification.objects.filter(pk=dead.id).delete()
