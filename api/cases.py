@@ -89,7 +89,7 @@ def case_list(request: HttpRequest, identity) -> JsonResponse:
         if query.get("category"):
             cases = cases.filter(category=_choice(query["category"], "category", CATEGORY_CODES))
         if query.get("grid"):
-            cases = cases.filter(incident__grid__code=query["grid"][:100])
+            cases = cases.filter(incident__grid__code=_code(query["grid"], "grid"))
         if query.get("overdue"):
             if _bool(query["overdue"], "overdue"):
                 cases = cases.exclude(breached_at=None)
@@ -369,6 +369,13 @@ def _int(raw, name: str, default: int, low: int, high: int) -> int:
     if not raw.isdigit() or not low <= int(raw) <= high:
         raise _Refusal(400, f"{name} must be a whole number from {low} to {high}; got {raw!r}")
     return int(raw)
+
+
+def _code(raw: str, name: str) -> str:
+    """A code as a filter value: text the database can hold (no NUL), at most 100 characters."""
+    if "\x00" in raw or len(raw) > 100:
+        raise _Refusal(400, f"{name} must be a code of at most 100 characters without NUL")
+    return raw
 
 
 def _choice(raw: str, name: str, choices) -> str:

@@ -120,6 +120,8 @@ def test_bad_bodies_and_methods_are_client_errors(accounts, case_in, own_grid):
     assert client(commander).delete(f"/api/cases/{case.id}").status_code == 405
     assert client(commander).get("/api/cases/?state=lost").status_code == 400
     assert client(commander).get("/api/cases/?limit=0").status_code == 400
+    assert client(commander).get("/api/cases/?grid=%00").status_code == 400  # was a 500 (NUL reached PostgreSQL)
+    assert client(commander).get("/api/cases/?grid=" + "x" * 101).status_code == 400
 
 
 def test_the_list_filters_and_pages(accounts, case_in, own_grid):
