@@ -24,6 +24,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from core.roles import ADMINISTRATOR, CASE_ROLES, COMMANDER, FIGURE_ROLES, SCREEN_ROLES
 from core.vocabulary import CARE_CATEGORY, CASE_STATE_CODES, CATEGORY_CODES
+from gis.cases import selectors as case_reads
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
@@ -38,11 +39,11 @@ class _Refusal(Exception):
         self.status, self.headers = status, headers or {}
 
 
-def _view(*methods: str):
-    """The caller's identity for a case handler; errors as JSON; only ``methods`` (405 otherwise).
+def _view(*methods: str, roles: frozenset[str] = CASE_ROLES, what: str = "the cases"):
+    """The caller's identity for ``roles``; errors as JSON; only ``methods`` (405 otherwise).
 
-    A case the caller may not see is a 404 whatever the method: its view resolves the case
-    (``_detail``) before it looks at the method (``_allow``).
+    A case the caller may not see is a 404 whatever the method: the case is looked up under
+    the caller's scope (``_check_visible``) before the method is (``_allow``).
     """
 
     def decorate(view):
@@ -52,9 +53,9 @@ def _view(*methods: str):
             from gis.services import ServiceError
 
             try:
-                identity = require_role(request, CASE_ROLES, what="the cases")
+                identity = require_role(request, roles, what=what)
                 if "case_id" in kwargs:
-                    _detail(identity, _number(kwargs["case_id"]))
+                    _check_visible(identity, _number(kwargs["case_id"]))
                 _allow(request, methods)
                 return view(request, identity, **kwargs)
             except AuthError as exc:
@@ -97,7 +98,7 @@ def case_list(request: HttpRequest, identity) -> JsonResponse:
                 cases = cases.filter(breached_at=None)
         matched = cases.count()
         ids = list(cases.values_list("id", flat=True)[offset:offset + limit])
-    rows = [_summary(case) for case in _loaded(ids)]
+    rows = [case_reads.case_summary(case) for case in case_reads.cases_by_id(ids)]
     return _json({"cases": rows, "numberMatched": matched, "numberReturned": len(rows),
                   "limit": limit, "offset": offset})
 
@@ -132,27 +133,19 @@ def case_action(request: HttpRequest, identity, case_id: str, action: str) -> Js
     return _json(_detail(identity, number))
 
 
-@csrf_exempt
-def case_indicators(request: HttpRequest) -> HttpResponse:
+@_view("GET", "HEAD", roles=FIGURE_ROLES, what="the case indicators")
+def case_indicators(request: HttpRequest, identity) -> HttpResponse:
     """The indicators of the cases filed in [start, end) by grid, worker or department, as JSON or CSV."""
-    from api.auth import AuthError, require_role
     from gis.cases.selectors import GROUPINGS
     from gis.cases.selectors import case_indicators as indicators
 
-    try:
-        require_role(request, FIGURE_ROLES, what="the case indicators")
-        _allow(request, ("GET", "HEAD"))
-        query = request.GET
-        end = _moment(query["end"], "end") if query.get("end") else timezone.now()
-        start = _moment(query["start"], "start") if query.get("start") else end - timedelta(days=30)
-        if not start < end or end - start > timedelta(days=3700):
-            raise _Refusal(400, "start must come before end, at most ten years apart")
-        by = _choice(query.get("by") or "grid", "by", tuple(GROUPINGS))
-        form = _choice(query.get("f") or "json", "f", ("json", "csv"))
-    except AuthError as exc:
-        return _error(exc.status, str(exc), exc.headers)
-    except _Refusal as exc:
-        return _error(exc.status, str(exc), exc.headers)
+    query = request.GET
+    end = _moment(query["end"], "end") if query.get("end") else timezone.now()
+    start = _moment(query["start"], "start") if query.get("start") else end - timedelta(days=30)
+    if not start < end or end - start > timedelta(days=3700):
+        raise _Refusal(400, "start must come before end, at most ten years apart")
+    by = _choice(query.get("by") or "grid", "by", tuple(GROUPINGS))
+    form = _choice(query.get("f") or "json", "f", ("json", "csv"))
     rows = indicators(start=start, end=end, by=by)
     if form == "json":
         return _json({"start": start.isoformat(), "end": end.isoformat(), "by": by, "indicators": rows})
@@ -168,49 +161,29 @@ def case_indicators(request: HttpRequest) -> HttpResponse:
 # -- the outbox's dead letters, for the command centre ----------------------------------------
 
 
-def _commander(request: HttpRequest, methods) -> None:
-    from api.auth import require_role
-
-    require_role(request, SCREEN_ROLES, what="the dead notifications")
-    _allow(request, methods)
-
-
-@csrf_exempt
-def dead_notices(request: HttpRequest) -> JsonResponse:
+@_view("GET", "HEAD", roles=SCREEN_ROLES, what="the dead notifications")
+def dead_notices(request: HttpRequest, identity) -> JsonResponse:
     """Notifications that failed every attempt (newest first), each with what it was and its last error."""
-    from api.auth import AuthError
     from gis.notifications.selectors import dead_notifications
 
-    try:
-        _commander(request, ("GET", "HEAD"))
-        limit = _int(request.GET.get("limit"), "limit", 100, 1, MAX_LIMIT)
-    except AuthError as exc:
-        return _error(exc.status, str(exc), exc.headers)
-    except _Refusal as exc:
-        return _error(exc.status, str(exc), exc.headers)
+    limit = _int(request.GET.get("limit"), "limit", 100, 1, MAX_LIMIT)
     return _json({"notifications": dead_notifications(limit=limit)})
 
 
-@csrf_exempt
-def replay_notice(request: HttpRequest, notification_id: str) -> JsonResponse:
-    """A dead letter back to the outbox with a fresh set of attempts (the replay button)."""
-    from api.auth import AuthError
+@_view("POST", roles=SCREEN_ROLES, what="the dead notifications")
+def replay_notice(request: HttpRequest, identity, notification_id: str) -> JsonResponse:
+    """A dead letter back to the outbox with a fresh set of attempts (the replay button); 409 unless dead."""
     from gis.notifications.models import Notification
     from gis.notifications.services import notification_replay
     from gis.services import ServiceError
 
+    number = _number(notification_id)
+    if not Notification.objects.filter(pk=number).exists():
+        raise _Refusal(404, f"there is no notification {number}")
     try:
-        _commander(request, ("POST",))
-        number = _number(notification_id)
-        if not Notification.objects.filter(pk=number).exists():
-            raise _Refusal(404, f"there is no notification {number}")
         replayed = notification_replay(notification_id=number)
-    except AuthError as exc:
-        return _error(exc.status, str(exc), exc.headers)
-    except _Refusal as exc:
-        return _error(exc.status, str(exc), exc.headers)
     except ServiceError as exc:
-        return _error(409, str(exc))
+        raise _Refusal(409, str(exc)) from None
     return _json({"id": replayed.id, "state": replayed.state, "attempts": replayed.attempts})
 
 
@@ -232,56 +205,26 @@ def _visible(identity):
     return cases
 
 
-def _detail(identity, number: int) -> dict:
-    from gis.cases.workflow import allowed_actions
+def _check_visible(identity, number: int) -> None:
+    """404 unless the caller's row-level security lets them see case ``number``."""
     from layers.access import scoped_django
 
     with scoped_django(identity):
         visible = _visible(identity).filter(pk=number).exists()
     if not visible:
         raise _Refusal(404, f"case {number} does not exist (or is not yours to see)")
-    case = _loaded([number])[0]
-    tasks = [{"department": t.department.name, "department_id": t.department_id, "state": t.state,
-              "due_at": t.due_at.isoformat(), "done_at": t.done_at.isoformat() if t.done_at else None}
-             for t in case.tasks.select_related("department").order_by("id")]
-    history = [
-        {"at": e.at.isoformat(), "action": e.action, "from": e.from_state, "to": e.to_state, "actor": e.actor,
-         "role": e.role, "reason": e.reason, "position": [e.position.x, e.position.y] if e.position else None,
-         "data": e.data}
-        for e in case.events.order_by("id")
-    ]
-    detail = {**_summary(case), "tasks": tasks, "history": history,
-              "allowed": allowed_actions(case.state, identity.role)}
-    if "dispatch" in detail["allowed"]:
-        from gis.cases.services import case_recommendation
 
+
+def _detail(identity, number: int) -> dict:
+    """A case the caller may see, with the actions they may take and, when it may be dispatched, whom to send."""
+    from gis.cases.services import case_recommendation
+    from gis.cases.workflow import allowed_actions
+
+    case = case_reads.cases_by_id([number])[0]
+    detail = {**case_reads.case_detail(case), "allowed": allowed_actions(case.state, identity.role)}
+    if "dispatch" in detail["allowed"]:
         detail["recommendation"] = case_recommendation(case=case)
     return detail
-
-
-def _loaded(ids: list[int]) -> list:
-    """The cases of ``ids`` in that order, with what a summary shows (read once the caller's scope let them through)."""
-    from gis.cases.models import Case
-
-    by_id = Case.objects.select_related("grid", "assignee", "incident").in_bulk(ids)
-    return [by_id[i] for i in ids if i in by_id]
-
-
-def _summary(case) -> dict:
-    def moment(value: datetime | None) -> str | None:
-        return value.isoformat() if value else None
-
-    point = case.incident.geom
-    return {
-        "id": case.id, "code": case.code, "state": case.state, "category": case.category, "tier": case.tier,
-        "grid": case.grid.code if case.grid else None, "incident": case.incident.code,
-        "location": [point.x, point.y], "assignee": case.assignee.name if case.assignee else None,
-        "stage": case.stage or None, "due_at": moment(case.due_at), "warn_at": moment(case.warn_at),
-        "warned": case.warned_at is not None, "breached": case.breached_at is not None,
-        "deferred": case.deferred, "rework": case.rework_count, "reopened": case.reopen_count,
-        "escalations": case.escalation_count, "rating": case.rating, "closed_at": moment(case.closed_at),
-        "closed_on_time": case.closed_on_time, "created_at": moment(case.created_at),
-    }
 
 
 def _body(request: HttpRequest) -> dict:

@@ -101,38 +101,37 @@ class _Walk:
     def run(self) -> None:
         c, command = self.cases, DEMO_COMMANDER
         case = c.case_open(incident_id=self.incident.id, at=self.moment)
-        step = lambda low, high: self.later(low, high)  # noqa: E731
-        if (at := step(5, 40)) is None:
+        if (at := self.later(5, 40)) is None:
             return
         if self.chance(0.04):
             c.case_reject(case_id=case.id, actor=command, reason="重复上报 duplicate report", at=at)
             return
         c.case_accept(case_id=case.id, actor=command, at=at)
-        if (at := step(5, 60)) is None:
+        if (at := self.later(5, 60)) is None:
             return
         c.case_file(case_id=case.id, actor=command, at=at)
-        if self.worker is None or (at := step(5, 90)) is None:
+        if self.worker is None or (at := self.later(5, 90)) is None:
             return
         c.case_dispatch(case_id=case.id, actor=command, worker_id=self.worker.id, at=at)
-        if self.chance(0.05) and (at := step(5, 60)) is not None:
+        if self.chance(0.05) and (at := self.later(5, 60)) is not None:
             c.case_return(case_id=case.id, actor=self.handler, reason="不属本网格 not this grid's", at=at)
-            if (at := step(5, 60)) is None:
+            if (at := self.later(5, 60)) is None:
                 return
             c.case_dispatch(case_id=case.id, actor=command, worker_id=self.worker.id, at=at)
-        if (at := step(2, 30)) is None:
+        if (at := self.later(2, 30)) is None:
             return
         c.case_acknowledge(case_id=case.id, actor=self.handler, at=at)
-        if self.chance(0.04) and (at := step(10, 120)) is not None:
+        if self.chance(0.04) and (at := self.later(10, 120)) is not None:
             c.case_suspend(case_id=case.id, actor=command, reason="等待产权单位答复 waiting for the owner", at=at)
-            if (at := step(600, 6000)) is None:
+            if (at := self.later(600, 6000)) is None:
                 return
             c.case_resume(case_id=case.id, actor=command, at=at)
-        if self.chance(0.05) and (at := step(10, 120)) is not None:
+        if self.chance(0.05) and (at := self.later(10, 120)) is not None:
             case.refresh_from_db()
             until = max(case.due_at or at, at) + timedelta(days=int(self.rng.integers(2, 6)))
             c.case_request_deferral(case_id=case.id, actor=self.handler, until=until, reason="需协调物业 needs the "
                                     "property company", at=at)
-            if (at := step(10, 240)) is None:
+            if (at := self.later(10, 240)) is None:
                 return
             c.case_approve_deferral(case_id=case.id, actor=command, at=at)
         self._handle_and_check(case)

@@ -201,18 +201,18 @@ def incident_api(request: HttpRequest, identity, incident_id: str) -> JsonRespon
 def _case(incident_id: int, identity) -> dict | None:
     """The incident's case for the panel, with what the caller may do and, when it may be dispatched, whom to send."""
     from gis.cases.models import Case
-    from gis.cases.selectors import case_of_incident
+    from gis.cases.selectors import case_detail, cases_by_id
     from gis.cases.services import case_recommendation
     from gis.cases.workflow import allowed_actions
 
-    case = case_of_incident(incident_id=incident_id)
-    if case is None:
+    found = cases_by_id(list(Case.objects.filter(incident_id=incident_id).values_list("id", flat=True)))
+    if not found:
         return None
-    case["allowed"] = allowed_actions(case["state"], identity.role)
-    case["label"] = CASE_STATE_LABELS.get(case["state"], case["state"])
-    if "dispatch" in case["allowed"]:
-        case["recommendation"] = case_recommendation(case=Case.objects.get(pk=case["id"]))
-    return case
+    detail = {**case_detail(found[0]), "allowed": allowed_actions(found[0].state, identity.role),
+              "label": CASE_STATE_LABELS.get(found[0].state, found[0].state)}
+    if "dispatch" in detail["allowed"]:
+        detail["recommendation"] = case_recommendation(case=found[0])
+    return detail
 
 
 # -- tiles and small layers, answered by the OGC API's own views ------------------------

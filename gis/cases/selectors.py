@@ -113,26 +113,46 @@ def _with_rates(row: dict, by: str) -> dict:
     return out
 
 
-def case_of_incident(*, incident_id: int) -> dict | None:
-    """The case of an incident for a panel: its state, clock, who has it and its steps; None without one."""
+def cases_by_id(ids: list[int]) -> list:
+    """The cases of ``ids`` in that order, with what a summary shows (the caller decided they may be seen)."""
     from gis.cases.models import Case
 
-    case = Case.objects.select_related("grid", "assignee").filter(incident_id=incident_id).first()
-    if case is None:
-        return None
+    by_id = Case.objects.select_related("grid", "assignee", "incident").in_bulk(ids)
+    return [by_id[i] for i in ids if i in by_id]
 
-    def moment(value):
-        return value.isoformat() if value else None
 
+def case_summary(case) -> dict:
+    """A case as a list row: state, clock, who has it, where, and its counts."""
+    point = case.incident.geom
     return {
-        "id": case.id, "code": case.code, "state": case.state, "tier": case.tier,
-        "grid": case.grid.name if case.grid else None, "assignee": case.assignee.name if case.assignee else None,
-        "stage": case.stage or None, "due_at": moment(case.due_at), "warned": case.warned_at is not None,
-        "breached": case.events.filter(action="breach").exists(), "deferred": case.deferred, "rework": case.rework_count,
-        "closed_at": moment(case.closed_at), "closed_on_time": case.closed_on_time,
-        "history": [{"at": e.at.isoformat(), "action": e.action, "to": e.to_state, "actor": e.actor,
-                     "reason": e.reason} for e in case.events.order_by("at", "id")],
+        "id": case.id, "code": case.code, "state": case.state, "category": case.category, "tier": case.tier,
+        "grid": case.grid.code if case.grid else None, "grid_name": case.grid.name if case.grid else None,
+        "incident": case.incident.code, "location": [point.x, point.y],
+        "assignee": case.assignee.name if case.assignee else None, "stage": case.stage or None,
+        "due_at": _moment(case.due_at), "warn_at": _moment(case.warn_at), "warned": case.warned_at is not None,
+        "breached": case.breached_at is not None, "deferred": case.deferred, "rework": case.rework_count,
+        "reopened": case.reopen_count, "escalations": case.escalation_count, "rating": case.rating,
+        "closed_at": _moment(case.closed_at), "closed_on_time": case.closed_on_time,
+        "created_at": _moment(case.created_at),
     }
+
+
+def case_detail(case) -> dict:
+    """A case with its joint parts and every step of its audit log."""
+    tasks = [{"department": t.department.name, "department_id": t.department_id, "state": t.state,
+              "due_at": _moment(t.due_at), "done_at": _moment(t.done_at)}
+             for t in case.tasks.select_related("department").order_by("id")]
+    history = [
+        {"at": e.at.isoformat(), "action": e.action, "from": e.from_state, "to": e.to_state, "actor": e.actor,
+         "role": e.role, "reason": e.reason, "position": [e.position.x, e.position.y] if e.position else None,
+         "data": e.data}
+        for e in case.events.order_by("at", "id")
+    ]
+    return {**case_summary(case), "tasks": tasks, "history": history}
+
+
+def _moment(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
 
 
 def departments_for(*, category: str, lon: float, lat: float) -> list:

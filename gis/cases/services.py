@@ -48,9 +48,9 @@ def case_open(*, incident_id: int, actor: Identity = SYSTEM_IDENTITY, at: dateti
     existing = Case.objects.filter(incident=incident).first()
     if existing is not None:
         return existing
+    tier = limit_for(incident.category).tier
     case = Case.objects.create(code=f"CASE-{incident.code}", incident=incident, category=incident.category,
-                               tier=limit_for(incident.category).tier, grid=_grid_at_tier(incident.grid,
-                                                                                          limit_for(incident.category).tier))
+                               tier=tier, grid=_grid_at_tier(incident.grid, tier))
     _record(case, "report", "", "reported", actor, at, data={"incident": incident.code})
     return case
 

@@ -668,7 +668,7 @@
     var dl = el('dl', { 'class': 'om-case' });
     [['编号 Code', c.code], ['状态 State', c.label + (c.deferred ? ' · 已延期 deferred' : '')],
      ['时限 Due', c.due_at ? el('span', { 'class': clock }, dateTime(c.due_at)) : '—'],
-     ['负责 Handler', (c.assignee || '—') + (c.grid ? ' · ' + c.grid : '')]].forEach(function (r) {
+     ['负责 Handler', (c.assignee || '—') + (c.grid_name ? ' · ' + c.grid_name : '')]].forEach(function (r) {
       dl.appendChild(el('dt', {}, r[0])); dl.appendChild(el('dd', {}, r[1]));
     });
     body.appendChild(dl);
