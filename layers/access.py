@@ -33,7 +33,10 @@ from layers.catalogue import LAYERS
 _PERSONAL_TABLES = ("care_subjects", "care_subject_private")
 # rows that go with an editable table's row when it is deleted (Django cascades them itself,
 # so the role that deletes must be able to read and delete them too)
-_CASCADED = {"incidents": ("incident_status_changes",)}
+_CASCADED = {"incidents": ("incident_status_changes", "cases", "case_events", "case_tasks")}
+# rows a scoped write of an editable table adds with it: a new incident opens its case, which
+# writes its first audit row (every incident is a case from its first moment)
+_WRITTEN_WITH = {"incidents": ("cases", "case_events")}
 # tables under the published views, with how a grid worker's rows are found
 _GRID_PREDICATE = {
     "grids": "id = current_setting('onemap.grid_id')::bigint",
@@ -289,6 +292,12 @@ def _security_statements(existing: set[str]) -> Iterator[sql.Composable]:
         for dependent in _CASCADED.get(table, ()):
             if dependent in existing:
                 yield sql.SQL("GRANT SELECT, DELETE ON {} TO onemap_staff").format(ident(dependent))
+        for dependent in _WRITTEN_WITH.get(table, ()):
+            if dependent in existing:
+                yield sql.SQL("GRANT INSERT ON {} TO {}").format(ident(dependent), writers)
+                yield sql.SQL("GRANT USAGE ON SEQUENCE {} TO {}").format(ident(f"{dependent}_id_seq"), writers)
+                yield sql.SQL("CREATE POLICY onemap_grid_write ON {} FOR INSERT TO onemap_grid WITH CHECK ({})").format(
+                    ident(dependent), sql.SQL(_GRID_PREDICATE[dependent]))
     for layer in LAYERS:
         readers = [r for r in _ALL_ROLES if _may_read_layer(r, layer)]
         yield sql.SQL("REVOKE ALL ON {} FROM {}").format(ident(layer.view), everyone)

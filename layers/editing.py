@@ -299,6 +299,7 @@ class _refusals:
 
 class _IncidentWriter:
     def create(self, body: FeatureBody) -> int:
+        from gis.cases.services import case_open
         from gis.incidents.services import incident_create
 
         p = body.properties
@@ -309,6 +310,7 @@ class _IncidentWriter:
             code=f"INC-{timezone.now():%Y%m%d%H%M%S}-{secrets.token_hex(3)}",
             severity=p.get("severity", 2), title=p.get("title", ""), floor=p.get("floor"),
         )
+        case_open(incident_id=incident.id)  # every incident is a case, from its first moment
         if "notes" in p or "status" in p:
             self.update(incident.pk, FeatureBody({k: p[k] for k in ("notes", "status") if k in p}, None))
         return incident.pk

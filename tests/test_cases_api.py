@@ -233,3 +233,23 @@ def test_commanders_see_the_dead_letters_and_replay_them(accounts, demo_db):
         assert client(accounts["commander"]).get(f"/api/cases/notices/{dead.id}/replay").status_code == 405
     finally:
         Notification.objects.filter(pk=dead.id).delete()
+
+
+@pytest.mark.parametrize("who", ["administrator", "worker"])
+def test_an_incident_written_through_the_ogc_api_is_a_case_and_goes_with_it(accounts, own_grid, who):
+    """Every incident is a case: one POSTed by an administrator, or by a grid worker inside their
+    grid (under row-level security), opens its case in the same transaction; a DELETE takes both."""
+    point = own_grid.geom.point_on_surface
+    feature = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [point.x, point.y]},
+               "properties": {"category": "sanitation", "title": "OGC 写入的事件"}}
+    account = accounts[who]
+    made = client(account).post("/ogc/collections/incidents/items", data=json.dumps(feature),
+                                content_type="application/geo+json")
+    assert made.status_code == 201, made.content
+    number = int(made.headers["Location"].rsplit("/", 1)[1])
+    case = m.Case.objects.get(incident_id=number)
+    assert case.state == "reported" and case.grid_id == own_grid.id
+    assert list(case.events.values_list("action", flat=True)) == ["report"]
+    gone = client(accounts["administrator"]).delete(f"/ogc/collections/incidents/items/{number}")
+    assert gone.status_code == 204
+    assert not m.Case.objects.filter(pk=case.pk).exists()

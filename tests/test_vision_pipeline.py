@@ -170,6 +170,8 @@ def test_incident_lands_in_the_buildings_grid_with_its_floor(rollback, facade_ca
     metric = Point(*to_metric.transform(incident.geom.x, incident.geom.y), srid=4547)
     assert facade_camera.building.geom.transform(4547, clone=True).boundary.distance(metric) < 1.0
     assert incident.evidence["sha256"]["clip"]
+    # ... it is a case from its first moment, waiting for the command centre
+    assert incident.case.state == "reported" and incident.case.events.get().action == "report"
     # ... and it is published in the incidents layer
     from django.db import connection
     from psycopg import sql

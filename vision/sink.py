@@ -39,6 +39,7 @@ def incidents_write(*, events: list[VisionEvent], camera, started_at: datetime |
     """Write one incident per event at its façade point with its floor and evidence, in one transaction."""
     from django.db import transaction
 
+    from gis.cases.services import case_open
     from gis.incidents.services import incident_create
     from gis.models import Building
     from gis.services import ServiceError
@@ -66,6 +67,7 @@ def incidents_write(*, events: list[VisionEvent], camera, started_at: datetime |
                     evidence=_evidence(event), camera=camera, building=building,
                     description=f"Detected by the camera pipeline (confidence {event.confidence:.2f}).",
                 )
+                case_open(incident_id=incident.id)  # every incident is a case, from its first moment
                 written.append(WrittenIncident(code=incident.code,
                                                grid_code=incident.grid.code if incident.grid_id else None,
                                                floor=incident.floor))
