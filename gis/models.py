@@ -4,7 +4,7 @@ Django loads this module to find the app's models, and ``from gis.models import 
 any of them. The models themselves live in the domain packages: :mod:`gis.spatial.models`
 (the spatial core), :mod:`gis.care.models`, :mod:`gis.incidents.models`,
 :mod:`gis.party.models`, :mod:`gis.cases.models`, :mod:`gis.accounts.models`,
-:mod:`gis.calendar.models` and :mod:`gis.notifications.models`.
+:mod:`gis.calendar.models`, :mod:`gis.notifications.models` and :mod:`gis.reports.models`.
 Domain modules import from each other, never from here.
 """
 
@@ -15,6 +15,7 @@ from gis.care.models import CareSubject, CareSubjectPrivate, Sensor, SensorEvent
 from gis.incidents.models import Incident, IncidentStatusChange, LiveEvent
 from gis.notifications.models import Notification, NotificationAttempt
 from gis.party.models import PartyActivity, PartyOrganization
+from gis.reports.models import Report, ReporterBan, ReportModeration
 from gis.spatial.models import (
     SRID,
     Building,
@@ -34,6 +35,7 @@ __all__ = [
     "ACCESS_ROLES", "SRID", "AccessLogEntry", "AccessProfile", "AccessToken", "Building", "CalendarOverride",
     "Camera", "CareSubject", "CareSubjectPrivate", "Case", "CaseEvent", "CaseTask", "DataLoad", "Department", "Grid", "GridWorker", "Incident",
     "IncidentStatusChange", "LiveEvent", "LoginFailure", "NoParkingZone", "Notification", "NotificationAttempt",
+    "Report", "ReportModeration", "ReporterBan",
     "ParkingSpot", "PartyActivity",
     "PartyOrganization", "Sensor", "SensorEvent", "ServicePoint", "Street", "StreetNode", "Synthetic",
 ]

@@ -33,7 +33,8 @@ from layers.catalogue import LAYERS
 _PERSONAL_TABLES = ("care_subjects", "care_subject_private")
 # rows that go with an editable table's row when it is deleted (Django cascades them itself,
 # so the role that deletes must be able to read and delete them too)
-_CASCADED = {"incidents": ("incident_status_changes", "cases", "case_events", "case_tasks")}
+# (and rows that only point at it, which Django sets to NULL: a merged case, a resident's report)
+_CASCADED = {"incidents": ("incident_status_changes", "cases", "case_events", "case_tasks", "reports")}
 # rows a scoped write of an editable table adds with it: a new incident opens its case, which
 # writes its first audit row (every incident is a case from its first moment)
 _WRITTEN_WITH = {"incidents": ("cases", "case_events")}
@@ -41,8 +42,10 @@ _WRITTEN_WITH = {"incidents": ("cases", "case_events")}
 _GRID_PREDICATE = {
     "grids": "id = current_setting('onemap.grid_id')::bigint",
     "care_subject_private": "EXISTS (SELECT 1 FROM care_subjects s WHERE s.id = subject_id)",
-    # a case is a grid worker's when its incident is (the incidents' own policy decides)
-    "cases": "EXISTS (SELECT 1 FROM incidents i WHERE i.id = incident_id)",
+    # a case is a grid worker's when its incident is (the incidents' own policy decides), or when
+    # a resident's pin lay within 30 m of their grid (gis.reports: the neighbour sees it too)
+    "cases": "EXISTS (SELECT 1 FROM incidents i WHERE i.id = incident_id)"
+             " OR near_grid_id = current_setting('onemap.grid_id')::bigint",
     "case_events": "EXISTS (SELECT 1 FROM cases c WHERE c.id = case_id)",
     "departments": "true",  # units beyond the grids: every staff role sees all of them
 }
@@ -291,7 +294,7 @@ def _security_statements(existing: set[str]) -> Iterator[sql.Composable]:
         ).format(ident(f"{table}_id_seq"), writers)
         for dependent in _CASCADED.get(table, ()):
             if dependent in existing:
-                yield sql.SQL("GRANT SELECT, DELETE ON {} TO onemap_staff").format(ident(dependent))
+                yield sql.SQL("GRANT SELECT, UPDATE, DELETE ON {} TO onemap_staff").format(ident(dependent))
         for dependent in _WRITTEN_WITH.get(table, ()):
             if dependent in existing:
                 yield sql.SQL("GRANT INSERT ON {} TO {}").format(ident(dependent), writers)

@@ -29,6 +29,9 @@ class Case(models.Model):
     tier = models.PositiveSmallIntegerField(choices=TIERS, default=3, help_text="who is responsible: 3, 2, 1, 0")
     grid = models.ForeignKey(Grid, null=True, blank=True, on_delete=models.SET_NULL, related_name="cases",
                              help_text="the responsible grid at the case's tier")
+    near_grid = models.ForeignKey(Grid, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                  help_text="a neighbouring level-3 grid within 30 m of a reported pin: its worker "
+                                            "sees the case too")
     department = models.CharField(max_length=100, blank=True, default="")
     assignee = models.ForeignKey(GridWorker, null=True, blank=True, on_delete=models.SET_NULL, related_name="cases")
     # the clock of the current stage (dispatch: from filing; handling: from dispatch)
@@ -53,6 +56,8 @@ class Case(models.Model):
     reopen_count = models.PositiveSmallIntegerField(default=0)
     escalation_count = models.PositiveSmallIntegerField(default=0)
     rating = models.PositiveSmallIntegerField(null=True, blank=True, help_text="1 … 5, by the reporter")
+    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged",
+                                    help_text="a duplicate closed into this case")
     closed_at = models.DateTimeField(null=True, blank=True)
     closed_on_time = models.BooleanField(null=True, blank=True)
     created_at = models.DateTimeField(db_default=Now())

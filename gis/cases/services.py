@@ -181,6 +181,38 @@ def case_rate(*, case_id: int, actor: Identity, rating: int, at: datetime | None
 # -- beside the line ----------------------------------------------------------------------
 
 
+def case_join(*, case_id: int, actor: Identity, report: str, at: datetime | None = None) -> Case:
+    """附议: another reporter of the same problem joins the open case (their report names it)."""
+    return _act(case_id, "join", actor, at, effect=lambda case, at: {"report": report})
+
+
+def case_merge(*, case_id: int, into_case_id: int, actor: Identity, reason: str, at: datetime | None = None) -> Case:
+    """合并重复: a duplicate, still being screened, is closed into another open case; its reporters move along.
+
+    The duplicate ends rejected (not filed, so never due: the indicators do not count it) with
+    ``merged_into`` set; the case it joins records the merge in its own history.
+    """
+    from gis.cases.workflow import allowed_actions
+
+    def effect(case: Case, at: datetime) -> dict:
+        if into_case_id == case.id:
+            raise ServiceError("a case cannot be merged into itself")
+        into = Case.objects.select_for_update().filter(pk=into_case_id).first()
+        if into is None:
+            raise ServiceError(f"there is no case {into_case_id}")
+        if "join" not in allowed_actions(into.state, actor.role):
+            raise CaseRefused(f"case {into.code} is {into.state}: only an open case can take a duplicate")
+        moved = list(case.reports.values_list("code", flat=True))
+        case.reports.update(case=into)
+        case.merged_into = into
+        _record(into, "join", into.state, into.state, actor, at, reason=reason,
+                data={"merged": case.code, "reports": moved})
+        return {"into": into.code, "reports": moved}
+
+    return _act(case_id, "merge", actor, at, reason=reason, effect=effect)
+
+
+
 def case_add_task(*, case_id: int, actor: Identity, department_id: int, due_at: datetime, note: str = "",
                   at: datetime | None = None) -> Case:
     """联合执法: a unit's own part of the case, with its own deadline; the case closes when every part is done."""

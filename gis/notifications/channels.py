@@ -15,10 +15,11 @@ import json
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import quote_plus
 
 from core.settings import DingTalkRobot, NotificationSettings
+from gis.notifications import recipients
 from gis.notifications.models import DINGTALK, SMS
 
 # DingTalk accepts at most this many messages a minute from one robot (then answers 130101 and mutes it)
@@ -66,7 +67,12 @@ def send(message: Message, config: NotificationSettings) -> None:
     if message.channel == SMS:
         if not config.sms_url:
             raise ChannelError("no SMS gateway: set ONEMAP_SMS_URL", permanent=True)
-        return sms_send(config.sms_url, config.sms_template, message, timeout_s=config.timeout_s)
+        try:
+            phone = recipients.resolve(message.recipient)
+        except recipients.Unresolvable as exc:
+            raise ChannelError(str(exc), permanent=True) from None
+        return sms_send(config.sms_url, config.sms_template, replace(message, recipient=phone),
+                        timeout_s=config.timeout_s)
     raise ChannelError(f"{message.channel!r} is not a channel that sends requests", permanent=True)
 
 
@@ -123,7 +129,9 @@ def sms_body(template: str, message: Message) -> dict:
 
 
 def sms_send(url: str, template: str, message: Message, *, timeout_s: float) -> None:
-    _post_json(url, sms_body(template, message), key=message.key, timeout_s=timeout_s, secrets=(url,))
+    # the number is kept out of any error text (a resident's number must never reach a log line)
+    _post_json(url, sms_body(template, message), key=message.key, timeout_s=timeout_s,
+               secrets=(url, message.recipient))
 
 
 def _fill(value, fields: dict):

@@ -8,6 +8,7 @@ import re
 
 from django.db import connection, transaction
 
+from gis.notifications import recipients
 from gis.notifications.models import DEAD, PENDING, SMS, Notification
 from gis.services import ServiceError, check_values
 
@@ -67,8 +68,8 @@ def _check(*, key, channel, recipient, subject_kind, subject_id, payload) -> Non
                                 "subject_kind": subject_kind, "subject_id": subject_id})
     if not recipient.strip():
         raise ServiceError("recipient cannot be empty")
-    if channel == SMS and not _PHONE.match(recipient):
-        raise ServiceError(f"an SMS recipient is a phone number (digits, an optional leading +); got {recipient!r}")
+    if channel == SMS and not _PHONE.match(recipient) and not recipients.is_reference(recipient):
+        raise ServiceError(f"an SMS recipient is a phone number (digits, an optional leading +) or a reference such as report:12; got {recipient!r}")
     if not subject_kind:
         raise ServiceError("subject must name what the notification is about, e.g. ('case', 42)")
     if not isinstance(payload, dict) or not isinstance(payload.get("title"), str) or not payload["title"].strip():
