@@ -293,11 +293,12 @@ _ARGUMENTS = {
     "approve_deferral": {"approve": _flag},
     "add_task": {"department_id": _whole, "due_at": _moment, "note": _text},
     "complete_task": {"department_id": _whole, "note": _text},
+    "merge": {"into_case_id": _whole},
 }
 _REQUIRED = {"dispatch": ("worker_id",), "handle": ("note",), "rate": ("rating",), "request_deferral": ("until",),
-             "add_task": ("department_id", "due_at"), "complete_task": ("department_id",)}
+             "add_task": ("department_id", "due_at"), "complete_task": ("department_id",), "merge": ("into_case_id",)}
 _NEEDS = {name: ("reason",) for name in ("reject", "return", "fail", "request_deferral", "suspend", "escalate",
-                                          "reopen")}
+                                          "reopen", "merge")}
 
 
 def _number(raw: str) -> int:

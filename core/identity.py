@@ -13,13 +13,14 @@ from core.roles import ANONYMOUS_ROLE
 
 @dataclass(frozen=True)
 class Identity:
-    """The caller of one request: a role, and for a grid worker their level-3 grid."""
+    """The caller of one request: a role; for a grid worker their level-3 grid, for a department user their unit."""
 
     role: str  # one of core.roles.ROLES, or "anonymous"
     username: str | None = None
     user_id: int | None = None
     grid_id: int | None = None  # the level-3 grid (Grid.id) of a grid worker, else None
     token_id: int | None = None
+    department: str | None = None  # the unit a department user belongs to (``Department.name``), else None
 
     @property
     def is_anonymous(self) -> bool:

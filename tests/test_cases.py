@@ -386,12 +386,19 @@ def test_a_joint_case_closes_only_when_every_unit_has_done_its_part(make_case, h
     cases.case_handle(case_id=case.id, actor=worker_identity, note="网格已处置", at=at("2026-12-07 11:00"))
     with pytest.raises(CaseRefused, match="joint case: 城管执法中队, 派出所 still have their part open"):
         cases.case_pass(case_id=case.id, actor=COMMANDER, at=at("2026-12-07 11:30"))
-    department_user = Identity(role="department", username="dept.test")
-    cases.case_complete_task(case_id=case.id, actor=department_user, department_id=departments[0].id,
+    squad = Identity(role="department", username="dept.squad", department="城管执法中队")
+    police = Identity(role="department", username="dept.police", department="派出所")
+    # a unit completes its own part only (and an account naming no unit, none)
+    for outsider in (police, Identity(role="department", username="dept.none")):
+        with pytest.raises(CaseRefused, match="this is 城管执法中队's part"):
+            cases.case_complete_task(case_id=case.id, actor=outsider, department_id=departments[0].id,
+                                     at=at("2026-12-07 14:00"))
+    assert case.tasks.filter(state="done").count() == 0
+    cases.case_complete_task(case_id=case.id, actor=squad, department_id=departments[0].id,
                              at=at("2026-12-07 15:00"))
     with pytest.raises(CaseRefused, match="派出所 still"):
         cases.case_pass(case_id=case.id, actor=COMMANDER, at=at("2026-12-07 15:30"))
-    cases.case_complete_task(case_id=case.id, actor=department_user, department_id=departments[1].id,
+    cases.case_complete_task(case_id=case.id, actor=police, department_id=departments[1].id,
                              at=at("2026-12-09 10:00"))  # after its part's deadline
     case = cases.case_pass(case_id=case.id, actor=COMMANDER, at=at("2026-12-09 10:30"))
     assert case.state == "closed"

@@ -203,6 +203,19 @@ def test_a_joint_part_is_added_and_shown_over_http(accounts, case_in, own_grid):
         assert added.status_code == 200 and added.json()["tasks"][0]["department"] == "派出所"
         assert post(accounts["commander"], url, {"department_id": unit.id,
                                                  "due_at": "2099-01-01T17:00:00+08:00"}).status_code == 409
+        # the test's department account names no unit: it may not complete the police station's part
+        done = post(accounts["department"], f"/api/cases/{case.id}/complete_task", {"department_id": unit.id})
+        assert done.status_code == 409 and "this is 派出所's part" in done.json()["error"]
+        from api.auth import clear_identity_cache
+
+        m.AccessProfile.objects.filter(user__username=accounts["department"].username).update(department="派出所")
+        clear_identity_cache()
+        try:
+            done = post(accounts["department"], f"/api/cases/{case.id}/complete_task", {"department_id": unit.id})
+        finally:
+            m.AccessProfile.objects.filter(user__username=accounts["department"].username).update(department="")
+            clear_identity_cache()
+        assert done.status_code == 200 and done.json()["tasks"][0]["state"] == "done"
     finally:
         m.CaseTask.objects.filter(department=unit).delete()
         unit.delete()

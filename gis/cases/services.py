@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.identity import Identity
+from core.roles import DEPARTMENT
 from gis.cases import clock
 from gis.cases.limits import WARN_SHARE, limit_for
 from gis.cases.models import Case, CaseEvent, CaseTask, Department
@@ -192,15 +193,13 @@ def case_merge(*, case_id: int, into_case_id: int, actor: Identity, reason: str,
     The duplicate ends rejected (not filed, so never due: the indicators do not count it) with
     ``merged_into`` set; the case it joins records the merge in its own history.
     """
-    from gis.cases.workflow import allowed_actions
-
     def effect(case: Case, at: datetime) -> dict:
         if into_case_id == case.id:
             raise ServiceError("a case cannot be merged into itself")
         into = Case.objects.select_for_update().filter(pk=into_case_id).first()
         if into is None:
             raise ServiceError(f"there is no case {into_case_id}")
-        if "join" not in allowed_actions(into.state, actor.role):
+        if into.state not in ACTIONS["join"].sources:
             raise CaseRefused(f"case {into.code} is {into.state}: only an open case can take a duplicate")
         moved = list(case.reports.values_list("code", flat=True))
         case.reports.update(case=into)
@@ -241,6 +240,9 @@ def case_complete_task(*, case_id: int, actor: Identity, department_id: int, not
         task = case.tasks.select_related("department").filter(department_id=department_id).first()
         if task is None:
             raise ServiceError(f"department {department_id} has no part in case {case.code}")
+        if actor.role == DEPARTMENT and actor.department != task.department.name:
+            mine = f"only {actor.department}'s part" if actor.department else "no part (your account names no unit)"
+            raise CaseRefused(f"this is {task.department.name}'s part of case {case.code}; you may complete {mine}")
         if task.state == "done":
             raise CaseRefused(f"{task.department.name}'s part of case {case.code} is done already")
         task.state, task.done_at, task.note = "done", at, note or task.note

@@ -68,7 +68,7 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
     Action("request_escalation", "申请上报", (S.dispatched, S.acknowledged), None, _HANDLERS, needs_reason=True),
     Action("add_task", "联合执法", _ACTIVE, None, _COMMAND),
     Action("complete_task", "分项办结", _ACTIVE, None, _COMMAND | {DEPARTMENT}),
-    Action("join", "附议", _OPEN, None, _COMMAND | {REPORTER}),
+    Action("join", "附议", _OPEN, None, frozenset({REPORTER})),
     Action("merge", "合并重复", (S.reported, S.accepted), S.rejected, _COMMAND, needs_reason=True),
 )}
 
