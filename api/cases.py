@@ -287,6 +287,7 @@ def _flag(value, name: str) -> bool:
 _ARGUMENTS = {
     "dispatch": {"worker_id": _whole},
     "acknowledge": {"position": _position},
+    "arrive": {"position": _position},
     "handle": {"note": _text, "position": _position, "photos": _photos},
     "rate": {"rating": _whole},
     "request_deferral": {"until": _moment},
@@ -294,7 +295,7 @@ _ARGUMENTS = {
     "add_task": {"department_id": _whole, "due_at": _moment, "note": _text},
     "complete_task": {"department_id": _whole, "note": _text},
 }
-_REQUIRED = {"dispatch": ("worker_id",), "handle": ("note",), "rate": ("rating",), "request_deferral": ("until",),
+_REQUIRED = {"dispatch": ("worker_id",), "arrive": ("position",), "handle": ("note",), "rate": ("rating",), "request_deferral": ("until",),
              "add_task": ("department_id", "due_at"), "complete_task": ("department_id",)}
 _NEEDS = {name: ("reason",) for name in ("reject", "return", "fail", "request_deferral", "suspend", "escalate",
                                           "reopen")}
