@@ -341,3 +341,19 @@ def test_a_phone_hears_of_its_grid_and_its_worker_only():
     assert keep(theirs) is None and keep(gone) is None and keep(not_told) is None
     assert keep(told) is told
     assert keep(Message("reset", "{}", 15)).event == "reset"
+
+
+# -- binding an account to its worker ------------------------------------------------------
+
+
+def test_binding_refuses_another_grids_worker_and_other_roles(accounts, own_grid, other_grid):
+    from gis.services import ServiceError
+
+    theirs = m.GridWorker.objects.filter(grid=other_grid).first()
+    with pytest.raises(ServiceError, match="both must be the same level-3 grid"):
+        grid_worker_bind(username=accounts["worker"].username, worker_code=theirs.code)
+    with pytest.raises(ServiceError, match="is not a grid worker"):
+        grid_worker_bind(username=accounts["commander"].username, worker_code=theirs.code)
+    with pytest.raises(ServiceError, match="no grid worker with code"):
+        grid_worker_bind(username=accounts["worker"].username, worker_code="GW-NOPE")
+    assert not m.GridWorker.objects.filter(user__username=accounts["worker"].username).exists()
