@@ -58,18 +58,25 @@ def _view(*methods: str, roles: frozenset[str] = CASE_ROLES, what: str = "the ca
                     _check_visible(identity, _number(kwargs["case_id"]))
                 _allow(request, methods)
                 return view(request, identity, **kwargs)
-            except AuthError as exc:
-                return _error(exc.status, str(exc), exc.headers)
-            except _Refusal as exc:
-                return _error(exc.status, str(exc), exc.headers)
-            except ServiceError as exc:
-                from gis.cases.services import CaseRefused
-
-                return _error(409 if isinstance(exc, CaseRefused) else 400, str(exc))
+            except (AuthError, _Refusal, ServiceError) as exc:
+                return _answer(exc)
 
         return wrapper
 
     return decorate
+
+
+def _answer(exc: Exception) -> JsonResponse | None:
+    """The error answer of a refusal (sign-in, a bad request, a refused action), or None for anything else."""
+    from api.auth import AuthError
+    from gis.cases.services import CaseRefused
+    from gis.services import ServiceError
+
+    if isinstance(exc, (AuthError, _Refusal)):
+        return _error(exc.status, str(exc), exc.headers)
+    if isinstance(exc, ServiceError):
+        return _error(409 if isinstance(exc, CaseRefused) else 400, str(exc))
+    return None
 
 
 # -- reads ----------------------------------------------------------------------------------
@@ -110,8 +117,18 @@ def case_detail(request: HttpRequest, identity, case_id: str) -> JsonResponse:
 
 
 @_view("POST")
-def case_action(request: HttpRequest, identity, case_id: str, action: str) -> JsonResponse:
-    """Take ``action`` on the case (body: JSON with what the action needs); the case as it is afterwards."""
+def case_action(request: HttpRequest, identity, case_id: str, action: str) -> HttpResponse:
+    """Take ``action`` on the case (body: JSON with what the action needs); the case as it is afterwards.
+
+    With an ``Idempotency-Key`` header the action is taken once per key and a replay gets the
+    first answer (``api.idempotency``): phones send what they queued offline this way.
+    """
+    from api.idempotency import replayable
+
+    return replayable(request, identity, lambda: _take_action(request, identity, case_id, action), answer=_answer)
+
+
+def _take_action(request: HttpRequest, identity, case_id: str, action: str) -> JsonResponse:
     from gis.cases import services
     from gis.cases.workflow import ACTIONS
 
@@ -287,6 +304,7 @@ def _flag(value, name: str) -> bool:
 _ARGUMENTS = {
     "dispatch": {"worker_id": _whole},
     "acknowledge": {"position": _position},
+    "arrive": {"position": _position},
     "handle": {"note": _text, "position": _position, "photos": _photos},
     "rate": {"rating": _whole},
     "request_deferral": {"until": _moment},
@@ -295,8 +313,9 @@ _ARGUMENTS = {
     "complete_task": {"department_id": _whole, "note": _text},
     "merge": {"into_case_id": _whole},
 }
-_REQUIRED = {"dispatch": ("worker_id",), "handle": ("note",), "rate": ("rating",), "request_deferral": ("until",),
-             "add_task": ("department_id", "due_at"), "complete_task": ("department_id",), "merge": ("into_case_id",)}
+_REQUIRED = {"dispatch": ("worker_id",), "arrive": ("position",), "handle": ("note",), "rate": ("rating",),
+             "request_deferral": ("until",), "add_task": ("department_id", "due_at"),
+             "complete_task": ("department_id",), "merge": ("into_case_id",)}
 _NEEDS = {name: ("reason",) for name in ("reject", "return", "fail", "request_deferral", "suspend", "escalate",
                                           "reopen", "merge")}
 

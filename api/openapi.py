@@ -45,6 +45,7 @@ def _document() -> dict:
     _ogc_paths(paths)
     _screen_paths(paths)
     _case_paths(paths)
+    _mobile_paths(paths)
     return {
         "openapi": OPENAPI_VERSION,
         "info": {
@@ -258,11 +259,48 @@ def _case_paths(paths: dict) -> None:
         "approve": {"type": "boolean"}, "photos": {"type": "array", "items": {"type": "string"}},
         "department_id": {"type": "integer", "minimum": 1}, "due_at": {"type": "string", "format": "date-time"},
         "position": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}}}
+    key = {"name": "Idempotency-Key", "in": "header", "required": False,
+           "schema": {"type": "string", "minLength": 8, "maxLength": 100, "pattern": "^[A-Za-z0-9._:-]+$"},
+           "description": "The client's key for this action: applied once, a replay gets the first answer"}
     operation = _operation(f"Take a workflow action (409 when the case's state or your role does not allow it) {who}",
-                           _JSON, parameters=[case, action])
+                           _JSON, parameters=[case, action, key])
+    operation["responses"]["422"] = {"description": "The Idempotency-Key was used for another request"}
     operation["requestBody"] = {"required": False, "content": {_JSON: {"schema": body}}}
     operation["responses"]["409"] = {"description": "Not allowed now; the message names the allowed actions"}
     _add(paths, "/api/cases/{caseId}/{action}", "case-action", post=operation)
+
+
+# ---------------------------------------------------------------- the grid worker's phone
+
+
+def _mobile_paths(paths: dict) -> None:
+    who = "(grid workers)"
+    page = _operation("The grid worker's phone page (signs in by itself with a username and a token)", _HTML)
+    _add(paths, "/m/", "mobile", get=page)
+    _add(paths, "/m", "mobile-bare", get=page)
+    _add(paths, "/m/events", "mobile-events",
+         get=_operation(f"Live changes to your grid's incidents and your notifications as Server-Sent Events {who}; "
+                        "never ends by itself", "text/event-stream"))
+    _add(paths, "/m/api/me", "mobile-me", get=_operation(f"You, your grid's outline and its buildings {who}", _JSON))
+    _add(paths, "/m/api/tasks", "mobile-tasks",
+         get=_operation(f"The cases dispatched to you in your grid, most urgent first {who}", _JSON))
+    _add(paths, "/m/api/care-alerts", "mobile-care-alerts",
+         get=_operation(f"Open elder-care alerts in your grid; the person only on your own case, logged {who}", _JSON))
+    position = _operation(f"Share where you are now (on duty; 409 off duty or with no worker bound) {who}", _JSON)
+    position["requestBody"] = {"required": True, "content": {_JSON: {"schema": {
+        "type": "object", "required": ["position"], "properties": {
+            "position": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
+            "at": {"type": "string", "format": "date-time"}}}}}}
+    position["responses"]["409"] = {"description": "Off duty, or your account has no grid worker"}
+    _add(paths, "/m/api/position", "mobile-position", post=position)
+    upload = _operation(f"Upload a photo (JPEG, PNG or WebP by content, at most 8 MiB); re-encoded without EXIF {who}",
+                        _JSON, ok="201")
+    upload["requestBody"] = {"required": True, "content": {media: {"schema": {"type": "string", "format": "binary"}}
+                                                           for media in ("image/jpeg", "image/png", "image/webp")}}
+    _add(paths, "/m/api/photos", "mobile-photos", post=upload)
+    _add(paths, "/m/api/photos/{name}", "mobile-photo",
+         get=_operation("A stored photo by its name (administrators, commanders, grid workers)", "image/jpeg",
+                        parameters=[_path_parameter("name", {"type": "string", "pattern": "^[0-9a-f]{64}$"})]))
 
 
 # ---------------------------------------------------------------- building blocks

@@ -1,11 +1,12 @@
-"""URL map: the OGC API at /ogc/, the big screen at /screen/, the landing page at /.
+"""URL map: the OGC API at /ogc/, the big screen at /screen/, the phone at /m/, the landing page at /.
 
-The live feed ``/screen/events`` is answered by the ASGI app (``host.asgi``) before Django.
+The live feeds ``/screen/events`` and ``/m/events`` are answered by the ASGI app (``host.asgi``) before Django.
 """
 
 from django.urls import include, path
 
 from api import ogc, views
+from api.mobile import views as mobile_views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -16,4 +17,6 @@ urlpatterns = [
     path("screen/density/", include("api.screen.density")),
     path("screen/", include("api.screen.urls")),
     path("api/cases/", include("api.cases")),
+    path("m", mobile_views.page, name="mobile-bare"),
+    path("m/", include("api.mobile.urls")),
 ]

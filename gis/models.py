@@ -8,7 +8,14 @@ any of them. The models themselves live in the domain packages: :mod:`gis.spatia
 Domain modules import from each other, never from here.
 """
 
-from gis.accounts.models import ACCESS_ROLES, AccessLogEntry, AccessProfile, AccessToken, LoginFailure
+from gis.accounts.models import (
+    ACCESS_ROLES,
+    AccessLogEntry,
+    AccessProfile,
+    AccessToken,
+    IdempotentRequest,
+    LoginFailure,
+)
 from gis.calendar.models import CalendarOverride
 from gis.cases.models import Case, CaseEvent, CaseTask, Department
 from gis.care.models import CareSubject, CareSubjectPrivate, Sensor, SensorEvent
@@ -33,7 +40,7 @@ from gis.spatial.models import (
 
 __all__ = [
     "ACCESS_ROLES", "SRID", "AccessLogEntry", "AccessProfile", "AccessToken", "Building", "CalendarOverride",
-    "Camera", "CareSubject", "CareSubjectPrivate", "Case", "CaseEvent", "CaseTask", "DataLoad", "Department", "Grid", "GridWorker", "Incident",
+    "Camera", "CareSubject", "CareSubjectPrivate", "Case", "CaseEvent", "CaseTask", "DataLoad", "Department", "Grid", "GridWorker", "IdempotentRequest", "Incident",
     "IncidentStatusChange", "LiveEvent", "LoginFailure", "NoParkingZone", "Notification", "NotificationAttempt",
     "Report", "ReportModeration", "ReporterBan",
     "ParkingSpot", "PartyActivity",

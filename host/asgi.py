@@ -1,6 +1,6 @@
 """ASGI entry point: ``host.asgi:application`` (``onemap serve`` runs it under granian).
 
-The live feed (``GET /screen/events``) is served here, on the event loop, so a
+The live feeds (``GET /screen/events``, and ``/m/events`` for phones) are served here, on the event loop, so a
 thousand open big screens cost a thousand small objects rather than a thousand
 threads. Every other request goes to the WSGI application of :mod:`host.wsgi` (the
 OGC fast path, then Django) on a pool of threads, exactly as under a WSGI server.
@@ -19,6 +19,7 @@ from urllib.parse import parse_qs
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/screen/events"
+PHONE_EVENTS_PATH = "/m/events"  # the same feed, cut down to one grid worker (api.mobile.feed)
 # the largest body any request may carry (routes keep smaller limits of their own, e.g. a feature's)
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 _STREAM_HEADERS = [
@@ -42,7 +43,9 @@ class OnemapASGI:
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
             if scope["path"] == EVENTS_PATH:
-                await self._events(scope, receive, send)
+                await self._events(scope, receive, send, watch=_screen_watch)
+            elif scope["path"] == PHONE_EVENTS_PATH:
+                await self._events(scope, receive, send, watch=_phone_watch)
             else:
                 await self._wsgi(scope, receive, send)
         elif scope["type"] == "lifespan":
@@ -67,7 +70,8 @@ class OnemapASGI:
 
     # -- the live feed -----------------------------------------------------------------
 
-    async def _events(self, scope, receive, send):
+    async def _events(self, scope, receive, send, *, watch):
+        """A live stream; ``watch(scope)`` (on a thread) is (refusal, None) or (None, the caller's filter or None)."""
         from api.live import (
             RETRY_MS,
             FeedUnavailable,
@@ -78,7 +82,7 @@ class OnemapASGI:
 
         if scope["method"] not in ("GET", "HEAD"):
             return await _plain(send, 405, "The live feed is read with GET.", [(b"allow", b"GET, HEAD")])
-        refusal = await asyncio.get_running_loop().run_in_executor(self.executor, _screen_refusal, scope)
+        refusal, keep = await asyncio.get_running_loop().run_in_executor(self.executor, watch, scope)
         if refusal is not None:
             return await _plain(send, *refusal)
         headers = dict(scope["headers"])
@@ -105,19 +109,19 @@ class OnemapASGI:
                     first.append(message.encode())
                     sent = message.id
                 else:
-                    first.extend(m.encode() for m in replayed)
                     sent = max([sent] + [m.id for m in replayed])
+                    first.extend(m.encode() for m in _kept(replayed, keep))
             if scope["method"] == "HEAD":
                 return await send({"type": "http.response.body", "body": b""})
             await send({"type": "http.response.body", "body": b"".join(first), "more_body": True})
-            await self._stream(subscriber, send, disconnected, sent)
+            await self._stream(subscriber, send, disconnected, sent, keep)
         except OSError:  # the client went away while we wrote
             pass
         finally:
             self.feed.unsubscribe(subscriber)
             disconnected.cancel()
 
-    async def _stream(self, subscriber, send, disconnected, sent: int) -> None:
+    async def _stream(self, subscriber, send, disconnected, sent: int, keep) -> None:
         from api.live import HEARTBEAT_S
 
         stopping = asyncio.ensure_future(self.feed.stopping.wait())
@@ -142,6 +146,8 @@ class OnemapASGI:
                     fresh = [m for m in batch if m.id is None or m.id > sent]
                     if fresh:
                         sent = max([sent] + [m.id for m in fresh if m.id is not None])
+                        fresh = _kept(fresh, keep)
+                    if fresh:
                         await send({"type": "http.response.body", "more_body": True,
                                     "body": b"".join(m.encode() for m in fresh)})
                 else:
@@ -159,6 +165,41 @@ class OnemapASGI:
                 await self.feed.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _kept(messages, keep) -> list:
+    """The messages a stream's caller may hear (all of them without a filter), as the filter cuts them down."""
+    if keep is None:
+        return list(messages)
+    return [m for m in (keep(message) for message in messages) if m is not None]
+
+
+def _screen_watch(scope):
+    """The big screen's stream: every message, for the screen's roles."""
+    return _screen_refusal(scope), None
+
+
+def _phone_watch(scope):
+    """The phone's stream: its grid's incidents and its worker's notifications (``api.mobile.feed``)."""
+    from django.db import close_old_connections
+
+    from api.mobile.feed import phone_watch
+
+    try:
+        refusal, keep = phone_watch(_environ(scope, b""))
+    except Exception as exc:
+        from layers.errors import from_database
+
+        error = from_database(exc)
+        if error is None:
+            raise
+        refusal, keep = (error.status, error.description, error.headers), None
+    finally:
+        close_old_connections()
+    if refusal is not None:
+        status, message, headers = refusal
+        return (status, message, [(k.lower().encode(), v.encode()) for k, v in headers.items()]), None
+    return None, keep
 
 
 def _screen_refusal(scope) -> tuple[int, str, list] | None:

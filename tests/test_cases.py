@@ -458,3 +458,22 @@ def test_the_longest_incident_code_still_has_a_case(rollback, own_grid):
     point = own_grid.geom.point_on_surface
     incident = incident_create(lon=point.x, lat=point.y, category="sanitation", source="staff", code="X" * 40)
     assert cases.case_open(incident_id=incident.id).code == "CASE-" + "X" * 40
+
+
+def test_arriving_records_where_the_handler_is_and_changes_nothing_else(make_case, handler, worker_identity):
+    case = filed(make_case(), "2026-12-07 09:00")
+    cases.case_dispatch(case_id=case.id, actor=COMMANDER, worker_id=handler.id, at=at("2026-12-07 09:10"))
+    with pytest.raises(CaseRefused, match="only from acknowledged"):
+        cases.case_arrive(case_id=case.id, actor=worker_identity, position=(113.66, 34.75), at=at("2026-12-07 09:15"))
+    case = cases.case_acknowledge(case_id=case.id, actor=worker_identity, at=at("2026-12-07 09:20"))
+    before = {k: v for k, v in m.Case.objects.filter(pk=case.id).values().get().items() if k != "updated_at"}
+    with pytest.raises(ServiceError, match="needs the position"):
+        cases.case_arrive(case_id=case.id, actor=worker_identity, position=None, at=at("2026-12-07 09:30"))
+    case = cases.case_arrive(case_id=case.id, actor=worker_identity, position=(113.66, 34.75),
+                             at=at("2026-12-07 09:30"))
+    after = {k: v for k, v in m.Case.objects.filter(pk=case.id).values().get().items() if k != "updated_at"}
+    assert after == before
+    step = m.CaseEvent.objects.filter(case_id=case.id).order_by("-id").first()
+    assert (step.action, step.from_state, step.to_state) == ("arrive", "acknowledged", "acknowledged")
+    assert (step.position.x, step.position.y) == (113.66, 34.75)
+    assert "arrive" in allowed_actions("acknowledged", "grid_worker")

@@ -103,3 +103,25 @@ class AccessLogEntry(models.Model):
             models.Index(fields=["at"], name="access_log_at_idx"),
             models.Index(fields=["collection", "record_id"], name="access_log_record_idx"),
         ]
+
+
+class IdempotentRequest(models.Model):
+    """A client's write, keyed by its own idempotency key: applied once, and a replay gets the first answer.
+
+    Written in the same transaction as the write it answers, so a write and its key commit
+    (or vanish) together. Phones replay their queued actions with the key they made offline.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="idempotent_requests")
+    key = models.CharField(max_length=100, help_text="the client's Idempotency-Key")
+    fingerprint = models.CharField(max_length=64, help_text="hex SHA-256 of method, path and body")
+    status = models.PositiveSmallIntegerField(null=True, blank=True, help_text="the first answer's HTTP status")
+    content_type = models.CharField(max_length=100, blank=True, default="")
+    body = models.BinaryField(default=bytes, blank=True, help_text="the first answer's body, as sent")
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "idempotent_requests"
+        constraints = [UniqueConstraint(fields=["user", "key"], name="idempotent_requests_user_key_unique")]
+        indexes = [models.Index(fields=["created_at"], name="idempotent_requests_at_idx")]

@@ -18,16 +18,16 @@ from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models.functions import Now
 from django.dispatch import Signal
 from django.utils import timezone
 
 from core.identity import Identity
 from core.roles import GRID_WORKER, ROLES
-from gis.accounts.models import AccessLogEntry, AccessProfile, AccessToken
+from gis.accounts.models import AccessLogEntry, AccessProfile, AccessToken, IdempotentRequest
 from gis.services import ServiceError
-from gis.spatial.models import Grid
+from gis.spatial.models import Grid, GridWorker
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -78,6 +78,30 @@ def user_set_active(*, username: str, active: bool) -> User:
         user.save(update_fields=["is_active"])
     access_changed.send(sender=type(user), user_id=user.pk)
     return user
+
+
+@transaction.atomic
+def grid_worker_bind(*, username: str, worker_code: str) -> GridWorker:
+    """Bind a grid worker's user to their ``GridWorker`` (the phone's tasks are the cases dispatched to it).
+
+    The user must be a grid worker of the same level-3 grid; a worker bound to another user is refused.
+    """
+    user = _user_named(username)
+    profile = AccessProfile.objects.filter(user=user).first()
+    if profile is None or profile.role != GRID_WORKER:
+        raise ServiceError(f"user {username!r} is not a grid worker; only grid workers are bound to a worker")
+    worker = GridWorker.objects.select_for_update().filter(code=worker_code).first()
+    if worker is None:
+        raise ServiceError(f"no grid worker with code {worker_code!r}")
+    if worker.grid_id != profile.grid_id:
+        raise ServiceError(f"worker {worker.code} works in grid {worker.grid.code}, but user {username!r} is bound "
+                           f"to grid {profile.grid.code}; both must be the same level-3 grid")
+    if worker.user_id not in (None, user.pk):
+        raise ServiceError(f"worker {worker.code} is bound to another user already")
+    GridWorker.objects.filter(user=user).exclude(pk=worker.pk).update(user=None)
+    worker.user = user
+    worker.save(update_fields=["user", "updated_at"])
+    return worker
 
 
 def user_list() -> list[AccessProfile]:
@@ -146,6 +170,37 @@ def access_log_write(
     ]
     AccessLogEntry.objects.bulk_create(entries)
     return len(entries)
+
+
+# -- idempotent requests (phones replaying what they queued offline) ------------------
+
+
+def request_claim(*, user_id: int, key: str, fingerprint: str) -> IdempotentRequest | None:
+    """Claim ``key`` for a write about to be made: None when it is new (now claimed), else the earlier request.
+
+    Must run inside the write's transaction (the claim commits or vanishes with it). A second
+    request with the same key waits here until the first commits, then gets the first's row.
+    """
+    _in_transaction("request_claim")
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO idempotent_requests (user_id, key, fingerprint, content_type, body) "
+                       "VALUES (%s, %s, %s, '', ''::bytea) ON CONFLICT (user_id, key) DO NOTHING RETURNING id",
+                       [user_id, key, fingerprint])
+        if cursor.fetchone() is not None:
+            return None
+    return IdempotentRequest.objects.get(user_id=user_id, key=key)
+
+
+def request_answer(*, user_id: int, key: str, status: int, content_type: str, body: bytes) -> None:
+    """Keep the answer to a claimed request, for its replays (in the same transaction as the claim)."""
+    _in_transaction("request_answer")
+    IdempotentRequest.objects.filter(user_id=user_id, key=key).update(status=status, content_type=content_type,
+                                                                      body=body)
+
+
+def _in_transaction(what: str) -> None:
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError(f"{what} must run inside the transaction of the write it keys")
 
 
 # -- shared with the web layer ------------------------------------------------------

@@ -111,6 +111,14 @@ def case_acknowledge(*, case_id: int, actor: Identity, at: datetime | None = Non
     return _act(case_id, "acknowledge", actor, at, position=position, effect=effect)
 
 
+def case_arrive(*, case_id: int, actor: Identity, position: tuple[float, float] | None,
+                at: datetime | None = None) -> Case:
+    """到场: the handler is at the place (the position is the proof); the state and the clock are unchanged."""
+    if position is None:
+        raise ServiceError("'arrive' needs the position where the handler is")
+    return _act(case_id, "arrive", actor, at, position=position)
+
+
 def case_request_escalation(*, case_id: int, actor: Identity, reason: str, at: datetime | None = None) -> Case:
     """申请上报: the handler finds the case too big for the grid; the command centre is told and decides."""
     return _act(case_id, "request_escalation", actor, at, reason=reason)

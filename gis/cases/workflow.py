@@ -53,6 +53,7 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
     Action("file", "立案", (S.accepted,), S.filed, _COMMAND),
     Action("dispatch", "派遣", (S.filed, S.returned), S.dispatched, _COMMAND),
     Action("acknowledge", "签收", (S.dispatched,), S.acknowledged, _HANDLERS),
+    Action("arrive", "到场", (S.acknowledged,), None, _HANDLERS),
     Action("return", "退回", (S.dispatched, S.acknowledged), S.returned, _HANDLERS, needs_reason=True),
     Action("handle", "处置反馈", (S.dispatched, S.acknowledged), S.handled, _HANDLERS),
     Action("pass", "核查通过", (S.handled,), S.closed, _COMMAND),

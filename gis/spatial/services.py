@@ -72,6 +72,21 @@ def worker_position_set(*, worker_id: int, lon: float, lat: float, at: datetime 
     return worker
 
 
+class WorkerUnavailable(ServiceError):
+    """The user has no grid worker, or the worker is off duty: the position is not taken (HTTP 409)."""
+
+
+def worker_position_share(*, user_id: int, lon: float, lat: float, at: datetime | None = None):
+    """A phone shares its worker's position: only for a worker bound to the user and on duty."""
+    worker = GridWorker.objects.filter(user_id=user_id).first()
+    if worker is None:
+        raise WorkerUnavailable("your account is not bound to a grid worker; an administrator binds it "
+                           "(onemap user bind USERNAME WORKER_CODE)")
+    if not worker.on_duty:
+        raise WorkerUnavailable(f"worker {worker.code} is off duty; positions are shared only on duty")
+    return worker_position_set(worker_id=worker.id, lon=lon, lat=lat, at=at)
+
+
 def _check_lonlat(lon, lat) -> None:
     for name, value, low, high in (("longitude", lon, -180, 180), ("latitude", lat, -90, 90)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):

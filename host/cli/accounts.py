@@ -18,6 +18,9 @@ def register(sub) -> None:
     )
     user_add.add_argument("--grid", help="grid workers only: code of their level-3 grid")
     user_add.add_argument("--department", default="", help="the user's department, e.g. civil affairs")
+    user_bind = user_sub.add_parser("bind", help="bind a grid worker's user to their worker (GW-…): the phone's tasks")
+    user_bind.add_argument("username")
+    user_bind.add_argument("worker", metavar="WORKER_CODE", help="e.g. GW-001, a worker of the user's grid")
     user_sub.add_parser("list", help="list the users, their roles and grids")
     for action, what in (("disable", "refuse all of a user's tokens"), ("enable", "accept a user's tokens again")):
         toggle = user_sub.add_parser(action, help=what)
@@ -51,6 +54,10 @@ def cmd_user(args) -> int:
             grid = f" bound to grid {args.grid}" if args.grid else ""
             print(f"user {user.username} added as {args.role}{grid}")
             print(f"  give them a token: onemap token create {user.username} --name qgis")
+        elif args.action == "bind":
+            worker = accounts.grid_worker_bind(username=args.username, worker_code=args.worker)
+            print(f"user {args.username} is grid worker {worker.code} {worker.name} ({worker.grid.code}); "
+                  "their phone shows the cases dispatched to this worker")
         elif args.action == "list":
             profiles = accounts.user_list()
             print(f"{'username':<20} {'role':<14} {'grid':<24} {'active':<7} department")
@@ -100,6 +107,10 @@ def cmd_token(args) -> int:
             print(f"QGIS: new OGC API - Features connection to {ogc_url}, Authentication ▸ Basic:")
             print(f"  username {args.username}, password the token above.")
             print('curl/GDAL: send the header "Authorization: Bearer <token>".')
+        elif args.action == "bind":
+            worker = accounts.grid_worker_bind(username=args.username, worker_code=args.worker)
+            print(f"user {args.username} is grid worker {worker.code} {worker.name} ({worker.grid.code}); "
+                  "their phone shows the cases dispatched to this worker")
         elif args.action == "list":
             tokens = accounts.token_list(username=args.username)
             now = timezone.now()

@@ -7,6 +7,7 @@ and tokens sent in a URL that reached the server's log.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -207,3 +208,42 @@ def test_a_token_in_a_url_reaches_no_log(server_process, worker):
     assert logged.query is not None and secret not in logged.query and "key=[redacted]" in logged.query
     for entry in m.AccessLogEntry.objects.exclude(query=None).values_list("query", flat=True):
         assert secret not in entry
+
+
+# ---------------------------------------------------------------- the phone (/m/)
+
+
+@pytest.mark.parametrize("action", ["/acknowledge", "/arrive", "/handle", "/return", "/request_escalation"])
+def test_another_grids_task_is_not_found_for_every_method_even_with_an_idempotency_key(live_server, accounts,
+                                                                                        action):
+    """The phone's actions: another grid's case is a 404 whatever the method, body and key; no key is kept."""
+    from gis.cases.services import case_open
+
+    other = m.Grid.objects.get(code=accounts["worker2"].grid_code)
+    theirs = m.Incident.objects.filter(grid=other).exclude(category="elder_inactivity").first()
+    case = case_open(incident_id=theirs.id)
+    before = m.Case.objects.filter(pk=case.id).values().get()
+    url = f"{live_server}/api/cases/{case.id}{action}"
+    for n, (method, body) in enumerate(METHODS):
+        headers = {"Idempotency-Key": f"leak-{action[1:]}-{n:04d}", "Content-Type": "application/json"}
+        data = body if isinstance(body, str) else (None if body is None else json.dumps(body))
+        response = requests.request(method, url, data=data, headers=headers, auth=accounts["worker"].auth, timeout=30)
+        assert response.status_code == 404, (method, body, response.status_code)
+    assert m.Case.objects.filter(pk=case.id).values().get() == before
+    assert not m.IdempotentRequest.objects.filter(key__startswith="leak-").exists()
+
+
+def test_another_grids_care_alert_is_not_on_the_phone(live_server, accounts):
+    """An elder's alert in the neighbouring grid is not among a grid worker's care alerts, nor its person."""
+    other = m.Grid.objects.get(code=accounts["worker2"].grid_code)
+    theirs = set(m.Incident.objects.filter(grid=other, category="elder_inactivity").values_list("id", flat=True))
+    for who, grid in (("worker", accounts["worker"].grid_code), ("worker2", other.code)):
+        rows = requests.get(f"{live_server}/m/api/care-alerts", auth=accounts[who].auth, timeout=30).json()["alerts"]
+        shown = {row["incident_id"] for row in rows}
+        assert set(m.Incident.objects.filter(id__in=shown).values_list("grid__code", flat=True)) <= {grid}
+        assert all(row["person"] is None for row in rows)  # no case of theirs is dispatched to these accounts
+        if who == "worker":
+            assert not shown & theirs
+    for method in ("POST", "PUT", "PATCH", "DELETE"):
+        assert requests.request(method, f"{live_server}/m/api/care-alerts", auth=accounts["worker"].auth,
+                                timeout=30).status_code == 405
