@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('onemap', '0015_case_code_length'),
+        ('onemap', '0016_reports'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
