@@ -23,6 +23,10 @@ class CareSubject(Synthetic):
     building = models.ForeignKey(Building, null=True, blank=True, on_delete=models.SET_NULL, related_name="care_subjects")
     grid = models.ForeignKey(Grid, null=True, blank=True, on_delete=models.SET_NULL, related_name="care_subjects")
     geom = models.PointField(srid=SRID, help_text="The home building's position, not the flat")
+    # the rules' state (issue: elder care): the latest sign of life from any of the person's sensors,
+    # kept by ingest in the event's own transaction, so a rule sweep reads one row per person
+    last_activity_at = models.DateTimeField(null=True, blank=True,
+                                            help_text="latest door opening, motion or sighting (by its timestamp)")
 
     class Meta:
         db_table = "care_subjects"
@@ -49,6 +53,19 @@ class CareSubjectPrivate(models.Model):
         db_table = "care_subject_private"
 
 
+class Gateway(Synthetic):
+    """A home or building gateway the sensors talk through; its heartbeats and MQTT last-will say it is alive."""
+
+    name = models.CharField(max_length=100, blank=True, default="")
+    building = models.ForeignKey(Building, null=True, blank=True, on_delete=models.SET_NULL, related_name="gateways")
+    status = models.CharField(max_length=20, default="online", help_text="online | offline (its last-will arrived)")
+    last_seen_at = models.DateTimeField(null=True, blank=True, help_text="its latest heartbeat")
+    geom = models.PointField(srid=SRID)
+
+    class Meta:
+        db_table = "gateways"
+
+
 class Sensor(Synthetic):
     KINDS = [("door_magnet", "door magnet"), ("peephole_camera", "peephole camera"), ("motion", "motion")]
 
@@ -60,6 +77,8 @@ class Sensor(Synthetic):
     battery_pct = models.PositiveSmallIntegerField(null=True, blank=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
     last_seq = models.BigIntegerField(null=True, blank=True)
+    gateway = models.ForeignKey(Gateway, null=True, blank=True, on_delete=models.SET_NULL, related_name="sensors")
+    last_heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="the device's own latest heartbeat")
     geom = models.PointField(srid=SRID)
 
     class Meta:
