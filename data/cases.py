@@ -4,8 +4,10 @@ Every case is made by the same services a person uses (``gis.cases.services``), 
 drawn after its incident's report and before ``as_of``, so the audit log, the due times on
 the working calendar and the indicators are what the system itself would have produced. A
 case whose next step would fall after ``as_of`` stays where it is: the newest are open,
-the oldest mostly closed, a few rejected, returned, reworked, deferred or suspended. A last
-SLA sweep at ``as_of`` marks what is overdue and escalates it. Deterministic for a seed.
+the oldest mostly closed, a few rejected, returned, reworked, deferred or suspended. A
+resident's incident gets the report behind it (no phone number; most published) and now
+and then a co-reporter's "me too"; its reporter rates it. A last SLA sweep at ``as_of``
+marks what is overdue and escalates it. Deterministic for a seed.
 """
 
 from __future__ import annotations
@@ -86,6 +88,7 @@ class _Walk:
         self.worker = workers[int(rng.integers(len(workers)))] if workers else None
         self.handler = Identity(role=GRID_WORKER, username=self.worker.code if self.worker else "worker")
         self.moment = incident.reported_at
+        self.reporter: Identity | None = None  # a resident's case: the holder of its report's code
 
     def later(self, low_min: float, high_min: float) -> datetime | None:
         """The next step's moment, or None when it would come after ``as_of`` (the walk stops)."""
@@ -101,6 +104,8 @@ class _Walk:
     def run(self) -> None:
         c, command = self.cases, DEMO_COMMANDER
         case = c.case_open(incident_id=self.incident.id, at=self.moment)
+        if self.incident.source == "resident":
+            self._resident_reports(case)
         if (at := self.later(5, 40)) is None:
             return
         if self.chance(0.04):
@@ -149,5 +154,28 @@ class _Walk:
                 continue
             c.case_pass(case_id=case.id, actor=command, at=at)
             if self.chance(0.5) and (at := self.later(30, 1440)) is not None:
-                c.case_rate(case_id=case.id, actor=command, rating=int(self.rng.choice([3, 4, 5, 5, 5])), at=at)
+                rater = self.reporter or command  # a resident's case is rated by its reporter
+                c.case_rate(case_id=case.id, actor=rater, rating=int(self.rng.choice([3, 4, 5, 5, 5])), at=at)
             return
+
+    def _resident_reports(self, case) -> None:
+        """The report behind a resident's incident (synthetic, no phone number), and now and then a "me too"."""
+        from gis.cases.workflow import REPORTER
+        from gis.reports.models import Report
+        from gis.reports.services import new_code
+
+        def code() -> str:
+            return new_code(pick=lambda alphabet: alphabet[int(self.rng.integers(len(alphabet)))])
+
+        incident = self.incident
+        first = Report.objects.create(
+            code=code(), kind="report", case=case, incident=incident, category=incident.category,
+            description=incident.description or incident.title, geom=incident.geom, grid_id=incident.grid_id,
+            moderation="public" if self.chance(0.7) else "pending", created_at=incident.reported_at)
+        self.reporter = Identity(role=REPORTER, username=f"report:{first.code}")
+        if self.chance(0.2) and (at := self.later(10, 600)) is not None:
+            joined = code()
+            self.cases.case_join(case_id=case.id, actor=Identity(role=REPORTER, username=f"report:{joined}"),
+                                 report=joined, at=at)
+            Report.objects.create(code=joined, kind="me_too", case=case, category=incident.category,
+                                  geom=incident.geom, grid_id=incident.grid_id, moderation="pending", created_at=at)

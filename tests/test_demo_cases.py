@@ -33,3 +33,25 @@ def test_the_demo_has_departments_that_take_every_category_but_the_elders_alert(
     handled = {c for d in m.Department.objects.all() for c in d.categories}
     assert m.Department.objects.count() == 3 and all(d.synthetic for d in m.Department.objects.all())
     assert handled == set(m.Incident.objects.values_list("category", flat=True).distinct()) - {"elder_inactivity"}
+
+
+def test_a_residents_demo_case_has_its_report_co_reporters_and_reporter_rating(rollback):
+    from gis.models import Case, CaseEvent, Report
+
+    load_demo_cases(as_of=DEMO_AS_OF, seed=DEFAULT_SEED)
+    resident = Case.objects.filter(incident__source="resident")
+    assert resident.exists()
+    # every resident's case has exactly one first report, at its incident, with no phone number
+    firsts = Report.objects.filter(kind="report")
+    assert firsts.count() == resident.count()
+    assert set(firsts.values_list("case_id", flat=True)) == set(resident.values_list("id", flat=True))
+    assert not Report.objects.filter(phone_cipher__isnull=False).exists()
+    # each "me too" is a join in its case's history, by the reporter it names
+    assert Report.objects.filter(kind="me_too").exists()
+    assert CaseEvent.objects.filter(action="rate", role="reporter").exists()
+    for joined in Report.objects.filter(kind="me_too"):
+        event = CaseEvent.objects.get(case_id=joined.case_id, action="join")
+        assert event.data == {"report": joined.code} and event.role == "reporter"
+    # a resident's case is rated by its reporter, anyone else's by the command centre
+    for event in CaseEvent.objects.filter(action="rate").select_related("case__incident"):
+        assert (event.role == "reporter") == (event.case.incident.source == "resident")
