@@ -164,6 +164,18 @@ def live_api(request: HttpRequest, identity) -> JsonResponse:
 
 
 @screen_view()
+def case_grids_api(request: HttpRequest, identity) -> JsonResponse:
+    """Open, overdue and escalated cases per level-3 grid of the grid, and their total, as the caller may see them."""
+    from gis.cases.selectors import case_counts_by_grid
+    from layers.access import scoped_django
+
+    grid = _grid_from_request(request)
+    with scoped_django(identity):
+        counts = case_counts_by_grid(grid_id=grid.id)
+    return _json({"grid": grid.as_json(), **counts})
+
+
+@screen_view()
 def care_alerts_api(request: HttpRequest, identity) -> JsonResponse:
     """Buildings with open elder-inactivity alerts: footprint and count, nothing about the person."""
     return _json(scenes.care_alert_buildings(grid_id=_grid_from_request(request).id))
