@@ -229,6 +229,28 @@ def test_the_big_screen_counts_cases_by_grid_as_the_caller_may_see_them(accounts
     assert wider["grids"] == other["grids"] == [] and other["total"] == {k: 0 for k in counts}
 
 
+def test_a_dead_letter_names_its_case(accounts, case_in, own_grid):
+    from django.db import connection
+
+    from gis.notifications.models import Notification
+    from gis.notifications.services import notify
+
+    case = case_in(own_grid)
+    notify(key=f"test:dead-letter:case:{case.id}", channel="dingtalk", recipient="nosuch-robot",
+           subject=("case", case.id), payload={"title": "测试 dead letter of a case"})
+    dead = Notification.objects.get(key=f"test:dead-letter:case:{case.id}")
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE notifications SET state = 'dead', attempts = 1, last_error = 'no robot' WHERE id = %s",
+                       [dead.id])
+    try:
+        listed = client(accounts["commander"]).get("/api/cases/notices/dead").json()["notifications"]
+        [row] = [n for n in listed if n["id"] == dead.id]
+        assert (row["case_code"], row["recipient"], row["subject"]) == (case.code, "nosuch-robot",
+                                                                        {"kind": "case", "id": case.id})
+    finally:
+        Notification.objects.filter(pk=dead.id).delete()
+
+
 def test_a_joint_part_is_added_and_shown_over_http(accounts, case_in, own_grid):
     from django.contrib.gis.geos import MultiPolygon
 

@@ -174,6 +174,13 @@ def case_counts_by_grid(*, grid_id: int) -> dict:
     return {"grids": grids, "total": total}
 
 
+def case_codes(ids) -> dict[int, str]:
+    """The code of each case of ``ids`` that exists (the caller decided they may be seen)."""
+    from gis.cases.models import Case
+
+    return dict(Case.objects.filter(pk__in=list(ids)).values_list("id", "code"))
+
+
 def cases_by_id(ids: list[int]) -> list:
     """The cases of ``ids`` in that order, with what a summary shows (the caller decided they may be seen)."""
     from gis.cases.models import Case
