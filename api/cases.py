@@ -180,11 +180,17 @@ def case_indicators(request: HttpRequest, identity) -> HttpResponse:
 
 @_view("GET", "HEAD", roles=SCREEN_ROLES, what="the dead notifications")
 def dead_notices(request: HttpRequest, identity) -> JsonResponse:
-    """Notifications that failed every attempt (newest first), each with what it was and its last error."""
+    """Notifications that failed every attempt (newest first), each with what it was, its last error and its case."""
+    from gis.cases.notices import SUBJECT
     from gis.notifications.selectors import dead_notifications
 
     limit = _int(request.GET.get("limit"), "limit", 100, 1, MAX_LIMIT)
-    return _json({"notifications": dead_notifications(limit=limit)})
+    rows = dead_notifications(limit=limit)
+    about_cases = [row["subject"]["id"] for row in rows if row["subject"]["kind"] == SUBJECT]
+    codes = case_reads.case_codes(i for i in about_cases if i is not None)
+    for row in rows:
+        row["case_code"] = codes.get(row["subject"]["id"]) if row["subject"]["kind"] == SUBJECT else None
+    return _json({"notifications": rows})
 
 
 @_view("POST", roles=SCREEN_ROLES, what="the dead notifications")

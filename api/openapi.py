@@ -194,6 +194,8 @@ def _screen_paths(paths: dict) -> None:
     for route, name, what in (("scenes", "screen-scenes", "The six scenes' figures and charts"),
                               ("incidents", "screen-live", "Open incidents for the live markers"),
                               ("care-alerts", "screen-care-alerts", "Buildings with open elder-care alerts (counts)"),
+                              ("case-grids", "screen-case-grids",
+                               "Open, overdue and escalated cases per level-3 grid, and their total"),
                               ("cameras", "screen-cameras", "Cameras with their view wedges"),
                               ("grid-labels", "screen-grid-labels", "Grid names for the map")):
         _add(paths, f"/screen/api/{route}", name, get=_operation(f"{what} {staff}", _JSON, parameters=[grid]))

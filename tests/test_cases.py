@@ -477,3 +477,88 @@ def test_arriving_records_where_the_handler_is_and_changes_nothing_else(make_cas
     assert (step.action, step.from_state, step.to_state) == ("arrive", "acknowledged", "acknowledged")
     assert (step.position.x, step.position.y) == (113.66, 34.75)
     assert "arrive" in allowed_actions("acknowledged", "grid_worker")
+
+
+# -- the cases as they stand, by grid (the big screen) -------------------------------------------------
+
+
+def _counts_in_python(grid_code: str) -> tuple[dict, dict]:
+    """Open, overdue and escalated cases per level-3 grid under ``grid_code``, from the rows, in Python.
+
+    Grids by their hierarchical code (the selector walks parent ids); overdue from the breach rows of the
+    audit log; escalated from the escalation counter.
+    """
+    from core.vocabulary import OPEN_CASE_STATES
+
+    leaves = m.Grid.objects.filter(level=3, code__startswith=grid_code).values_list("code", flat=True)
+    by_grid = {code: {"open": 0, "overdue": 0, "escalated": 0} for code in leaves}
+    breached = set(CaseEvent.objects.filter(action="breach").values_list("case_id", flat=True))
+    for case_id, state, escalations, code in Case.objects.values_list(
+            "id", "state", "escalation_count", "incident__grid__code"):
+        if code not in by_grid or state not in OPEN_CASE_STATES:
+            continue
+        row = by_grid[code]
+        row["open"] += 1
+        row["overdue"] += case_id in breached
+        row["escalated"] += escalations > 0
+    total = {key: sum(row[key] for row in by_grid.values()) for key in ("open", "overdue", "escalated")}
+    return by_grid, total
+
+
+def test_open_overdue_and_escalated_cases_by_grid_equal_an_independent_count(rollback, own_grid, other_grid,
+                                                                             handler, worker_identity):
+    from gis.cases.selectors import case_counts_by_grid
+
+    level1 = own_grid.parent.parent
+    late = at("2026-12-20 12:00")  # long after every due time of the cases below
+    sla_sweep(now=late)  # the demo's late cases first, so that the second sweep marks only the ones made here
+
+    def counts() -> dict:
+        found = case_counts_by_grid(grid_id=level1.id)
+        return {**{row["code"]: {k: row[k] for k in ("open", "overdue", "escalated")} for row in found["grids"]},
+                "total": found["total"]}
+
+    before = counts()
+    made = {}
+
+    def make(name: str, grid: m.Grid, category: str = "sanitation") -> Case:
+        point = grid.geom.point_on_surface
+        incident = incident_create(lon=point.x, lat=point.y, category=category, source="staff",
+                                   code=f"INC-BYGRID-{name}", reported_at=at("2026-12-07 09:00"))
+        made[name] = cases.case_open(incident_id=incident.id, at=at("2026-12-07 09:00"))
+        return made[name]
+
+    make("reported", own_grid)  # open
+    filed(make("breached", own_grid), "2026-12-07 09:00")  # the sweep breaches and escalates it: all three
+    cases.case_escalate(case_id=make("escalated", own_grid).id, actor=COMMANDER, reason="需街道协调",
+                        at=at("2026-12-07 09:10"))  # open, escalated, never late
+    cases.case_reject(case_id=make("rejected", own_grid).id, actor=COMMANDER, reason="重复上报",
+                      at=at("2026-12-07 09:10"))  # not open
+    filed(make("closed", other_grid), "2026-12-07 09:00")  # breached and escalated, then closed: nothing
+    make("fire", other_grid, "fire_smoke")  # starts with the level-2 grid: open, not escalated
+    assert sla_sweep(now=late).breached == sorted([made["breached"].id, made["closed"].id])
+    closer = m.GridWorker.objects.filter(grid=other_grid).order_by("id").first() or handler
+    cases.case_dispatch(case_id=made["closed"].id, actor=COMMANDER, worker_id=closer.id, at=at("2026-12-21 09:10"))
+    cases.case_handle(case_id=made["closed"].id, actor=worker_identity, note="ok", at=at("2026-12-21 09:30"))
+    assert cases.case_pass(case_id=made["closed"].id, actor=COMMANDER, at=at("2026-12-21 10:00")).state == "closed"
+    fire = Case.objects.get(pk=made["fire"].id)
+    assert (fire.tier, fire.escalation_count) == (2, 0)
+
+    after = counts()
+    expected = {own_grid.code: {"open": 3, "overdue": 1, "escalated": 2},
+                other_grid.code: {"open": 1, "overdue": 0, "escalated": 0}}
+    for key in after:  # what changed is what was made here, grid by grid, and in the total
+        change = {k: after[key][k] - before[key][k] for k in ("open", "overdue", "escalated")}
+        if key == "total":
+            assert change == {"open": 4, "overdue": 1, "escalated": 2}
+        else:
+            assert change == expected.get(key, {"open": 0, "overdue": 0, "escalated": 0}), key
+
+    for grid in (level1, own_grid.parent, own_grid):  # and everything, at every level, as Python counts it
+        found = case_counts_by_grid(grid_id=grid.id)
+        by_grid, total = _counts_in_python(grid.code)
+        assert {row["code"]: {k: row[k] for k in ("open", "overdue", "escalated")} for row in found["grids"]} == by_grid
+        assert found["total"] == total
+    assert total["open"] > 0 and [row["code"] for row in found["grids"]] == [own_grid.code]
+    west, south, east, north = own_grid.geom.extent
+    assert found["grids"][0]["bounds"] == pytest.approx([west, south, east, north])

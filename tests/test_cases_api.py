@@ -164,8 +164,11 @@ def test_indicators_as_json_csv_and_the_ogc_collection_agree(accounts, case_in, 
                        ).status_code == 400
 
 
-def test_the_big_screen_shows_the_case_its_clock_and_whom_to_send(accounts, case_in, own_grid):
+def test_the_big_screen_shows_the_case_its_clock_and_whom_to_send(accounts, case_in, own_grid, monkeypatch):
+    from api.screen import views as screen
     from gis.cases.sla import sla_sweep
+
+    monkeypatch.setattr(screen, "SCENES_TTL", 0.0)  # a panel another test asked for within 10 s is not this one
 
     case = case_in(own_grid)
     cases.case_accept(case_id=case.id, actor=COMMANDER)
@@ -180,10 +183,72 @@ def test_the_big_screen_shows_the_case_its_clock_and_whom_to_send(accounts, case
     open_here = m.Case.objects.filter(incident__grid=own_grid).exclude(state__in=["closed", "rejected"])
     assert scenes["open"] == open_here.count()
     assert scenes["overdue"] == open_here.filter(events__action="breach").distinct().count() >= 1
-    assert scenes["escalated"] == open_here.filter(tier__lt=3).count() >= 1
+    assert scenes["escalated"] == open_here.filter(escalation_count__gt=0).count() >= 1
     live = commander.get(f"/screen/api/incidents?grid={own_grid.code}").json()["features"]
     mine = [f for f in live if f["id"] == case.incident_id]
     assert mine and mine[0]["properties"]["overdue"] is True
+
+
+def test_the_big_screen_counts_cases_by_grid_as_the_caller_may_see_them(accounts, case_in, own_grid, other_grid,
+                                                                       monkeypatch):
+    from api.screen import views as screen
+    from core.vocabulary import OPEN_CASE_STATES
+    from gis.cases.selectors import case_counts_by_grid
+    from layers.access import scoped_django
+
+    monkeypatch.setattr(screen, "SCENES_TTL", 0.0)
+    escalated = case_in(own_grid)
+    cases.case_escalate(case_id=escalated.id, actor=COMMANDER, reason="需街道协调")
+    case_in(own_grid)
+    case_in(other_grid)
+    level2 = own_grid.parent
+    commander = client(accounts["commander"])
+    answer = commander.get(f"/screen/api/case-grids?grid={level2.code}").json()
+    assert answer["grid"]["code"] == level2.code
+    rows = {row["code"]: row for row in answer["grids"]}
+    assert set(rows) == set(m.Grid.objects.filter(level=3, parent=level2).values_list("code", flat=True))
+    for grid in (own_grid, other_grid):
+        open_here = m.Case.objects.filter(incident__grid=grid, state__in=OPEN_CASE_STATES)
+        assert rows[grid.code]["open"] == open_here.count() >= 1
+        assert rows[grid.code]["overdue"] == open_here.filter(events__action="breach").distinct().count()
+        assert rows[grid.code]["escalated"] == open_here.filter(escalation_count__gt=0).count()
+    assert rows[own_grid.code]["escalated"] >= 1
+    counts = ("open", "overdue", "escalated")
+    assert answer["total"] == {k: sum(row[k] for row in rows.values()) for k in counts}
+    panel = commander.get(f"/screen/api/scenes?grid={level2.code}").json()["cases"]
+    assert {k: panel[k] for k in counts} == answer["total"]  # the governance panel's counts are the table's total
+    assert client(accounts["worker"]).get(f"/screen/api/case-grids?grid={level2.code}").status_code == 403
+    assert commander.get("/screen/api/case-grids?grid=nosuch").status_code == 404
+
+    # row-level security decides what counts: a grid worker's scope holds their grid's cases and nothing else
+    worker = Identity(role="grid_worker", username=accounts["worker"].username, grid_id=own_grid.id)
+    with scoped_django(worker):
+        own, wider, other = (case_counts_by_grid(grid_id=grid.id) for grid in (own_grid, level2, other_grid))
+    assert own["total"] == {k: rows[own_grid.code][k] for k in counts}
+    assert [row["code"] for row in own["grids"]] == [own_grid.code]
+    assert wider["grids"] == other["grids"] == [] and other["total"] == {k: 0 for k in counts}
+
+
+def test_a_dead_letter_names_its_case(accounts, case_in, own_grid):
+    from django.db import connection
+
+    from gis.notifications.models import Notification
+    from gis.notifications.services import notify
+
+    case = case_in(own_grid)
+    notify(key=f"test:dead-letter:case:{case.id}", channel="dingtalk", recipient="nosuch-robot",
+           subject=("case", case.id), payload={"title": "测试 dead letter of a case"})
+    dead = Notification.objects.get(key=f"test:dead-letter:case:{case.id}")
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE notifications SET state = 'dead', attempts = 1, last_error = 'no robot' WHERE id = %s",
+                       [dead.id])
+    try:
+        listed = client(accounts["commander"]).get("/api/cases/notices/dead").json()["notifications"]
+        [row] = [n for n in listed if n["id"] == dead.id]
+        assert (row["case_code"], row["recipient"], row["subject"]) == (case.code, "nosuch-robot",
+                                                                        {"kind": "case", "id": case.id})
+    finally:
+        Notification.objects.filter(pk=dead.id).delete()
 
 
 def test_a_joint_part_is_added_and_shown_over_http(accounts, case_in, own_grid):

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 STATIC = ROOT / "api" / "static" / "screen"
 OPEN = ("new", "dispatched", "in_progress")
 SCREEN_APIS = ("/screen/api/scenes", "/screen/api/incidents", "/screen/api/care-alerts", "/screen/api/cameras",
-               "/screen/api/grid-labels")
+               "/screen/api/grid-labels", "/screen/api/case-grids")
 
 
 def _client(account=None) -> Client:
@@ -181,7 +181,7 @@ def test_grid_focus(commander):
     assert scenes_body["grid"]["code"] == grid.code
 
 
-@pytest.mark.parametrize("url", ("/screen/", "/screen/api/scenes", "/screen/api/care-alerts"))
+@pytest.mark.parametrize("url", ("/screen/", "/screen/api/scenes", "/screen/api/care-alerts", "/screen/api/case-grids"))
 def test_an_unknown_grid_is_404_saying_so(commander, url):
     response = commander.get(url, {"grid": "999999999"})
     assert response.status_code == 404

@@ -478,3 +478,91 @@ def test_the_incident_panel_shows_the_case_and_dispatches_the_recommended_worker
         assert log.errors() == [], log.describe()
     finally:
         _delete_incident(incident.id)
+
+
+# -- the cases by grid and the dead letters -----------------------------------------------------------
+
+
+def test_the_governance_panel_counts_cases_by_grid_and_a_row_fits_the_map_to_its_grid(screen_page, artifacts_dir):
+    from core.identity import Identity
+    from gis.cases import services as cases
+    from gis.cases.selectors import case_counts_by_grid
+    from gis.models import Grid
+
+    commander = Identity(role="commander", username="browser.test")
+    grid = Grid.objects.filter(level=3).order_by("-code").first()
+    lon, lat = grid.geom.point_on_surface.coords
+    made = [_create_incident(lon=lon, lat=lat, category="sanitation") for _ in range(2)]
+    try:
+        escalated = cases.case_open(incident_id=made[0].id)
+        cases.case_escalate(case_id=escalated.id, actor=commander, reason="需街道协调")
+        cases.case_open(incident_id=made[1].id)
+        page, log = _open_ready(screen_page)
+        row = page.wait_for_selector(f'#om-case-grids tbody tr[data-grid-code="{grid.code}"]',
+                                     timeout=LIVE_TIMEOUT_S * 1000)
+        expected = case_counts_by_grid(grid_id=Grid.objects.get(level=1).id)
+        [mine] = [r for r in expected["grids"] if r["code"] == grid.code]
+        assert mine["open"] >= 2 and mine["escalated"] >= 1
+        cells = row.eval_on_selector_all("td", "tds => tds.map(td => td.textContent)")
+        assert cells == [grid.name, str(mine["open"]), str(mine["overdue"]), str(mine["escalated"])]
+        total = page.eval_on_selector_all("#om-case-grids tfoot td", "tds => tds.map(td => td.textContent)")
+        t = expected["total"]
+        assert total == ["合计 Total", str(t["open"]), str(t["overdue"]), str(t["escalated"])]
+        shown = page.eval_on_selector_all("#om-case-grids tbody tr", "rows => rows.map(r => r.dataset.gridCode)")
+        assert sorted(shown) == sorted(r["code"] for r in expected["grids"] if r["open"] > 0)
+        page.screenshot(path=str(artifacts_dir / "screen-cases-by-grid.png"))
+
+        whole = page.evaluate("onemapScreen.map.getZoom()")
+        row.click()
+        west, south, east, north = grid.geom.extent
+        wait_for(page, "([w, s, e, n, z]) => { const m = onemapScreen.map, b = m.getBounds();"
+                       " return m.getZoom() > z && b.getWest() <= w && b.getEast() >= e && b.getSouth() <= s"
+                       " && b.getNorth() >= n && b.contains(m.getCenter()) }",
+                 arg=[west, south, east, north, whole], timeout_s=LIVE_TIMEOUT_S)
+        centre = page.evaluate("(() => { const c = onemapScreen.map.getCenter(); return [c.lng, c.lat]; })()")
+        assert west - (east - west) <= centre[0] <= east + (east - west)  # near the grid, not somewhere else
+        assert log.errors() == [], log.describe()
+    finally:
+        for incident in made:
+            _delete_incident(incident.id)
+
+
+def test_a_dead_letter_is_listed_as_text_and_replayed_from_the_screen(screen_page):
+    from gis.cases import services as cases
+    from gis.notifications.delivery import deliver
+    from gis.notifications.models import Notification
+    from gis.notifications.services import notify
+
+    attack = '<img src=x onerror="window.__screen_xss=1">值班机器人'
+    incident = _create_incident(category="sanitation")
+    key = f"test:browser-dead:{time.time_ns()}"
+    try:
+        case = cases.case_open(incident_id=incident.id)
+        # a DingTalk robot nobody configured: the channel refuses it for good, so its first attempt dead-letters it
+        notify(key=key, channel="dingtalk", recipient=attack, subject=("case", case.id),
+               payload={"title": f"案件已超时 {case.code}"})
+        dead = Notification.objects.get(key=key)
+        assert deliver(notification_id=dead.id).state == "dead"
+        dead.refresh_from_db()
+        assert dead.state == "dead" and attack in dead.last_error
+
+        page, log = _open_ready(screen_page)
+        row = page.wait_for_selector(f'#om-dead-list li[data-notification-id="{dead.id}"]',
+                                     timeout=LIVE_TIMEOUT_S * 1000)
+        text = row.inner_text()
+        assert attack in text and case.code in text and "钉钉" in text  # the recipient as text, the case, the channel
+        assert row.eval_on_selector(".om-dead-error", "e => e.textContent") == dead.last_error  # the error, quoting it
+        assert "1 次" in row.inner_text()  # one attempt
+        assert page.query_selector("#om-dead-letters img") is None
+        assert page.evaluate("window.__screen_xss") is None
+
+        row.query_selector("button.om-replay").click()
+        page.wait_for_selector(f'#om-dead-list li[data-notification-id="{dead.id}"]', state="detached",
+                               timeout=LIVE_TIMEOUT_S * 1000)
+        dead.refresh_from_db()
+        assert dead.state == "pending" and dead.attempts == 0  # back in the outbox with fresh attempts
+        assert page.evaluate("window.__screen_xss") is None
+        assert log.errors() == [], log.describe()
+    finally:
+        Notification.objects.filter(key=key).delete()
+        _delete_incident(incident.id)

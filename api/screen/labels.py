@@ -7,6 +7,7 @@ are the screen's own words for the kinds of party organisations, service points 
 from __future__ import annotations
 
 from core.vocabulary import CASE_STATES, CATEGORIES, STATUSES
+from gis.notifications.models import DINGTALK, IN_APP, SMS
 
 # the page's legend and labels, from the one vocabulary (core.vocabulary)
 CATEGORY_LABELS = {c.code: c.label_zh for c in CATEGORIES}
@@ -19,3 +20,4 @@ PARTY_KIND_LABELS = {
 }
 SERVICE_LABELS = {"service": "社区服务", "commerce": "商业", "culture": "文娱"}
 SOURCE_LABELS = {"camera": "摄像头 camera", "sensor": "传感器 sensor", "resident": "居民 resident", "staff": "工作人员 staff"}
+CHANNEL_LABELS = {IN_APP: "站内 in-app", DINGTALK: "钉钉 DingTalk", SMS: "短信 SMS"}

@@ -18,13 +18,13 @@ from django.utils import timezone
 
 from core.vocabulary import (
     CARE_CATEGORY,
-    OPEN_CASE_STATES,
     OPEN_STATUSES,
     PARKING_CATEGORY,
     SAFETY_CATEGORIES,
     sql_list,
     sql_literal,
 )
+from gis.cases.selectors import CASE_ESCALATED_SQL, CASE_OPEN_SQL, CASE_OVERDUE_SQL
 from gis.incidents.selectors import INCIDENT_FEATURE_JSON
 
 # alerts about one elder (CARE_CATEGORY) are shown only as counts and highlighted buildings
@@ -268,14 +268,13 @@ def scene_services(*, grid_id: int) -> dict:
     return _fetch_json(_SERVICES, {"grid_id": grid_id})
 
 
-# Cases whose incident lies in the grid: open, overdue (open and past a limit once: escalation gives the
-# next tier a new limit, the case stays late), escalated above their grid.
+# Cases whose incident lies in the grid: open, overdue, escalated (each as gis.cases.selectors defines it),
+# closed in the last 30 days.
 _CASES = _SCOPE + """
 SELECT json_build_object(
-    'open', count(*) FILTER (WHERE c.state IN """ + sql_list(OPEN_CASE_STATES) + """),
-    'overdue', count(*) FILTER (WHERE c.state IN """ + sql_list(OPEN_CASE_STATES) + """
-                                  AND EXISTS (SELECT 1 FROM case_events e WHERE e.case_id = c.id AND e.action = 'breach')),
-    'escalated', count(*) FILTER (WHERE c.tier < 3 AND c.state IN """ + sql_list(OPEN_CASE_STATES) + """),
+    'open', count(*) FILTER (WHERE """ + CASE_OPEN_SQL + """),
+    'overdue', count(*) FILTER (WHERE """ + CASE_OVERDUE_SQL + """),
+    'escalated', count(*) FILTER (WHERE """ + CASE_ESCALATED_SQL + """),
     'closed_30d', count(*) FILTER (WHERE c.closed_at >= %(since)s)
 )
 FROM cases c JOIN incidents i ON i.id = c.incident_id
@@ -284,7 +283,7 @@ WHERE i.grid_id IN (SELECT id FROM scope)
 
 
 def scene_cases(*, grid_id: int, now: datetime | None = None) -> dict:
-    """Cases in the grid: open, overdue, escalated above their grid, closed in the last 30 days."""
+    """Cases in the grid: open, overdue, escalated, closed in the last 30 days."""
     now = now or timezone.now()
     return _fetch_json(_CASES, {"grid_id": grid_id, "since": now - timedelta(days=30)})
 

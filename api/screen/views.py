@@ -24,6 +24,7 @@ from api.screen.labels import (
     CASE_STATE_LABELS,
     CATEGORY_COLOURS,
     CATEGORY_LABELS,
+    CHANNEL_LABELS,
     PARTY_KIND_LABELS,
     SERVICE_LABELS,
     SOURCE_LABELS,
@@ -34,6 +35,8 @@ from gis.incidents.selectors import incident_history
 BASEMAP_ENV = "ONEMAP_SCREEN_BASEMAP"
 MAX_LIVE_MARKERS = 2000
 MAX_EVENT_ROWS = 200
+MAX_CASE_GRID_ROWS = 50  # grids with open cases the governance panel lists (the busiest first)
+MAX_DEAD_ROWS = 50  # dead letters the screen lists (newest first)
 TILED = ("grids", "buildings", "incidents", "parking_spots")
 # small layers the page reads as GeoJSON through the OGC API's item function
 SMALL_LAYERS = ("no_parking_zones", "party_orgs", "service_points")
@@ -102,6 +105,10 @@ def _page_html_cached(code: str, name: str, level: int, bounds: tuple, outline: 
         "urls": {
             "events": "/screen/events", "scenes": "/screen/api/scenes", "live": "/screen/api/incidents",
             "incident": "/screen/api/incidents/", "careAlerts": "/screen/api/care-alerts",
+            "caseGrids": "/screen/api/case-grids",
+            # the outbox's dead letters, from the cases API (the screen's roles may use both)
+            "deadNotices": f"/api/cases/notices/dead?limit={MAX_DEAD_ROWS}",
+            "replayNotice": "/api/cases/notices/{id}/replay",
             "cameras": "/screen/api/cameras", "gridLabels": "/screen/api/grid-labels",
             "tiles": "/screen/tiles/{layer}/{z}/{y}/{x}", "features": "/screen/api/features/",
             "density": "/screen/density/",
@@ -109,7 +116,9 @@ def _page_html_cached(code: str, name: str, level: int, bounds: tuple, outline: 
         "tileZooms": tile_zooms(), "smallLayers": list(SMALL_LAYERS),
         "categories": CATEGORY_LABELS, "colours": CATEGORY_COLOURS, "statuses": STATUS_LABELS,
         "partyKinds": PARTY_KIND_LABELS, "services": SERVICE_LABELS, "sources": SOURCE_LABELS,
+        "channels": CHANNEL_LABELS,
         "limits": {"markers": MAX_LIVE_MARKERS, "events": MAX_EVENT_ROWS, "newSeconds": 60},
+        "lists": {"caseGrids": MAX_CASE_GRID_ROWS, "deadLetters": MAX_DEAD_ROWS},
     }
     root.html.add_child(Element(page_template("panels.html").format(grid_name=escape(name), grid_code=escape(code))))
     script = json.dumps(config, ensure_ascii=False).replace("</", "<\\/")
@@ -161,6 +170,18 @@ def live_api(request: HttpRequest, identity) -> JsonResponse:
     grid = _grid_from_request(request)
     features = scenes.live_incidents(grid_id=grid.id)
     return _json({"type": "FeatureCollection", "features": features, "limit": scenes.LIVE_LIMIT})
+
+
+@screen_view()
+def case_grids_api(request: HttpRequest, identity) -> JsonResponse:
+    """Open, overdue and escalated cases per level-3 grid of the grid, and their total, as the caller may see them."""
+    from gis.cases.selectors import case_counts_by_grid
+    from layers.access import scoped_django
+
+    grid = _grid_from_request(request)
+    with scoped_django(identity):
+        counts = case_counts_by_grid(grid_id=grid.id)
+    return _json({"grid": grid.as_json(), **counts})
 
 
 @screen_view()

@@ -20,6 +20,7 @@ from gis.notifications.models import DINGTALK, IN_APP, SMS
 from gis.notifications.services import notify
 
 COMMAND_CENTRE = "command-centre"
+SUBJECT = "case"  # a notice's subject: ("case", the case's id)
 _TITLES = {"dispatch": "新派遣案件", "warn": "案件即将超时", "breach": "案件已超时",
            "ack_breach": "派遣案件无人签收", "request_escalation": "网格员申请上报"}
 
@@ -42,7 +43,7 @@ def announce(case: Case, event: CaseEvent) -> int:
                        + (f"，时限 {due[:16].replace('T', ' ')}" if due else "")}
     for channel, recipient in _recipients(case, event):
         sent += notify(key=f"case:{case.id}:{event.id}:{channel}:{recipient}", channel=channel, recipient=recipient,
-                       subject=("case", case.id), payload=payload)
+                       subject=(SUBJECT, case.id), payload=payload)
     return sent
 
 

@@ -17,6 +17,9 @@ the department), over the cases **filed** (立案) in the period:
 
 Rates are None where their denominator is 0. Everything comes from ``case_events`` (and the
 case's incident for its grid), so an indicator can be recomputed for any past period.
+
+Beside them, the cases as they stand now (the big screen): open, overdue and escalated,
+each defined once here (``CASE_OPEN_SQL`` …) and counted per level-3 grid.
 """
 
 from __future__ import annotations
@@ -24,6 +27,19 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db import connection
+
+from core.vocabulary import OPEN_CASE_STATES, sql_list
+
+# What "open", "overdue" and "escalated" mean, once, as conditions on a case ``c`` (the screen's counts, its
+# table by grid and the incidents' overdue markers all use these).
+CASE_OPEN_SQL = "c.state IN " + sql_list(OPEN_CASE_STATES)
+# overdue: open and past a time limit at least once (the sweep's breach row): escalation gives the next tier a
+# fresh limit, the case stays late
+CASE_OVERDUE_SQL = ("(" + CASE_OPEN_SQL + " AND EXISTS (SELECT 1 FROM case_events e"
+                    " WHERE e.case_id = c.id AND e.action = 'breach'))")
+# escalated: open and climbed at least one tier (by the sweep or by the command centre); a category that starts
+# above the level-3 grid (fire, smoke) is not escalated by starting there
+CASE_ESCALATED_SQL = "(" + CASE_OPEN_SQL + " AND c.escalation_count > 0)"
 
 # {start} and {end}: SQL expressions of the period; {key}: the grouping expression over cases c, incidents i,
 # the incident's grid g and the assigned worker w
@@ -111,6 +127,58 @@ def _with_rates(row: dict, by: str) -> dict:
                rework_rate=share(row["reworked"], row["closed"]), deferral_rate=share(row["deferred"], row["filed"]))
     out.update({name: None if row[name] is None else round(float(row[name]), 1) for name in _TIMES})
     return out
+
+
+# Open cases by the level-3 grid of their incident, within a grid and every grid below it, and their total
+# (GROUPING SETS: one statement). Rows follow the caller's row-level security: run it in their scope.
+_BY_GRID_SQL = """
+WITH RECURSIVE scope(id) AS (
+    SELECT id FROM grids WHERE id = %(grid_id)s
+    UNION ALL
+    SELECT g.id FROM grids g JOIN scope s ON g.parent_id = s.id
+), leaves AS (
+    SELECT g.id, g.code, g.name, ST_XMin(g.geom) AS west, ST_YMin(g.geom) AS south,
+           ST_XMax(g.geom) AS east, ST_YMax(g.geom) AS north
+    FROM grids g WHERE g.id IN (SELECT id FROM scope) AND g.level = 3
+), open_cases AS (
+    SELECT i.grid_id, """ + CASE_OVERDUE_SQL + """ AS overdue, """ + CASE_ESCALATED_SQL + """ AS escalated
+    FROM cases c JOIN incidents i ON i.id = c.incident_id
+    WHERE """ + CASE_OPEN_SQL + """ AND i.grid_id IN (SELECT id FROM leaves)
+)
+SELECT GROUPING(l.code) = 1 AS total, l.code, l.name, l.west, l.south, l.east, l.north,
+       count(o.grid_id) AS open, count(o.grid_id) FILTER (WHERE o.overdue) AS overdue,
+       count(o.grid_id) FILTER (WHERE o.escalated) AS escalated
+FROM leaves l LEFT JOIN open_cases o ON o.grid_id = l.id
+GROUP BY GROUPING SETS ((l.code, l.name, l.west, l.south, l.east, l.north), ())
+ORDER BY GROUPING(l.code), l.code
+"""
+
+
+def case_counts_by_grid(*, grid_id: int) -> dict:
+    """Open, overdue and escalated cases per level-3 grid in the grid (itself or below it), and their total.
+
+    ``{"grids": [{code, name, bounds: [west, south, east, north], open, overdue, escalated}], "total": {…}}``,
+    every level-3 grid by code (those with nothing open too). The caller's row-level security decides which
+    cases count: call it under their scope (``layers.access.scoped_django``).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_BY_GRID_SQL, {"grid_id": grid_id})
+        rows = cursor.fetchall()
+    grids, total = [], {"open": 0, "overdue": 0, "escalated": 0}
+    for is_total, code, name, west, south, east, north, open_, overdue, escalated in rows:
+        counts = {"open": open_, "overdue": overdue, "escalated": escalated}
+        if is_total:
+            total = counts
+        else:
+            grids.append({"code": code, "name": name, "bounds": [west, south, east, north], **counts})
+    return {"grids": grids, "total": total}
+
+
+def case_codes(ids) -> dict[int, str]:
+    """The code of each case of ``ids`` that exists (the caller decided they may be seen)."""
+    from gis.cases.models import Case
+
+    return dict(Case.objects.filter(pk__in=list(ids)).values_list("id", "code"))
 
 
 def cases_by_id(ids: list[int]) -> list:

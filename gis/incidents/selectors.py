@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.db import connection
 
+from gis.cases.selectors import CASE_OVERDUE_SQL
+
 # One incident as the GeoJSON Feature the big screen shows (the live feed's messages, the
 # first markers, the incident panel): what a marker and a list row need, with no description,
 # notes or evidence paths. An expression over ``incidents i`` joined to its ``grids g``.
@@ -18,8 +20,7 @@ json_build_object(
         'grid_id', i.grid_id, 'grid_code', g.code, 'grid_name', g.name,
         'building_id', i.building_id, 'camera_id', i.camera_id,
         'has_evidence', coalesce(i.evidence ? 'keyframe' OR i.evidence ? 'clip', false),
-        'overdue', EXISTS (SELECT 1 FROM cases c JOIN case_events e ON e.case_id = c.id AND e.action = 'breach'
-                   WHERE c.incident_id = i.id AND c.closed_at IS NULL)
+        'overdue', EXISTS (SELECT 1 FROM cases c WHERE c.incident_id = i.id AND """ + CASE_OVERDUE_SQL + """)
     )
 )
 """

@@ -123,7 +123,23 @@ def test_no_attack_string_runs_on_any_ogc_page(chromium, live_server, accounts, 
         page.context.close()
 
 
-def test_no_attack_string_runs_on_the_big_screen(screen_page, planted, accounts, live_server):
+@pytest.fixture
+def dead_letters(demo_db):
+    """A dead notification per attack string, the string as its recipient (and so in its error), as the outbox
+    leaves one: a DingTalk robot nobody configured refuses it for good on its first attempt."""
+    from gis.notifications.delivery import deliver
+    from gis.notifications.models import Notification
+    from gis.notifications.services import notify
+
+    keys = [f"test:xss-dead:{n}:{id(XSS_STRINGS)}" for n in range(len(XSS_STRINGS))]
+    for key, attack in zip(keys, XSS_STRINGS):
+        notify(key=key, channel="dingtalk", recipient=attack, subject=("case", None), payload={"title": attack})
+        assert deliver(notification_id=Notification.objects.get(key=key).id).state == "dead"
+    yield list(Notification.objects.filter(key__in=keys).values_list("id", "recipient"))
+    Notification.objects.filter(key__in=keys).delete()
+
+
+def test_no_attack_string_runs_on_the_big_screen(screen_page, planted, dead_letters, accounts, live_server):
     created, grid = planted
     page, log = screen_page(f"/screen/?grid={grid.code}")
     dialogs: list = []
@@ -154,3 +170,7 @@ def test_no_attack_string_runs_on_the_big_screen(screen_page, planted, accounts,
     title = m.Incident.objects.get(pk=incident).title
     assert title in page.inner_text("#om-incident-panel .om-body h2")  # shown, as text
     assert title in page.inner_text(f'#om-event-list li[data-incident-id="{incident}"]')
+    for notification_id, recipient in dead_letters:  # the dead letters' recipients and errors, shown as text
+        row = page.wait_for_selector(f'#om-dead-list li[data-notification-id="{notification_id}"]', timeout=20_000)
+        assert recipient in row.inner_text()
+    _assert_nothing_ran(page, "the screen's dead letters", dialogs)

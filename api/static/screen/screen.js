@@ -1,9 +1,10 @@
 /* Community One Map — the command-centre screen (社区一张图 指挥中心大屏).
  *
  * The map itself is made by folium on the server; this script adds the layers, the
- * legend, the scene panels, the live feed (Server-Sent Events at /screen/events) and
- * the incident panel. Everything it asks for is on this server (config in
- * window.ONEMAP_SCREEN_CONFIG). Tests and the benchmark read window.onemapScreen.
+ * legend, the scene panels (with the cases by grid and the outbox's dead letters), the
+ * live feed (Server-Sent Events at /screen/events) and the incident panel. Everything it
+ * asks for is on this server (config in window.ONEMAP_SCREEN_CONFIG). Tests and the
+ * benchmark read window.onemapScreen.
  */
 (function () {
   'use strict';
@@ -13,6 +14,7 @@
   var CLOSED = { resolved: true, closed: true, false_alarm: true };
   var CARE = 'elder_inactivity';
   var gridQuery = '?grid=' + encodeURIComponent(cfg.grid.code);
+  var caseGrids = document.getElementById('om-case-grids');  // kept across the governance panel's refills
 
   var state = window.onemapScreen = {
     map: map,
@@ -33,8 +35,8 @@
   addControls();
   startClock();
   settled(loadDensity());  // the heat overlay comes when it comes: ready does not wait for it
-  var initial = [loadScenes(), loadLive(), loadCameras(), loadGridLabels(), loadCareAlerts()]
-    .concat(cfg.smallLayers.map(loadSmallLayer));
+  var initial = [loadScenes(), loadCaseGrids(), loadDeadLetters(), loadLive(), loadCameras(), loadGridLabels(),
+    loadCareAlerts()].concat(cfg.smallLayers.map(loadSmallLayer));
   Promise.all(initial.map(settled)).then(function () {
     return firstTiles(layers.grids, 4000);
   }).then(function () {
@@ -42,7 +44,7 @@
     document.body.classList.add('om-ready');
   });
   connect(null);
-  setInterval(function () { settled(loadScenes()); }, 60000);
+  setInterval(function () { [loadScenes(), loadCaseGrids(), loadDeadLetters()].forEach(settled); }, 60000);
   document.querySelector('#om-incident-panel .om-close').addEventListener('click', closeIncident);
 
   // ---------------------------------------------------------------- layers
@@ -55,16 +57,19 @@
     map.getPane('omLabels').style.pointerEvents = 'none';
   }
 
-  // the grid fills the part of the map the side columns and the header leave free
   function fitGrid() {
-    var b = cfg.grid.bounds;
+    fitArea(cfg.grid.bounds, false);
+  }
+
+  // an area [west, south, east, north] fills the part of the map the side columns and the header leave free
+  function fitArea(b, animate) {
     var column = document.querySelector('.om-left').getBoundingClientRect();
     var header = document.querySelector('.om-header').getBoundingClientRect();
     var side = Math.round(column.right + 16);
     var free = map.getSize().x - 2 * side;
     if (free < map.getSize().x * 0.3) side = 16;  // a narrow window: the columns cover the map anyway
     map.fitBounds([[b[1], b[0]], [b[3], b[2]]], {
-      paddingTopLeft: [side, Math.round(header.bottom + 16)], paddingBottomRight: [side, 16], animate: false
+      paddingTopLeft: [side, Math.round(header.bottom + 16)], paddingBottomRight: [side, 16], animate: animate
     });
   }
 
@@ -305,7 +310,11 @@
 
   function scheduleScenes() {
     if (scenesTimer) return;
-    scenesTimer = setTimeout(function () { scenesTimer = null; settled(loadScenes()); }, 5000);
+    scenesTimer = setTimeout(function () {
+      scenesTimer = null;
+      settled(loadScenes());
+      settled(loadCaseGrids());
+    }, 5000);
   }
 
   function loadScenes() {
@@ -330,6 +339,7 @@
             [d.governance.by_grid.length, '下级网格 grids']]),
       d.cases ? kpis([[d.cases.open, '案件在办 cases open'], [d.cases.overdue, '超时 overdue', d.cases.overdue > 0],
                       [d.cases.escalated, '已上报 escalated', d.cases.escalated > 0]], 3) : null,
+      caseGrids,
       svg(c.governance_by_category),
       d.governance.by_grid.length > 1 ? svg(c.governance_by_grid) : null
     ]);
@@ -382,6 +392,135 @@
 
   function list(lines) {
     return el('ul', { 'class': 'om-list' }, lines.map(function (t) { return el('li', {}, t); }));
+  }
+
+  // ---------------------------------------------------------------- cases by grid (governance panel)
+
+  function loadCaseGrids() {
+    return getJSON(cfg.urls.caseGrids + gridQuery).then(renderCaseGrids, function (e) {
+      caseGrids.textContent = '';
+      caseGrids.appendChild(missing('无法加载各网格案件 · could not load the cases by grid'));
+      throw e;
+    });
+  }
+
+  // the grids with open cases, the most overdue first, and the total; a row's click fits the map to its grid
+  function renderCaseGrids(d) {
+    var busy = d.grids.filter(function (g) { return g.open > 0; }).sort(function (a, b) {
+      return b.overdue - a.overdue || b.escalated - a.escalated || b.open - a.open || (a.code < b.code ? -1 : 1);
+    });
+    var shown = busy.slice(0, cfg.lists.caseGrids);
+    var rows = shown.map(function (g) {
+      var row = el('tr', { 'data-grid-code': g.code, title: g.code }, [
+        el('td', {}, g.name || g.code), countCell(g.open), countCell(g.overdue, 'om-hot'),
+        countCell(g.escalated, 'om-warm')
+      ]);
+      row.addEventListener('click', function () { fitArea(g.bounds, true); });
+      return row;
+    });
+    var t = d.total;
+    var table = el('table', {}, [
+      el('thead', {}, el('tr', {}, ['网格 Grid', '在办 open', '超时 overdue', '上报 escalated'].map(function (h) {
+        return el('th', {}, h);
+      }))),
+      el('tbody', {}, rows),
+      el('tfoot', {}, el('tr', { 'class': 'om-total' }, [el('td', {}, '合计 Total'), countCell(t.open),
+        countCell(t.overdue, 'om-hot'), countCell(t.escalated, 'om-warm')]))
+    ]);
+    caseGrids.textContent = '';
+    caseGrids.appendChild(el('h3', {}, ['各网格案件 ', el('small', {}, 'Cases by grid')]));
+    caseGrids.appendChild(el('div', { 'class': 'om-table-box' }, table));
+    if (!busy.length) caseGrids.appendChild(el('p', { 'class': 'om-note' }, '暂无在办案件 · no open cases'));
+    if (busy.length > shown.length) {
+      caseGrids.appendChild(el('p', { 'class': 'om-note' },
+        '另有 ' + (busy.length - shown.length) + ' 个网格有在办案件 · more grids'));
+    }
+  }
+
+  function countCell(n, hot) {
+    return el('td', { 'class': n > 0 && hot ? hot : '' }, String(n));
+  }
+
+  // ---------------------------------------------------------------- dead letters (the outbox's failures)
+
+  function loadDeadLetters() {
+    return fetch(cfg.urls.deadNotices, { credentials: 'same-origin', headers: { Accept: 'application/json' } })
+      .then(answer).then(function (res) {
+        if (!res.ok) {
+          deadNote('无法加载失败通知 · ' + problem(res));
+          return;
+        }
+        var list = document.getElementById('om-dead-list');
+        list.textContent = '';
+        res.data.notifications.forEach(function (n) { list.appendChild(deadRow(n)); });
+        deadCount();
+      }, function () {
+        deadNote('无法加载失败通知 · could not reach the server');
+      });
+  }
+
+  // every text here was written by someone else (recipients, errors quoting them): text nodes only
+  function deadRow(n) {
+    var about = n.case_code || (n.members ? '合并 ' + n.members + ' 条 summary' :
+      n.subject.kind + (n.subject.id == null ? '' : ' #' + n.subject.id));
+    var button = el('button', { type: 'button', 'class': 'om-replay' }, '重发 Replay');
+    var error = el('div', { 'class': 'om-dead-error' }, n.last_error || '—');
+    error.title = n.last_error || '';
+    var row = el('li', { 'data-notification-id': String(n.id) }, [
+      el('div', { 'class': 'om-dead-head' }, [
+        el('span', { 'class': 'om-chip' }, cfg.channels[n.channel] || n.channel),
+        el('span', { 'class': 'om-recipient', title: n.recipient }, n.recipient),
+        el('span', { 'class': 'om-case-code', title: about }, about)
+      ]),
+      error,
+      el('div', { 'class': 'om-dead-foot' }, [
+        el('span', { 'class': 'om-dead-when' }, '尝试 ' + n.attempts + ' 次 · ' + dateTime(n.created_at)), button
+      ])
+    ]);
+    button.addEventListener('click', function () { replay(n.id, row, button); });
+    return row;
+  }
+
+  // back to the outbox with fresh attempts: the row goes; a refusal (say, someone replayed it first) is said in it
+  function replay(id, row, button) {
+    button.disabled = true;
+    var url = cfg.urls.replayNotice.replace('{id}', encodeURIComponent(id));
+    fetch(url, { method: 'POST', credentials: 'same-origin', headers: { Accept: 'application/json' } })
+      .then(answer).then(function (res) {
+        if (res.ok) {
+          row.parentNode.removeChild(row);
+          deadCount();
+          return;
+        }
+        button.replaceWith(el('span', { 'class': 'om-missing' }, '重发失败 · ' + problem(res)));
+      }, function () {
+        button.disabled = false;
+        var said = row.querySelector('.om-dead-said');
+        if (!said) said = row.appendChild(el('p', { 'class': 'om-missing om-dead-said' }));
+        said.textContent = '重发失败 · 无法连接服务器 could not reach the server';
+      });
+  }
+
+  function deadCount() {
+    var n = document.getElementById('om-dead-list').childElementCount;
+    document.getElementById('om-dead-count').textContent = n ? String(n) : '';
+    document.getElementById('om-dead-letters').classList.toggle('om-has-dead', n > 0);
+    deadNote(n ? '' : '无失败通知 · none');
+  }
+
+  function deadNote(text) {
+    document.getElementById('om-dead-note').textContent = text;
+  }
+
+  // a response as {ok, status, data}; data is {} when the body is not JSON (a proxy's error page)
+  function answer(r) {
+    return r.json().then(function (data) { return { ok: r.ok, status: r.status, data: data || {} }; },
+      function () { return { ok: r.ok, status: r.status, data: {} }; });
+  }
+
+  // what went wrong, in the server's words, or its status: never a script's stack
+  function problem(res) {
+    return typeof res.data.error === 'string' ? res.data.error : 'HTTP ' + res.status;
   }
 
   // ---------------------------------------------------------------- live feed
@@ -552,7 +691,7 @@
   function reloadIncidentState() {
     state.incidents.forEach(function (marker, id) { dropMarker(id, marker); });
     state.layers.incidentTiles.redraw();
-    [loadLive(), loadCareAlerts(), loadScenes()].forEach(settled);
+    [loadLive(), loadCareAlerts(), loadScenes(), loadCaseGrids()].forEach(settled);
   }
 
   var careTimer = null;
