@@ -46,6 +46,7 @@ def _document() -> dict:
     _screen_paths(paths)
     _case_paths(paths)
     _mobile_paths(paths)
+    _report_paths(paths)
     return {
         "openapi": OPENAPI_VERSION,
         "info": {
@@ -305,6 +306,83 @@ def _mobile_paths(paths: dict) -> None:
                         parameters=[_path_parameter("name", {"type": "string", "pattern": "^[0-9a-f]{64}$"})]))
 
 
+# ---------------------------------------------------------------- residents' reports
+
+
+def _report_paths(paths: dict) -> None:
+    from api.residents.limits import JSON_BODY_BYTES, MAX_PHOTOS
+    from api.residents.moderation import ACTIONS, STATES
+    from gis.reports.services import CATEGORIES
+
+    write = {"name": "X-Requested-With", "in": "header", "required": True,
+             "schema": {"type": "string", "enum": ["onemap-report"]},
+             "description": "Every write must carry it (the page sends it); a page of another origin cannot"}
+    code = _path_parameter("code", {"type": "string", "pattern": "^R[A-Z0-9]{1,15}$"})
+    lonlat = [_query_parameter("lon", {"type": "number", "minimum": -180, "maximum": 180}),
+              _query_parameter("lat", {"type": "number", "minimum": -90, "maximum": 90}),
+              _query_parameter("crs", {"type": "string", "enum": ["wgs84", "gcj02"]})]
+    category = {"type": "string", "enum": list(CATEGORIES)}
+    staff = "(administrators and commanders)"
+    _add(paths, "/report/", "report", get=_operation("The residents' report page (anyone)", _HTML))
+    submit = _operation(f"Report a problem: fields and up to {MAX_PHOTOS} photos (8 MB each); 201 with the tracking "
+                        "code; 429 with Retry-After past the rate limits; 400 outside the subdistrict",
+                        _JSON, parameters=[write], ok="201")
+    submit["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["category", "lon", "lat"],
+        "properties": {"category": category, "description": {"type": "string", "maxLength": 4000},
+                       "lon": {"type": "number"}, "lat": {"type": "number"},
+                       "crs": {"type": "string", "enum": ["wgs84", "gcj02"]},
+                       "device": {"type": "string", "maxLength": 200}, "phone": {"type": "string"},
+                       "photo": {"type": "array", "maxItems": MAX_PHOTOS,
+                                 "items": {"type": "string", "format": "binary"}}}}}}}
+    submit["responses"]["429"] = {"description": "Too many reports from this device, phone or address"}
+    _add(paths, "/report/api/reports", "report-submit", post=submit)
+    _add(paths, "/report/api/duplicates", "report-duplicates",
+         get=_operation("Open cases of a category within 50 m and 24 h of a point (published words and photos only), "
+                        "and the point in WGS84", _JSON,
+                        parameters=[_query_parameter("category", category), *lonlat]))
+    me_too = _operation("Me too (附议): join an open case as a co-reporter; 201 with one's own tracking code", _JSON,
+                        parameters=[write], ok="201")
+    me_too["requestBody"] = {"required": True, "content": {_JSON: {"schema": {
+        "type": "object", "required": ["case"], "maxProperties": 8,
+        "properties": {"case": {"type": "string"}, "device": {"type": "string"}, "phone": {"type": "string"},
+                       "description": {"type": "string"}}}}}}
+    me_too["responses"]["409"] = {"description": "The case is no longer open"}
+    _add(paths, "/report/api/me-too", "report-me-too", post=me_too)
+    _add(paths, "/report/t/{code}", "report-track",
+         get=_operation("The tracking page of a code (the code is the reporter's key)", _HTML, parameters=[code]))
+    _add(paths, "/report/api/t/{code}", "report-progress",
+         get=_operation("A report's progress: state, steps (never who), what its holder may do", _JSON,
+                        parameters=[code]))
+    for route, name, what, schema in (
+            ("rate", "report-rate", "Rate the closed case 1–5",
+             {"rating": {"type": "integer", "minimum": 1, "maximum": 5}}),
+            ("dispute", "report-dispute", "Dispute within 7 days of closure: the case is reopened",
+             {"reason": {"type": "string", "maxLength": 2000}})):
+        operation = _operation(what, _JSON, parameters=[code, write])
+        operation["requestBody"] = {"required": True, "content": {_JSON: {"schema": {
+            "type": "object", "required": list(schema), "properties": schema}}}}
+        operation["responses"]["409"] = {"description": "Not possible in the case's state, or too late"}
+        _add(paths, f"/report/api/t/{{code}}/{route}", name, post=operation)
+    _add(paths, "/report/photos/{reportId}/{name}", "report-photo",
+         get=_operation("A report's photo, once a moderator published it (staff: always); 404 otherwise", "image/jpeg",
+                        parameters=[_path_parameter("reportId", {"type": "integer", "minimum": 1}),
+                                    _path_parameter("name", {"type": "string", "pattern": "^[0-9]{1,2}\\.jpg$"})]))
+    _add(paths, "/report/moderation", "report-moderation",
+         get=_operation(f"The moderation queue's page {staff}", _HTML))
+    _add(paths, "/report/api/moderation", "report-moderation-queue",
+         get=_operation(f"Reports in one moderation state with their history {staff}", _JSON,
+                        parameters=[_query_parameter("state", {"type": "string", "enum": list(STATES)}),
+                                    _query_parameter("limit", {"type": "integer", "minimum": 1, "maximum": 500})]))
+    moderate = _operation(f"Publish, hide, redact, remove a photo, or ban the sender {staff}", _JSON,
+                          parameters=[code, _path_parameter("action", {"type": "string", "enum": list(ACTIONS)}),
+                                      write])
+    moderate["requestBody"] = {"required": False, "content": {_JSON: {"schema": {
+        "type": "object", "description": f"at most {JSON_BODY_BYTES} bytes",
+        "properties": {"reason": {"type": "string"}, "text": {"type": "string"}, "photo": {"type": "string"}}}}}}
+    _add(paths, "/report/api/moderation/{code}/{action}", "report-moderate", post=moderate)
+
+
 # ---------------------------------------------------------------- building blocks
 
 
@@ -335,6 +413,7 @@ def _errors() -> dict:
         "403": {"description": "Your role may not do this", **error},
         "404": {"description": "No such thing, or not one you may see", **error},
         "413": {"description": "The body is too large"},
+        "429": {"description": "Too many requests; try again after Retry-After seconds"},
         "503": {"description": "The database cannot be reached; try again after Retry-After seconds", **error},
     }
 

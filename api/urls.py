@@ -1,4 +1,4 @@
-"""URL map: the OGC API at /ogc/, the big screen at /screen/, the phone at /m/, the landing page at /.
+"""URL map: the OGC API at /ogc/, the big screen at /screen/, the phone at /m/, residents at /report/, the landing page at /.
 
 The live feeds ``/screen/events`` and ``/m/events`` are answered by the ASGI app (``host.asgi``) before Django.
 """
@@ -19,4 +19,5 @@ urlpatterns = [
     path("api/cases/", include("api.cases")),
     path("m", mobile_views.page, name="mobile-bare"),
     path("m/", include("api.mobile.urls")),
+    path("report/", include("api.residents.urls")),
 ]

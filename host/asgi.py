@@ -16,12 +16,16 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs
 
+from api.residents import limits as _residents
+
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/screen/events"
 PHONE_EVENTS_PATH = "/m/events"  # the same feed, cut down to one grid worker (api.mobile.feed)
 # the largest body any request may carry (routes keep smaller limits of their own, e.g. a feature's)
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
+# the one route that may carry more: a resident's report with three full-size photos
+BODY_LIMITS = {_residents.SUBMIT_PATH: _residents.SUBMIT_BODY_BYTES}
 _STREAM_HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-store"),
@@ -56,12 +60,13 @@ class OnemapASGI:
     async def _wsgi(self, scope, receive, send):
         body = b""
         if _has_body(scope):
+            limit = BODY_LIMITS.get(scope["path"], MAX_REQUEST_BYTES)
             declared = _content_length(scope)
-            if declared is not None and declared > MAX_REQUEST_BYTES:
-                return await _too_large(send, declared)
-            body = await _read_body(receive, limit=MAX_REQUEST_BYTES)
+            if declared is not None and declared > limit:
+                return await _too_large(send, declared, limit)
+            body = await _read_body(receive, limit=limit)
             if body is None:
-                return await _too_large(send, None)
+                return await _too_large(send, None, limit)
         environ = _environ(scope, body)
         loop = asyncio.get_running_loop()
         status, headers, chunks = await loop.run_in_executor(self.executor, _run_wsgi, self.wsgi_app, environ)
@@ -280,10 +285,10 @@ def _content_length(scope) -> int | None:
     return None
 
 
-async def _too_large(send, size: int | None) -> None:
+async def _too_large(send, size: int | None, limit: int = MAX_REQUEST_BYTES) -> None:
     said = f"{size / 1024 / 1024:.1f} MiB" if size is not None else "larger than that"
     await _plain(send, 413, f"The request body is {said}; this server accepts at most "
-                            f"{MAX_REQUEST_BYTES // 1024 // 1024} MiB per request.", [(b"connection", b"close")])
+                            f"{limit // 1024 // 1024} MiB per request here.", [(b"connection", b"close")])
 
 
 def _environ(scope, body: bytes) -> dict:

@@ -112,6 +112,8 @@ def test_a_report_opens_an_incident_and_a_case_with_the_phone_encrypted(made, pl
     assert report.incident.source == "resident" and report.incident.category == "sanitation"
     assert report.case.state == "reported" and report.case.incident_id == report.incident_id
     assert report.case.events.get().actor == f"report:{report.code}"
+    # the case's code is shown to other residents ("me too"): it must not carry the reporter's key
+    assert report.code not in report.case.code and report.code not in report.incident.code
     assert report.moderation == "pending" and report.photos == ["1.jpg"]
     stored = bytes(m.Report.objects.values_list("phone_cipher", flat=True).get(pk=report.pk))
     assert PHONE.encode() not in stored and personal.decrypt(stored) == PHONE

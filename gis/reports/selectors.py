@@ -114,3 +114,34 @@ def moderation_queue(*, state: str = "pending", limit: int = 100) -> list[dict]:
              "history": [{"at": s.at.isoformat(), "actor": s.actor, "action": s.action, "reason": s.reason,
                           "before": s.before} for s in r.moderation_steps.all()]}
             for r in reports]
+
+
+def report_refs(*, codes: list[str]) -> dict[str, tuple[int, str]]:
+    """Tracking code → (report id, moderation state), so a face can address photos without the code."""
+    wanted = [c for c in codes if isinstance(c, str) and len(c) <= 16]
+    return {code: (pk, moderation)
+            for code, pk, moderation in Report.objects.filter(code__in=wanted).values_list("code", "id", "moderation")}
+
+
+def photo_shown(*, report_id: int, name: str, staff: bool):
+    """The stored file of a report's photo when the caller may see it (published, or staff), else None."""
+    from gis.reports import photos
+
+    row = Report.objects.filter(pk=report_id).values_list("code", "photos", "moderation", "banned").first()
+    if row is None:
+        return None
+    code, names, moderation, banned = row
+    if name not in _listed(names) or not (staff or (moderation == "public" and not banned)):
+        return None
+    return photos.path_of(code, name)
+
+
+def service_area() -> dict:
+    """The subdistrict (its level-1 grids) as one GeoJSON outline with its bounds, for the resident's map."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT ST_AsGeoJSON(u, 6), ST_XMin(u), ST_YMin(u), ST_XMax(u), ST_YMax(u)"
+                       " FROM (SELECT ST_Union(geom) AS u FROM grids WHERE level = 1) q")
+        outline, west, south, east, north = cursor.fetchone()
+    if outline is None:
+        return {"outline": None, "bounds": None}
+    return {"outline": json.loads(outline), "bounds": [west, south, east, north]}

@@ -97,7 +97,9 @@ def report_submit(*, category: str, description: str, lon: float, lat: float, cr
             if not banned:
                 label = vocabulary.CATEGORY[category].label_zh
                 incident = incident_create(lon=lon, lat=lat, category=category, source="resident",
-                                           code=f"INC-R-{code}", title=f"居民上报：{label}",
+                                           # its own random code: the case's code (shown to other residents
+                                           # for "me too") must not carry the tracking code, the reporter's key
+                                           code=f"INC-R-{_new_code()[1:]}", title=f"居民上报：{label}",
                                            description=description, reported_at=at)
                 case = cases.case_open(incident_id=incident.id, actor=_reporter(code), at=at)
                 near = _neighbour(lon, lat, path)

@@ -195,3 +195,99 @@ def test_a_static_path_no_file_can_have_is_a_404(live_server, path):
     response = requests.get(f"{live_server}/ogc/static/{path}", timeout=30)
     traversal = ".." in path  # Django's static view calls that suspicious: 400
     assert response.status_code in ((400, 404) if traversal else (404,)), (path, response.status_code)
+
+
+# ---------------------------------------------------------------- residents' reports
+
+
+@pytest.fixture
+def spot(demo_db):
+    from reporting import report_spot
+
+    return report_spot()
+
+
+@pytest.fixture
+def reports_made():
+    codes: list[str] = []
+    yield codes
+    from reporting import forget_reports
+
+    forget_reports(codes)
+
+
+@pytest.mark.parametrize("body, content_type", [
+    (b"--b\r\nContent-Disposition: form-data; name=\"lon\"\r\n\r\n113.6", "multipart/form-data; boundary=b"),
+    (b"--b\r\nContent-Disposition: form-data\r\n\r\nx\r\n--b--\r\n", "multipart/form-data; boundary=b"),
+    (b"no boundary at all", "multipart/form-data"),
+    (b"--" + b"b" * 100 + b"\r\n", "multipart/form-data; boundary=" + "b" * 100),
+    (b"\x00\xff" * 1000, "multipart/form-data; boundary=\x01"),
+    (b'{"category": "sanitation", "lon": 113.6, "lat": 34.7}', "application/json"),
+    (b"category=sanitation&lon=113.6&lat=34.7\x00", "text/plain"),
+])
+def test_a_malformed_report_body_is_a_400(live_server, body, content_type):
+    from reporting import REPORT_WRITE
+
+    response = requests.post(f"{live_server}/report/api/reports", data=body, timeout=30,
+                             headers={**REPORT_WRITE, "Content-Type": content_type})
+    assert response.status_code == 400, (response.status_code, response.text[:300])
+    if response.headers.get("Content-Type", "").startswith("application/json"):  # (granian refuses a control byte
+        assert response.json()["error"]  # in a header itself, before the application)
+
+
+@pytest.mark.parametrize("fields, words", [
+    ({"lon": "113.6\x00"}, "lon must be a number"),
+    ({"lon": "Infinity"}, "lon must be a number"),
+    ({"lat": "-91"}, "lat must be a number"),
+    ({"lon": "1" * 5000}, "lon must be a number"),
+    ({"lon": "0", "lat": "0"}, "不在本街道"),
+    ({"description": "\x00"}, "NUL"),
+    ({"description": "长" * 5000}, "at most 4,000"),
+    ({"category": "sanitation\x00"}, "category must be one of"),
+    ({"device": "d" * 300}, "device must be text of at most 200"),
+    ({"phone": "1390000\x00000"}, "mainland mobile number"),
+    ({"crs": "gcj02\x00"}, "crs must be wgs84 or gcj02"),
+])
+def test_bad_report_fields_are_a_400_that_says_why(live_server, spot, fields, words):
+    from reporting import post_report
+
+    before = m.Report.objects.count()
+    response = post_report(live_server, **{"lon": spot[0], "lat": spot[1], **fields})
+    assert response.status_code == 400, (response.status_code, response.text[:300])
+    assert words in response.json()["error"]
+    assert m.Report.objects.count() == before
+
+
+def test_huge_report_bodies_are_413_with_a_sentence(live_server, spot):
+    from reporting import REPORT_WRITE, a_jpeg, post_report
+
+    one_big = post_report(live_server, *spot, photos=[a_jpeg() + b"\x00" * (8 * 1024 * 1024 + 1)])
+    assert one_big.status_code == 413 and "8 MB" in one_big.json()["error"]
+    huge_field = post_report(live_server, *spot, description="x" * (17 * 1024 * 1024))
+    assert huge_field.status_code == 413, huge_field.status_code
+    over_all = requests.post(f"{live_server}/report/api/reports", data=b"x" * (26 * 1024 * 1024), timeout=60,
+                             headers={**REPORT_WRITE, "Content-Type": "multipart/form-data; boundary=b"})
+    assert over_all.status_code == 413 and "at most 25 MiB" in over_all.text
+    me_too = requests.post(f"{live_server}/report/api/me-too", data=b'{"case": "' + b"x" * 70_000 + b'"}',
+                           timeout=30, headers={**REPORT_WRITE, "Content-Type": "application/json"})
+    assert me_too.status_code == 413
+
+
+def test_three_full_photos_fit_the_reports_own_body_limit(live_server, spot, reports_made):
+    """Three photos of 7 MB (24 MB with the form): past the server's 16 MiB, within the report route's own limit."""
+    from reporting import a_jpeg, post_report
+
+    padded = a_jpeg() + b"\x00" * (7 * 1024 * 1024)  # trailing bytes after the image's end, dropped by re-encoding
+    response = post_report(live_server, *spot, photos=[padded] * 3)
+    assert response.status_code == 201, (response.status_code, response.text[:300])
+    reports_made.append(response.json()["code"])
+    report = m.Report.objects.get(code=response.json()["code"])
+    assert report.photos == ["1.jpg", "2.jpg", "3.jpg"]
+
+
+@pytest.mark.parametrize("path", ["/report/api/t/RNOSUCH0CODE", "/report/api/t/%00", "/report/t/r%00x",
+                                  "/report/photos/1/..%2F..%2Fsecret_key", "/report/photos/99999999999999999999/1.jpg",
+                                  "/report/api/duplicates?category=sanitation&lon=%00&lat=1"])
+def test_odd_report_urls_are_client_errors(live_server, path):
+    response = requests.get(live_server + path, timeout=30)
+    assert 400 <= response.status_code < 500, (path, response.status_code)

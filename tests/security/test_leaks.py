@@ -8,8 +8,10 @@ and tokens sent in a URL that reached the server's log.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -247,3 +249,142 @@ def test_another_grids_care_alert_is_not_on_the_phone(live_server, accounts):
     for method in ("POST", "PUT", "PATCH", "DELETE"):
         assert requests.request(method, f"{live_server}/m/api/care-alerts", auth=accounts["worker"].auth,
                                 timeout=30).status_code == 405
+
+
+# ---------------------------------------------------------------- residents' reports
+
+PHONE = "13987650123"
+OTHER_PHONE = "13712340987"
+
+
+def _phone_pattern(number: str) -> re.Pattern:
+    """The number's digits in order with up to two separators between each (139-8765-0123, 139 8765 0123, +86…)."""
+    return re.compile(r"[\s\-.()+/]{0,2}".join(number).encode())
+
+
+def _tile(lon: float, lat: float, z: int) -> tuple[int, int]:
+    """(row, col) of the WebMercatorQuad tile holding the point."""
+    import math
+
+    n = 1 << z
+    col = int((lon + 180) / 360 * n)
+    row = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+    return row, col
+
+
+@pytest.fixture
+def reports_made():
+    codes: list[str] = []
+    yield codes
+    from reporting import forget_reports
+
+    forget_reports(codes)
+
+
+def test_a_residents_phone_is_in_no_public_response_tile_layer_or_log_line(live_server, reports_made):
+    """Report with a number (and 'me too' with another), publish it, then read everything the public can read."""
+    from reporting import a_jpeg, post_report, report_spot
+
+    from gis.reports import services
+    from layers.catalogue import public_layers
+    from layers.tiles import TILE_LAYERS
+
+    lon, lat = report_spot()
+    sent = post_report(live_server, lon, lat, photos=[a_jpeg()], phone="+86 139-8765-0123",
+                       description="路灯坏了，晚上很黑")
+    assert sent.status_code == 201, sent.text
+    code = sent.json()["code"]
+    reports_made.append(code)
+    report = m.Report.objects.get(code=code)
+    joined = requests.post(f"{live_server}/report/api/me-too", json={"case": report.case.code, "phone": OTHER_PHONE},
+                           headers={"X-Requested-With": "onemap-report"}, timeout=30)
+    assert joined.status_code == 201, joined.text
+    reports_made.append(joined.json()["code"])
+    services.report_moderate(code=code, actor=m_identity(), action="publish")
+
+    urls = ["/", "/healthz", "/openapi.json", "/ogc", "/ogc/", "/ogc/collections", "/ogc/collections?f=html",
+            "/ogc/conformance", "/report/", f"/report/t/{code}", f"/report/api/t/{code}",
+            f"/report/t/{joined.json()['code']}", f"/report/api/t/{joined.json()['code']}",
+            f"/report/photos/{report.id}/1.jpg",
+            f"/report/api/duplicates?category=sanitation&lon={lon}&lat={lat}",
+            f"/report/api/duplicates?category=sanitation&lon={lon}&lat={lat}&crs=wgs84"]
+    for layer in public_layers():
+        base = f"/ogc/collections/{layer.id}"
+        urls += [base, f"{base}?f=html", f"{base}/items?limit=10000", f"{base}/items?f=html&limit=500",
+                 f"{base}/items?bbox={lon - 0.001},{lat - 0.001},{lon + 0.001},{lat + 0.001}",
+                 f"{base}/queryables", f"{base}/schema"]
+        if layer.id in TILE_LAYERS:
+            spec = TILE_LAYERS[layer.id]
+            for z in sorted({spec.min_zoom, max(spec.min_zoom, 16), min(spec.max_zoom, 18)}):
+                row, col = _tile(lon, lat, z)
+                urls.append(f"{base}/tiles/WebMercatorQuad/{z}/{row}/{col}")
+    patterns = [_phone_pattern(PHONE), _phone_pattern(OTHER_PHONE)]
+    answered = 0
+    for url in urls:
+        response = requests.get(live_server + url, timeout=60)
+        assert response.status_code < 500, (url, response.status_code)
+        answered += response.status_code == 200
+        for pattern in patterns:
+            assert not pattern.search(response.content), f"a phone number in {url}"
+            assert not pattern.search(repr(response.headers).encode()), f"a phone number in the headers of {url}"
+    assert answered >= len(urls) - 2
+    duplicates = requests.get(f"{live_server}/report/api/duplicates",
+                              params={"category": "sanitation", "lon": lon, "lat": lat}, timeout=30).json()
+    assert duplicates["duplicates"][0]["description"] == "路灯坏了，晚上很黑"  # the published report was there
+    test_db = os.environ.get("ONEMAP_TEST_DATABASE", "onemap_test")
+    log_path = Path(__file__).resolve().parents[2] / ".var" / f"test-server-{test_db}.log"
+    deadline = time.monotonic() + 10
+    while b"/report/api/duplicates" not in (log := log_path.read_bytes()) and time.monotonic() < deadline:
+        time.sleep(0.2)  # granian writes its access log from the worker
+    assert b"/report/api/duplicates" in log, "the server wrote no access log"
+    for pattern in patterns:
+        assert not pattern.search(log), "a phone number in the server's log"
+
+
+def m_identity():
+    from core.identity import Identity
+
+    return Identity(role="commander", username="security.moderator")
+
+
+METHODS_ANY = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE")
+
+
+@pytest.mark.parametrize("state", ["pending", "hidden", "removed"])
+def test_an_unpublished_photo_or_text_is_not_found_for_every_method(live_server, reports_made, state):
+    """A pending or hidden report's photo (or a removed photo) answers as one that never existed; its text is nowhere."""
+    from reporting import a_jpeg, report_spot
+
+    from gis.reports import services
+
+    lon, lat = report_spot()
+    report = services.report_submit(category="facility_damage", description="私密文字 SECRET-TEXT-4411",
+                                     lon=lon, lat=lat, photo_files=[a_jpeg(), a_jpeg()])
+    reports_made.append(report.code)
+    if state == "hidden":
+        services.report_moderate(code=report.code, actor=m_identity(), action="publish")
+        services.report_moderate(code=report.code, actor=m_identity(), action="hide")
+    elif state == "removed":
+        services.report_moderate(code=report.code, actor=m_identity(), action="remove_photo", photo="2.jpg")
+        services.report_moderate(code=report.code, actor=m_identity(), action="publish")
+    name = "2.jpg"
+    missing = m.Report.objects.order_by("-id").first().id + 10_000
+    for method in METHODS_ANY:
+        hidden = requests.request(method, f"{live_server}/report/photos/{report.id}/{name}", timeout=30)
+        absent = requests.request(method, f"{live_server}/report/photos/{missing}/{name}", timeout=30)
+        assert hidden.status_code == absent.status_code == 404, (state, method, hidden.status_code)
+        assert b"\xff\xd8" not in hidden.content
+    found = requests.get(f"{live_server}/report/api/duplicates",
+                         params={"category": "facility_damage", "lon": lon, "lat": lat}, timeout=30)
+    assert found.status_code == 200 and report.case.code in found.text
+    if state != "removed":
+        assert "SECRET-TEXT-4411" not in found.text
+    tracked = requests.get(f"{live_server}/report/api/t/{report.code}", timeout=30).json()
+    if state == "hidden":
+        assert "SECRET-TEXT-4411" not in json.dumps(tracked, ensure_ascii=False) and tracked["photos"] == []
+    for path in ("/report/api/moderation", "/report/moderation", f"/report/api/moderation/{report.code}/publish"):
+        for method in ("GET", "POST"):
+            answer = requests.request(method, live_server + path, timeout=30,
+                                      headers={"X-Requested-With": "onemap-report"})
+            assert answer.status_code in (401, 405), (path, method, answer.status_code)
+            assert "SECRET-TEXT-4411" not in answer.text
