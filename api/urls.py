@@ -1,4 +1,4 @@
-"""URL map: the OGC API at /ogc/, the big screen at /screen/, the landing page at /.
+"""URL map: the OGC API at /ogc/, the big screen at /screen/, Open311 at /open311/v2/, the landing page at /.
 
 The live feed ``/screen/events`` is answered by the ASGI app (``host.asgi``) before Django.
 """
@@ -16,4 +16,5 @@ urlpatterns = [
     path("screen/density/", include("api.screen.density")),
     path("screen/", include("api.screen.urls")),
     path("api/cases/", include("api.cases")),
+    path("open311/v2/", include("api.open311")),
 ]

@@ -4,16 +4,24 @@ Django loads this module to find the app's models, and ``from gis.models import 
 any of them. The models themselves live in the domain packages: :mod:`gis.spatial.models`
 (the spatial core), :mod:`gis.care.models`, :mod:`gis.incidents.models`,
 :mod:`gis.party.models`, :mod:`gis.cases.models`, :mod:`gis.accounts.models`,
-:mod:`gis.calendar.models`, :mod:`gis.notifications.models` and :mod:`gis.reports.models`.
+:mod:`gis.calendar.models`, :mod:`gis.notifications.models`, :mod:`gis.reports.models` and
+:mod:`gis.open311.models`.
 Domain modules import from each other, never from here.
 """
 
-from gis.accounts.models import ACCESS_ROLES, AccessLogEntry, AccessProfile, AccessToken, LoginFailure
+from gis.accounts.models import (
+    ACCESS_ROLES,
+    AccessLogEntry,
+    AccessProfile,
+    AccessToken,
+    LoginFailure,
+)
 from gis.calendar.models import CalendarOverride
-from gis.cases.models import Case, CaseEvent, CaseTask, Department
 from gis.care.models import CareSubject, CareSubjectPrivate, Sensor, SensorEvent
+from gis.cases.models import Case, CaseEvent, CaseTask, Department
 from gis.incidents.models import Incident, IncidentStatusChange, LiveEvent
 from gis.notifications.models import Notification, NotificationAttempt
+from gis.open311.models import Open311Key, Open311Request
 from gis.party.models import PartyActivity, PartyOrganization
 from gis.reports.models import Report, ReporterBan, ReportModeration
 from gis.spatial.models import (
@@ -32,10 +40,42 @@ from gis.spatial.models import (
 )
 
 __all__ = [
-    "ACCESS_ROLES", "SRID", "AccessLogEntry", "AccessProfile", "AccessToken", "Building", "CalendarOverride",
-    "Camera", "CareSubject", "CareSubjectPrivate", "Case", "CaseEvent", "CaseTask", "DataLoad", "Department", "Grid", "GridWorker", "Incident",
-    "IncidentStatusChange", "LiveEvent", "LoginFailure", "NoParkingZone", "Notification", "NotificationAttempt",
-    "Report", "ReportModeration", "ReporterBan",
-    "ParkingSpot", "PartyActivity",
-    "PartyOrganization", "Sensor", "SensorEvent", "ServicePoint", "Street", "StreetNode", "Synthetic",
+    "ACCESS_ROLES",
+    "SRID",
+    "AccessLogEntry",
+    "AccessProfile",
+    "AccessToken",
+    "Building",
+    "CalendarOverride",
+    "Camera",
+    "CareSubject",
+    "CareSubjectPrivate",
+    "Case",
+    "CaseEvent",
+    "CaseTask",
+    "DataLoad",
+    "Department",
+    "Grid",
+    "GridWorker",
+    "Incident",
+    "IncidentStatusChange",
+    "LiveEvent",
+    "LoginFailure",
+    "NoParkingZone",
+    "Notification",
+    "NotificationAttempt",
+    "Open311Key",
+    "Open311Request",
+    "ParkingSpot",
+    "PartyActivity",
+    "PartyOrganization",
+    "Report",
+    "ReportModeration",
+    "ReporterBan",
+    "Sensor",
+    "SensorEvent",
+    "ServicePoint",
+    "Street",
+    "StreetNode",
+    "Synthetic",
 ]
