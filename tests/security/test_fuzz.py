@@ -144,7 +144,8 @@ def _path_for(path: str, grid: str, incident: int) -> str:
     """A documented path with plausible values in its path parameters."""
     values = {"collectionId": "incidents", "featureId": str(incident), "incidentId": str(incident), "caseId": "1",
               "notificationId": "1", "tileMatrixSetId": "WebMercatorQuad", "z": "15", "y": "1", "x": "1",
-              "day": "2026-11-20", "format": "json", "kind": "keyframe", "action": "accept"}
+              "day": "2026-11-20", "format": "json", "kind": "keyframe", "action": "accept",
+              "service_code": "sanitation", "service_request_id": "1", "token": "RABCDEFGHJKM", "name": "1.jpg"}
     for name, value in values.items():
         path = path.replace("{" + name + "}", value)
     return path
@@ -197,9 +198,9 @@ def test_every_route_of_the_server_is_in_the_document():
 
 # ---------------------------------------------------------------- CQL2 and JSON bodies, by hypothesis
 
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import strategies as st
 
-from layers.catalogue import LAYERS  # noqa: E402
+from layers.catalogue import LAYERS
 
 PROPERTIES = sorted({c.name for layer in LAYERS for c in layer.columns} | {"geometry", "id", "nosuch", "\x00"})
 ODD_TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=40)  # unicode, NUL, quotes, controls
