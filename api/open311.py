@@ -151,7 +151,7 @@ def service_request(request: HttpRequest, fmt: str, request_id: str) -> HttpResp
     """One public request; 404 for one that is not (or not public)."""
     from gis.open311.selectors import service_request as read
 
-    row = read(_id(request_id)) if request_id.isdigit() and len(request_id) <= 18 else None
+    row = read(int(request_id)) if _whole(request_id) else None
     if row is None:
         raise _Refusal(404, f"there is no service request {request_id[:40]!r}")
     return _render(fmt, "service_requests", [_public(request, row)], item="request")
@@ -175,7 +175,7 @@ def media(request: HttpRequest, request_id: str, name: str) -> HttpResponse:
 
     if request.method not in ("GET", "HEAD"):
         return _errors("xml", 405, f"{request.method} is not allowed here; use GET", {"Allow": "GET, HEAD"})
-    found = public_photo(int(request_id), name) if request_id.isdigit() and len(request_id) <= 18 else None
+    found = public_photo(int(request_id), name) if _whole(request_id) else None
     if found is None:
         return _errors("xml", 404, "there is no such published photo")
     return FileResponse(found.open("rb"), content_type="image/jpeg")
@@ -236,7 +236,7 @@ def _location(form) -> tuple[float, float, str]:
 
     if form.get("address_id"):
         raw = form["address_id"]
-        found = building_place(building_id=int(raw)) if raw.isdigit() and len(raw) <= 18 else []
+        found = building_place(building_id=int(raw)) if _whole(raw) else []
         if not found:
             raise _Refusal(400, f"address_id {raw[:40]!r} is not one of our buildings' ids; send lat and long")
         return found[0][2], found[0][3], "wgs84"
@@ -295,8 +295,13 @@ def _ids(raw: str) -> list[int]:
     return [_id(p) for p in parts]
 
 
+def _whole(raw: str) -> bool:
+    """ASCII digits only (``"²".isdigit()`` is true, and int() refuses it), and a number PostgreSQL's bigint holds."""
+    return raw.isascii() and raw.isdigit() and len(raw) <= 18
+
+
 def _id(raw: str) -> int:
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+    if not _whole(raw):
         raise _Refusal(400, f"a service_request_id is a whole number; got {raw[:40]!r}")
     return int(raw)
 

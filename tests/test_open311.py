@@ -393,6 +393,11 @@ def test_bodies_that_are_not_forms_and_wrong_methods_are_refused(key):
                 {"service_code": "pothole"}, {"service_request_id": "12a"}, {"start_date": "0001-01-01"}):
         assert client().get(f"{BASE}/requests.json", bad).status_code == 400, bad
     assert client().get(f"{BASE}/requests.json", {"jurisdiction_id": "nowhere"}).status_code == 404
+    for odd in ("²", "9" * 30, "-1"):  # a digit int() refuses, a number too large for bigint, a sign
+        assert client().get(f"{BASE}/requests/{odd}.json").status_code == 404
+        assert client().get(f"{BASE}/media/{odd}/1.jpg").status_code == 404
+        assert client().get(f"{BASE}/requests.json", {"service_request_id": odd}).status_code == 400
+        assert post("json", {"api_key": key, "service_code": "sanitation", "address_id": odd}).status_code == 400
 
 
 # -- the command ---------------------------------------------------------------------------------
