@@ -4,7 +4,7 @@ pygeoapi's own document (``/ogc/openapi``) describes only its OGC part and point
 schemas on the internet (schemas.opengis.net, geojson.org), which a client on an
 intranet cannot resolve. This one is built from the layer catalogue and the screen's
 route tables, covers every route the server answers (OGC API, tiles, the big screen,
-the density downloads, the landing page), and holds every schema it names. The
+the density downloads, the cases, Open311, the landing page), and holds every schema it names. The
 attacking suite (``tests/security/``) fuzzes the server from it, and a test checks that
 every URL pattern of the server is in it, so a new route must be described here.
 """
@@ -47,6 +47,7 @@ def _document() -> dict:
     _case_paths(paths)
     _mobile_paths(paths)
     _report_paths(paths)
+    _open311_paths(paths)
     return {
         "openapi": OPENAPI_VERSION,
         "info": {
@@ -381,6 +382,74 @@ def _report_paths(paths: dict) -> None:
         "type": "object", "description": f"at most {JSON_BODY_BYTES} bytes",
         "properties": {"reason": {"type": "string"}, "text": {"type": "string"}, "photo": {"type": "string"}}}}}}
     _add(paths, "/report/api/moderation/{code}/{action}", "report-moderate", post=moderate)
+
+
+# ---------------------------------------------------------------- Open311 GeoReport v2
+
+
+def _open311_paths(paths: dict) -> None:
+    from gis.open311.catalogue import services
+
+    fmt = _path_parameter("format", {"type": "string", "enum": ["xml", "json"]})
+    kinds = ("text/xml", _JSON)
+    jurisdiction = _query_parameter("jurisdiction_id", {"type": "string"}, "The subdistrict's id (optional)")
+    code = {"type": "string", "enum": [s.code for s in services()]}
+    base = "/open311/v2"
+    _add(paths, f"{base}/discovery.{{format}}", "open311-discovery",
+         get=_open311(_operation("GeoReport v2 service discovery", *kinds, parameters=[fmt])))
+    _add(paths, f"{base}/services.{{format}}", "open311-services",
+         get=_open311(_operation("The services: the categories residents may report, with their time limits",
+                                 *kinds, parameters=[fmt, jurisdiction])))
+    _add(paths, f"{base}/services/{{service_code}}.{{format}}", "open311-service",
+         get=_open311(_operation("One service's questions (attributes)", *kinds,
+                                 parameters=[_path_parameter("service_code", code), fmt, jurisdiction])))
+    listing = [fmt, jurisdiction,
+               _query_parameter("service_request_id", {"type": "string"}, "Comma-separated ids (the rest is ignored)"),
+               _query_parameter("service_code", {"type": "string"}, "Comma-separated service codes"),
+               _query_parameter("start_date", {"type": "string", "format": "date-time"}),
+               _query_parameter("end_date", {"type": "string", "format": "date-time"}, "At most 90 days after start"),
+               _query_parameter("status", {"type": "string", "enum": ["open", "closed", "open,closed"]})]
+    create = _open311(_operation("A new service request (an api_key from `onemap open311-key add`; 403 without)",
+                                 *kinds, parameters=[fmt], ok="201"))
+    fields = {"api_key": {"type": "string"}, "jurisdiction_id": {"type": "string"}, "service_code": code,
+              "lat": {"type": "number"}, "long": {"type": "number"},
+              "crs": {"type": "string", "enum": ["wgs84", "gcj02"]}, "address_string": {"type": "string"},
+              "address_id": {"type": "string"}, "description": {"type": "string", "maxLength": 4000},
+              "media_url": {"type": "string"}, "device_id": {"type": "string"}, "phone": {"type": "string"},
+              "email": {"type": "string"}, "first_name": {"type": "string"}, "last_name": {"type": "string"},
+              "account_id": {"type": "string"}, "attribute[facility]": {"type": "string"},
+              "attribute[floor]": {"type": "string"}}
+    form = {"type": "object", "required": ["api_key", "service_code"], "properties": fields}
+    upload = {"type": "object", "required": ["api_key", "service_code"],
+              "properties": {**fields, "media": {"type": "string", "format": "binary"}}}
+    create["requestBody"] = {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": form},
+                                                          "multipart/form-data": {"schema": upload}}}
+    create["responses"]["403"] = {"description": "No api_key, or one that is not valid"}
+    create["responses"]["413"] = {"description": "A photo over 8 MB"}
+    create["responses"]["429"] = {"description": "Too many requests with this key (Retry-After says when to retry)"}
+    _add(paths, f"{base}/requests.{{format}}", "open311-requests",
+         get=_open311(_operation("Service requests, newest first, at most 1,000 (public: published words only)",
+                                 *kinds, parameters=listing)), post=create)
+    _add(paths, f"{base}/requests/{{service_request_id}}.{{format}}", "open311-request",
+         get=_open311(_operation("One service request", *kinds, parameters=[
+             _path_parameter("service_request_id", {"type": "integer", "minimum": 1}), fmt, jurisdiction])))
+    _add(paths, f"{base}/tokens/{{token}}.{{format}}", "open311-token",
+         get=_open311(_operation("The service_request_id of a token", *kinds, parameters=[
+             _path_parameter("token", {"type": "string"}), fmt, jurisdiction])))
+    _add(paths, f"{base}/media/{{service_request_id}}/{{name}}", "open311-media",
+         get=_operation("A published request's photo", "image/jpeg", parameters=[
+             _path_parameter("service_request_id", {"type": "integer", "minimum": 1}),
+             _path_parameter("name", {"type": "string"})]))
+
+
+def _open311(operation: dict) -> dict:
+    """Open311's errors are a list of {code, description} (XML: <errors><error>…)."""
+    errors = {"content": {_JSON: {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/exception"}}},
+                          "text/xml": {}}}
+    for status in ("400", "403", "404", "413", "429"):
+        operation["responses"][status] = {"description": operation["responses"].get(status, {}).get(
+            "description", "Refused; the description says why"), **errors}
+    return operation
 
 
 # ---------------------------------------------------------------- building blocks

@@ -1,4 +1,5 @@
-"""URL map: the OGC API at /ogc/, the big screen at /screen/, the phone at /m/, residents at /report/, the landing page at /.
+"""URL map: the OGC API at /ogc/, the big screen at /screen/, the phone at /m/, residents at /report/,
+Open311 at /open311/v2/, the landing page at /.
 
 The live feeds ``/screen/events`` and ``/m/events`` are answered by the ASGI app (``host.asgi``) before Django.
 """
@@ -20,4 +21,5 @@ urlpatterns = [
     path("m", mobile_views.page, name="mobile-bare"),
     path("m/", include("api.mobile.urls")),
     path("report/", include("api.residents.urls")),
+    path("open311/v2/", include("api.open311")),
 ]

@@ -4,7 +4,8 @@ Django loads this module to find the app's models, and ``from gis.models import 
 any of them. The models themselves live in the domain packages: :mod:`gis.spatial.models`
 (the spatial core), :mod:`gis.care.models`, :mod:`gis.incidents.models`,
 :mod:`gis.party.models`, :mod:`gis.cases.models`, :mod:`gis.accounts.models`,
-:mod:`gis.calendar.models`, :mod:`gis.notifications.models` and :mod:`gis.reports.models`.
+:mod:`gis.calendar.models`, :mod:`gis.notifications.models`, :mod:`gis.reports.models` and
+:mod:`gis.open311.models`.
 Domain modules import from each other, never from here.
 """
 
@@ -21,6 +22,7 @@ from gis.cases.models import Case, CaseEvent, CaseTask, Department
 from gis.care.models import CareSubject, CareSubjectPrivate, Gateway, Sensor, SensorEvent
 from gis.incidents.models import Incident, IncidentStatusChange, LiveEvent
 from gis.notifications.models import Notification, NotificationAttempt
+from gis.open311.models import Open311Key, Open311Request
 from gis.party.models import PartyActivity, PartyOrganization
 from gis.reports.models import Report, ReporterBan, ReportModeration
 from gis.spatial.models import (
@@ -39,10 +41,44 @@ from gis.spatial.models import (
 )
 
 __all__ = [
-    "ACCESS_ROLES", "SRID", "AccessLogEntry", "AccessProfile", "AccessToken", "Building", "CalendarOverride",
-    "Camera", "CareSubject", "CareSubjectPrivate", "Case", "CaseEvent", "CaseTask", "DataLoad", "Department", "Gateway", "Grid", "GridWorker", "IdempotentRequest", "Incident",
-    "IncidentStatusChange", "LiveEvent", "LoginFailure", "NoParkingZone", "Notification", "NotificationAttempt",
-    "Report", "ReportModeration", "ReporterBan",
-    "ParkingSpot", "PartyActivity",
-    "PartyOrganization", "Sensor", "SensorEvent", "ServicePoint", "Street", "StreetNode", "Synthetic",
+    "ACCESS_ROLES",
+    "AccessLogEntry",
+    "AccessProfile",
+    "AccessToken",
+    "Building",
+    "CalendarOverride",
+    "Camera",
+    "CareSubject",
+    "CareSubjectPrivate",
+    "Case",
+    "CaseEvent",
+    "CaseTask",
+    "DataLoad",
+    "Department",
+    "Gateway",
+    "Grid",
+    "GridWorker",
+    "IdempotentRequest",
+    "Incident",
+    "IncidentStatusChange",
+    "LiveEvent",
+    "LoginFailure",
+    "NoParkingZone",
+    "Notification",
+    "NotificationAttempt",
+    "Open311Key",
+    "Open311Request",
+    "ParkingSpot",
+    "PartyActivity",
+    "PartyOrganization",
+    "Report",
+    "ReportModeration",
+    "ReporterBan",
+    "SRID",
+    "Sensor",
+    "SensorEvent",
+    "ServicePoint",
+    "Street",
+    "StreetNode",
+    "Synthetic",
 ]

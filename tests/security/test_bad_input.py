@@ -291,3 +291,76 @@ def test_three_full_photos_fit_the_reports_own_body_limit(live_server, spot, rep
 def test_odd_report_urls_are_client_errors(live_server, path):
     response = requests.get(live_server + path, timeout=30)
     assert 400 <= response.status_code < 500, (path, response.status_code)
+
+
+# ---------------------------------------------------------------- Open311 (/open311/v2/)
+
+
+@pytest.fixture
+def open311_key(demo_db):
+    """An Open311 key in the shared test database, and everything posted with it removed afterwards."""
+    import shutil
+
+    from gis.open311.services import key_add
+    from gis.reports import photos
+
+    row, secret = key_add(name="security-bad-input")
+    yield secret
+    made = list(m.Report.objects.filter(api_key=row.name))
+    m.Open311Request.objects.filter(key=row).delete()
+    m.Incident.objects.filter(id__in=[r.incident_id for r in made if r.incident_id]).delete()
+    m.Report.objects.filter(id__in=[r.id for r in made]).delete()
+    row.delete()
+    for report in made:
+        shutil.rmtree(photos.folder(report.code), ignore_errors=True)
+
+
+def _open311_counts():
+    return m.Report.objects.count(), m.Incident.objects.count(), m.Case.objects.count()
+
+
+@pytest.mark.parametrize("body, content_type, status, words", [
+    ("api_key={key}&service_code=sanitation&lat={lat}&long={lon}&description=a%00b", None, 400, "NUL"),
+    ("api_key={key}&service_code=sanitation&lat=nan&long=113.65", None, 400, "lat must be a number"),
+    ("api_key={key}&service_code=sanitation&lat=1e400&long=113.65", None, 400, "lat must be a number"),
+    ("api_key={key}&service_code=%00&lat={lat}&long={lon}", None, 400, "service_code"),
+    ("api_key={key}&service_code=sanitation&address_string=%00", None, 400, "NUL"),
+    ("api_key={key}&service_code=sanitation&lat={lat}&long={lon}&device_id=%00", None, 400, "device"),
+    ("api_key={key}&service_code=sanitation&lat={lat}&long={lon}&attribute[kind]=%00", None, 400, "kind"),
+    ("api_key=%00", None, 403, "not valid"),
+    ("--x\r\nContent-Disposition: form-data; name=\"api_key\"\r\n\r\n{key}\r\n--x--garbage",
+     "multipart/form-data", 400, ""),
+    ("--x\r\nbroken", "multipart/form-data; boundary=x", 403, "api_key is required"),
+    ("&".join(f"f{n}=1" for n in range(1100)), None, 400, "form"),
+], ids=["nul-description", "nan", "infinite", "nul-service", "nul-address", "nul-device", "nul-attribute", "nul-key",
+        "multipart-without-boundary", "multipart-broken", "too-many-fields"])
+def test_a_bad_open311_post_is_a_4xx_and_changes_nothing(live_server, open311_key, body, content_type, status, words):
+    before = _open311_counts()
+    inside = m.Grid.objects.filter(level=3).order_by("code").first().geom.point_on_surface
+    body = body.replace("{key}", open311_key).replace("{lat}", f"{inside.y:.6f}").replace("{lon}", f"{inside.x:.6f}")
+    response = requests.post(f"{live_server}/open311/v2/requests.json", data=body,
+                             headers={"Content-Type": content_type or "application/x-www-form-urlencoded"},
+                             timeout=60)
+    assert response.status_code == status, (response.status_code, response.text[:300])
+    (error,) = response.json()
+    assert error["code"] == status and words in error["description"], error
+    assert _open311_counts() == before
+
+
+def test_an_open311_photo_over_the_servers_limit_is_refused_before_it_is_read(live_server, open311_key):
+    before = _open311_counts()
+    response = requests.post(f"{live_server}/open311/v2/requests.xml", timeout=60,
+                             data={"api_key": open311_key, "service_code": "sanitation", "lat": "34.75",
+                                   "long": "113.65"},
+                             files={"media": ("big.jpg", b"\xff\xd8\xff" + b"\x00" * (17 * 1024 * 1024))})
+    assert response.status_code == 413 and "at most 16 MiB" in response.text
+    assert _open311_counts() == before
+
+
+@pytest.mark.parametrize("query", [{"start_date": "9999-12-31T23:59:59+14:00"}, {"end_date": "0001-01-01"},
+                                   {"service_request_id": "9" * 30}, {"service_request_id": ",,,"},
+                                   {"status": "\x00"}, {"jurisdiction_id": "\x00"}])
+def test_odd_open311_queries_are_answered_below_500(live_server, query):
+    response = get(f"{live_server}/open311/v2/requests.xml", None, **query)
+    assert response.status_code in (200, 400, 404), (query, response.status_code, response.text[:300])
+    assert response.headers["Content-Type"].startswith("text/xml")

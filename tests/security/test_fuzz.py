@@ -159,7 +159,8 @@ def _path_for(path: str, grid: str, incident: int) -> str:
     values = {"collectionId": "incidents", "featureId": str(incident), "incidentId": str(incident), "caseId": "1",
               "notificationId": "1", "tileMatrixSetId": "WebMercatorQuad", "z": "15", "y": "1", "x": "1",
               "day": "2026-11-20", "format": "json", "kind": "keyframe", "action": "accept", "code": "RNOSUCHCODE2",
-              "reportId": "1", "name": "1.jpg" if path.startswith("/report/") else "0" * 64}
+              "reportId": "1", "service_code": "sanitation", "service_request_id": "1", "token": "RABCDEFGHJKM",
+              "name": "0" * 64 if path.startswith("/m/") else "1.jpg"}
     for name, value in values.items():
         path = path.replace("{" + name + "}", value)
     return path
@@ -212,9 +213,9 @@ def test_every_route_of_the_server_is_in_the_document():
 
 # ---------------------------------------------------------------- CQL2 and JSON bodies, by hypothesis
 
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import strategies as st
 
-from layers.catalogue import LAYERS  # noqa: E402
+from layers.catalogue import LAYERS
 
 PROPERTIES = sorted({c.name for layer in LAYERS for c in layer.columns} | {"geometry", "id", "nosuch", "\x00"})
 ODD_TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=40)  # unicode, NUL, quotes, controls

@@ -388,3 +388,44 @@ def test_an_unpublished_photo_or_text_is_not_found_for_every_method(live_server,
                                       headers={"X-Requested-With": "onemap-report"})
             assert answer.status_code in (401, 405), (path, method, answer.status_code)
             assert "SECRET-TEXT-4411" not in answer.text
+
+
+# ---------------------------------------------------------------- Open311: public reads of residents' reports
+
+
+def test_open311_shows_no_hidden_or_unpublished_words_no_phone_and_no_tracking_code(live_server):
+    """Reports posted by residents: GET requests (JSON and XML, list and one) shows a description only once published."""
+    import shutil
+
+    from core.identity import Identity
+    from gis.open311.services import key_add, request_submit
+    from gis.reports import photos
+    from gis.reports.services import report_moderate
+
+    grid = m.Grid.objects.filter(level=3).order_by("code").first()
+    inside = grid.geom.point_on_surface
+    key, _ = key_add(name="security-leaks")
+    staff = Identity(role="commander", username="security")
+    made = [request_submit(key=key, service_code="sanitation", lon=inside.x, lat=inside.y, description=text,
+                           phone="13912345678", device=f"leak-{n}")
+            for n, text in enumerate(("公开的话", "隐藏的话 张三 13912345678", "待审的话 李四"))]
+    try:
+        report_moderate(code=made[0].code, actor=staff, action="publish")
+        report_moderate(code=made[1].code, actor=staff, action="hide")
+        base = f"{live_server}/open311/v2"
+        answers = [get(f"{base}/requests.{fmt}", None).text for fmt in ("json", "xml")]
+        answers += [get(f"{base}/requests/{r.id}.{fmt}", None).text for r in made for fmt in ("json", "xml")]
+        answers += [get(f"{base}/requests.json", None, service_request_id=",".join(str(r.id) for r in made)).text]
+        assert "公开的话" in answers[0] and "公开的话" in answers[1]
+        for text in answers:
+            assert "隐藏的话" not in text and "待审的话" not in text and "13912345678" not in text
+            for report in made:
+                assert report.code not in text and report.incident.code not in text
+        assert get(f"{base}/requests/{made[1].id}.json", None).status_code == 404
+    finally:
+        m.Open311Request.objects.filter(key=key).delete()
+        m.Incident.objects.filter(id__in=[r.incident_id for r in made]).delete()
+        m.Report.objects.filter(id__in=[r.id for r in made]).delete()
+        key.delete()
+        for report in made:
+            shutil.rmtree(photos.folder(report.code), ignore_errors=True)
