@@ -37,7 +37,7 @@ def moderation_page(request: HttpRequest, identity) -> HttpResponse:
 @resident_view("GET", "HEAD", staff=True, what=WHAT)
 def queue(request: HttpRequest, identity) -> HttpResponse:
     """Reports in one moderation state (``state``, default pending), oldest first, with their history."""
-    from gis.reports.selectors import moderation_queue, report_refs
+    from gis.reports.selectors import moderation_queue
 
     state = request.GET.get("state") or "pending"
     if state not in STATES:
@@ -46,12 +46,8 @@ def queue(request: HttpRequest, identity) -> HttpResponse:
     if not limit.isdigit() or not 1 <= int(limit) <= 500:
         raise Refusal(400, f"limit must be a whole number from 1 to 500; got {limit[:20]!r}")
     reports = moderation_queue(state=state, limit=int(limit))
-    refs = report_refs(codes=[r["code"] for r in reports])
-    for report in reports:  # staff see every photo; addressed by the report's id like everyone's
-        report_id = refs[report["code"]][0]
-        report["id"] = report_id
-        report["photos"] = [{"name": p.split("/", 1)[1], "url": f"/report/photos/{report_id}/{p.split('/', 1)[1]}"}
-                            for p in report["photos"]]
+    for report in reports:  # staff see every photo, addressed by the report's id like everyone's
+        report["photos"] = [{"name": p.split("/", 1)[1], "url": f"/report/photos/{p}"} for p in report["photos"]]
     return json_response({"state": state, "reports": reports})
 
 

@@ -69,9 +69,9 @@ def _tile_zooms() -> dict:
 @resident_view("GET", "HEAD", html=True)
 def tracking_page(request: HttpRequest, identity, code: str) -> HttpResponse:
     """The tracking page of a code (its figures come from :func:`progress`); 404 for an unknown code."""
-    from gis.reports.selectors import report_refs
+    from gis.reports.selectors import report_exists
 
-    if not report_refs(codes=[code]):
+    if not report_exists(code=code):
         raise Refusal(404, "没有这个查询码的上报，请核对。 There is no report with this tracking code.")
     config = {"code": code, "urls": {"progress": f"/report/api/t/{code}", "rate": f"/report/api/t/{code}/rate",
                                      "dispute": f"/report/api/t/{code}/dispute", "report": "/report/"},
@@ -104,7 +104,7 @@ def duplicates(request: HttpRequest, identity) -> HttpResponse:
 
     Without a category, only the point (the page places a pasted GCJ-02 pin with it).
     """
-    from gis.reports.selectors import duplicates_near, report_refs
+    from gis.reports.selectors import duplicates_near
     from gis.reports.services import CATEGORIES, ReportRefused, locate
 
     query = request.GET
@@ -113,10 +113,8 @@ def duplicates(request: HttpRequest, identity) -> HttpResponse:
         raise ReportRefused(f"category must be one of {', '.join(CATEGORIES)}; got {category[:60]!r}")
     lon, lat = locate(lon=_coordinate(query, "lon"), lat=_coordinate(query, "lat"), crs=_field(query, "crs", "wgs84"))
     found = duplicates_near(category=category, lon=lon, lat=lat) if category else []
-    refs = report_refs(codes=[p.split("/", 1)[0] for d in found for p in d["photos"]])
-    for item in found:  # the photos' paths carry the first report's tracking code: addressed by id instead
-        item["photos"] = [_photo_url(refs, path) for path in item["photos"]]
-        item["photos"] = [url for url in item["photos"] if url]
+    for item in found:  # published reports' photos only (the selector's rule), addressed by report id
+        item["photos"] = [_photo_url(path) for path in item["photos"]]
     return json_response({"point": [round(lon, 7), round(lat, 7)], "duplicates": found})
 
 
@@ -207,27 +205,19 @@ def _receipt(report) -> dict:
 
 
 def _progress(code: str) -> dict:
-    from gis.reports.selectors import report_progress, report_refs
+    from gis.reports.selectors import report_progress
 
     found = report_progress(code=code)
     if found is None:
         raise Refusal(404, "没有这个查询码的上报，请核对。 There is no report with this tracking code.")
-    refs = report_refs(codes=[code])
-    _, moderation = refs[code]
-    if moderation == "hidden":  # hidden by staff: its words and photos are no longer shown, not even here
-        found["description"] = ""
-        found["hidden"] = True
-    found["photos"] = [url for url in (_photo_url(refs, p) for p in found["photos"]) if url]
+    # the holder's own photos, unless hidden; the photo route itself serves them only once published
+    found["photos"] = [_photo_url(p) for p in found["photos"]] if found["published"] else []
     return found
 
 
-def _photo_url(refs: dict, path: str) -> str | None:
-    """``/report/photos/<id>/<name>`` of a selector's ``code/name``, when the report is published."""
-    code, _, name = path.partition("/")
-    ref = refs.get(code)
-    if ref is None or ref[1] != "public":
-        return None
-    return f"/report/photos/{ref[0]}/{name}"
+def _photo_url(path: str) -> str:
+    """``/report/photos/<id>/<name>`` of a selector's ``<id>/<name>`` photo reference."""
+    return f"/report/photos/{path}"
 
 
 def _multipart(request: HttpRequest):

@@ -36,12 +36,13 @@ def duplicates_near(*, category: str, lon: float, lat: float, at: datetime | Non
 
     ``lon``/``lat`` in WGS84. Words and photos are those of the case's first report when a
     moderator has published it; a camera's or worker's case shows its category and time.
+    Photos are ``<report id>/<name>``: a tracking code is its holder's key and is never shown.
     """
     at = at or timezone.now()
     sql = """
         SELECT c.code, c.state, i.reported_at,
                ST_Distance(i.geom::geography, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography) AS metres,
-               r.code, r.description, r.photos,
+               r.id, r.description, r.photos,
                (SELECT count(*) FROM reports j WHERE j.case_id = c.id AND NOT j.banned) AS reporters
         FROM cases c
         JOIN incidents i ON i.id = c.incident_id
@@ -73,7 +74,9 @@ def _listed(value) -> list:
 def report_progress(*, code: str, at: datetime | None = None) -> dict | None:
     """What the holder of a tracking code sees: their report, the case's state and steps, the due time.
 
-    None for an unknown code. The steps say what happened and when, never who.
+    None for an unknown code. The steps say what happened and when, never who. The words and
+    photos are shown back only while no moderator hid them (``hidden``); photos are
+    ``<report id>/<name>`` like every photo reference here, never carrying the code.
     """
     report = (Report.objects.filter(code=code).select_related("case", "case__incident").first()
               if isinstance(code, str) and len(code) <= 16 else None)
@@ -87,11 +90,14 @@ def report_progress(*, code: str, at: datetime | None = None) -> dict | None:
                  for when, action, reason in case.events.order_by("id").values_list("at", "action", "reason")
                  if action in _PUBLIC_STEPS]
     closed = case is not None and case.state == "closed"
+    hidden = report.moderation == "hidden"
     may_dispute = bool(closed and case.closed_at and at - case.closed_at <= timedelta(days=REOPEN_DAYS))
     return {
         "code": report.code, "kind": report.kind, "category": report.category,
         "category_zh": vocabulary.CATEGORY[report.category].label_zh,
-        "description": report.description, "photos": [f"{report.code}/{p}" for p in report.photos],
+        "description": "" if hidden else report.description,
+        "photos": [] if hidden else [f"{report.id}/{p}" for p in report.photos], "hidden": hidden,
+        "published": report.moderation == "public",
         "reported_at": report.created_at.isoformat(),
         "state": PUBLIC_STATES[case.state] if case is not None else "已收到",
         "case": case.code if case is not None else None,
@@ -104,11 +110,14 @@ def report_progress(*, code: str, at: datetime | None = None) -> dict | None:
 
 
 def moderation_queue(*, state: str = "pending", limit: int = 100) -> list[dict]:
-    """Reports waiting for (or past) a moderator, oldest first, with their moderation history; for staff."""
+    """Reports waiting for (or past) a moderator, oldest first, with their moderation history; for staff.
+
+    Photos are ``<report id>/<name>`` (a reference that does not carry the reporter's code).
+    """
     reports = (Report.objects.filter(moderation=state).order_by("created_at").select_related("case")
                .prefetch_related("moderation_steps")[:limit])
-    return [{"code": r.code, "kind": r.kind, "category": r.category, "description": r.description,
-             "photos": [f"{r.code}/{p}" for p in r.photos], "case": r.case.code if r.case_id else None,
+    return [{"id": r.id, "code": r.code, "kind": r.kind, "category": r.category, "description": r.description,
+             "photos": [f"{r.id}/{p}" for p in r.photos], "case": r.case.code if r.case_id else None,
              "moderation": r.moderation, "banned": r.banned, "created_at": r.created_at.isoformat(),
              "has_phone": r.phone_cipher is not None,
              "history": [{"at": s.at.isoformat(), "actor": s.actor, "action": s.action, "reason": s.reason,
@@ -116,11 +125,9 @@ def moderation_queue(*, state: str = "pending", limit: int = 100) -> list[dict]:
             for r in reports]
 
 
-def report_refs(*, codes: list[str]) -> dict[str, tuple[int, str]]:
-    """Tracking code → (report id, moderation state), so a face can address photos without the code."""
-    wanted = [c for c in codes if isinstance(c, str) and len(c) <= 16]
-    return {code: (pk, moderation)
-            for code, pk, moderation in Report.objects.filter(code__in=wanted).values_list("code", "id", "moderation")}
+def report_exists(*, code: str) -> bool:
+    """Whether a tracking code names a report."""
+    return isinstance(code, str) and len(code) <= 16 and Report.objects.filter(code=code).exists()
 
 
 def photo_shown(*, report_id: int, name: str, staff: bool):

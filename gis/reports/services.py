@@ -99,7 +99,7 @@ def report_submit(*, category: str, description: str, lon: float, lat: float, cr
                 incident = incident_create(lon=lon, lat=lat, category=category, source="resident",
                                            # its own random code: the case's code (shown to other residents
                                            # for "me too") must not carry the tracking code, the reporter's key
-                                           code=f"INC-R-{_new_code()[1:]}", title=f"居民上报：{label}",
+                                           code=f"INC-R-{new_code()[1:]}", title=f"居民上报：{label}",
                                            description=description, reported_at=at)
                 case = cases.case_open(incident_id=incident.id, actor=_reporter(code), at=at)
                 near = _neighbour(lon, lat, path)
