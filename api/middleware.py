@@ -1,6 +1,9 @@
-"""Security headers on every response; private, uncached answers to requests that carried credentials."""
+"""Security headers on every response; private, uncached answers to requests that carried credentials;
+no write from another site's page on the strength of credentials the browser remembered."""
 
 from __future__ import annotations
+
+from urllib.parse import urlsplit
 
 from django.utils.cache import patch_vary_headers
 
@@ -29,6 +32,46 @@ class SecurityHeadersMiddleware:
             headers.setdefault(*_AUTHORISED)
             patch_vary_headers(response, ("Authorization",))
         return response
+
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def cross_site(request) -> str | None:
+    """Why a request comes from another site's page (``Sec-Fetch-Site``, else ``Origin``), or None.
+
+    A client that is not a browser (QGIS, curl, a device) sends neither, and is not refused.
+    """
+    fetched_from = request.headers.get("Sec-Fetch-Site")
+    if fetched_from not in (None, "same-origin", "none"):
+        return f"the browser says it came from a page of another site ({fetched_from})"
+    origin = request.headers.get("Origin")
+    if origin and urlsplit(origin).netloc != request.get_host():
+        return f"it came from a page of {origin[:100]!r}"
+    return None
+
+
+class CrossSiteWriteMiddleware:
+    """403 for a write (POST, PUT, PATCH, DELETE) from another site's page that carries ambient credentials.
+
+    A browser resends HTTP Basic credentials it remembers (and cookies) with a form another
+    site submits; without this, a page elsewhere could take a case action or replay a
+    notification in a signed-in commander's name. Writes without credentials (a resident's
+    report, Open311 with its key in the body) are the views' own business.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.method not in _SAFE_METHODS and ("HTTP_AUTHORIZATION" in request.META or request.COOKIES):
+            why = cross_site(request)
+            if why is not None:
+                from django.http import JsonResponse
+
+                return JsonResponse({"status": 403, "error": f"a write with your credentials was refused: {why}"},
+                                    status=403)
+        return self.get_response(request)
 
 
 def security_headers(headers: dict[str, str], *, authorised: bool) -> list[tuple[str, str]]:

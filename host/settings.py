@@ -45,6 +45,7 @@ INSTALLED_APPS = [
 # middleware. Security headers (nosniff, frame DENY, referrer, COOP) come from ours.
 MIDDLEWARE = [
     "api.middleware.SecurityHeadersMiddleware",
+    "api.middleware.CrossSiteWriteMiddleware",
     "django.middleware.common.CommonMiddleware",
     "api.middleware.DatabaseOutageMiddleware",
 ]

@@ -17,10 +17,10 @@ import functools
 import json
 from pathlib import Path
 from string import Template
-from urllib.parse import urlsplit
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from api.middleware import cross_site
 from api.residents.limits import JSON_BODY_BYTES
 from core.roles import SCREEN_ROLES
 
@@ -96,11 +96,9 @@ def check_same_origin(request: HttpRequest) -> None:
     name, value = WRITE_HEADER
     if request.headers.get(name) != value:
         raise Refusal(403, f"a write here must carry the header '{name}: {value}' (the /report/ page sends it)")
-    if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
-        raise Refusal(403, "a write here must come from this site's own page")
-    origin = request.headers.get("Origin")
-    if origin and urlsplit(origin).netloc != request.get_host():
-        raise Refusal(403, f"a write here must come from this site's own page, not from {origin[:100]!r}")
+    why = cross_site(request)
+    if why is not None:
+        raise Refusal(403, f"a write here must come from this site's own page: {why}")
 
 
 def json_response(data, status: int = 200, headers: dict | None = None) -> JsonResponse:
