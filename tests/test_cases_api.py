@@ -331,3 +331,42 @@ def test_an_incident_written_through_the_ogc_api_is_a_case_and_goes_with_it(acco
     gone = client(accounts["administrator"]).delete(f"/ogc/collections/incidents/items/{number}")
     assert gone.status_code == 204
     assert not m.Case.objects.filter(pk=case.pk).exists()
+
+
+def test_a_residents_pin_near_the_boundary_is_seen_by_the_neighbouring_worker_too(accounts, own_grid, other_grid):
+    """A pin 10 m inside the first grid from its edge with the second: the case is the first grid's, flagged for
+    the second, whose worker finds it in the cases API (row-level security) while a third grid's does not."""
+    from django.db import connection
+
+    from gis.reports.services import report_submit
+
+    with connection.cursor() as cursor:
+        cursor.execute("""
+            SELECT ST_X(p), ST_Y(p) FROM grids a, grids b,
+            LATERAL (SELECT ST_ClosestPoint(ST_Buffer(a.geom::geography, -10)::geometry,
+                     ST_PointOnSurface(ST_Intersection(a.geom, b.geom))) AS p) q
+            WHERE a.id = %s AND b.id = %s""", [own_grid.id, other_grid.id])
+        lon, lat = cursor.fetchone()
+    report = report_submit(category="sanitation", description="两个网格交界处的垃圾", lon=lon, lat=lat)
+    try:
+        case = m.Case.objects.get(pk=report.case_id)
+        assert case.grid_id == own_grid.id and case.near_grid_id == other_grid.id
+        for who in ("worker", "worker2"):
+            assert client(accounts[who]).get(f"/api/cases/{case.id}").status_code == 200, who
+            listed = client(accounts[who]).get("/api/cases/?limit=500").json()["cases"]
+            assert case.code in {row["code"] for row in listed}, who
+        third = m.Grid.objects.filter(level=3).exclude(id__in=[own_grid.id, other_grid.id]).order_by("code").first()
+        from gis.accounts.services import token_create, user_create
+
+        user_create(username="test_worker3_near", role="grid_worker", grid_code=third.code)
+        _, token = token_create(username="test_worker3_near", name="tests")
+        from conftest import Account
+
+        outsider = Account("test_worker3_near", token, "grid_worker", third.code)
+        assert client(outsider).get(f"/api/cases/{case.id}").status_code == 404
+    finally:
+        m.Incident.objects.filter(pk=report.incident_id).delete()
+        m.Report.objects.filter(pk=report.pk).delete()
+        from django.contrib.auth import get_user_model
+
+        get_user_model().objects.filter(username="test_worker3_near").delete()

@@ -308,6 +308,11 @@ def test_a_residents_phone_is_in_no_public_response_tile_layer_or_log_line(live_
             f"/report/photos/{report.id}/1.jpg",
             f"/report/api/duplicates?category=sanitation&lon={lon}&lat={lat}",
             f"/report/api/duplicates?category=sanitation&lon={lon}&lat={lat}&crs=wgs84"]
+    for form in ("json", "xml"):  # Open311's public reads of the same reports
+        urls += [f"/open311/v2/discovery.{form}", f"/open311/v2/services.{form}",
+                 f"/open311/v2/services/sanitation.{form}", f"/open311/v2/requests.{form}",
+                 f"/open311/v2/requests.{form}?service_code=sanitation&status=open",
+                 f"/open311/v2/requests/{report.id}.{form}", f"/open311/v2/media/{report.id}/1.jpg"]
     for layer in public_layers():
         base = f"/ogc/collections/{layer.id}"
         urls += [base, f"{base}?f=html", f"{base}/items?limit=10000", f"{base}/items?f=html&limit=500",
