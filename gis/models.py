@@ -18,7 +18,18 @@ from gis.accounts.models import (
 )
 from gis.calendar.models import CalendarOverride
 from gis.cases.models import Case, CaseEvent, CaseTask, Department
-from gis.care.models import CareSubject, CareSubjectPrivate, Gateway, Sensor, SensorEvent
+from gis.care.models import (
+    CareAlert,
+    CareFault,
+    CarePeriod,
+    CareRuleState,
+    CareSubject,
+    CareSubjectPrivate,
+    CareVisit,
+    Gateway,
+    Sensor,
+    SensorEvent,
+)
 from gis.incidents.models import Incident, IncidentStatusChange, LiveEvent
 from gis.notifications.models import Notification, NotificationAttempt
 from gis.party.models import PartyActivity, PartyOrganization
@@ -40,7 +51,7 @@ from gis.spatial.models import (
 
 __all__ = [
     "ACCESS_ROLES", "SRID", "AccessLogEntry", "AccessProfile", "AccessToken", "Building", "CalendarOverride",
-    "Camera", "CareSubject", "CareSubjectPrivate", "Case", "CaseEvent", "CaseTask", "DataLoad", "Department", "Gateway", "Grid", "GridWorker", "IdempotentRequest", "Incident",
+    "Camera", "CareAlert", "CareFault", "CarePeriod", "CareRuleState", "CareSubject", "CareSubjectPrivate", "CareVisit", "Case", "CaseEvent", "CaseTask", "DataLoad", "Department", "Gateway", "Grid", "GridWorker", "IdempotentRequest", "Incident",
     "IncidentStatusChange", "LiveEvent", "LoginFailure", "NoParkingZone", "Notification", "NotificationAttempt",
     "Report", "ReportModeration", "ReporterBan",
     "ParkingSpot", "PartyActivity",
