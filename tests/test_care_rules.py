@@ -360,3 +360,80 @@ def test_the_sweep_is_set_based_over_the_whole_population(make_home):
     with CaptureQueriesContext(connection) as queries:
         care_rules_sweep(now=T0 + 2 * H)
     assert len(queries) < 20
+
+
+# -- through the API (the phone's queue posts to /api/cases/{id}/visit) -----------------------------------
+
+
+@pytest.fixture
+def committed_alert(accounts, own_grid):
+    """An alert's case dispatched to the signed-in worker, committed (requests run under their own database
+    role, which a test transaction would keep), and everything it made removed afterwards."""
+    from gis.accounts.services import grid_worker_bind
+    from gis.care.services import care_alert_cases
+
+    worker = m.GridWorker.objects.filter(grid=own_grid).order_by("code").first()
+    duty = dict(m.GridWorker.objects.filter(grid=own_grid).values_list("id", "on_duty"))
+    grid_worker_bind(username=accounts["worker"].username, worker_code=worker.code)
+    m.GridWorker.objects.filter(grid=own_grid).update(on_duty=False)
+    m.GridWorker.objects.filter(pk=worker.pk).update(on_duty=True)
+    building = m.Building.objects.filter(grid=own_grid).order_by("id").first()
+    point = building.geom.point_on_surface
+    subject = m.CareSubject.objects.create(code="CS-TEST-API", age_band="80-84", lives_alone=True, building=building,
+                                           grid=own_grid, geom=point, last_activity_at=T0)
+    m.Sensor.objects.create(code="SEN-TEST-API", kind="door_magnet", care_subject=subject, building=building,
+                            geom=point, last_heartbeat_at=T0)
+    m.CareAlert.objects.create(subject=subject, kind="alert", basis_at=T0, raised_at=T0 + 48 * H, grid=own_grid)
+    case = m.Case.objects.get(pk=care_alert_cases(at=T0 + 48 * H)[0])
+    yield case, subject, worker
+    incident = case.incident_id
+    m.CareVisit.objects.filter(subject=subject).delete()
+    m.CareAlert.objects.filter(subject=subject).delete()
+    m.CarePeriod.objects.filter(subject=subject).delete()
+    Notification.objects.filter(subject_kind="case", subject_id=case.id).delete()
+    m.Incident.objects.filter(pk=incident).delete()
+    subject.delete()
+    m.Sensor.objects.filter(code="SEN-TEST-API").delete()
+    m.GridWorker.objects.filter(pk=worker.pk).update(user=None)
+    for pk, on_duty in duty.items():
+        m.GridWorker.objects.filter(pk=pk).update(on_duty=on_duty)
+
+
+def test_the_phone_checks_in_and_records_the_visit_and_figures_read_the_indicators(committed_alert, accounts,
+                                                                                     own_grid):
+    import base64
+    import json
+
+    from django.test import Client
+
+    def client(account=None) -> Client:
+        if account is None:
+            return Client(HTTP_HOST="127.0.0.1")
+        raw = base64.b64encode(f"{account.username}:{account.token}".encode()).decode()
+        return Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Basic {raw}")
+
+    case, subject, worker = committed_alert
+    assert case.assignee_id == worker.id and case.state == "dispatched"
+    phone = client(accounts["worker"])
+    here = [subject.geom.x, subject.geom.y]
+    for action, body in (("acknowledge", {}), ("arrive", {"position": here})):
+        answer = phone.post(f"/api/cases/{case.id}/{action}", json.dumps(body), content_type="application/json")
+        assert answer.status_code == 200, answer.content
+    bad = phone.post(f"/api/cases/{case.id}/visit", json.dumps({"outcome": "asleep"}), content_type="application/json")
+    assert bad.status_code == 400 and "outcome must be one of" in bad.json()["error"]
+    answer = phone.post(f"/api/cases/{case.id}/visit", json.dumps({"outcome": "false_alarm", "note": "在家"}),
+                        content_type="application/json", HTTP_IDEMPOTENCY_KEY="visit-key-0001")
+    assert answer.status_code == 200 and answer.json()["state"] == "handled"
+    visit, = m.CareVisit.objects.filter(case=case)
+    assert (visit.outcome, visit.note, visit.worker_id) == ("false_alarm", "在家", worker.id)
+    assert visit.position is not None and visit.checked_in_at is not None
+    assert client().get("/api/care/indicators").status_code == 401
+    assert client(accounts["worker"]).get("/api/care/indicators").status_code == 403
+    period = "start=2027-03-01T00:00:00%2B08:00&end=2027-04-01T00:00:00%2B08:00"
+    figures = client(accounts["analyst"]).get(f"/api/care/indicators?{period}")
+    assert figures.status_code == 200
+    row = next(r for r in figures.json()["indicators"] if r["grid"] == own_grid.code)
+    assert (row["alerts"], row["visited"], row["false_alarm_share"]) == (1, 1, 1.0)
+    assert subject.code not in figures.content.decode()
+    csv = client(accounts["commander"]).get(f"/api/care/indicators?f=csv&{period}")
+    assert csv.status_code == 200 and csv.content.decode().startswith("grid,")
