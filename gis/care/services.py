@@ -266,15 +266,19 @@ def care_announce_sweep(*, faults: list[int], warnings: list[int], cleared: list
                        recipient=NETWORK if fault.kind == "network" else MAINTENANCE, subject=("care_fault", fault.id),
                        payload={"title": title, "text": f"{title}（{device}，{fault.reason}）{where}",
                                 "device": device, "reason": fault.reason, "building": where})
-    for alert in CareAlert.objects.filter(pk__in=warnings).select_related("subject__building"):
-        workers = list(GridWorker.objects.filter(grid_id=alert.grid_id, on_duty=True)) or \
-            list(GridWorker.objects.filter(grid_id=alert.grid_id))
-        building = alert.subject.building.name if alert.subject.building_id else ""
+    by_grid: dict[int | None, list[CareAlert]] = {}
+    for alert in CareAlert.objects.filter(pk__in=warnings).select_related("subject__building").order_by("id"):
+        by_grid.setdefault(alert.grid_id, []).append(alert)
+    for grid_id, raised in by_grid.items():  # one notice per worker and sweep, however many warnings
+        workers = list(GridWorker.objects.filter(grid_id=grid_id, on_duty=True)) or \
+            list(GridWorker.objects.filter(grid_id=grid_id))
+        buildings = sorted({a.subject.building.name for a in raised if a.subject.building_id})
+        text = f"{'、'.join(buildings[:5])}{'等' if len(buildings) > 5 else ''}有{len(raised)}位关爱对象长时间无活动，请留意"
         for worker in workers:
-            sent += notify(key=f"care-warning:{alert.id}:{worker.code}", channel=IN_APP,
-                           recipient=f"worker:{worker.code}", subject=("care_alert", alert.id),
-                           payload={"title": "关爱预警：24小时无活动", "building": building,
-                                    "text": f"{building}有一位关爱对象长时间无活动，请留意"})
+            sent += notify(key=f"care-warning:{raised[0].id}:{worker.code}", channel=IN_APP,
+                           recipient=f"worker:{worker.code}", subject=("care_alert", raised[0].id),
+                           payload={"title": "关爱预警：长时间无活动", "buildings": buildings, "count": len(raised),
+                                    "text": text})
     for alert in CareAlert.objects.filter(pk__in=cleared, incident__isnull=False).select_related("incident__case"):
         case = getattr(alert.incident, "case", None)
         if case is None or case.assignee_id is None or case.state not in (S.dispatched, S.acknowledged):
