@@ -437,3 +437,17 @@ def test_the_phone_checks_in_and_records_the_visit_and_figures_read_the_indicato
     assert subject.code not in figures.content.decode()
     csv = client(accounts["commander"]).get(f"/api/care/indicators?f=csv&{period}")
     assert csv.status_code == 200 and csv.content.decode().startswith("grid,")
+
+
+def test_the_demos_alerts_are_the_rules_own_and_the_first_sweep_repeats_none(rollback):
+    from data.demo import DEMO_AS_OF
+
+    made = m.Incident.objects.filter(synthetic=True, category="elder_inactivity")
+    assert made.exists() and m.CareAlert.objects.filter(incident__in=made, kind="alert").count() == made.count()
+    report = care_rules_sweep(now=DEMO_AS_OF + timedelta(minutes=1), open_cases=False)
+    assert not m.CareAlert.objects.filter(pk__in=report.alerts, subject__sensors__incidents__in=made).exists()
+    opened = m.CareFault.objects.filter(pk__in=report.faults_opened)
+    assert set(opened.values_list("reason", flat=True)) == {"battery_low"}  # the demo's batteries: 15-100%
+    # the demo's people with a door magnet are watched: their deadlines run
+    watched = m.CareRuleState.objects.filter(subject__sensors__kind="door_magnet").distinct()
+    assert watched.exists() and not watched.exclude(suspended="").exists()
