@@ -67,6 +67,8 @@ def _moment(raw: str, name: str) -> datetime:
         raise _Refusal(400, f"{name} must be an ISO 8601 time with its UTC offset; got {raw[:40]!r}") from None
     if moment.tzinfo is None:
         raise _Refusal(400, f"{name} must carry its UTC offset (e.g. 2026-12-01T00:00:00+08:00)")
+    if not 1970 <= moment.year <= 2200:  # and a default start 90 days before stays a date
+        raise _Refusal(400, f"{name} must lie between the years 1970 and 2200; got {raw[:40]!r}")
     return moment
 
 

@@ -451,3 +451,17 @@ def test_the_demos_alerts_are_the_rules_own_and_the_first_sweep_repeats_none(rol
     # the demo's people with a door magnet are watched: their deadlines run
     watched = m.CareRuleState.objects.filter(subject__sensors__kind="door_magnet").distinct()
     assert watched.exists() and not watched.exclude(suspended="").exists()
+
+
+@pytest.mark.parametrize("query, words", [
+    ("end=0001-01-01T00:00:00Z", "between the years"), ("start=2027-03-01T00:00:00", "UTC offset"),
+    ("start=2027-04-01T00:00:00%2B08:00&end=2027-03-01T00:00:00%2B08:00", "before end"), ("f=xml", "json or csv"),
+])
+def test_the_indicators_refuse_a_bad_period_with_a_400(accounts, query, words):
+    import base64
+
+    from django.test import Client
+
+    raw = base64.b64encode(f"{accounts['analyst'].username}:{accounts['analyst'].token}".encode()).decode()
+    answer = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Basic {raw}").get(f"/api/care/indicators?{query}")
+    assert answer.status_code == 400 and words in answer.json()["error"]
