@@ -133,6 +133,8 @@ def _take_action(request: HttpRequest, identity, case_id: str, action: str) -> J
     from gis.cases.workflow import ACTIONS
 
     number = _number(case_id)
+    if action == "visit":  # an elder-care alert's visit: check-in, outcome, note (gis.care.services)
+        return _visit(request, identity, number)
     if action not in ACTIONS:
         raise _Refusal(404, f"there is no case action {action!r}; the actions are {', '.join(ACTIONS)}")
     body = _body(request)
@@ -173,6 +175,23 @@ def case_indicators(request: HttpRequest, identity) -> HttpResponse:
     response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="case-indicators-{by}-{start:%Y%m%d}-{end:%Y%m%d}.csv"'
     return response
+
+
+def _visit(request: HttpRequest, identity, number: int) -> JsonResponse:
+    """走访: the outcome of an elder-care alert's visit (body: outcome, note, position [lon, lat], until)."""
+    from gis.care.models import CareVisit
+    from gis.care.services import care_visit_record
+
+    body = _body(request)
+    outcomes = tuple(code for code, _ in CareVisit.OUTCOMES)
+    if "outcome" not in body:
+        raise _Refusal(400, f"'visit' needs outcome in the JSON body: one of {', '.join(outcomes)}")
+    care_visit_record(case_id=number, actor=identity, outcome=_choice(_text(body["outcome"], "outcome"), "outcome",
+                                                                       outcomes),
+                      note=_text(body.get("note", ""), "note"),
+                      position=_position(body["position"], "position") if "position" in body else None,
+                      until=_moment(body["until"], "until") if "until" in body else None)
+    return _json(_detail(identity, number))
 
 
 # -- the outbox's dead letters, for the command centre ----------------------------------------

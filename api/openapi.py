@@ -45,6 +45,7 @@ def _document() -> dict:
     _ogc_paths(paths)
     _screen_paths(paths)
     _case_paths(paths)
+    _care_paths(paths)
     _mobile_paths(paths)
     _report_paths(paths)
     _open311_paths(paths)
@@ -256,13 +257,15 @@ def _case_paths(paths: dict) -> None:
     _add(paths, "/api/cases/notices/{notificationId}/replay", "case-notice-replay", post=replay)
     _add(paths, "/api/cases/{caseId}", "case",
          get=_operation(f"One case with its history and the actions you may take {who}", _JSON, parameters=[case]))
-    action = _path_parameter("action", {"type": "string", "enum": list(ACTIONS)})
+    # "visit": an elder-care alert's visit outcome (gis.care.services.care_visit_record)
+    action = _path_parameter("action", {"type": "string", "enum": [*ACTIONS, "visit"]})
     body = {"type": "object", "properties": {
         "reason": {"type": "string"}, "note": {"type": "string"}, "worker_id": {"type": "integer", "minimum": 1},
         "rating": {"type": "integer", "minimum": 1, "maximum": 5}, "until": {"type": "string", "format": "date-time"},
         "approve": {"type": "boolean"}, "photos": {"type": "array", "items": {"type": "string"}},
         "department_id": {"type": "integer", "minimum": 1}, "due_at": {"type": "string", "format": "date-time"},
-        "position": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}}}
+        "position": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
+        "outcome": {"type": "string", "enum": ["fine", "emergency", "false_alarm", "away", "hospitalised"]}}}
     key = {"name": "Idempotency-Key", "in": "header", "required": False,
            "schema": {"type": "string", "minLength": 8, "maxLength": 100, "pattern": "^[A-Za-z0-9._:-]+$"},
            "description": "The client's key for this action: applied once, a replay gets the first answer"}
@@ -272,6 +275,16 @@ def _case_paths(paths: dict) -> None:
     operation["requestBody"] = {"required": False, "content": {_JSON: {"schema": body}}}
     operation["responses"]["409"] = {"description": "Not allowed now; the message names the allowed actions"}
     _add(paths, "/api/cases/{caseId}/{action}", "case-action", post=operation)
+
+
+def _care_paths(paths: dict) -> None:
+    period = [_query_parameter("start", {"type": "string", "format": "date-time"}, "Default: 90 days before end"),
+              _query_parameter("end", {"type": "string", "format": "date-time"}, "Default: now"),
+              _query_parameter("f", {"type": "string", "enum": ["json", "csv"]})]
+    _add(paths, "/api/care/indicators", "care-indicators",
+         get=_operation("Elder-care alerts per level-3 grid and month: false-alarm share, minutes from alert to "
+                        "visit, alerts per person-month (administrators, commanders, analysts)", _JSON, "text/csv",
+                        parameters=period))
 
 
 # ---------------------------------------------------------------- the grid worker's phone

@@ -18,6 +18,7 @@ urlpatterns = [
     path("screen/density/", include("api.screen.density")),
     path("screen/", include("api.screen.urls")),
     path("api/cases/", include("api.cases")),
+    path("api/care/", include("api.care")),
     path("m", mobile_views.page, name="mobile-bare"),
     path("m/", include("api.mobile.urls")),
     path("report/", include("api.residents.urls")),

@@ -708,9 +708,10 @@ class _Generator:
                 })
 
     def _door_events(self, sensor: dict, silent: bool) -> None:
-        """Three days of door openings and six-hourly heartbeats; a silent door has none for 52 h."""
+        """Three days of door openings and hourly heartbeats (the rules call a sensor silent after 6 h);
+        a silent door has no opening for 52 h."""
         start = self.as_of - timedelta(hours=72)
-        events = [(start + timedelta(hours=h), "heartbeat", {}) for h in range(0, 72, 6)]
+        events = [(start + timedelta(hours=h), "heartbeat", {}) for h in range(0, 72)]
         last_open = self.as_of - timedelta(hours=52) if silent else self.as_of
         t = start + timedelta(hours=self._uniform(6, 10))
         while t < last_open:
@@ -984,6 +985,7 @@ class _Loader:
     def run(self) -> None:
         from gis import models as m
 
+        _care_rows_forget()
         t = self.data.tables
         grids = t["grids"]
         for level in (1, 2, 3):
@@ -1012,6 +1014,7 @@ class _Loader:
                      refs={"organization": "party_orgs"}, assign_grid=False)
         self._upsert(m.ServicePoint, "service_points", t["service_points"])
         self._remove_stale()
+        _care_state(self.data.as_of)
 
     def _upsert(self, model, table, rows, *, refs=None, count_as=None, assign_grid=True) -> None:
         from django.contrib.gis.geos import GEOSGeometry
@@ -1093,6 +1096,56 @@ class _Loader:
     def _count(self, table: str, rows: int, seconds: float) -> None:
         self.summary.counts[table] = self.summary.counts.get(table, 0) + rows
         self.summary.seconds[table] = self.summary.seconds.get(table, 0.0) + seconds
+
+
+# -- the care rules' state, as ingest and the rules would have left it (docs/care.md) ---------------------
+
+
+def _care_rows_forget() -> None:
+    """The rules' rows about the synthetic people go before their people, cases and sensors are replaced."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table in ("care_visits", "care_alerts", "care_rule_states", "care_periods"):
+            cursor.execute(f"DELETE FROM {table} WHERE subject_id IN (SELECT id FROM care_subjects WHERE synthetic)")
+        cursor.execute("DELETE FROM care_faults WHERE sensor_id IN (SELECT id FROM sensors WHERE synthetic)"
+                       " OR gateway_id IN (SELECT id FROM gateways WHERE synthetic)")
+
+
+def _care_state(as_of: datetime) -> None:
+    """The sensors' and people's latest columns from the generated messages (what ingest keeps), a peephole
+    camera heard from at ``as_of``, and the generated alert incidents recorded as the rules' alerts of their
+    silence (with the warning before), so the first sweep raises none of them again."""
+    from django.db import connection
+
+    from core.vocabulary import CARE_CATEGORY
+
+    with connection.cursor() as cursor:
+        cursor.execute("""
+            UPDATE sensors s SET last_heartbeat_at = coalesce(e.heartbeat, %(as_of)s),
+                                 last_seen_at = coalesce(e.seen, s.last_seen_at)
+            FROM (SELECT se.id, max(ev.ts) FILTER (WHERE ev.type = 'heartbeat') AS heartbeat, max(ev.ts) AS seen
+                  FROM sensors se LEFT JOIN sensor_events ev ON ev.sensor_id = se.id
+                  WHERE se.synthetic GROUP BY se.id) e
+            WHERE e.id = s.id
+        """, {"as_of": as_of})
+        cursor.execute("""
+            UPDATE care_subjects cs SET last_activity_at = a.at
+            FROM (SELECT se.care_subject_id AS id, max(ev.ts) AS at FROM sensor_events ev
+                  JOIN sensors se ON se.id = ev.sensor_id
+                  WHERE se.synthetic AND ev.type IN ('door_open', 'door_close', 'motion', 'sighting') GROUP BY 1) a
+            WHERE a.id = cs.id
+        """)
+        cursor.execute("""
+            INSERT INTO care_alerts (subject_id, kind, basis_at, raised_at, grid_id, incident_id)
+            SELECT cs.id, k.kind, cs.last_activity_at,
+                   CASE k.kind WHEN 'warning' THEN cs.last_activity_at + interval '24 hours' ELSE i.reported_at END,
+                   cs.grid_id, CASE k.kind WHEN 'alert' THEN i.id END
+            FROM incidents i JOIN sensors se ON se.id = i.sensor_id JOIN care_subjects cs ON cs.id = se.care_subject_id
+            CROSS JOIN (VALUES ('warning'), ('alert')) AS k(kind)
+            WHERE i.synthetic AND i.category = %(care)s AND cs.last_activity_at IS NOT NULL
+            ON CONFLICT (subject_id, kind, basis_at) DO NOTHING
+        """, {"care": CARE_CATEGORY})
 
 
 def _representative(geom) -> Point:

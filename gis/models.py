@@ -19,7 +19,18 @@ from gis.accounts.models import (
 )
 from gis.calendar.models import CalendarOverride
 from gis.cases.models import Case, CaseEvent, CaseTask, Department
-from gis.care.models import CareSubject, CareSubjectPrivate, Gateway, Sensor, SensorEvent
+from gis.care.models import (
+    CareAlert,
+    CareFault,
+    CarePeriod,
+    CareRuleState,
+    CareSubject,
+    CareSubjectPrivate,
+    CareVisit,
+    Gateway,
+    Sensor,
+    SensorEvent,
+)
 from gis.incidents.models import Incident, IncidentStatusChange, LiveEvent
 from gis.notifications.models import Notification, NotificationAttempt
 from gis.open311.models import Open311Key, Open311Request
@@ -48,8 +59,13 @@ __all__ = [
     "Building",
     "CalendarOverride",
     "Camera",
+    "CareAlert",
+    "CareFault",
+    "CarePeriod",
+    "CareRuleState",
     "CareSubject",
     "CareSubjectPrivate",
+    "CareVisit",
     "Case",
     "CaseEvent",
     "CaseTask",

@@ -76,7 +76,7 @@ def page(request: HttpRequest) -> HttpResponse:
 
 @functools.cache
 def _page_html() -> str:
-    from core.vocabulary import CASE_STATES, CATEGORIES
+    from core.vocabulary import CARE_CATEGORY, CASE_STATES, CATEGORIES
     from gis.cases.workflow import ACTIONS
 
     config = {
@@ -86,7 +86,8 @@ def _page_html() -> str:
         "basemap": basemap_url(),
         "categories": {c.code: c.label_zh for c in CATEGORIES},
         "states": {s.code: s.label_zh for s in CASE_STATES},
-        "actions": {a.name: a.label_zh for a in ACTIONS.values()},
+        "actions": {**{a.name: a.label_zh for a in ACTIONS.values()}, "visit": "走访结果"},
+        "careCategory": CARE_CATEGORY,
         "positionEverySeconds": 30,
     }
     script = json.dumps(config, ensure_ascii=False).replace("</", "<\\/")

@@ -107,3 +107,131 @@ class SensorEvent(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["sensor", "-ts"], name="sensor_events_sensor_ts_idx")]
+
+
+# -- the rules' rows (docs/care.md): periods that suspend a rule, each person's deadlines, what was raised ---------
+
+
+class CarePeriod(models.Model):
+    """外出报备 / 住院 (the inactivity rule is suspended) or 居家隔离 (a door opening raises an alert)."""
+
+    KINDS = [("away", "away (外出报备)"), ("hospital", "in hospital (住院)"), ("isolation", "home isolation (居家隔离)")]
+
+    subject = models.ForeignKey(CareSubject, on_delete=models.CASCADE, related_name="periods")
+    kind = models.CharField(max_length=20, choices=KINDS)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField(null=True, blank=True, help_text="open-ended when empty")
+    note = models.CharField(max_length=200, blank=True, default="")
+    created_by = models.CharField(max_length=150, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+
+    class Meta:
+        db_table = "care_periods"
+        constraints = [
+            CheckConstraint(condition=Q(kind__in=["away", "hospital", "isolation"]), name="care_periods_kind_known"),
+            CheckConstraint(condition=Q(ends_at__isnull=True) | Q(ends_at__gt=models.F("starts_at")),
+                            name="care_periods_end_after_start"),
+        ]
+        indexes = [models.Index(fields=["subject", "starts_at"], name="care_periods_subject_idx")]
+
+
+class CareRuleState(models.Model):
+    """One person's inactivity deadlines as the last sweep computed them (rows, not timers: a restart loses nothing).
+
+    ``basis_at`` is the start of the current silence (the episode); a warning or alert is raised
+    once per basis (``CareAlert``'s unique key). ``suspended`` says why no deadline runs.
+    """
+
+    subject = models.OneToOneField(CareSubject, on_delete=models.CASCADE, primary_key=True, related_name="rule_state")
+    basis_at = models.DateTimeField(null=True, blank=True)
+    warn_at = models.DateTimeField(null=True, blank=True)
+    alert_at = models.DateTimeField(null=True, blank=True)
+    suspended = models.CharField(max_length=20, blank=True, default="",
+                                 help_text="'' | away | hospital | device_fault | network_fault | unmonitored")
+    evaluated_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "care_rule_states"
+        indexes = [models.Index(fields=["warn_at"], name="care_rule_states_warn_idx")]
+
+
+class CareAlert(models.Model):
+    """A warning (soft, 24 h), an alert (48 h, a case) or an isolation breach, raised once per episode.
+
+    Links the person to the incident and its case; never published (the layers show incidents,
+    never this table).
+    """
+
+    KINDS = [("warning", "warning"), ("alert", "alert"), ("isolation", "isolation breach")]
+
+    subject = models.ForeignKey(CareSubject, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=20, choices=KINDS)
+    basis_at = models.DateTimeField(help_text="the episode: the start of the silence, or the door opening")
+    raised_at = models.DateTimeField()
+    cleared_at = models.DateTimeField(null=True, blank=True, help_text="activity resumed")
+    grid = models.ForeignKey(Grid, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # DO_NOTHING: an incident deleted through the OGC API (under a role that may not read this table)
+    # must not make Django look here; an alert's incident is never published, so never deleted there
+    incident = models.ForeignKey("onemap.Incident", null=True, blank=True, on_delete=models.DO_NOTHING,
+                                 related_name="care_alerts")
+
+    class Meta:
+        db_table = "care_alerts"
+        constraints = [
+            UniqueConstraint(fields=["subject", "kind", "basis_at"], name="care_alerts_once_per_episode"),
+            CheckConstraint(condition=Q(kind__in=["warning", "alert", "isolation"]), name="care_alerts_kind_known"),
+        ]
+        indexes = [models.Index(fields=["raised_at"], name="care_alerts_raised_idx")]
+
+
+class CareFault(models.Model):
+    """A maintenance task: a sensor gone silent or low on battery (device), or a gateway gone (network).
+
+    Names the device and its building, never the person. One open fault per sensor or gateway.
+    """
+
+    KINDS = [("device", "device fault (设备故障)"), ("network", "network fault (网络故障)")]
+
+    kind = models.CharField(max_length=10, choices=KINDS)
+    reason = models.CharField(max_length=30, help_text="heartbeat_lost | battery_low | gateway_offline | gateway_silent")
+    sensor = models.ForeignKey(Sensor, null=True, blank=True, on_delete=models.CASCADE, related_name="faults")
+    gateway = models.ForeignKey(Gateway, null=True, blank=True, on_delete=models.CASCADE, related_name="faults")
+    building = models.ForeignKey(Building, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    grid = models.ForeignKey(Grid, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    opened_at = models.DateTimeField()
+    cleared_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "care_faults"
+        constraints = [
+            UniqueConstraint(fields=["sensor"], condition=Q(kind="device", cleared_at__isnull=True),
+                             name="care_faults_one_open_per_sensor"),
+            UniqueConstraint(fields=["gateway"], condition=Q(kind="network", cleared_at__isnull=True),
+                             name="care_faults_one_open_per_gateway"),
+            CheckConstraint(condition=(Q(kind="device", sensor__isnull=False) | Q(kind="network", gateway__isnull=False)),
+                            name="care_faults_names_its_device"),
+        ]
+
+
+class CareVisit(models.Model):
+    """A grid worker's visit for an alert: where and when they checked in, what they found."""
+
+    OUTCOMES = [("fine", "fine (平安)"), ("emergency", "genuine emergency (紧急情况)"),
+                ("false_alarm", "false alarm (误报)"), ("away", "away (外出)"), ("hospitalised", "hospitalised (住院)")]
+
+    case = models.ForeignKey("onemap.Case", on_delete=models.DO_NOTHING, related_name="care_visits")  # as CareAlert
+    subject = models.ForeignKey(CareSubject, on_delete=models.CASCADE, related_name="visits")
+    worker = models.ForeignKey("onemap.GridWorker", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor = models.CharField(max_length=150)
+    checked_in_at = models.DateTimeField(null=True, blank=True, help_text="到场: at the address")
+    at = models.DateTimeField(help_text="the outcome recorded")
+    position = models.PointField(srid=SRID, null=True, blank=True)
+    outcome = models.CharField(max_length=20, choices=OUTCOMES)
+    note = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = "care_visits"
+        constraints = [
+            CheckConstraint(condition=Q(outcome__in=["fine", "emergency", "false_alarm", "away", "hospitalised"]),
+                            name="care_visits_outcome_known"),
+        ]

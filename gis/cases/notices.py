@@ -5,6 +5,8 @@
 - a warning (80% of a limit): the worker who has it;
 - a breach, a dispatch nobody signed for in time, a handler's request to escalate: the
   command centre (in the app, and every configured DingTalk robot);
+- an elder's alert climbing a tier: the grid now responsible (``grid:<code>``: the level-2
+  community, then the level-1 subdistrict), the ladder of ``docs/care.md``;
 - a closure, a refusal, a merge into another case: every resident who reported it and left a
   number (SMS; the outbox names them ``report:<id>`` and the number is read only to send).
 
@@ -15,6 +17,7 @@ recipient), so a retry, a second sweep or a second worker never tells anyone twi
 from __future__ import annotations
 
 from core.settings import settings
+from core.vocabulary import CARE_CATEGORY
 from gis.cases.models import Case, CaseEvent
 from gis.notifications.models import DINGTALK, IN_APP, SMS
 from gis.notifications.services import notify
@@ -22,7 +25,8 @@ from gis.notifications.services import notify
 COMMAND_CENTRE = "command-centre"
 SUBJECT = "case"  # a notice's subject: ("case", the case's id)
 _TITLES = {"dispatch": "新派遣案件", "warn": "案件即将超时", "breach": "案件已超时",
-           "ack_breach": "派遣案件无人签收", "request_escalation": "网格员申请上报"}
+           "ack_breach": "派遣案件无人签收", "request_escalation": "网格员申请上报",
+           "escalate": "关爱预警未签收，已上报"}
 
 
 # what a resident who reported (or said "me too") is told, by SMS when they left a number
@@ -34,7 +38,7 @@ _TO_REPORTERS = {"pass": "您反映的问题已办结（跟踪码 {code}）。�
 def announce(case: Case, event: CaseEvent) -> int:
     """The notices of one audit row; how many were put in the outbox (0 for a step nobody hears of)."""
     sent = _tell_reporters(case, event) if event.action in _TO_REPORTERS else 0
-    if event.action not in _TITLES:
+    if event.action not in _TITLES or (event.action == "escalate" and case.category != CARE_CATEGORY):
         return sent
     due = case.due_at.isoformat() if case.due_at else ""
     payload = {"title": f"{_TITLES[event.action]} {case.code}", "case_id": case.id, "action": event.action,
@@ -70,6 +74,8 @@ def _recipients(case: Case, event: CaseEvent):
         yield IN_APP, f"worker:{worker.code}"
         if event.action == "dispatch" and worker.phone and settings().notifications.sms_url:
             yield SMS, worker.phone
+    if event.action == "escalate" and case.grid is not None:  # an elder's alert: the next rung of the ladder
+        yield IN_APP, f"grid:{case.grid.code}"
     if event.action in ("breach", "ack_breach", "request_escalation"):
         yield IN_APP, COMMAND_CENTRE
         for robot in settings().notifications.dingtalk_robots:

@@ -26,7 +26,7 @@ from core.vocabulary import CASE_STATE_CODES
 S = SimpleNamespace(**{code: code for code in CASE_STATE_CODES})  # the states by name: a typo fails at import
 
 REOPEN_DAYS = 7
-SYSTEM = "system"  # the worker's own actions (SLA escalation), not a user's
+SYSTEM = "system"  # the worker's own actions (SLA escalation; an elder-care alert filed and dispatched), not a user's
 REPORTER = "reporter"  # a resident holding a report's tracking code: "me too", rating, dispute
 
 _COMMAND = frozenset({ADMINISTRATOR, COMMANDER})
@@ -48,10 +48,10 @@ class Action:
 
 
 ACTIONS: dict[str, Action] = {a.name: a for a in (
-    Action("accept", "受理", (S.reported,), S.accepted, _COMMAND),
+    Action("accept", "受理", (S.reported,), S.accepted, _COMMAND | {SYSTEM}),
     Action("reject", "不予受理", (S.reported,), S.rejected, _COMMAND, needs_reason=True),
-    Action("file", "立案", (S.accepted,), S.filed, _COMMAND),
-    Action("dispatch", "派遣", (S.filed, S.returned), S.dispatched, _COMMAND),
+    Action("file", "立案", (S.accepted,), S.filed, _COMMAND | {SYSTEM}),
+    Action("dispatch", "派遣", (S.filed, S.returned), S.dispatched, _COMMAND | {SYSTEM}),
     Action("acknowledge", "签收", (S.dispatched,), S.acknowledged, _HANDLERS),
     Action("arrive", "到场", (S.acknowledged,), None, _HANDLERS),
     Action("return", "退回", (S.dispatched, S.acknowledged), S.returned, _HANDLERS, needs_reason=True),

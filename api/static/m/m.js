@@ -305,7 +305,7 @@
       if (item.caseId !== task.id) return;
       shown.pending.push(C.actions[item.action] || item.action);
       if (item.action === 'acknowledge') shown.state = 'acknowledged';
-      if (item.action === 'handle') shown.state = 'handled';
+      if (item.action === 'handle' || item.action === 'visit') shown.state = 'handled';
       if (item.action === 'return') shown.state = 'returned';
       if (item.action === 'arrive') shown.arrived_at = item.queuedAt;
     });
@@ -350,10 +350,13 @@
     ['return', '退回', 'warn'], ['request_escalation', '申请上报', '']
   ];
 
+  // an elder's alert is handled by a visit: checked in (到场), then its outcome (走访结果) instead of 处置反馈
   function actions(task) {
     var row = el('div', {class: 'acts'});
+    var care = task.category === C.careCategory;
     BUTTONS.forEach(function (b) {
       if (task.allowed.indexOf(b[0]) < 0) return;
+      if (care && b[0] === 'handle') b = ['visit', '走访结果', 'primary'];
       if (task.pending.indexOf(C.actions[b[0]]) >= 0 && b[0] !== 'arrive') return;
       row.append(el('button', {type: 'button', class: b[2], 'data-action': b[0], text: b[1],
                                onclick: function () { act(task, b[0]); }}));
@@ -425,6 +428,14 @@
       var position = await where(5000);
       return enqueue(task.id, 'acknowledge', position ? {position: position} : {});
     }
+    if (action === 'visit') {
+      var found = await sheet('走访结果 Visit outcome', '情况说明 Note', false, true);
+      if (!found) return;
+      var at = await where(5000);
+      var visit = {outcome: found.outcome, note: found.text};
+      if (at) visit.position = at;
+      return enqueue(task.id, 'visit', visit);
+    }
     if (action === 'arrive') {
       var here = await where(10000);
       if (!here) return toast('无法获取位置，请打开定位后再点「到场」 Turn on location first');
@@ -448,9 +459,10 @@
   }
 
   // a bottom sheet asking for a text (and photos); resolves {text, photos} or null
-  function sheet(title, textName, withPhotos) {
+  function sheet(title, textName, withPhotos, withOutcome) {
     var dialog = $('sheet'), form = $('sheet-form');
     form.reset();
+    $('sheet-outcome-label').hidden = !withOutcome;
     $('sheet-title').textContent = title;
     $('sheet-text-name').textContent = textName;
     $('sheet-photo-label').hidden = !withPhotos;
@@ -467,7 +479,7 @@
         try {
           var photos = withPhotos ? await Promise.all(Array.prototype.map.call(input.files, shrink)) : [];
           dialog.close();
-          resolve({text: text, photos: photos});
+          resolve({text: text, photos: photos, outcome: form.elements.outcome.value});
         } finally {
           $('sheet-submit').disabled = false;
         }
