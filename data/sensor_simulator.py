@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import urlparse
@@ -51,6 +52,7 @@ class SimulatorReport:
     devices: int = 0
     silent: list[str] = field(default_factory=list)
     published: int = 0
+    by_type: Counter = field(default_factory=Counter)  # what was published, per message type
 
 
 def simulate(*, url: str = DEFAULT_URL, username: str | None = None, password: str | None = None,
@@ -88,17 +90,17 @@ def simulate(*, url: str = DEFAULT_URL, username: str | None = None, password: s
             for device in devices:
                 if now >= next_beat[device.code]:
                     next_beat[device.code] = now + heartbeat_s
-                    report.published += _publish(clients[device.code], device, "heartbeat",
+                    report.published += _publish(clients[device.code], device, "heartbeat", report,
                                                  battery=round(device.battery))
                 if device.silent:
                     continue
                 while device.outings and device.outings[0] <= simulated:
                     device.outings.pop(0)
                     if device.kind == "door_magnet":
-                        report.published += _publish(clients[device.code], device, "door_open")
-                        report.published += _publish(clients[device.code], device, "door_close")
+                        report.published += _publish(clients[device.code], device, "door_open", report)
+                        report.published += _publish(clients[device.code], device, "door_close", report)
                     else:
-                        report.published += _publish(clients[device.code], device, "sighting", confidence=0.9)
+                        report.published += _publish(clients[device.code], device, "sighting", report, confidence=0.9)
             _pump(set(clients.values()), 0.2)
     except KeyboardInterrupt:
         pass
@@ -193,10 +195,12 @@ def read_credentials(path) -> dict[str, str]:
     return found
 
 
-def _publish(client, device: Device, kind: str, **extra) -> int:
+def _publish(client, device: Device, kind: str, report: SimulatorReport | None = None, **extra) -> int:
     seq = max(device.last_seq + 1, time.time_ns() // 1000)
     device.last_seq = seq
     body = {"ts": datetime.now(timezone.utc).astimezone().isoformat(timespec="milliseconds"), "type": kind,
             "seq": seq, **extra}
     client.publish(TOPIC.format(code=device.code), json.dumps(body), qos=1)
+    if report is not None:
+        report.by_type[kind] += 1
     return 1
