@@ -18,7 +18,15 @@ from gis.accounts.models import (
 )
 from gis.calendar.models import CalendarOverride
 from gis.cases.models import Case, CaseEvent, CaseTask, Department
-from gis.care.models import CareSubject, CareSubjectPrivate, Gateway, Sensor, SensorEvent
+from gis.care.models import (
+    CareSubject,
+    CareSubjectPrivate,
+    DeviceCredential,
+    Gateway,
+    Sensor,
+    SensorEvent,
+    SensorReject,
+)
 from gis.incidents.models import Incident, IncidentStatusChange, LiveEvent
 from gis.notifications.models import Notification, NotificationAttempt
 from gis.party.models import PartyActivity, PartyOrganization
@@ -40,9 +48,9 @@ from gis.spatial.models import (
 
 __all__ = [
     "ACCESS_ROLES", "SRID", "AccessLogEntry", "AccessProfile", "AccessToken", "Building", "CalendarOverride",
-    "Camera", "CareSubject", "CareSubjectPrivate", "Case", "CaseEvent", "CaseTask", "DataLoad", "Department", "Gateway", "Grid", "GridWorker", "IdempotentRequest", "Incident",
+    "Camera", "CareSubject", "CareSubjectPrivate", "Case", "CaseEvent", "CaseTask", "DataLoad", "Department", "DeviceCredential", "Gateway", "Grid", "GridWorker", "IdempotentRequest", "Incident",
     "IncidentStatusChange", "LiveEvent", "LoginFailure", "NoParkingZone", "Notification", "NotificationAttempt",
     "Report", "ReportModeration", "ReporterBan",
     "ParkingSpot", "PartyActivity",
-    "PartyOrganization", "Sensor", "SensorEvent", "ServicePoint", "Street", "StreetNode", "Synthetic",
+    "PartyOrganization", "Sensor", "SensorEvent", "SensorReject", "ServicePoint", "Street", "StreetNode", "Synthetic",
 ]
