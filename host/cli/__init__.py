@@ -4,7 +4,8 @@ One module per command group, each with a ``register(sub)`` that adds its comman
 :mod:`host.cli.database` (db, migrate, manage), :mod:`host.cli.data` (load-demo,
 import, export, grid-for-point, check-grids, density), :mod:`host.cli.web` (serve,
 demo, vendor), :mod:`host.cli.accounts` (user, token), :mod:`host.cli.positions`
-(worker-position), :mod:`host.cli.worker` (worker) and ``vision.cli`` (vision).
+(worker-position), :mod:`host.cli.worker` (worker), :mod:`host.cli.broker` (broker, ingest) and
+``vision.cli`` (vision).
 Their shared base, ``CommandError`` and Django's set-up, is :mod:`core.cli`.
 
 Every subcommand that needs the database starts the embedded PostGIS first
@@ -18,7 +19,7 @@ import argparse
 import sys
 
 from core.cli import CommandError, before_setup
-from host.cli import accounts, data, database, positions, web, worker
+from host.cli import accounts, broker, data, database, positions, web, worker
 
 before_setup(database.start_database)
 
@@ -58,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     from vision.cli import register as register_vision
 
     for register in (database.register, data.register, web.register, accounts.register, positions.register,
-                     worker.register, register_vision):
+                     worker.register, broker.register, register_vision):
         register(sub)
     return p
 
