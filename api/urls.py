@@ -17,6 +17,7 @@ urlpatterns = [
     path("screen/density/", include("api.screen.density")),
     path("screen/", include("api.screen.urls")),
     path("api/cases/", include("api.cases")),
+    path("api/sensors/", include("api.sensors")),
     path("m", mobile_views.page, name="mobile-bare"),
     path("m/", include("api.mobile.urls")),
 ]
