@@ -1,5 +1,5 @@
 # Community One Map — the two commands: `make demo` and `make test`.
-.PHONY: demo test test-security bench setup lock db-start db-stop db-status clean-db help
+.PHONY: demo test test-security bench setup lock db-start db-stop db-status broker-stop clean-db help
 
 VENV := .venv
 ONEMAP := $(VENV)/bin/onemap
@@ -16,7 +16,7 @@ help:
 	@echo "make test    the same set-up, then the tests against a real PostGIS"
 	@echo "make test-security  the attacking suite (tests/security/) in its long profile: fuzzing and crashes"
 	@echo "make bench   benchmarks (tests/bench/), printing ratios against baselines"
-	@echo "make db-stop stop the embedded PostGIS"
+	@echo "make db-stop stop the embedded PostGIS (make broker-stop: the embedded Mosquitto)"
 	@echo "make lock    re-resolve pyproject.toml into $(LOCK) (exact versions and hashes), upgrading to the newest"
 	@echo "             releases pyproject.toml allows; KEEP=1 keeps the current pins and only adds or drops what changed"
 
@@ -36,6 +36,7 @@ demo: setup
 
 test: setup
 	@$(ONEMAP) db start >/dev/null
+	@$(ONEMAP) broker start >/dev/null
 	@$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 # the attacking suite's long profile: many more generated requests, filters and bodies, three crashes
@@ -55,6 +56,9 @@ db-stop:
 
 db-status:
 	@$(ONEMAP) db status
+
+broker-stop:
+	@$(ONEMAP) broker stop
 
 clean-db: db-stop
 	rm -rf .var/pg

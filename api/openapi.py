@@ -49,6 +49,7 @@ def _document() -> dict:
     _mobile_paths(paths)
     _report_paths(paths)
     _open311_paths(paths)
+    _sensor_paths(paths)
     return {
         "openapi": OPENAPI_VERSION,
         "info": {
@@ -463,6 +464,28 @@ def _open311(operation: dict) -> dict:
         operation["responses"][status] = {"description": operation["responses"].get(status, {}).get(
             "description", "Refused; the description says why"), **errors}
     return operation
+
+
+# ---------------------------------------------------------------- devices
+
+
+def _sensor_paths(paths: dict) -> None:
+    from gis.care.ingest import TYPES
+
+    event = {"type": "object", "required": ["ts", "type", "seq"], "properties": {
+        "ts": {"type": "string", "format": "date-time", "description": "ISO-8601 with a time zone"},
+        "type": {"type": "string", "enum": list(TYPES)},
+        "seq": {"type": "integer", "minimum": 0, "description": "the device's own counter; (sensor, seq) is unique"},
+        "battery_pct": {"type": "integer", "minimum": 0, "maximum": 100, "description": "battery events only"}}}
+    code = _path_parameter("sensorCode", {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,40}$"})
+    post = _operation("Store a sensor's events, as its MQTT messages (the device itself: HTTP Basic with its code and "
+                      "password, or the password as Bearer; idempotent by seq; nothing stored if any event is wrong)",
+                      _JSON, parameters=[code])
+    post["requestBody"] = {"required": True, "content": {_JSON: {"schema": {"oneOf": [
+        event, {"type": "array", "items": event, "minItems": 1, "maxItems": 500}]}}}}
+    post["responses"]["429"] = {"description": "The device sends faster than its share; see Retry-After"}
+    post["security"] = [{"basic": []}, {"bearer": []}]
+    _add(paths, "/api/sensors/{sensorCode}/events", "sensor-events", post=post)
 
 
 # ---------------------------------------------------------------- building blocks

@@ -19,6 +19,7 @@ urlpatterns = [
     path("screen/", include("api.screen.urls")),
     path("api/cases/", include("api.cases")),
     path("api/care/", include("api.care")),
+    path("api/sensors/", include("api.sensors")),
     path("m", mobile_views.page, name="mobile-bare"),
     path("m/", include("api.mobile.urls")),
     path("report/", include("api.residents.urls")),

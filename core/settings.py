@@ -45,6 +45,8 @@ class OnemapSettings:
     synchronous_commit: str = "on"
     # the notification outbox and its channels (ONEMAP_OUTBOX_*, ONEMAP_SMS_*, ONEMAP_DINGTALK_ROBOTS)
     notifications: NotificationSettings = field(default_factory=lambda: NotificationSettings())
+    # the sensors' MQTT broker and the ingest (ONEMAP_MQTT_*, ONEMAP_INGEST_*)
+    mqtt: MqttSettings = field(default_factory=lambda: MqttSettings())
 
     @classmethod
     def from_env(cls, env: os._Environ | dict | None = None) -> "OnemapSettings":
@@ -67,6 +69,7 @@ class OnemapSettings:
             statement_timeout_s=_int(env, "ONEMAP_STATEMENT_TIMEOUT_S", 30, low=1, high=3600),
             synchronous_commit=_choice(env, "ONEMAP_DB_SYNCHRONOUS_COMMIT", "on", ("on", "off", "local", "remote_write")),
             notifications=NotificationSettings.from_env(env),
+            mqtt=MqttSettings.from_env(env),
         )
 
     @property
@@ -128,6 +131,53 @@ class NotificationSettings:
 
     def dingtalk_robot(self, name: str) -> DingTalkRobot | None:
         return next((robot for robot in self.dingtalk_robots if robot.name == name), None)
+
+
+@dataclass(frozen=True)
+class MqttBroker:
+    """Where an MQTT broker listens and how the ingest signs in to it."""
+
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class MqttSettings:
+    """The sensors' broker (the project's own Mosquitto unless ONEMAP_MQTT_URL) and the ingest's limits (docs/sensors.md)."""
+
+    # another broker: mqtt://user:pass@host:port; then the project starts none of its own
+    url: MqttBroker | None = None
+    # loopback port of the project's own Mosquitto
+    port: int = 51883
+    # per device: messages a second kept up over time, and the burst allowed above it
+    rate_per_s: float = 20.0
+    burst: int = 100
+    # the ingest commits at most this many messages at once, waiting at most batch_wait_s to fill a batch
+    batch_max: int = 2000
+    batch_wait_s: float = 0.05
+    # a message stamped further than this into the future is rejected (a device's clock is wrong)
+    future_s: float = 300.0
+    # the ingest logs what it did (and writes the rate-limited counts) every this many seconds
+    summary_s: float = 10.0
+
+    @classmethod
+    def from_env(cls, env) -> "MqttSettings":
+        return cls(
+            url=_mqtt_url(env, "ONEMAP_MQTT_URL"),
+            port=_int(env, "ONEMAP_MQTT_PORT", 51883, low=1024, high=65535),
+            rate_per_s=_float(env, "ONEMAP_INGEST_RATE", 20.0, low=0.01, high=100_000),
+            burst=_int(env, "ONEMAP_INGEST_BURST", 100, low=1, high=1_000_000),
+            batch_max=_int(env, "ONEMAP_INGEST_BATCH", 2000, low=1, high=50_000),
+            batch_wait_s=_float(env, "ONEMAP_INGEST_BATCH_WAIT_S", 0.05, low=0.001, high=10),
+            future_s=_float(env, "ONEMAP_INGEST_FUTURE_S", 300.0, low=0, high=86400),
+            summary_s=_float(env, "ONEMAP_INGEST_SUMMARY_S", 10.0, low=0.1, high=3600),
+        )
+
+    @property
+    def uses_embedded_broker(self) -> bool:
+        return self.url is None
 
 
 _cache: dict[tuple, OnemapSettings] = {}
@@ -225,6 +275,21 @@ def _http_url(env, key: str) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{key} must be an http:// or https:// URL with a host, got {parts.scheme or 'no'} scheme")
     return raw
+
+
+def _mqtt_url(env, key: str) -> MqttBroker | None:
+    raw = (env.get(key) or "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme != "mqtt" or not parts.hostname:
+        raise ConfigError(f"{key} must be mqtt://user:password@host:port, got {parts.scheme or 'no'} scheme")
+    try:
+        port = parts.port or 1883
+    except ValueError:
+        raise ConfigError(f"{key} has a port that is not a number") from None
+    return MqttBroker(host=parts.hostname, port=port, username=unquote(parts.username) if parts.username else None,
+                      password=unquote(parts.password) if parts.password else None)
 
 
 def _sms_template(env, key: str) -> str:

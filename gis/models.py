@@ -27,9 +27,11 @@ from gis.care.models import (
     CareSubject,
     CareSubjectPrivate,
     CareVisit,
+    DeviceCredential,
     Gateway,
     Sensor,
     SensorEvent,
+    SensorReject,
 )
 from gis.incidents.models import Incident, IncidentStatusChange, LiveEvent
 from gis.notifications.models import Notification, NotificationAttempt
@@ -71,6 +73,7 @@ __all__ = [
     "CaseTask",
     "DataLoad",
     "Department",
+    "DeviceCredential",
     "Gateway",
     "Grid",
     "GridWorker",
@@ -93,6 +96,7 @@ __all__ = [
     "SRID",
     "Sensor",
     "SensorEvent",
+    "SensorReject",
     "ServicePoint",
     "Street",
     "StreetNode",

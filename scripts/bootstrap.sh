@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what Community One Map needs and is missing; quick when nothing is missing.
-#   system: PostgreSQL + PostGIS + pgRouting, GDAL, GEOS, PROJ (Debian/Ubuntu packages)
+#   system: PostgreSQL + PostGIS + pgRouting, GDAL, GEOS, PROJ, Mosquitto (Debian/Ubuntu packages)
 #   python: a .venv with the project and its test tools, at the versions pinned in requirements.lock
 #   vendor: the big screen's pinned browser assets and CJK font under .var/vendor (onemap vendor)
 set -euo pipefail
@@ -35,6 +35,8 @@ system_packages() {
     fi
     apt_install postgresql postgresql-contrib gdal-bin libgdal-dev libgeos-dev libproj-dev proj-bin python3-venv python3-dev wrk \
         chromium fonts-noto-cjk  # headless browser tests of /screen/; the font the screen's CJK subset is cut from
+    # the sensors' broker, run by onemap under .var/mqtt (host/mqtt_broker.py); the clients are the bench's baseline
+    apt_install mosquitto mosquitto-clients
     local major
     major=$(ls /usr/lib/postgresql | sort -n | tail -1)
     apt_install "postgresql-${major}-postgis-3" "postgresql-${major}-pgrouting"

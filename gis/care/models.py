@@ -106,7 +106,46 @@ class SensorEvent(models.Model):
                 name="sensor_events_type_known",
             ),
         ]
-        indexes = [models.Index(fields=["sensor", "-ts"], name="sensor_events_sensor_ts_idx")]
+        indexes = [
+            models.Index(fields=["sensor", "-ts"], name="sensor_events_sensor_ts_idx"),
+            # a sensor's latest battery reading, found at once however many door events it has
+            models.Index(fields=["sensor", "-ts"], condition=Q(type="battery"), name="sensor_events_battery_idx"),
+        ]
+
+
+class DeviceCredential(models.Model):
+    """A sensor's or a gateway's password for the broker and the HTTP ingest; only its digest is kept.
+
+    The digest is Mosquitto's own password-file form (PBKDF2-SHA512, ``$7$``), so the password file
+    is written from these rows and the HTTP ingest checks the same password.
+    """
+
+    KINDS = [("sensor", "sensor"), ("gateway", "gateway")]
+
+    username = models.CharField(max_length=40, unique=True, help_text="the sensor's or the gateway's code")
+    kind = models.CharField(max_length=10, choices=KINDS)
+    digest = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+    rotated_at = models.DateTimeField(auto_now_add=True, db_default=Now())
+
+    class Meta:
+        db_table = "device_credentials"
+
+
+class SensorReject(models.Model):
+    """A device message that was not stored, and why (malformed, unknown sensor, rate-limited: counted)."""
+
+    at = models.DateTimeField(auto_now_add=True, db_default=Now())
+    source = models.CharField(max_length=10, help_text="mqtt | http")
+    code = models.CharField(max_length=100, blank=True, default="", help_text="the device named by the topic or URL")
+    reason = models.CharField(max_length=300)
+    excerpt = models.CharField(max_length=300, blank=True, default="", help_text="the message's first characters")
+    count = models.PositiveIntegerField(default=1, help_text="messages this row stands for (rate-limited ones add up)")
+
+    class Meta:
+        db_table = "sensor_rejects"
+        indexes = [models.Index(fields=["-at"], name="sensor_rejects_at_idx")]
+
 
 
 # -- the rules' rows (docs/care.md): periods that suspend a rule, each person's deadlines, what was raised ---------

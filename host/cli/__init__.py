@@ -5,7 +5,7 @@ One module per command group, each with a ``register(sub)`` that adds its comman
 import, export, grid-for-point, check-grids, density), :mod:`host.cli.web` (serve,
 demo, vendor), :mod:`host.cli.accounts` (user, token), :mod:`host.cli.open311`
 (open311-key), :mod:`host.cli.positions` (worker-position), :mod:`host.cli.sensors` (sensors),
-:mod:`host.cli.worker` (worker) and ``vision.cli`` (vision).
+:mod:`host.cli.worker` (worker), :mod:`host.cli.broker` (broker, ingest) and ``vision.cli`` (vision).
 Their shared base, ``CommandError`` and Django's set-up, is :mod:`core.cli`.
 
 Every subcommand that needs the database starts the embedded PostGIS first
@@ -19,7 +19,7 @@ import argparse
 import sys
 
 from core.cli import CommandError, before_setup
-from host.cli import accounts, data, database, open311, positions, sensors, web, worker
+from host.cli import accounts, broker, data, database, open311, positions, sensors, web, worker
 
 before_setup(database.start_database)
 
@@ -59,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     from vision.cli import register as register_vision
 
     for register in (database.register, data.register, web.register, accounts.register, positions.register,
-                     sensors.register, worker.register, open311.register, register_vision):
+                     sensors.register, worker.register, broker.register, open311.register, register_vision):
         register(sub)
     return p
 

@@ -1,5 +1,5 @@
 """``onemap serve``, ``demo``, ``vendor``: serving the web faces, and the demo in one command
-(the server with ``onemap worker`` beside it).
+(the server with ``onemap worker`` and ``onemap ingest`` beside it, the sensors' broker started).
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ def register(sub) -> None:
     )
     srv.set_defaults(func=cmd_serve)
 
-    demo = sub.add_parser("demo", help="start the database, migrate, load the demo (once), serve it and run the worker")
+    demo = sub.add_parser("demo", help="start the database and the broker, migrate, load the demo (once), serve it, "
+                                      "run the worker and the ingest")
     demo.add_argument("--port", type=int, default=None)
     demo.add_argument("--reload-demo", action="store_true", help="load the demo again even if it is there")
     demo.set_defaults(func=cmd_demo)
@@ -79,16 +80,21 @@ def cmd_demo(args) -> int:
     else:
         print("[3/4] demo community already loaded (use --reload-demo to load it again)")
     username, token = demo_screen_login()
+    from host.cli.broker import start_broker, start_ingest_beside_server
     from host.cli.worker import start_beside_server, stop_child
 
+    start_broker()
     worker = start_beside_server()
+    ingest = start_ingest_beside_server()
     print(f"[4/4] serving (ready after {time.monotonic() - started:.1f} s)", flush=True)
     print(f"  the big screen /screen/ asks for a login: user {username}, password {token}"
           " (kept in .var/demo-screen-token)", flush=True)
     print(f"  the worker (notifications, timers) runs beside the server: pid {worker.pid}", flush=True)
+    print(f"  the sensor ingest (MQTT, docs/sensors.md) runs beside it: pid {ingest.pid}", flush=True)
     try:
         return cmd_serve(argparse.Namespace(host=None, port=args.port, workers=2, threads=4))
     finally:
+        stop_child(ingest)
         stop_child(worker)
 
 

@@ -354,3 +354,66 @@ def test_generated_json_bodies_never_get_a_5xx(fuzz_target):
 
     attack()
     print(f"\ngenerated bodies: {statuses}")
+
+
+def test_generated_sensor_events_never_get_a_5xx(fuzz_target, database_url):
+    """Device messages of every shape, posted by the device itself to the HTTP ingest: 200, or a 4xx that says why.
+
+    A server of its own with the per-device rate limit lifted, so the parser, not the limit, answers.
+    """
+    import secrets
+    from pathlib import Path
+
+    import psycopg
+    from servers import ServerProcess
+
+    from gis.care.passwords import password_digest
+
+    from datetime import datetime
+
+    from host.embedded_db import with_database_name
+
+    url = with_database_name(database_url, "onemap_fuzz")  # fuzz_target's database, made with the demo
+    code, password = "FUZZ-SENSOR-1", secrets.token_urlsafe(16)
+    with psycopg.connect(url) as conn:
+        conn.execute("DELETE FROM device_credentials WHERE username = %s", [code])
+        conn.execute("INSERT INTO sensors (code, synthetic, kind, status, geom) VALUES (%s, true, 'door_magnet', "
+                     "'online', ST_SetSRID(ST_MakePoint(113.66, 34.75), 4326)) ON CONFLICT (code) DO NOTHING", [code])
+        conn.execute("INSERT INTO device_credentials (username, kind, digest) VALUES (%s, 'sensor', %s)",
+                     [code, password_digest(password)])
+    root = Path(__file__).resolve().parents[2]
+    server = ServerProcess(root=root, database_url=url, log_path=root / ".var" / "test-fuzz-sensors.log", workers=1,
+                           env={"ONEMAP_INGEST_RATE": "100000", "ONEMAP_INGEST_BURST": "100000"}).start()
+    session = requests.Session()
+    statuses: dict[int, int] = {}
+    field = st.one_of(_json_values(), st.integers(-10, 10**20), ODD_TEXT,
+                      st.datetimes(timezones=st.timezones()).map(lambda d: d.isoformat()))
+    types = st.sampled_from(["door_open", "door_close", "motion", "sighting", "heartbeat", "battery"])
+    wild = st.fixed_dictionaries({"ts": field, "type": st.one_of(types, field), "seq": field},
+                                 optional={"battery_pct": field, "note": _json_values()})
+    plausible = st.fixed_dictionaries(
+        {"ts": st.datetimes(max_value=datetime(2026, 1, 1), timezones=st.timezones()).map(lambda d: d.isoformat()),
+         "type": types, "seq": st.integers(-5, 2**64)},
+        optional={"battery_pct": st.integers(-5, 105), "note": _json_values()})
+    message = st.one_of(wild, plausible)
+    body = st.one_of(message.map(json.dumps), st.lists(message, max_size=5).map(json.dumps),
+                     _json_values().map(lambda v: json.dumps(v, allow_nan=True)), ODD_TEXT,
+                     st.integers(1, 200_000).map(lambda n: "[" * n + "]" * n))
+
+    @settings(max_examples=1500 if LONG else 150, deadline=None, database=None, derandomize=not LONG,
+              suppress_health_check=list(HealthCheck))
+    @given(body=body)
+    def attack(body):
+        response = session.post(f"{server.base_url}/api/sensors/{code}/events", auth=(code, password), timeout=60,
+                                data=body.encode("utf-8", "surrogatepass"), headers={"Content-Type": "application/json"})
+        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+        assert response.status_code in (200, 400, 413), f"{body[:200]!r}: {response.status_code} {response.text[:300]}"
+        if response.status_code == 400:
+            assert response.json()["error"]
+
+    try:
+        attack()
+    finally:
+        server.stop()
+    print(f"\ngenerated sensor events: {statuses}")
+
