@@ -545,3 +545,53 @@ def test_a_database_restart_mid_stream_loses_no_acknowledged_message(own_cluster
     finally:
         publisher.close()
         process.stop()
+
+
+# -- the demo's device traffic, end to end ---------------------------------------------------
+
+
+def test_the_demo_simulator_signs_in_per_device_and_its_traffic_is_stored(broker, ingest, database_url):
+    """`onemap sensors simulate --issue-credentials` (what `onemap demo` starts): each demo sensor gets a password
+    of its own, the broker (its ACL: a device writes only its own topic) takes their messages, the ingest stores
+    them and keeps the people's state. The demo's rows are put back as they were afterwards."""
+    from django.db import connection
+
+    from gis.models import CareSubject, DeviceCredential, Sensor, SensorEvent, SensorReject
+
+    bound = Sensor.objects.filter(care_subject__isnull=False)
+    codes = list(bound.values_list("code", flat=True))
+    before_ids = SensorEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    rejects_before = SensorReject.objects.count()
+    sensors_before = list(bound.values("id", "last_seen_at", "last_seq", "last_heartbeat_at", "battery_pct", "status"))
+    people_before = dict(CareSubject.objects.values_list("id", "last_activity_at"))
+    env = dict(os.environ, ONEMAP_DATABASE_URL=database_url, ONEMAP_VAR_DIR=str(broker.root.parent),
+               ONEMAP_MQTT_PORT=str(broker.port))
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    env.pop("ONEMAP_MQTT_URL", None)
+    try:
+        run = subprocess.run([sys.executable, "-m", "host.cli", "sensors", "simulate", "--issue-credentials",
+                              "--duration", "4", "--speed", "43200", "--heartbeat", "1", "--silent", "0"],
+                             env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr[-2000:]
+        assert set(DeviceCredential.objects.filter(username__in=codes).values_list("username", flat=True)) == set(codes)
+        new = SensorEvent.objects.filter(id__gt=before_ids, sensor__code__in=codes)
+        wait_for(lambda: new.values("sensor").distinct().count() == len(codes), 30,
+                 "a heartbeat of every demo sensor in the database")
+        assert new.filter(type__in=["door_open", "sighting"]).exists()
+        assert SensorReject.objects.count() == rejects_before  # nothing refused: each device wrote its own topic
+        moved = CareSubject.objects.filter(id__in=bound.values("care_subject"), last_activity_at__gt=timezone_now()
+                                           - timedelta(minutes=5))
+        assert moved.exists()  # a door opened (or someone was seen): the person's state moved
+    finally:
+        SensorEvent.objects.filter(id__gt=before_ids, sensor__code__in=codes).delete()
+        DeviceCredential.objects.filter(username__in=codes).delete()
+        for row in sensors_before:
+            Sensor.objects.filter(pk=row.pop("id")).update(**row)
+        with connection.cursor() as cursor:
+            cursor.executemany("UPDATE care_subjects SET last_activity_at = %s WHERE id = %s",
+                               [(at, pk) for pk, at in people_before.items()])
+        _sync(broker)
+
+
+def timezone_now() -> datetime:
+    return datetime.now(UTC)

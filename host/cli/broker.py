@@ -80,17 +80,28 @@ def cmd_credentials(args) -> int:
         password = credential_issue(code=args.code, kind="gateway" if args.gateway else None)
     except ServiceError as exc:
         raise CommandError(str(exc)) from None
-    current = current_settings()
-    if current.mqtt.url is None:
-        from host.mqtt_broker import broker_from_settings
-
-        broker = broker_from_settings(current)
-        broker.write_passwords(device_password_lines())
-        broker.reload()
-    else:
+    if not sync_embedded_passwords():
         print("ONEMAP_MQTT_URL is set: add this password to that broker yourself", file=sys.stderr)
     print(password)
     return 0
+
+
+def sync_embedded_passwords() -> bool:
+    """Rewrite the embedded broker's password file from the database and have it read it again.
+
+    False (nothing done) when ``ONEMAP_MQTT_URL`` points at another broker, whose passwords are
+    its operator's to keep.
+    """
+    from core.settings import settings as current_settings
+    from host.mqtt_broker import broker_from_settings
+
+    current = current_settings()
+    if current.mqtt.url is not None:
+        return False
+    broker = broker_from_settings(current)
+    broker.write_passwords(device_password_lines())
+    broker.reload()
+    return True
 
 
 def cmd_ingest(args) -> int:
@@ -137,10 +148,19 @@ def start_broker(*, log_progress: bool = False) -> None:
 
 def start_ingest_beside_server() -> subprocess.Popen:
     """``onemap ingest`` as a child of this process (the server's main one), ending when this process ends."""
+    return _child("ingest")
+
+
+def start_simulator_beside_server() -> subprocess.Popen:
+    """The demo's device traffic (``onemap sensors simulate --issue-credentials``) as a child of this process."""
+    return _child("sensors", "simulate", "--issue-credentials")
+
+
+def _child(*command: str) -> subprocess.Popen:
     from host.server import PARENT_ENV
 
     env = dict(os.environ, **{PARENT_ENV: str(os.getpid())})
-    return subprocess.Popen([sys.executable, "-m", "host.cli", "ingest"], env=env)
+    return subprocess.Popen([sys.executable, "-m", "host.cli", *command], env=env)
 
 
 def _check_schema() -> None:

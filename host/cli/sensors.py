@@ -51,6 +51,9 @@ def register(sub) -> None:
     sim.add_argument("--credentials", metavar="FILE",
                      help="each device's password, 'CODE PASSWORD' per line: one connection per device, signed in "
                           "as itself (the project's broker lets a device write only its own topic)")
+    sim.add_argument("--issue-credentials", action="store_true",
+                     help="issue every simulated sensor a fresh password of its own (the broker's ACL lets a device "
+                          "write only its own topic) and give them to the project's broker; what `onemap demo` does")
     sim.add_argument("--speed", type=float, default=480.0,
                      help="time compression: simulated seconds per real second (480: a day in 3 minutes; the silent "
                           "people's rule is scaled by it, so their warning shows in 3 minutes, their alert in 6)")
@@ -136,15 +139,46 @@ def cmd_health(args) -> int:
     return 0
 
 
+def _issue_credentials() -> dict[str, str]:
+    """A fresh password for every sensor bound to a person, given to the project's own broker."""
+    from gis.care.credentials import credential_issue
+    from gis.care.models import Sensor
+    from host.cli.broker import sync_embedded_passwords
+
+    codes = Sensor.objects.filter(care_subject__isnull=False).order_by("code").values_list("code", flat=True)
+    issued = {code: credential_issue(code=code, kind="sensor") for code in codes}
+    if not sync_embedded_passwords():
+        raise CommandError("--issue-credentials gives the passwords to the project's own broker; with "
+                           "ONEMAP_MQTT_URL set, use --credentials FILE with the passwords that broker knows")
+    return issued
+
+
+def _broker_url() -> str | None:
+    """mqtt://host:port of the broker the project uses (its own, or ONEMAP_MQTT_URL's)."""
+    from core.settings import settings as current_settings
+
+    current = current_settings()
+    if current.mqtt.url is not None:
+        return f"mqtt://{current.mqtt.url.host}:{current.mqtt.url.port}"
+    from host.mqtt_broker import broker_from_settings
+
+    return f"mqtt://127.0.0.1:{broker_from_settings(current).port}"
+
+
 def cmd_simulate(args) -> int:
     if args.speed <= 0 or args.heartbeat <= 0:
         raise CommandError("--speed and --heartbeat must be positive")
     setup_django()
     from data.sensor_simulator import DEFAULT_URL, read_credentials, simulate
 
+    from host.server import die_with_parent
+
+    die_with_parent(on_orphan=lambda: os.kill(os.getpid(), 15))  # a child of `onemap demo` ends with it
     try:
         credentials = read_credentials(args.credentials) if args.credentials else None
-        simulate(url=args.url or DEFAULT_URL, username=args.username, password=args.password,
+        if args.issue_credentials:
+            credentials = _issue_credentials()
+        simulate(url=args.url or _broker_url() or DEFAULT_URL, username=args.username, password=args.password,
                  credentials=credentials, speed=args.speed,
                  heartbeat_s=args.heartbeat, silent=args.silent, duration_s=args.duration, seed=args.seed)
     except (OSError, ValueError) as exc:

@@ -29,6 +29,8 @@ def register(sub) -> None:
                                       "run the worker and the ingest")
     demo.add_argument("--port", type=int, default=None)
     demo.add_argument("--reload-demo", action="store_true", help="load the demo again even if it is there")
+    demo.add_argument("--no-simulator", action="store_true",
+                      help="do not start the simulated door magnets and peephole cameras (onemap sensors simulate)")
     demo.set_defaults(func=cmd_demo)
 
     vendor = sub.add_parser(
@@ -80,20 +82,26 @@ def cmd_demo(args) -> int:
     else:
         print("[3/4] demo community already loaded (use --reload-demo to load it again)")
     username, token = demo_screen_login()
-    from host.cli.broker import start_broker, start_ingest_beside_server
+    from host.cli.broker import start_broker, start_ingest_beside_server, start_simulator_beside_server
     from host.cli.worker import start_beside_server, stop_child
 
     start_broker()
     worker = start_beside_server()
     ingest = start_ingest_beside_server()
+    simulator = start_simulator_beside_server() if not args.no_simulator else None
     print(f"[4/4] serving (ready after {time.monotonic() - started:.1f} s)", flush=True)
     print(f"  the big screen /screen/ asks for a login: user {username}, password {token}"
           " (kept in .var/demo-screen-token)", flush=True)
     print(f"  the worker (notifications, timers) runs beside the server: pid {worker.pid}", flush=True)
     print(f"  the sensor ingest (MQTT, docs/sensors.md) runs beside it: pid {ingest.pid}", flush=True)
+    if simulator is not None:
+        print(f"  the demo's 310 sensors publish over MQTT, a day every 3 minutes (docs/care.md): pid {simulator.pid}",
+              flush=True)
     try:
         return cmd_serve(argparse.Namespace(host=None, port=args.port, workers=2, threads=4))
     finally:
+        if simulator is not None:
+            stop_child(simulator)
         stop_child(ingest)
         stop_child(worker)
 
