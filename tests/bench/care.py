@@ -17,8 +17,9 @@ with a door sensor.
   Baseline, same run, same broker: ``mosquitto_pub -l -q 1`` → ``mosquitto_sub -q 1 -C N`` alone
   (``--baseline`` messages; no parsing, no database).
 
-Further measurements (the care rules' evaluation) are functions beside :func:`ingest_rate`, run
-from :data:`MEASURES` on the same database.
+The issue's other figure, one full evaluation of the care rules over 100,000 people, is
+``tests/bench/care_rules.py`` (a city database of its own; ``make bench`` runs both). Further
+measurements on this bench's database are functions beside :func:`ingest_rate` in :data:`MEASURES`.
 """
 
 from __future__ import annotations
