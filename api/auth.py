@@ -26,7 +26,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from core.identity import ANONYMOUS, Identity
-from core.roles import DEPARTMENT
+from core.roles import DEPARTMENT, GRID_WORKER
 from gis.accounts.models import AccessToken
 from gis.accounts.services import TOKEN_PREFIX, access_changed, ip_address_or_none, token_digest
 
@@ -290,13 +290,14 @@ def _identity_for_digest(credentials: _Credentials) -> Identity | str:
         .values_list(
             "id", "user_id", "user__username", "user__is_active", "user__access_profile__role",
             "user__access_profile__grid_id", "expires_at", "revoked_at", "last_used_at",
-            "user__access_profile__department",
+            "user__access_profile__department", "user__grid_worker__id",
         )
         .first()
     )
     if row is None:
         return f"This access token is not known (mistyped, or deleted). {_NEW_TOKEN}"
-    token_id, user_id, username, is_active, role, grid_id, expires_at, revoked_at, last_used_at, department = row
+    (token_id, user_id, username, is_active, role, grid_id, expires_at, revoked_at, last_used_at, department,
+     worker_id) = row
     if credentials.username is not None and credentials.username != username:
         return "The username does not match the access token; give the username the token was made for."
     if revoked_at is not None:
@@ -309,7 +310,8 @@ def _identity_for_digest(credentials: _Credentials) -> Identity | str:
     if role is None:
         return f"The account {username!r} has no role; an administrator must give it one."
     identity = Identity(role=role, username=username, user_id=user_id, grid_id=grid_id, token_id=token_id,
-                        department=(department or None) if role == DEPARTMENT else None)
+                        department=(department or None) if role == DEPARTMENT else None,
+                        worker_id=worker_id if role == GRID_WORKER else None)
     touched_at = last_used_at.timestamp() if last_used_at else 0.0
     if now.timestamp() - touched_at >= TOUCH_INTERVAL:
         AccessToken.objects.filter(pk=token_id).update(last_used_at=Now())

@@ -21,6 +21,7 @@ class Identity:
     grid_id: int | None = None  # the level-3 grid (Grid.id) of a grid worker, else None
     token_id: int | None = None
     department: str | None = None  # the unit a department user belongs to (``Department.name``), else None
+    worker_id: int | None = None  # the grid worker (``GridWorker.id``) a grid worker's account is bound to
 
     @property
     def is_anonymous(self) -> bool:

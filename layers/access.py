@@ -49,6 +49,18 @@ _GRID_PREDICATE = {
     "case_events": "EXISTS (SELECT 1 FROM cases c WHERE c.id = case_id)",
     "departments": "true",  # units beyond the grids: every staff role sees all of them
 }
+# what a grid worker may read beyond their grid: an incident whose case was dispatched to them
+# (dispatch goes to the nearest worker by walking time, who may belong to the next grid). Reads
+# only: their writes stay fenced to their grid. The function looks at cases as its owner, so the
+# incidents' policy and the cases' (which asks the incidents') do not call each other forever.
+_GRID_READ_EXTRA = {"incidents": "onemap_assigned_to_me(id)"}
+_ASSIGNED_FUNCTION = """
+CREATE OR REPLACE FUNCTION onemap_assigned_to_me(incident bigint) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
+    SELECT EXISTS (SELECT 1 FROM cases c WHERE c.incident_id = incident
+                   AND c.assignee_id = nullif(current_setting('onemap.worker_id', true), '')::bigint)
+$$
+"""
 # tables the faces read under the caller's scope that no layer publishes (the cases API)
 _SCOPED_TABLES = ("cases", "case_events")
 _DEFAULT_GRID_PREDICATE = "grid_id = current_setting('onemap.grid_id')::bigint"
@@ -70,7 +82,7 @@ def scope_statements(identity) -> str:
     Every scoped transaction also gets the request statement timeout
     (``ONEMAP_STATEMENT_TIMEOUT_S``), so no request can hold a connection for long.
     """
-    return _scope_statements(db_role(identity.role), identity.grid_id, _statement_timeout_ms())
+    return _scope_statements(db_role(identity.role), identity.grid_id, identity.worker_id, _statement_timeout_ms())
 
 
 @functools.cache
@@ -79,12 +91,14 @@ def _statement_timeout_ms() -> int:
 
 
 @functools.lru_cache(maxsize=4096)
-def _scope_statements(role: str, grid_id: int | None, timeout_ms: int) -> str:
+def _scope_statements(role: str, grid_id: int | None, worker_id: int | None, timeout_ms: int) -> str:
     statements = sql.SQL("SET LOCAL ROLE {}; SET LOCAL statement_timeout = {};").format(
         sql.Identifier(role), sql.Literal(timeout_ms)
     )
     if grid_id is not None:
         statements += sql.SQL(" SET LOCAL onemap.grid_id = {};").format(sql.Literal(str(int(grid_id))))
+    if worker_id is not None:
+        statements += sql.SQL(" SET LOCAL onemap.worker_id = {};").format(sql.Literal(str(int(worker_id))))
     return statements.as_string(None)
 
 
@@ -274,6 +288,11 @@ def _existing_tables(cursor) -> set[str]:
 
 def _security_statements(existing: set[str]) -> Iterator[sql.Composable]:
     yield from _role_statements()
+    read_extra = _GRID_READ_EXTRA if "cases" in existing else {}
+    if read_extra:
+        yield sql.SQL(_ASSIGNED_FUNCTION)
+        yield sql.SQL("REVOKE ALL ON FUNCTION onemap_assigned_to_me(bigint) FROM PUBLIC")
+        yield sql.SQL("GRANT EXECUTE ON FUNCTION onemap_assigned_to_me(bigint) TO onemap_grid")
     tables = _layer_tables() | (existing & set(_SCOPED_TABLES))
     public_tables = {layer.table for layer in LAYERS if layer.public and not layer.view_body}
     editable = {layer.table for layer in LAYERS if layer.editing}
@@ -285,7 +304,8 @@ def _security_statements(existing: set[str]) -> Iterator[sql.Composable]:
         yield sql.SQL("REVOKE ALL ON {} FROM {}").format(ident(table), everyone)
         yield sql.SQL("GRANT SELECT ON {} TO {}").format(ident(table), sql.SQL(", ").join(map(ident, readers)))
         yield sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(ident(table))
-        yield from _policies(table, public=table in public_tables, editable=table in editable)
+        yield from _policies(table, public=table in public_tables, editable=table in editable,
+                             read_extra=read_extra.get(table))
     for table in sorted(editable):
         writers = sql.SQL(", ").join(map(ident, ("onemap_analyst", "onemap_staff", "onemap_grid")))
         yield sql.SQL("GRANT INSERT, UPDATE, DELETE ON {} TO {}").format(ident(table), writers)
@@ -353,7 +373,7 @@ def _may_read_layer(role: str, layer) -> bool:
     return any(DB_ROLES[r] == role for r in layer.read_roles if r in DB_ROLES)
 
 
-def _policies(table: str, *, public: bool, editable: bool) -> Iterator[sql.Composable]:
+def _policies(table: str, *, public: bool, editable: bool, read_extra: str | None = None) -> Iterator[sql.Composable]:
     ident = sql.Identifier(table)
     for name in ("onemap_everything", "onemap_public_read", "onemap_grid_read", "onemap_grid_write",
                  "onemap_grid_update", "onemap_grid_delete"):
@@ -364,7 +384,8 @@ def _policies(table: str, *, public: bool, editable: bool) -> Iterator[sql.Compo
     if public:
         yield sql.SQL("CREATE POLICY onemap_public_read ON {} FOR SELECT TO onemap_public USING (true)").format(ident)
     grid = sql.SQL(_GRID_PREDICATE.get(table, _DEFAULT_GRID_PREDICATE))
-    yield sql.SQL("CREATE POLICY onemap_grid_read ON {} FOR SELECT TO onemap_grid USING ({})").format(ident, grid)
+    readable = grid if read_extra is None else sql.SQL("({}) OR {}").format(grid, sql.SQL(read_extra))
+    yield sql.SQL("CREATE POLICY onemap_grid_read ON {} FOR SELECT TO onemap_grid USING ({})").format(ident, readable)
     if editable:
         check = sql.SQL(_WRITE_CHECK)
         yield sql.SQL("CREATE POLICY onemap_grid_write ON {} FOR INSERT TO onemap_grid WITH CHECK ({})").format(ident, check)

@@ -357,3 +357,28 @@ def test_binding_refuses_another_grids_worker_and_other_roles(accounts, own_grid
     with pytest.raises(ServiceError, match="no grid worker with code"):
         grid_worker_bind(username=accounts["worker"].username, worker_code="GW-NOPE")
     assert not m.GridWorker.objects.filter(user__username=accounts["worker"].username).exists()
+
+
+def test_a_case_of_the_next_grid_dispatched_to_this_worker_is_on_their_phone_to_read_not_to_edit(
+        accounts, bound, dispatched, other_grid):
+    """Dispatch sends the nearest worker by walking time, who may belong to the next grid: the case and its
+    incident are theirs to read (row-level security), their writes stay fenced to their own grid."""
+    from api.auth import clear_identity_cache
+
+    clear_identity_cache()  # the binding is new: the identity must carry the worker
+    case = dispatched(other_grid, bound, title="邻格派来的任务")
+    tasks = client(accounts["worker"]).get("/m/api/tasks").json()["tasks"]
+    assert case.code in {task["code"] for task in tasks}
+    assert client(accounts["worker"]).get(f"/api/cases/{case.id}").status_code == 200
+    assert client(accounts["worker"]).get(f"/ogc/collections/incidents/items/{case.incident_id}").status_code == 200
+    taken = post(accounts["worker"], f"/api/cases/{case.id}/acknowledge", {"position": [113.66, 34.75]})
+    assert taken.status_code == 200, taken.content  # the case's own actions are the assignee's
+    gone = client(accounts["worker"]).delete(f"/ogc/collections/incidents/items/{case.incident_id}")
+    assert gone.status_code in (403, 404, 405) and m.Incident.objects.filter(pk=case.incident_id).exists()
+    # the next grid's own worker still sees it; once it goes to someone else, this worker no longer does
+    assert client(accounts["worker2"]).get(f"/api/cases/{case.id}").status_code == 200
+    other = m.GridWorker.objects.filter(grid=other_grid).order_by("code").first()
+    cases.case_return(case_id=case.id, actor=COMMANDER, reason="换人")
+    cases.case_dispatch(case_id=case.id, actor=COMMANDER, worker_id=other.id)
+    assert client(accounts["worker"]).get(f"/api/cases/{case.id}").status_code == 404
+    assert case.code not in {t["code"] for t in client(accounts["worker"]).get("/m/api/tasks").json()["tasks"]}
