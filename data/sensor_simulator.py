@@ -53,6 +53,8 @@ class SimulatorReport:
     silent: list[str] = field(default_factory=list)
     published: int = 0
     by_type: Counter = field(default_factory=Counter)  # what was published, per message type
+    unacknowledged: int = 0  # published but never acknowledged by the broker before the end (QoS 1)
+    _pending: list = field(default_factory=list, repr=False)  # paho's MQTTMessageInfo of each in flight
 
 
 def simulate(*, url: str = DEFAULT_URL, username: str | None = None, password: str | None = None,
@@ -105,7 +107,7 @@ def simulate(*, url: str = DEFAULT_URL, username: str | None = None, password: s
     except KeyboardInterrupt:
         pass
     finally:
-        _pump(set(clients.values()), 1.0)  # let the last QoS 1 messages be acknowledged
+        _drain(set(clients.values()), report)  # every QoS 1 message acknowledged before the connections close
         for client in set(clients.values()):
             client.disconnect()
         _restore_rules(rules)
@@ -183,6 +185,17 @@ def _pump(clients: set, seconds: float) -> None:
         time.sleep(min(0.05, max(0.0, until - time.monotonic())))
 
 
+def _drain(clients: set, report: SimulatorReport, timeout_s: float = 60.0) -> None:
+    """Pump until the broker has acknowledged everything published (or ``timeout_s``); count what was not."""
+    until = time.monotonic() + timeout_s
+    while time.monotonic() < until:
+        report._pending = [i for i in report._pending if not i.is_published()]
+        if not report._pending:
+            break
+        _pump(clients, 0.1)
+    report.unacknowledged = len(report._pending)
+
+
 def read_credentials(path) -> dict[str, str]:
     """``CODE PASSWORD`` (or ``CODE:PASSWORD``) per line, as issued by the broker; # starts a comment."""
     found = {}
@@ -200,7 +213,10 @@ def _publish(client, device: Device, kind: str, report: SimulatorReport | None =
     device.last_seq = seq
     body = {"ts": datetime.now(timezone.utc).astimezone().isoformat(timespec="milliseconds"), "type": kind,
             "seq": seq, **extra}
-    client.publish(TOPIC.format(code=device.code), json.dumps(body), qos=1)
+    info = client.publish(TOPIC.format(code=device.code), json.dumps(body), qos=1)
     if report is not None:
         report.by_type[kind] += 1
+        report._pending.append(info)
+        if len(report._pending) > 10_000:  # forget what the broker has acknowledged
+            report._pending = [i for i in report._pending if not i.is_published()]
     return 1

@@ -40,14 +40,17 @@ RESIDENT_WRITES = re.compile(r"^/report/api/(reports|me-too|t/[^/]+/(rate|disput
 _TALLY_LOCK = threading.Lock()
 
 
+def _fuzz_database(database_url: str) -> str:
+    """The fuzzing's scratch database, named after the run's test database (several checkouts share a server)."""
+    return database_url.rsplit("/", 1)[1].split("?", 1)[0] + "_fuzz"
+
+
 @pytest.fixture(scope="module")
 def fuzz_target(database_url):
     """A server over a database of its own with the demo, and the three callers' credentials."""
     from servers import ServerProcess
 
-    # named after the run's test database, so runs of several checkouts on one server keep apart
-    scratch = database_url.rsplit("/", 1)[1].split("?", 1)[0] + "_fuzz"
-    url, accounts = scratch_database(database_url, scratch, roles={
+    url, accounts = scratch_database(database_url, _fuzz_database(database_url), roles={
         "analyst": ("analyst", None), "worker": ("grid_worker", "first")})
     import psycopg
 
@@ -373,7 +376,7 @@ def test_generated_sensor_events_never_get_a_5xx(fuzz_target, database_url):
 
     from host.embedded_db import with_database_name
 
-    url = with_database_name(database_url, "onemap_fuzz")  # fuzz_target's database, made with the demo
+    url = with_database_name(database_url, _fuzz_database(database_url))  # fuzz_target's, made with the demo
     code, password = "FUZZ-SENSOR-1", secrets.token_urlsafe(16)
     with psycopg.connect(url) as conn:
         conn.execute("DELETE FROM device_credentials WHERE username = %s", [code])
