@@ -260,8 +260,10 @@ class _Loader:
         from tqdm import tqdm
 
         started = time.perf_counter()
+        # a table with personal fields is hashed as generated (the same seed, the same sum) and stored sealed
+        stored, seal = _SEALED_TABLES.get(table, (columns, None))
         statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FREEZE)").format(
-            sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+            sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, stored))
         )
         self.hasher.update(f"{table}({','.join(columns)})\n".encode())
         rows = 0
@@ -272,7 +274,7 @@ class _Loader:
                 for chunk in chunks:
                     payload = _copy_text(chunk)
                     self.hasher.update(payload)
-                    copy.write(payload)
+                    copy.write(payload if seal is None else _copy_text(seal(chunk)))
                     rows += len(chunk[0])
                     bar.update(len(chunk[0]))
             copied = time.perf_counter()
@@ -866,6 +868,24 @@ def _private_rows(city: _City, rng: np.random.Generator) -> list[list[str]]:
         _ints(care.unit), _ints(care.floor), [f"{f}{d:02d}" for f, d in zip(care.floor.tolist(), door.tolist())],
         contacts, notes,
     ]
+
+
+def _seal_private(chunk: list[list[str]]) -> list[list[str]]:
+    """The generated private rows as stored: subject, gender in clear, the rest one sealed blob (bytea, hex)."""
+    from gis.care.private import private_seal
+
+    ids, names, genders, births, phones, units, floors, rooms, contacts, notes = chunk
+    sealed = [
+        "\\\\x" + private_seal(subject_id=int(i), fields={
+            "full_name": n, "birth_date": b, "phone": p, "unit": int(u), "floor": int(f), "room": r,
+            "contacts": json.loads(c), "health_notes": h,
+        }).hex()
+        for i, n, b, p, u, f, r, c, h in zip(ids, names, births, phones, units, floors, rooms, contacts, notes)
+    ]
+    return [ids, genders, sealed]
+
+
+_SEALED_TABLES = {"care_subject_private": (("subject_id", "gender", "sealed"), _seal_private)}
 
 
 _CAMERA_COLUMNS = (

@@ -12,6 +12,7 @@ That is checked in PostGIS after loading, not assumed.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -117,12 +118,30 @@ def demo_checksum() -> str:
     """
     from django.db import connection
 
+    from gis.care.models import CareSubjectPrivate
+
     digest = hashlib.sha256()
     with connection.cursor() as cursor:
         for model in _checksum_models():
-            cursor.execute(_checksum_sql(model).as_string(cursor.connection))
-            digest.update(f"{model._meta.db_table}:{cursor.fetchone()[0]};".encode())
+            if model is CareSubjectPrivate:  # sealed afresh (a new nonce) at every load: the sum is of what it holds
+                value = _private_checksum(cursor)
+            else:
+                cursor.execute(_checksum_sql(model).as_string(cursor.connection))
+                value = cursor.fetchone()[0]
+            digest.update(f"{model._meta.db_table}:{value};".encode())
     return digest.hexdigest()
+
+
+def _private_checksum(cursor) -> str:
+    """MD5 over the opened personal fields of the synthetic people, by their code."""
+    from gis.care.private import private_open
+
+    cursor.execute("SELECT s.code, p.subject_id, p.gender, p.sealed FROM care_subject_private p "
+                   "JOIN care_subjects s ON s.id = p.subject_id WHERE s.synthetic")
+    rows = sorted(json.dumps([code, gender, private_open(subject_id=subject_id, sealed=sealed)],
+                             ensure_ascii=False, sort_keys=True)
+                  for code, subject_id, gender, sealed in cursor.fetchall())
+    return hashlib.md5("|".join(rows).encode()).hexdigest()
 
 
 def _checksum_models():
@@ -1055,12 +1074,15 @@ class _Loader:
         self._count(count_as or table, len(rows), time.monotonic() - started)
 
     def _private(self, model, rows) -> None:
+        from gis.care.private import private_seal
+
         started = time.monotonic()
-        objs = [
-            model(subject_id=self.ids["care_subjects"][r["subject_code"]],
-                  **{k: v for k, v in r.items() if k != "subject_code"})
-            for r in rows
-        ]
+        objs = []
+        for r in rows:  # sealed as care_private_set seals them (in bulk here: 1,024 people)
+            subject_id = self.ids["care_subjects"][r["subject_code"]]
+            fields = {k: v for k, v in r.items() if k not in ("subject_code", "gender")}
+            objs.append(model(subject_id=subject_id, gender=r["gender"],
+                              sealed=private_seal(subject_id=subject_id, fields=fields)))
         update_fields = [f.name for f in model._meta.concrete_fields if not f.primary_key]
         model.objects.bulk_create(objs, batch_size=500, update_conflicts=True, unique_fields=["subject"],
                                   update_fields=update_fields)

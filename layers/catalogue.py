@@ -9,6 +9,7 @@ To publish a layer, add it here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 from core.roles import (
     ADMINS,
@@ -21,6 +22,7 @@ from core.roles import (
     STAFF_ROLES,
 )
 from core.vocabulary import CARE_CATEGORY, PUBLISHED_CATEGORIES, STATUS_CODES
+from gis.care.private import private_open
 from gis.cases.selectors import INDICATORS_SQL
 
 
@@ -36,6 +38,21 @@ class Column:
     roles: frozenset[str] | None = None
     # values a client may write, when the property is editable
     choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """Personal properties kept encrypted in one column: opened per row by the server, never in SQL.
+
+    The view carries the blob (``sql`` over the source row) as ``_sealed``; the statement that
+    reads a page logs every row it returns, and :func:`layers.features.open_sealed` then
+    replaces the blob with ``columns`` opened by ``open(record_id, blob)`` (a dict of them).
+    They are returned, never queryable or sortable: PostgreSQL cannot compare what it cannot read.
+    """
+
+    sql: str
+    columns: tuple[Column, ...]
+    open: Callable[..., dict]
 
 
 @dataclass(frozen=True)
@@ -85,6 +102,8 @@ class Layer:
     time_field: str | None = None
     title_zh: str = ""
     scenes: tuple[str, ...] = field(default=())
+    # personal properties sealed at rest, opened per row after the logged read
+    sealed: Sealed | None = None
 
     @property
     def view(self) -> str:
@@ -98,7 +117,14 @@ class Layer:
         return role in self.read_roles
 
     def columns_for(self, role: str) -> tuple[Column, ...]:
+        """The properties the role may see, filter and sort on (sealed ones are apart: :meth:`sealed_for`)."""
         return tuple(c for c in self.columns if c.roles is None or role in c.roles)
+
+    def sealed_for(self, role: str) -> tuple[Column, ...]:
+        """The sealed properties the role may see (returned only)."""
+        if self.sealed is None:
+            return ()
+        return tuple(c for c in self.sealed.columns if c.roles is None or role in c.roles)
 
     def column(self, name: str) -> Column:
         for column in self.columns:
@@ -370,12 +396,7 @@ LAYERS = LAYERS + (
             Column("lives_alone", "t.lives_alone", "boolean"),
             Column("care_level", "t.care_level", "integer"),
             Column("active", "t.active", "boolean"),
-            Column("full_name", "p.full_name"),
             Column("gender", "p.gender"),
-            Column("phone", "p.phone"),
-            Column("unit", "p.unit", "integer"),
-            Column("floor", "p.floor", "integer"),
-            Column("room", "p.room"),
             Column("building_code", "b.code"),
             _grid_code(),
             _SYNTHETIC,
@@ -384,6 +405,18 @@ LAYERS = LAYERS + (
             "LEFT JOIN care_subject_private p ON p.subject_id = t.id",
             "LEFT JOIN buildings b ON b.id = t.building_id",
             _GRID_JOIN,
+        ),
+        # opened per row after the read that logs them (gis.care.private); returned, not queryable
+        sealed=Sealed(
+            sql="p.sealed",
+            columns=(
+                Column("full_name", ""),
+                Column("phone", ""),
+                Column("unit", "", "integer"),
+                Column("floor", "", "integer"),
+                Column("room", ""),
+            ),
+            open=lambda record_id, blob: private_open(subject_id=record_id, sealed=blob),
         ),
         read_roles=_PERSONAL,
         personal=True,

@@ -10,6 +10,7 @@ counts it once.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -18,9 +19,13 @@ from urllib.parse import urlencode
 
 from psycopg import sql
 
+from gis.personal import UnreadablePersonalData
 from layers import crs as crsmod
 from layers.catalogue import Column, Layer
-from layers.errors import InvalidParameter, NotFound, database_errors
+from layers.errors import InvalidParameter, NotFound, OGCError, database_errors
+from layers.views import SEALED_COLUMN
+
+log = logging.getLogger(__name__)
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
@@ -82,7 +87,7 @@ def parse_query(params, *, layer: Layer, role: str) -> FeatureQuery:
         filter_crs=params.get("filter-crs") or None,
         equals=_equals(params, columns),
         sortby=_sortby(params.get("sortby"), columns),
-        properties=_properties(params.get("properties"), columns),
+        properties=_properties(params.get("properties"), {**columns, **{c.name: c for c in layer.sealed_for(role)}}),
         skip_geometry=_bool(params.get("skipGeometry"), "skipGeometry"),
         crs=crsmod.crs_from_parameter(params.get("crs"), parameter="crs"),
     )
@@ -252,14 +257,50 @@ def queryables(layer: Layer, role: str) -> dict:
 
 
 def feature_sql(layer: Layer, role: str, query: FeatureQuery) -> sql.Composable:
-    """The GeoJSON text of one feature of row ``t``, built in PostGIS."""
+    """The GeoJSON text of one feature of row ``t``, built in PostGIS (a sealed blob as hex: :func:`open_sealed`)."""
     columns = layer.columns_for(role)
     if query.properties is not None:
         columns = tuple(c for c in columns if c.name in query.properties)
+    props = _properties_sql(columns)
+    if sealed_names(layer, role, query):
+        blob = sql.SQL("{} || coalesce(to_json(encode({}, 'hex'))::text, 'null')").format(
+            sql.Literal(("," if columns else "") + json.dumps(SEALED_COLUMN) + ":"), sql.Identifier("t", SEALED_COLUMN))
+        props = blob if not columns else sql.SQL("{} || {}").format(props, blob)
     return sql.SQL(
         """'{{"type":"Feature","id":' || to_json(t.id)::text || ',"geometry":' || {geometry}"""
         """ || ',"properties":{{' || {props} || '}}}}'"""
-    ).format(geometry=_geometry_sql(query), props=_properties_sql(columns))
+    ).format(geometry=_geometry_sql(query), props=props)
+
+
+def sealed_names(layer: Layer, role: str, query: FeatureQuery) -> tuple[str, ...]:
+    """The sealed properties this query returns (none unless the layer has them and the role sees them)."""
+    names = tuple(c.name for c in layer.sealed_for(role))
+    if query.properties is not None:
+        names = tuple(n for n in names if n in query.properties)
+    return names
+
+
+def open_sealed(layer: Layer, role: str, query: FeatureQuery, features: str) -> str:
+    """Features text with each sealed blob replaced by the properties it holds (opened in this process).
+
+    Called only on rows the statement that read them has already written to the access log.
+    A blob that does not open (another key, another record's blob) is a 500 that says so.
+    """
+    names = sealed_names(layer, role, query)
+    if not names or not features:
+        return features
+    parsed = json.loads("[" + features + "]")
+    for feature in parsed:
+        properties = feature["properties"]
+        blob = properties.pop(SEALED_COLUMN, None)
+        try:
+            opened = {} if blob is None else layer.sealed.open(feature["id"], bytes.fromhex(blob))
+        except UnreadablePersonalData as exc:
+            log.error("%s", exc)
+            raise OGCError(f"the personal fields of {layer.id} {feature['id']} could not be decrypted with the "
+                           "server's key (ONEMAP_PII_KEY); the server's log says more") from None
+        properties.update({name: opened.get(name) for name in names})
+    return json.dumps(parsed, ensure_ascii=False, separators=(",", ":"))[1:-1]
 
 
 def _properties_sql(columns) -> sql.Composable:
@@ -493,6 +534,7 @@ def read_page(layer: Layer, identity, query: FeatureQuery, *, access_log: dict |
     with database_errors():
         returned, features, matched, version = scoped_fetchone(identity, text, params)
     COUNTS.put(count_key, version, matched)
+    features = open_sealed(layer, role, query, features)
     return Page(features=features, returned=returned, matched=matched, version=version)
 
 
@@ -529,7 +571,7 @@ def read_item(layer: Layer, identity, item_id: str, query: FeatureQuery, *, acce
         row = scoped_fetchone(identity, text, params)
     if row is None:
         raise NotFound(f"collection {layer.id!r} has no item {item_id!r}")
-    return row[1]
+    return open_sealed(layer, identity.role, query, row[1])
 
 
 def item_key(layer: Layer, item_id: str):

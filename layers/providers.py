@@ -72,6 +72,8 @@ class PostGISProvider(BaseProvider):
 
     def get_schema(self, schema_type: SchemaType = SchemaType.item):
         properties = dict(self.get_fields())
+        # sealed properties are returned (opened after the logged read) but not queryable
+        properties.update({c.name: _field(c) for c in self.layer.sealed_for(_current().identity.role)})
         properties["geometry"] = {"$ref": f"https://geojson.org/schema/{self.layer.geometry_type}.json"}
         return "application/geo+json", {"$schema": "http://json-schema.org/draft/2020-12/schema",
                                         "type": "object", "properties": properties}

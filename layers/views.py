@@ -13,6 +13,8 @@ from psycopg import sql
 
 from layers.catalogue import LAYERS, Layer
 
+SEALED_COLUMN = "_sealed"
+
 
 def sync_views(*, using: str = "default") -> list[str]:
     """(Re)create every layer's view; returns the view names."""
@@ -37,6 +39,8 @@ def view_sql(layer: Layer) -> sql.Composed:
         )
     columns = [sql.SQL("t.id")]
     columns += [sql.SQL("{} AS {}").format(sql.SQL(c.sql), sql.Identifier(c.name)) for c in layer.columns]
+    if layer.sealed is not None:  # the blob only: no role's SQL can read what it holds
+        columns.append(sql.SQL("{} AS {}").format(sql.SQL(layer.sealed.sql), sql.Identifier(SEALED_COLUMN)))
     columns.append(sql.SQL("t.geom"))
     query = sql.SQL("CREATE VIEW {view} WITH (security_invoker = true) AS SELECT {cols} FROM {table} t {joins}{where}").format(
         view=sql.Identifier(layer.view),

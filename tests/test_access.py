@@ -248,7 +248,7 @@ def test_analysts_cannot_read_personal_tables_even_in_sql(database_url):
     with psycopg.connect(database_url) as conn, conn.cursor() as cursor:
         cursor.execute("SELECT set_config('role', 'onemap_analyst', true)")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            cursor.execute("SELECT full_name FROM care_subject_private")
+            cursor.execute("SELECT sealed FROM care_subject_private")
 
 
 @pytest.mark.parametrize("role", ["onemap_analyst", "onemap_staff", "onemap_public"])

@@ -22,6 +22,7 @@ from api.mobile.feed import phone_filter
 from core.identity import Identity
 from gis import models as m
 from gis.accounts.services import grid_worker_bind
+from gis.care.private import private_open
 from gis.cases import services as cases
 from gis.incidents.services import incident_create
 
@@ -304,8 +305,9 @@ def test_the_person_behind_an_alert_is_shown_to_the_worker_of_its_case_only_and_
     before = m.AccessLogEntry.objects.order_by("-id").values_list("id", flat=True).first() or 0
     rows = client(accounts["worker"]).get("/m/api/care-alerts").json()["alerts"]
     mine = next(r for r in rows if r["case_id"] == alert.id)
-    private = subject.private
-    assert mine["person"] == {"name": private.full_name, "flat": f"{private.unit}单元{private.floor}层{private.room}室"}
+    private = private_open(subject_id=subject.id, sealed=subject.private.sealed)
+    assert mine["person"] == {"name": private["full_name"],
+                              "flat": f"{private['unit']}单元{private['floor']}层{private['room']}室"}
     assert all(r["person"] is None for r in rows if r["case_id"] != alert.id)
     assert all("sensor_id" not in r for r in rows)
     logged = m.AccessLogEntry.objects.filter(id__gt=before, username=accounts["worker"].username)

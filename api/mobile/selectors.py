@@ -63,10 +63,10 @@ WHERE i.category = {sql_literal(CARE_CATEGORY)} AND i.status IN {sql_list(OPEN_S
 """
 
 # the person behind an alert on the worker's own case: read as the owner (sensors are no layer), and
-# only when the person lives in the worker's grid
+# only when the person lives in the worker's grid; their name and flat come from care_private_read
 _PERSON = """
-SELECT s.id, cs.id, p.full_name, p.unit, p.floor, p.room
-FROM sensors s JOIN care_subjects cs ON cs.id = s.care_subject_id JOIN care_subject_private p ON p.subject_id = cs.id
+SELECT s.id, cs.id
+FROM sensors s JOIN care_subjects cs ON cs.id = s.care_subject_id
 WHERE s.id = ANY(%(sensors)s::bigint[]) AND cs.grid_id = %(grid)s
 """
 
@@ -111,7 +111,8 @@ def grid_care_alerts(*, identity, route: str, remote_addr: str | None) -> list[d
 
     Every person shown is written to the access log (one row each, this route).
     """
-    from gis.accounts.services import access_log_write
+    from gis.care.private import flat
+    from gis.care.selectors import care_private_read
     from layers.access import scoped_django
 
     worker = _worker(identity)
@@ -120,21 +121,17 @@ def grid_care_alerts(*, identity, route: str, remote_addr: str | None) -> list[d
             cursor.execute(_CARE_ALERTS, {"grid": identity.grid_id, "worker": worker.id if worker else None})
             alerts = json.loads(cursor.fetchone()[0])
     sensors = [a["sensor_id"] for a in alerts if a["mine"] and a["sensor_id"] is not None]
-    people = {}
+    subject_of = {}
     if sensors:
         with connection.cursor() as cursor:
             cursor.execute(_PERSON, {"sensors": sensors, "grid": identity.grid_id})
-            people = {sensor: (subject, name, f"{unit}单元{floor}层{room}室")
-                      for sensor, subject, name, unit, floor, room in cursor.fetchall()}
-    shown = []
+            subject_of = dict(cursor.fetchall())
+    shown = {subject_of[a["sensor_id"]] for a in alerts if a["mine"] and a["sensor_id"] in subject_of}
+    # opened and written to the access log (one row per person) in one call
+    people = care_private_read(identity=identity, subject_ids=shown, route=route, remote_addr=remote_addr)
     for alert in alerts:
-        person = people.get(alert.pop("sensor_id")) if alert["mine"] else None
-        alert["person"] = None if person is None else {"name": person[1], "flat": person[2]}
-        if person is not None:
-            shown.append(person[0])
-    if shown:
-        access_log_write(identity=identity, route=route, collection="care_subjects", record_ids=shown,
-                         remote_addr=remote_addr)
+        person = people.get(subject_of.get(alert.pop("sensor_id"))) if alert["mine"] else None
+        alert["person"] = None if person is None else {"name": person["full_name"], "flat": flat(person)}
     return alerts
 
 

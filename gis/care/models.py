@@ -36,18 +36,16 @@ class CareSubject(Synthetic):
 
 
 class CareSubjectPrivate(models.Model):
-    """Sensitive personal information, kept apart: never published, every read logged."""
+    """Sensitive personal information, kept apart and sealed: never published, every read logged.
+
+    ``sealed`` is one AES-GCM blob of the name, ID number, birth date, phone, flat (unit, floor,
+    room), emergency contacts and health notes, bound to the subject's id (``gis.care.private``);
+    only ``gender`` stays in clear. Write with ``care_private_set``, read with ``care_private_read``.
+    """
 
     subject = models.OneToOneField(CareSubject, on_delete=models.CASCADE, primary_key=True, related_name="private")
-    full_name = models.CharField(max_length=50)
     gender = models.CharField(max_length=1, choices=[("F", "female"), ("M", "male")])
-    birth_date = models.DateField()
-    phone = models.CharField(max_length=20, blank=True, default="")
-    unit = models.PositiveSmallIntegerField(help_text="Entrance (单元) of the home building")
-    floor = models.SmallIntegerField()
-    room = models.CharField(max_length=10)
-    contacts = models.JSONField(default=list, blank=True, help_text="[{name, relation, phone}]")
-    health_notes = models.TextField(blank=True, default="")
+    sealed = models.BinaryField(help_text="AES-GCM of the personal fields under ONEMAP_PII_KEY (gis.care.private)")
 
     class Meta:
         db_table = "care_subject_private"

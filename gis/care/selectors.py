@@ -1,6 +1,7 @@
-"""Reads of the elder-care domain: the alerts' indicators per grid and month, the sensors' health.
+"""Reads of the elder-care domain: a person's personal fields (logged), the alerts' indicators, the sensors' health.
 
-Neither names a person: the indicators count, the health lists devices by building.
+Only :func:`care_private_read` names a person, and it writes the access log with every read;
+the indicators count, the health lists devices by building.
 """
 
 from __future__ import annotations
@@ -10,7 +11,32 @@ from datetime import datetime
 
 from django.db import connection
 
+from gis.care.private import private_open
 from gis.care.rules import BATTERY_LOW_PCT, GATEWAY_SILENCE, HEARTBEAT_SILENCE
+
+
+
+def care_private_read(*, identity, subject_ids, route: str, remote_addr: str | None,
+                      collection: str = "care_subjects") -> dict[int, dict]:
+    """The personal fields (opened) and gender of each person asked for, by id; one access-log row per person read.
+
+    The caller decides who may ask (the phone: the worker of the person's case); this is the one
+    place outside the restricted OGC layer (whose statement logs its rows itself) that opens them.
+    """
+    from gis.accounts.services import access_log_write
+
+    ids = sorted({int(i) for i in subject_ids})
+    if not ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT subject_id, gender, sealed FROM care_subject_private WHERE subject_id = ANY(%s)", [ids])
+        rows = cursor.fetchall()
+    people = {subject: {**private_open(subject_id=subject, sealed=sealed), "gender": gender}
+              for subject, gender, sealed in rows}
+    access_log_write(identity=identity, route=route, collection=collection, record_ids=sorted(people),
+                     remote_addr=remote_addr)
+    return people
+
 
 # the share of alerts found to be false alarms before the rules (the issue's starting point): the goal is below it
 FALSE_ALARM_BASELINE = 0.75

@@ -16,7 +16,8 @@ from django.utils import timezone
 
 from core.identity import Identity
 from core.vocabulary import CARE_CATEGORY
-from gis.care.models import CareAlert, CareFault, CarePeriod, CareSubject, CareVisit, Gateway, Sensor
+from gis.care.models import CareAlert, CareFault, CarePeriod, CareSubject, CareSubjectPrivate, CareVisit, Gateway, Sensor
+from gis.care.private import private_seal
 from gis.cases import services as cases
 from gis.cases.models import Case, CaseEvent
 from gis.cases.workflow import SYSTEM, S
@@ -34,6 +35,23 @@ AWAY_DAYS = 7  # an absence recorded by a visit lasts this long unless its end i
 _ALERT_TITLES = {"alert": "关爱对象{hours}小时无活动", "isolation": "居家隔离期间开门"}
 _RULE_KEYS = {"warn_hours", "alert_hours", "no_activity_hours", "counted_hours", "inactivity"}
 _OUTCOME_ZH = dict((code, label.split("(")[-1].rstrip(")")) for code, label in CareVisit.OUTCOMES)
+
+
+# -- a person's personal fields (sealed at rest: gis.care.private) ------------------------------------
+
+
+@transaction.atomic
+def care_private_set(*, subject_id: int, gender: str, fields: dict) -> CareSubjectPrivate:
+    """Write a person's personal fields, sealed under the personal-data key (the whole record is replaced)."""
+    if gender not in ("F", "M"):
+        raise ServiceError(f"gender must be F or M, not {gender!r}")
+    try:
+        sealed = private_seal(subject_id=subject_id, fields=fields)
+    except ValueError as exc:
+        raise ServiceError(str(exc)) from None
+    private, _ = CareSubjectPrivate.objects.update_or_create(
+        subject_id=subject_id, defaults={"gender": gender, "sealed": sealed})
+    return private
 
 
 # -- the rule and the periods -------------------------------------------------------------------------

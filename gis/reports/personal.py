@@ -1,27 +1,20 @@
 """A resident's phone number at rest: AES-GCM encrypted, with a keyed digest for limits and bans.
 
-The key is ``ONEMAP_PERSONAL_KEY`` (32 bytes, base64) or, for a checkout of its own, a key
-made once beside the embedded database (``.var/personal_key``, mode 0600), never in the
-repository. The digest (HMAC-SHA256 under a key derived from the same secret) lets the
-rate limits and the ban list match a number, a device or an address without keeping it.
+The key is the one personal-data key of :mod:`gis.personal` (``ONEMAP_PII_KEY``, or
+``.var/pii_key``). The digest (HMAC-SHA256 under a key derived from the same secret) lets
+the rate limits and the ban list match a number, a device or an address without keeping it.
 """
 
 from __future__ import annotations
 
-import base64
-import functools
 import hashlib
 import hmac
-import os
 import re
-import secrets
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-from core.settings import settings
+from gis import personal
 from gis.services import ServiceError
 
-_NONCE_BYTES = 12
+_CONTEXT = b"onemap:phone"
 _PHONE = re.compile(r"^1[3-9]\d{9}$")  # a mainland mobile number
 
 
@@ -38,13 +31,11 @@ def normalise_phone(raw: str) -> str:
 
 
 def encrypt(text: str) -> bytes:
-    nonce = os.urandom(_NONCE_BYTES)
-    return nonce + AESGCM(_key()).encrypt(nonce, text.encode(), b"onemap:phone")
+    return personal.seal(text.encode(), context=_CONTEXT)
 
 
 def decrypt(blob: bytes) -> str:
-    blob = bytes(blob)
-    return AESGCM(_key()).decrypt(blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], b"onemap:phone").decode()
+    return personal.unseal(blob, context=_CONTEXT).decode()
 
 
 def digest(kind: str, value: str) -> str:
@@ -54,36 +45,5 @@ def digest(kind: str, value: str) -> str:
     return hmac.new(_digest_key(), f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
 
 
-@functools.cache
-def _key() -> bytes:
-    configured = os.environ.get("ONEMAP_PERSONAL_KEY")
-    if configured:
-        try:
-            key = base64.b64decode(configured, validate=True)
-        except ValueError:
-            key = b""
-        if len(key) != 32:
-            raise ServiceError("ONEMAP_PERSONAL_KEY must be 32 bytes in base64 (e.g. from `openssl rand -base64 32`)")
-        return key
-    path = settings().var_dir / "personal_key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        made = base64.b64encode(secrets.token_bytes(32)).decode()
-        scratch = path.with_suffix(f".{os.getpid()}")
-        fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(made)
-            out.flush()
-            os.fsync(out.fileno())
-        try:
-            os.link(scratch, path)  # the first process to get here wins; the others read its key
-        except FileExistsError:
-            pass
-        finally:
-            scratch.unlink()
-    return base64.b64decode(path.read_text().strip())
-
-
-@functools.cache
 def _digest_key() -> bytes:
-    return hmac.new(_key(), b"onemap:digest", hashlib.sha256).digest()
+    return personal.derived_key(b"onemap:digest")
