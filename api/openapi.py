@@ -113,7 +113,10 @@ def _layer_paths(paths: dict, layer: Layer) -> None:
     who = _who(layer)
     _add(paths, base, "ogc-collection", get=_operation(f"The {layer.title} collection. {who}", _JSON, _HTML,
                                                         parameters=["f"]))
-    items = {"get": _operation(f"{layer.title}: features. {who}", _GEOJSON, _HTML, parameters=_item_query(layer)),
+    items = {"get": _operation(f"{layer.title}: features. {who} Any query parameter not listed here (other than a "
+                               "gateway's api_key, apikey, key, token or access_token) is refused with a 400 naming it "
+                               "(OGC API – Features /req/core/query-param-unknown); a bbox without bbox-crs is "
+                               "lon,lat,lon,lat", _GEOJSON, _HTML, parameters=_item_query(layer)),
              "options": _options()}
     item = {"get": _operation(f"{layer.title}: one feature. {who}", _GEOJSON, _HTML,
                               parameters=["featureId", "f", "crs"]),
