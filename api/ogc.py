@@ -57,7 +57,23 @@ def _build_api():
 
     _script_safe_templates()
     config = pygeoapi_config(base_url=_base_url())
+    config["server"]["templates"] = {"path": str(TEMPLATES)}
+    config["onemap"] = _site()
     return API(config, get_oas(config))
+
+
+# our own page frames for pygeoapi's data (pygeoapi looks here first, then in its own templates)
+TEMPLATES = Path(__file__).parent / "templates" / "ogc"
+
+
+def _site() -> dict:
+    """The product's name, operator and logo as the page templates read them (``config['onemap']``)."""
+    from dataclasses import asdict
+
+    from core.settings import settings
+
+    site = settings().site
+    return {**asdict(site), "full_title": site.full_title}
 
 
 def _script_safe_templates() -> None:
@@ -499,7 +515,9 @@ def _tiled_layers_for(identity) -> list[str]:
 
 
 def _site_title() -> str:
-    return "社区一张图 · Community One Map"
+    from core.settings import settings
+
+    return settings().site.full_title
 
 
 @_ogc_view("GET")

@@ -245,8 +245,8 @@ def test_home_page_lists_the_layers(live_server):
 def test_html_pages_find_their_stylesheet(live_server):
     page = requests.get(f"{live_server}/ogc/collections/grids/items?f=html", timeout=30)
     assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]
-    assert f"{live_server}/ogc/static/css/default.css" in page.text
-    css = requests.get(f"{live_server}/ogc/static/css/default.css", timeout=30)
+    assert '<link rel="stylesheet" href="/vendor/bootstrap/bootstrap.min.css">' in page.text  # `onemap vendor`
+    css = requests.get(f"{live_server}/vendor/bootstrap/bootstrap.min.css", timeout=30)
     assert css.status_code == 200 and css.text.strip()
     assert requests.get(f"{live_server}/ogc/static/../../host/settings.py", timeout=30).status_code == 404
 
