@@ -71,7 +71,10 @@ def _document() -> dict:
 
 
 def _site_paths(paths: dict) -> None:
-    _add(paths, "/", "home", get=_operation("The landing page: the layers, their counts, how to connect", _HTML))
+    _add(paths, "/", "home", get=_operation(
+        "The landing page: each surface and who may open it, the layers the caller may read with their counts, "
+        "how to sign in and connect", _HTML))
+    _add(paths, "/favicon.ico", "favicon", get=_operation("The product's logo (SVG)", "image/svg+xml"))
     _add(paths, "/healthz", "healthz", get=_operation("Liveness: the database answers", _JSON))
     _add(paths, "/openapi.json", "openapi", get=_operation("This document", _JSON))
 
