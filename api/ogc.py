@@ -59,7 +59,9 @@ def _build_api():
     config = pygeoapi_config(base_url=_base_url())
     config["server"]["templates"] = {"path": str(TEMPLATES)}
     config["onemap"] = _site()
-    return API(config, get_oas(config))
+    from api.ogc_openapi import self_contained
+
+    return API(config, self_contained(get_oas(config)))
 
 
 # our own page frames for pygeoapi's data (pygeoapi looks here first, then in its own templates)

@@ -86,3 +86,29 @@ def test_item_page_shows_null_as_empty_and_escapes(live_server):
     html = requests.get(f"{live_server}/ogc/collections/grids/items/{grid.id}", params={"f": "html"}, timeout=30).text
     assert ">None<" not in html and "unpkg.com" not in html and "cdnjs" not in html
     assert f"<title>{grid.name}" in html or f"<title>{grid.code}" in html or f"<title>{grid.id}" in html
+
+
+def test_openapi_document_resolves_with_no_outside_host(live_server):
+    import json
+
+    document = requests.get(f"{live_server}/ogc/openapi", params={"f": "json"}, timeout=30).json()
+    refs = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("$ref"), str):
+                refs.append(node["$ref"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(document)
+    assert refs and all(ref.startswith("#/") for ref in refs), sorted({r for r in refs if not r.startswith("#/")})
+    for ref in set(refs):  # each one lands on something
+        node = document
+        for part in ref[2:].split("/"):
+            node = node[part.replace("~1", "/").replace("~0", "~")]
+        assert node, ref
+    assert "schemas.opengis.net" not in json.dumps([r for r in refs])
