@@ -57,7 +57,25 @@ def _build_api():
 
     _script_safe_templates()
     config = pygeoapi_config(base_url=_base_url())
-    return API(config, get_oas(config))
+    config["server"]["templates"] = {"path": str(TEMPLATES)}
+    config["onemap"] = _site()
+    from api.ogc_openapi import self_contained
+
+    return API(config, self_contained(get_oas(config)))
+
+
+# our own page frames for pygeoapi's data (pygeoapi looks here first, then in its own templates)
+TEMPLATES = Path(__file__).parent / "templates" / "ogc"
+
+
+def _site() -> dict:
+    """The product's name, operator and logo as the page templates read them (``config['onemap']``)."""
+    from dataclasses import asdict
+
+    from core.settings import settings
+
+    site = settings().site
+    return {**asdict(site), "full_title": site.full_title}
 
 
 def _script_safe_templates() -> None:
@@ -469,26 +487,127 @@ def collection_tilesets(request, identity, collection_id: str):
 def collection_tileset(request, identity, collection_id: str, tms_id: str):
     tiles, _ = _tiles()
     _layer_for(identity, collection_id)
-    return _json(_tile_call(tiles.tileset_document, _base_url(), collection_id, tile_matrix_set=tms_id))
+    _tile_call(tiles.tile_layer, collection_id)
+    _check_tms(tms_id)
+    extent = _extents(identity, [collection_id])[collection_id]
+    return _json(_tile_call(tiles.tileset_document, _base_url(), collection_id, tile_matrix_set=tms_id, extent=extent))
+
+
+def _check_tms(tms_id: str) -> None:
+    tiles, _ = _tiles()
+    if tms_id != tiles.TILE_MATRIX_SET:
+        raise NotFound(f"no tile matrix set {tms_id!r}; offered: {tiles.TILE_MATRIX_SET}")
+
+
+def _extents(identity, layer_ids) -> dict:
+    """Each tiled layer's lon/lat box of the rows the caller may see (None: none), in one transaction."""
+    from layers.access import scoped_connection
+
+    tiles, _ = _tiles()
+    with database_errors(), scoped_connection(identity) as conn:
+        return {layer_id: tiles.layer_extent(conn, layer_id=layer_id) for layer_id in layer_ids}
+
+
+def _tiled_layers_for(identity) -> list[str]:
+    """The tiled layers the caller may read, in the catalogue's tile order."""
+    from layers.catalogue import layer as find_layer
+
+    tiles, _ = _tiles()
+    return [layer_id for layer_id in tiles.TILE_LAYERS if find_layer(layer_id).readable_by(identity.role)]
+
+
+def _site_title() -> str:
+    from core.settings import settings
+
+    return settings().site.full_title
+
+
+@_ogc_view("GET")
+def collection_tilejson(request, identity, collection_id: str, tms_id: str):
+    """TileJSON 3.0 of one tiled collection: ``{z}/{x}/{y}`` tiles that answer without a query string."""
+    tiles, _ = _tiles()
+    layer = _layer_for(identity, collection_id)
+    _tile_call(tiles.tile_layer, collection_id)
+    _check_tms(tms_id)
+    url = _base_url() + f"/collections/{layer.id}/tiles/{tiles.TILE_MATRIX_SET}/xyz/{{z}}/{{x}}/{{y}}.pbf"
+    document = tiles.tilejson_document(
+        tiles_url=url, extents=_extents(identity, [layer.id]), name=f"{layer.title} · {layer.title_zh}",
+        description=layer.description, attribution=_site_title(),
+    )
+    return _json(document)
+
+
+@_ogc_view("GET")
+def tilejson(request, identity):
+    """TileJSON 3.0 of every tiled layer the caller may read, together in one tile."""
+    tiles, _ = _tiles()
+    layer_ids = _tiled_layers_for(identity)
+    document = _tile_call(
+        tiles.tilejson_document, tiles_url=_base_url() + "/xyz/{z}/{x}/{y}.pbf", extents=_extents(identity, layer_ids),
+        name=_site_title(), description="Every tiled layer you may read, one MVT layer each", attribution=_site_title(),
+    )
+    return _json(document)
 
 
 @_ogc_view("GET")
 def collection_tile(request, identity, collection_id: str, tms_id: str, z: str, y: str, x: str):
+    """A tile by OGC API – Tiles' path: ``{tileMatrix}/{tileRow}/{tileCol}``."""
     from layers.access import scoped_connection
 
     tiles, cache = _tiles()
     layer = _layer_for(identity, collection_id)
+    _tile_format(request)
+    with database_errors(), scoped_connection(identity) as conn:
+        tile = _tile_call(tiles.tile_cached, conn, cache, scope_key=_scope(identity), layer_id=layer.id, z=z, x=x, y=y,
+                          tile_matrix_set=tms_id)
+    return _tile_response(request, tile, shared=layer.public and identity.is_anonymous)
+
+
+@_ogc_view("GET")
+def collection_tile_xyz(request, identity, collection_id: str, tms_id: str, z: str, x: str, y: str):
+    """A tile by the ``{z}/{x}/{y}.pbf`` path of TileJSON clients (and GDAL's MVT driver, which reads z/x/y from it)."""
+    from layers.access import scoped_connection
+
+    tiles, cache = _tiles()
+    layer = _layer_for(identity, collection_id)
+    _tile_format(request)
+    with database_errors(), scoped_connection(identity) as conn:
+        tile = _tile_call(tiles.tile_cached, conn, cache, scope_key=_scope(identity), layer_id=layer.id, z=z, x=x, y=y,
+                          tile_matrix_set=tms_id)
+    return _tile_response(request, tile, shared=layer.public and identity.is_anonymous)
+
+
+@_ogc_view("GET")
+def tile_xyz(request, identity, z: str, x: str, y: str):
+    """One tile of every tiled layer the caller may read (``/ogc/tilejson.json``)."""
+    from layers.access import scoped_connection
+    from layers.catalogue import layer as find_layer
+
+    tiles, cache = _tiles()
+    _tile_format(request)
+    layer_ids = _tiled_layers_for(identity)
+    with database_errors(), scoped_connection(identity) as conn:
+        tile = _tile_call(tiles.tile_of_layers, conn, cache, scope_key=_scope(identity), layer_ids=layer_ids,
+                          z=z, x=x, y=y)
+    shared = identity.is_anonymous and all(find_layer(layer_id).public for layer_id in layer_ids)
+    return _tile_response(request, tile, shared=shared)
+
+
+def _scope(identity) -> str:
+    return f"{identity.role}:{identity.grid_id or ''}"
+
+
+def _tile_format(request) -> None:
     f = request.GET.get("f")
     if f not in (None, "", "mvt"):
         from layers.errors import InvalidParameter
 
         raise InvalidParameter(f"f: tiles are offered as mvt only, not {f!r}")
-    scope = f"{identity.role}:{identity.grid_id or ''}"
-    with database_errors(), scoped_connection(identity) as conn:
-        tile = _tile_call(
-            tiles.tile_cached, conn, cache, scope_key=scope, layer_id=layer.id, z=z, x=x, y=y, tile_matrix_set=tms_id
-        )
-    headers = tiles.tile_http_headers(tile, shared=layer.public and identity.is_anonymous)
+
+
+def _tile_response(request, tile, *, shared: bool) -> HttpResponse:
+    tiles, _ = _tiles()
+    headers = tiles.tile_http_headers(tile, shared=shared)
     if tiles.etag_matches(tile, request.headers.get("If-None-Match")):
         response = HttpResponse(status=304)
     elif not tile.data:
@@ -592,6 +711,9 @@ urlpatterns = [
     _route(rf"collections/{_ID}/items/(?P<item_id>[^/]+)", collection_item, "ogc-item"),
     _route(rf"collections/{_ID}/items", collection_items, "ogc-items"),
     _route(rf"collections/{_ID}/tiles/{_TMS}/(?P<z>[^/]+)/(?P<y>[^/]+)/(?P<x>[^/]+)", collection_tile, "ogc-tile"),
+    re_path(rf"^collections/{_ID}/tiles/{_TMS}/xyz/(?P<z>[^/]+)/(?P<x>[^/]+)/(?P<y>[^/.]+)\.(?:pbf|mvt)$",
+            collection_tile_xyz, name="ogc-tile-xyz"),
+    re_path(r"^xyz/(?P<z>[^/]+)/(?P<x>[^/]+)/(?P<y>[^/.]+)\.(?:pbf|mvt)$", tile_xyz, name="ogc-xyz"),
     re_path(r"^$", landing_page, name="ogc-landing"),
     # pygeoapi's HTML pages link their stylesheet and images under /ogc/static/
     re_path(r"^static/(?P<path>.+)$", static_file, name="ogc-static"),
@@ -605,4 +727,8 @@ urlpatterns = [
     _route(rf"collections/{_ID}/schema", schema, "ogc-schema"),
     _route(rf"collections/{_ID}/tiles", collection_tilesets, "ogc-tilesets"),
     _route(rf"collections/{_ID}/tiles/{_TMS}", collection_tileset, "ogc-tileset"),
+    # TileJSON; GDAL's MVT driver opening ``…/xyz/{z}`` as a folder looks for ``…/xyz/metadata.json``
+    re_path(rf"^collections/{_ID}/tiles/{_TMS}/(?:tilejson\.json|xyz/metadata\.json)$", collection_tilejson,
+            name="ogc-tilejson"),
+    re_path(r"^(?:tilejson\.json|xyz/metadata\.json)$", tilejson, name="ogc-tilejson-all"),
 ]

@@ -71,7 +71,10 @@ def _document() -> dict:
 
 
 def _site_paths(paths: dict) -> None:
-    _add(paths, "/", "home", get=_operation("The landing page: the layers, their counts, how to connect", _HTML))
+    _add(paths, "/", "home", get=_operation(
+        "The landing page: each surface and who may open it, the layers the caller may read with their counts, "
+        "how to sign in and connect", _HTML))
+    _add(paths, "/favicon.ico", "favicon", get=_operation("The product's logo (SVG)", "image/svg+xml"))
     _add(paths, "/healthz", "healthz", get=_operation("Liveness: the database answers", _JSON))
     _add(paths, "/openapi.json", "openapi", get=_operation("This document", _JSON))
 
@@ -96,6 +99,12 @@ def _ogc_paths(paths: dict) -> None:
     _add(paths, "/ogc/tileMatrixSets", "ogc-tms-list", get=_operation("Tile matrix sets", _JSON))
     _add(paths, "/ogc/tileMatrixSets/{tileMatrixSetId}", "ogc-tms",
          get=_operation("One tile matrix set", _JSON, parameters=["tileMatrixSetId"]))
+    tilejson = _operation("TileJSON 3.0 of every tiled layer you may read, with {z}/{x}/{y} tile URLs", _JSON)
+    _add(paths, "/ogc/tilejson.json", "ogc-tilejson-all", get=tilejson)
+    _add(paths, "/ogc/xyz/metadata.json", "ogc-tilejson-all", get=tilejson)
+    _add(paths, "/ogc/xyz/{z}/{x}/{y}.pbf", "ogc-xyz",
+         get=_operation("One Mapbox vector tile holding every tiled layer you may read (204 when empty)",
+                        "application/vnd.mapbox-vector-tile", parameters=_xyz_parameters(0, 24)))
     for layer in LAYERS:
         _layer_paths(paths, layer)
 
@@ -107,7 +116,10 @@ def _layer_paths(paths: dict, layer: Layer) -> None:
     who = _who(layer)
     _add(paths, base, "ogc-collection", get=_operation(f"The {layer.title} collection. {who}", _JSON, _HTML,
                                                         parameters=["f"]))
-    items = {"get": _operation(f"{layer.title}: features. {who}", _GEOJSON, _HTML, parameters=_item_query(layer)),
+    items = {"get": _operation(f"{layer.title}: features. {who} Any query parameter not listed here (other than a "
+                               "gateway's api_key, apikey, key, token or access_token) is refused with a 400 naming it "
+                               "(OGC API – Features /req/core/query-param-unknown); a bbox without bbox-crs is "
+                               "lon,lat,lon,lat", _GEOJSON, _HTML, parameters=_item_query(layer)),
              "options": _options()}
     item = {"get": _operation(f"{layer.title}: one feature. {who}", _GEOJSON, _HTML,
                               parameters=["featureId", "f", "crs"]),
@@ -132,6 +144,14 @@ def _layer_paths(paths: dict, layer: Layer) -> None:
         _add(paths, f"{base}/tiles/{{tileMatrixSetId}}", "ogc-tileset",
              get=_operation("One tileset", _JSON, parameters=["tileMatrixSetId"]))
         zoom = {"type": "integer", "minimum": spec.min_zoom, "maximum": spec.max_zoom}
+        layer_tilejson = _operation(f"TileJSON 3.0 of {layer.title}, with {{z}}/{{x}}/{{y}} tile URLs", _JSON,
+                                    parameters=["tileMatrixSetId"])
+        _add(paths, f"{base}/tiles/{{tileMatrixSetId}}/tilejson.json", "ogc-tilejson", get=layer_tilejson)
+        _add(paths, f"{base}/tiles/{{tileMatrixSetId}}/xyz/metadata.json", "ogc-tilejson", get=layer_tilejson)
+        _add(paths, f"{base}/tiles/{{tileMatrixSetId}}/xyz/{{z}}/{{x}}/{{y}}.pbf", "ogc-tile-xyz",
+             get=_operation(f"A Mapbox vector tile by z/x/y (zoom {spec.min_zoom}…{spec.max_zoom}; 204 when empty)",
+                            "application/vnd.mapbox-vector-tile",
+                            parameters=["tileMatrixSetId", *_xyz_parameters(spec.min_zoom, spec.max_zoom)]))
         _add(paths, f"{base}/tiles/{{tileMatrixSetId}}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}", "ogc-tile",
              get=_operation(f"A Mapbox vector tile (zoom {spec.min_zoom}…{spec.max_zoom}; 204 when empty)",
                             "application/vnd.mapbox-vector-tile",
@@ -139,6 +159,12 @@ def _layer_paths(paths: dict, layer: Layer) -> None:
                                         _path_parameter("tileRow", {"type": "integer", "minimum": 0}),
                                         _path_parameter("tileCol", {"type": "integer", "minimum": 0}),
                                         _query_parameter("f", {"type": "string", "enum": ["mvt"]})]))
+
+
+def _xyz_parameters(min_zoom: int, max_zoom: int) -> list:
+    return [_path_parameter("z", {"type": "integer", "minimum": min_zoom, "maximum": max_zoom}),
+            _path_parameter("x", {"type": "integer", "minimum": 0}),
+            _path_parameter("y", {"type": "integer", "minimum": 0})]
 
 
 def _who(layer: Layer) -> str:

@@ -11,6 +11,7 @@ from api.mobile import views as mobile_views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("healthz", views.healthz, name="healthz"),
     path("openapi.json", views.openapi_json, name="openapi"),
     path("ogc", ogc.landing_page, name="ogc-landing-bare"),

@@ -27,6 +27,36 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class SiteSettings:
+    """Who runs this server, as its pages and the OGC API's metadata say; an unset contact field is left out."""
+
+    title: str = "Community One Map"
+    title_zh: str = "社区一张图"
+    operator: str = "西大街街道网格化管理中心 · Xidajie Subdistrict Grid Management Centre"
+    address: str = "河南省郑州市管城回族区西大街街道"
+    email: str | None = None
+    phone: str | None = None
+    logo_url: str = "/static/onemap/logo.svg"
+
+    @property
+    def full_title(self) -> str:
+        return f"{self.title_zh} · {self.title}"
+
+    @classmethod
+    def from_env(cls, env) -> "SiteSettings":
+        default = cls()
+        return cls(
+            title=env.get("ONEMAP_SITE_TITLE") or default.title,
+            title_zh=env.get("ONEMAP_SITE_TITLE_ZH") or default.title_zh,
+            operator=env.get("ONEMAP_CONTACT_NAME") or default.operator,
+            address=env.get("ONEMAP_CONTACT_ADDRESS") or default.address,
+            email=env.get("ONEMAP_CONTACT_EMAIL") or None,
+            phone=env.get("ONEMAP_CONTACT_PHONE") or None,
+            logo_url=env.get("ONEMAP_SITE_LOGO_URL") or default.logo_url,
+        )
+
+
+@dataclass(frozen=True)
 class OnemapSettings:
     """Process-wide settings; every field comes from one ``ONEMAP_`` variable."""
 
@@ -47,6 +77,8 @@ class OnemapSettings:
     notifications: NotificationSettings = field(default_factory=lambda: NotificationSettings())
     # the sensors' MQTT broker and the ingest (ONEMAP_MQTT_*, ONEMAP_INGEST_*)
     mqtt: MqttSettings = field(default_factory=lambda: MqttSettings())
+    # the product's name, operator and logo on every page (ONEMAP_SITE_*, ONEMAP_CONTACT_*)
+    site: SiteSettings = field(default_factory=lambda: SiteSettings())
 
     @classmethod
     def from_env(cls, env: os._Environ | dict | None = None) -> "OnemapSettings":
@@ -70,6 +102,7 @@ class OnemapSettings:
             synchronous_commit=_choice(env, "ONEMAP_DB_SYNCHRONOUS_COMMIT", "on", ("on", "off", "local", "remote_write")),
             notifications=NotificationSettings.from_env(env),
             mqtt=MqttSettings.from_env(env),
+            site=SiteSettings.from_env(env),
         )
 
     @property

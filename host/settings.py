@@ -61,7 +61,7 @@ TEMPLATES = [
         "DIRS": [PROJECT_ROOT / "api" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
-            "context_processors": ["django.template.context_processors.request"]
+            "context_processors": ["django.template.context_processors.request", "api.views.site_context"]
         },
     }
 ]

@@ -1,6 +1,6 @@
-"""Third-party browser assets for the big screen, kept under ``.var/vendor/`` and served at ``/vendor/``.
+"""Third-party browser assets for the big screen and the OGC API's pages, kept under ``.var/vendor/`` and served at ``/vendor/``.
 
-``onemap vendor`` fetches pinned npm tarballs (Leaflet, Leaflet.VectorGrid), checks each
+``onemap vendor`` fetches pinned npm tarballs (Leaflet, Leaflet.VectorGrid, Bootstrap's CSS, Swagger UI), checks each
 against a sha512 written here, and keeps only the files the page loads plus each
 package's licence. It also subsets Noto Sans CJK SC (Debian's ``fonts-noto-cjk``) to the
 characters the project shows, as ``fonts/onemap-sans.woff2``. Command centres run on
@@ -76,6 +76,28 @@ PACKAGES: tuple[NpmPackage, ...] = (
         files=(("package/dist/Leaflet.VectorGrid.bundled.min.js", "Leaflet.VectorGrid.bundled.min.js"),),
         license_file="package/README.md",  # the package ships no LICENSE file; its README ends with the licence
         license_marker="## Legalese",
+    ),
+    # the OGC API's HTML pages (pygeoapi's pages in our own templates, api/templates/ogc/)
+    NpmPackage(
+        name="bootstrap",
+        version="5.3.3",
+        integrity="sha512-8HLCdWgyoMguSO9o+aH+iuZ+aht+mzW0u3HIMzVu7Srrpv7EBBxTnrFlSCskwdY1+EOFQSm7uMJhNQHkdPcmjg==",
+        directory="bootstrap",
+        files=(("package/dist/css/bootstrap.min.css", "bootstrap.min.css"),),  # the pages use its CSS only
+        license_file="package/LICENSE",
+    ),
+    NpmPackage(
+        name="swagger-ui-dist",
+        version="5.36.0",
+        integrity="sha512-Lt6/Kb0gXmLdiabLhvso4VdJP9V7qJWB0zh0gzeXUV3+CMOTzMmvpJRSXN7EAjfwixwmoi9ezDbLHiexC7lA9A==",
+        directory="swagger-ui",
+        files=(
+            ("package/swagger-ui-bundle.js", "swagger-ui-bundle.js"),
+            ("package/swagger-ui.css", "swagger-ui.css"),
+            ("package/swagger-ui-bundle.js.LICENSE.txt", "swagger-ui-bundle.js.LICENSE.txt"),  # its bundled parts
+            ("package/NOTICE", "NOTICE"),
+        ),
+        license_file="package/LICENSE",
     ),
 )
 

@@ -23,41 +23,37 @@ def pygeoapi_config(*, base_url: str, using: str = "default") -> dict:
             "cors": True,
             "pretty_print": False,
             "limits": {"default_items": 100, "max_items": 10000, "on_exceed": "error"},
-            "map": {
-                "url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
-                "attribution": "&copy; OpenStreetMap contributors",
-            },
+            # no "map": the pages draw features on a plain map, as intranets have no basemap to fetch
             "admin": False,
         },
         "logging": {"level": "ERROR"},
-        "metadata": {
-            "identification": {
-                "title": {"en": "Community One Map", "zh": "社区一张图"},
-                "description": {
-                    "en": "Grid-based community governance layers of Xidajie subdistrict, Zhengzhou (demo data is synthetic).",
-                    "zh": "郑州市西大街街道网格化社会治理图层（演示数据为合成数据）。",
-                },
-                "keywords": ["community", "grid", "governance", "社区一张图", "网格化"],
-                "keywords_type": "theme",
-                "terms_of_service": "",
-                "url": base_url,
-            },
-            "license": {"name": "Proprietary; demo data synthetic", "url": base_url},
-            "provider": {"name": "Community One Map", "url": base_url},
-            "contact": {
-                "name": "Community One Map operators",
-                "position": "operator",
-                "address": "西大街街道",
-                "city": "Zhengzhou",
-                "stateorprovince": "Henan",
-                "postalcode": "450000",
-                "country": "China",
-                "email": "onemap@example.invalid",
-                "url": base_url,
-                "role": "pointOfContact",
-            },
-        },
+        "metadata": _metadata(base_url),
         "resources": {layer.id: _resource(layer, extents.get(layer.id)) for layer in LAYERS},
+    }
+
+
+def _metadata(base_url: str) -> dict:
+    """Title, description and contact of the service, from the operator's settings (``ONEMAP_SITE_*``, ``ONEMAP_CONTACT_*``)."""
+    from core.settings import settings
+
+    site = settings().site
+    contact = {"name": site.operator, "address": site.address, "url": base_url, "role": "pointOfContact"}
+    contact.update({key: value for key, value in (("email", site.email), ("phone", site.phone)) if value})
+    return {
+        "identification": {
+            "title": {"en": site.title, "zh": site.title_zh},
+            "description": {
+                "en": "Grid-based community governance layers of Xidajie subdistrict, Zhengzhou (demo data is synthetic).",
+                "zh": "郑州市西大街街道网格化社会治理图层（演示数据为合成数据）。",
+            },
+            "keywords": ["community", "grid", "governance", "社区一张图", "网格化"],
+            "keywords_type": "theme",
+            "terms_of_service": "",
+            "url": base_url,
+        },
+        "license": {"name": "Proprietary; demo data synthetic", "url": base_url},
+        "provider": {"name": site.operator, "url": base_url},
+        "contact": contact,
     }
 
 

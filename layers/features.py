@@ -34,6 +34,8 @@ RESERVED = {
     "f", "limit", "offset", "bbox", "bbox-crs", "datetime", "crs", "filter", "filter-lang",
     "filter-crs", "sortby", "properties", "skipGeometry", "lang",
 }
+# names a gateway in front of the server may add (its API key); passed through and kept in links
+PASSED_THROUGH = {"token", "access_token", "api_key", "apikey", "key"}
 GEOJSON = "application/geo+json"
 
 
@@ -76,6 +78,7 @@ class Page:
 def parse_query(params, *, layer: Layer, role: str) -> FeatureQuery:
     """Validate an items request's query parameters; 400 with what to change on any bad value."""
     columns = {c.name: c for c in layer.columns_for(role)}
+    _refuse_unknown(params, columns)
     bbox_crs = crsmod.crs_from_parameter(params.get("bbox-crs"), parameter="bbox-crs")
     query = FeatureQuery(
         limit=_int(params.get("limit"), "limit", DEFAULT_LIMIT, low=1, high=MAX_LIMIT),
@@ -94,6 +97,18 @@ def parse_query(params, *, layer: Layer, role: str) -> FeatureQuery:
     if query.filter_crs:
         crsmod.crs_from_parameter(query.filter_crs, parameter="filter-crs")
     return query
+
+
+def _refuse_unknown(params, columns: dict[str, Column]) -> None:
+    """A 400 naming every parameter that is neither standard nor a queryable (OGC API – Features /req/core/query-param-unknown)."""
+    unknown = sorted(set(params.keys()) - RESERVED - PASSED_THROUGH - set(columns))
+    if unknown:
+        named = ", ".join(repr(name[:40]) for name in unknown[:10]) + (", …" if len(unknown) > 10 else "")
+        raise InvalidParameter(
+            f"unknown query parameter{'s' if len(unknown) > 1 else ''} {named}: use the standard ones "
+            f"({', '.join(sorted(RESERVED))}) or a queryable of this collection as property=value "
+            f"({', '.join(columns) or 'none'}; see its /queryables)"
+        )
 
 
 def _int(value, name: str, default: int, *, low: int, high: int) -> int:
@@ -129,19 +144,23 @@ def _bbox(value, crs: crsmod.Crs):
     if len(numbers) == 6:  # with heights, which features here do not have
         numbers = [numbers[0], numbers[1], numbers[3], numbers[4]]
     if len(numbers) != 4 or any(n != n or n in (float("inf"), float("-inf")) for n in numbers):
-        raise InvalidParameter(f"bbox: expected 4 numbers, got {len(parts)}: {value!r}")
+        raise InvalidParameter(f"bbox: expected 4 numbers (minx,miny,maxx,maxy), got {len(parts)}: {value!r}")
     a1, b1, a2, b2 = numbers
     if crs.north_first:  # lat,lon,lat,lon (or northing first) in that CRS's axis order
         a1, b1, a2, b2 = b1, a1, b2, a2
     if a1 > a2 or b1 > b2:
         raise InvalidParameter(
             f"bbox: the lower corner must come first and be below-left of the upper one; got {value!r}"
-            + (" (latitude first for this bbox-crs)" if crs.north_first and not crs.projected else "")
+            + (" (latitude first for this bbox-crs)" if crs.north_first and not crs.projected else
+               "; the usual cause is axis order: without bbox-crs a bbox is lon,lat,lon,lat "
+               "(minimum longitude, minimum latitude, maximum longitude, maximum latitude)")
         )
     if not crs.projected and (b1 < -90 or b2 > 90 or a1 < -180 or a2 > 180):
         raise InvalidParameter(
             f"bbox: {value!r} is outside -180..180 / -90..90"
-            + ("; EPSG:4326 and EPSG:4490 take latitude first" if crs.north_first else "")
+            + ("; EPSG:4326 and EPSG:4490 take latitude first" if crs.north_first else
+               "; the usual cause is axis order: without bbox-crs a bbox is lon,lat,lon,lat "
+               "(e.g. 113.64,34.745,113.68,34.77 here, not 34.745,113.64,…)")
         )
     return (a1, b1, a2, b2)
 
@@ -197,7 +216,7 @@ def _equals(params, columns: dict[str, Column]):
             continue
         column = columns.get(name)
         if column is None:
-            continue  # extra parameters (API keys and the like) are tolerated and kept in links
+            continue  # a gateway's key (PASSED_THROUGH): kept in links, never a filter
         pairs.append((name, _typed(params.get(name), column, parameter=name)))
     return tuple(pairs)
 

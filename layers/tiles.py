@@ -24,6 +24,8 @@ from layers.catalogue import layer as catalogue_layer
 TILE_MATRIX_SET = "WebMercatorQuad"
 TILE_MATRIX_SET_URI = "http://www.opengis.net/def/tilematrixset/OGC/1.0/WebMercatorQuad"
 CRS_URI = "http://www.opengis.net/def/crs/EPSG/0/3857"
+CRS84_URI = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+TILEJSON_VERSION = "3.0.0"
 MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
 MAX_TILE_MATRIX = 24  # the deepest tile matrix of the registered WebMercatorQuad
 EXTENT = 4096  # MVT coordinate units per tile side
@@ -473,27 +475,32 @@ def tilematrixsets_document(base_url: str) -> dict:
 
 
 def tilematrixset_document(base_url: str) -> dict:
-    """``/tileMatrixSets/WebMercatorQuad``: the tile matrix set, matrices 0..24, computed from its definition."""
+    """``/tileMatrixSets/WebMercatorQuad``: the tile matrix set, matrices 0..24, computed from its definition.
+
+    The document is OGC 2D Tile Matrix Set 2.0 (``id``, ``crs``, ``tileMatrices``) and carries
+    the same matrices again under the TMS 1.0 keys (OGC 17-083r2: ``type``, ``identifier``,
+    ``supportedCRS``, ``tileMatrix``): GDAL before 3.7 (Debian 12 ships 3.6) reads only those
+    and refuses the set otherwise ("Invalid tiling matrix set name"); 2.0 readers ignore them.
+    """
     base = base_url.rstrip("/")
-    matrices = []
+    matrices, matrices_v1 = [], []
     for z in range(MAX_TILE_MATRIX + 1):
         cell_size = 2 * _HALF_WORLD_M / _TILE_PX / (1 << z)
-        matrices.append(
-            {
-                "id": str(z),
-                "scaleDenominator": cell_size / _PIXEL_M,
-                "cellSize": cell_size,
-                "cornerOfOrigin": "topLeft",
-                "pointOfOrigin": [-_HALF_WORLD_M, _HALF_WORLD_M],
-                "tileWidth": _TILE_PX,
-                "tileHeight": _TILE_PX,
-                "matrixWidth": 1 << z,
-                "matrixHeight": 1 << z,
-            }
-        )
+        common = {
+            "scaleDenominator": cell_size / _PIXEL_M,
+            "tileWidth": _TILE_PX,
+            "tileHeight": _TILE_PX,
+            "matrixWidth": 1 << z,
+            "matrixHeight": 1 << z,
+        }
+        origin = [-_HALF_WORLD_M, _HALF_WORLD_M]
+        matrices.append({"id": str(z), **common, "cellSize": cell_size, "cornerOfOrigin": "topLeft",
+                         "pointOfOrigin": origin})
+        matrices_v1.append({"type": "TileMatrixType", "identifier": str(z), **common, "topLeftCorner": origin})
+    title = "Google Maps Compatible for the World"
     return {
         "id": TILE_MATRIX_SET,
-        "title": "Google Maps Compatible for the World",
+        "title": title,
         "uri": TILE_MATRIX_SET_URI,
         "crs": CRS_URI,
         "orderedAxes": ["E", "N"],
@@ -502,11 +509,20 @@ def tilematrixset_document(base_url: str) -> dict:
             "lowerLeft": [-_HALF_WORLD_M, -_HALF_WORLD_M],
             "upperRight": [_HALF_WORLD_M, _HALF_WORLD_M],
             "crs": CRS_URI,
+            # TMS 1.0 names of the same corners
+            "type": "BoundingBoxType",
+            "lowerCorner": [-_HALF_WORLD_M, -_HALF_WORLD_M],
+            "upperCorner": [_HALF_WORLD_M, _HALF_WORLD_M],
         },
         "tileMatrices": matrices,
         "links": [
             {"rel": "self", "type": "application/json", "href": f"{base}/tileMatrixSets/{TILE_MATRIX_SET}"},
         ],
+        # TMS 1.0 (OGC 17-083r2), for GDAL 3.6
+        "type": "TileMatrixSetType",
+        "identifier": TILE_MATRIX_SET,
+        "supportedCRS": CRS_URI,
+        "tileMatrix": matrices_v1,
     }
 
 
@@ -567,6 +583,7 @@ def tileset_document(
             {"rel": "http://www.opengis.net/def/rel/ogc/1.0/geodata", "type": "application/json", "href": collection},
             _tile_template_link(collection),
         ],
+        # limited to the data: a client walking the limits (GDAL's OGCAPI driver) asks only for tiles that hold some
         "tileMatrixSetLimits": [_matrix_limits(z, extent) for z in range(spec.min_zoom, spec.max_zoom + 1)],
         "layers": [
             {
@@ -579,26 +596,20 @@ def tileset_document(
                 "propertiesSchema": {"type": "object", "properties": properties},
             }
         ],
-        # TileJSON-style clients (MapLibre, QGIS) read these keys
-        "tiles": [_tile_template(collection)],
-        "minzoom": spec.min_zoom,
-        "maxzoom": spec.max_zoom,
-        "vector_layers": [
-            {"id": spec.id, "minzoom": spec.min_zoom, "maxzoom": spec.max_zoom, "fields": fields},
-        ],
     }
     if extent is not None:
         document["boundingBox"] = {
             "lowerLeft": [extent[0], extent[1]],
             "upperRight": [extent[2], extent[3]],
-            "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+            "crs": CRS84_URI,
         }
-        document["bounds"] = list(extent)
+        lon, lat, zoom = _centre(extent, spec.min_zoom, spec.max_zoom)
+        document["centerPoint"] = {"coordinates": [lon, lat], "crs": CRS84_URI, "tileMatrix": str(zoom)}
     return document
 
 
 def _tile_template(collection_url: str) -> str:
-    return f"{collection_url}/tiles/{TILE_MATRIX_SET}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}?f=mvt"
+    return f"{collection_url}/tiles/{TILE_MATRIX_SET}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}"
 
 
 def _tile_template_link(collection_url: str) -> dict:
@@ -632,3 +643,103 @@ def _tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
     col = int((lon + 180.0) / 360.0 * n)
     row = int((1.0 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2.0 * n)
     return min(max(col, 0), n - 1), min(max(row, 0), n - 1)
+
+
+def _centre(extent: tuple[float, float, float, float], min_zoom: int, max_zoom: int) -> tuple[float, float, int]:
+    """The middle of a lon/lat box and the zoom at which the box fits a 1024-pixel view, within the zoom range."""
+    west, south, east, north = extent
+    lon, lat = (west + east) / 2, (south + north) / 2
+    # a Web Mercator degree of latitude is 1/cos(lat) degrees of longitude long on the map
+    span = max(east - west, (north - south) / max(math.cos(math.radians(lat)), 0.01), 1e-9)
+    zoom = int(math.floor(math.log2(360.0 * 1024 / _TILE_PX / span)))
+    return round(lon, 7), round(lat, 7), min(max(zoom, min_zoom), max_zoom)
+
+
+# --- TileJSON 3.0 and {z}/{x}/{y} tiles (MapLibre, Leaflet.VectorGrid, QGIS, GDAL's MVT driver) ------
+
+# what a TileJSON ``fields`` entry says of a property: the type names tippecanoe writes, which GDAL's
+# MVT driver turns into field types (anything else is a string)
+_TILEJSON_FIELD_TYPES = {"integer": "Number", "number": "Number", "boolean": "Boolean"}
+_WORLD = (-180.0, -85.0511287798066, 180.0, 85.0511287798066)
+
+
+def layer_extent(conn: psycopg.Connection, *, layer_id: str) -> tuple[float, float, float, float] | None:
+    """The lon/lat box of the layer's rows that the caller's transaction sees; None when it sees none."""
+    spec = tile_layer(layer_id)
+    with conn.cursor() as cursor:
+        cursor.execute(sql.SQL(
+            "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM (SELECT ST_Extent(geom) AS e FROM {}) s"
+        ).format(sql.Identifier(spec.view)))
+        row = cursor.fetchone()
+    if row is None or row[0] is None:
+        return None
+    return tuple(round(value, 7) for value in row)
+
+
+def tilejson_document(
+    *, tiles_url: str, extents: dict[str, tuple[float, float, float, float] | None], name: str,
+    description: str = "", attribution: str = "",
+) -> dict:
+    """A TileJSON 3.0.0 document for the tiles at ``tiles_url`` (a ``{z}/{x}/{y}`` template) holding the layers of ``extents``.
+
+    ``extents`` maps each tiled layer to the lon/lat box of its rows (None: no rows); the
+    document's ``bounds`` is their union and ``center`` its middle, at a zoom that shows it.
+    """
+    specs = [tile_layer(layer_id) for layer_id in extents]
+    if not specs:
+        raise TileError("no tiled layer to describe", status=404)
+    min_zoom = min(spec.min_zoom for spec in specs)
+    max_zoom = max(spec.max_zoom for spec in specs)
+    boxes = [box for box in extents.values() if box is not None]
+    bounds = (
+        (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+        if boxes else _WORLD
+    )
+    lon, lat, zoom = _centre(bounds, min_zoom, max_zoom)
+    return {
+        "tilejson": TILEJSON_VERSION,
+        "name": name,
+        "description": description,
+        "version": "1.0.0",
+        "attribution": attribution,
+        "scheme": "xyz",
+        "tiles": [tiles_url],
+        "minzoom": min_zoom,
+        "maxzoom": max_zoom,
+        "bounds": list(bounds),
+        "center": [lon, lat, zoom],
+        "vector_layers": [
+            {
+                "id": spec.id,
+                "description": catalogue_layer(spec.id).title,
+                "minzoom": spec.min_zoom,
+                "maxzoom": spec.max_zoom,
+                "fields": {
+                    field_name: _TILEJSON_FIELD_TYPES.get(kind, "String")
+                    for field_name, kind in spec.property_types().items()
+                },
+            }
+            for spec in specs
+        ],
+    }
+
+
+def tile_of_layers(
+    conn: psycopg.Connection, cache: TileCache, *, scope_key: str, layer_ids: list[str], z: int | str, x: int | str,
+    y: int | str,
+) -> Tile:
+    """One tile holding every layer of ``layer_ids`` whose zoom range has ``z`` (MVT layers concatenate)."""
+    specs = [tile_layer(layer_id) for layer_id in layer_ids]
+    if not specs:
+        raise TileError("no tiled layer to draw", status=404)
+    z = _tile_index("z", z)
+    low, high = min(s.min_zoom for s in specs), max(s.max_zoom for s in specs)
+    if not low <= z <= high:
+        raise TileError(f"z {z} is outside the zoom range of these tiles: {low}..{high}")
+    parts = [
+        tile_cached(conn, cache, scope_key=scope_key, layer_id=spec.id, z=z, x=x, y=y)
+        for spec in specs if spec.min_zoom <= z <= spec.max_zoom
+    ]
+    data = b"".join(part.data for part in parts)
+    return Tile(layer="+".join(p.layer for p in parts), z=z, x=parts[0].x, y=parts[0].y, data=data,
+                version=max(p.version for p in parts), etag=_etag(data))

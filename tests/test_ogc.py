@@ -81,12 +81,23 @@ def test_item_by_id_and_unknown_id(live_server):
         ({"bbox": "a,b,c,d"}, "bbox"),
         ({"limit": "-1"}, "limit"),
         ({"level": "three"}, "level: 'three' is not a valid integer"),
+        ({"bbox": "34.77,113.68,34.745,113.64"}, "axis order: without bbox-crs a bbox is lon,lat"),
+        ({"bbox": "34.745,113.64,34.77,113.68"}, "axis order: without bbox-crs a bbox is lon,lat"),
+        ({"colour": "red", "levle": "3"}, "unknown query parameters 'colour', 'levle'"),
+        ({"full_name": "x"}, "unknown query parameter 'full_name'"),  # not a queryable of grids
     ],
 )
 def test_bad_requests_are_400_with_a_reason(live_server, params, fragment):
     response = _get(f"{live_server}/ogc/collections/grids/items", f="json", **params)
     assert response.status_code == 400, response.text
     assert fragment in response.json()["description"]
+
+
+def test_a_gateway_key_and_queryables_are_not_unknown(live_server):
+    response = _get(f"{live_server}/ogc/collections/grids/items", f="json", level="3", api_key="k")
+    assert response.status_code == 200 and {f["properties"]["level"] for f in response.json()["features"]} == {3}
+    html = requests.get(f"{live_server}/ogc/collections/grids/items", params={"f": "html", "nope": "1"}, timeout=30)
+    assert html.status_code == 400 and "'nope'" in html.text
 
 
 def test_unknown_and_restricted_collections(live_server, accounts):
@@ -234,8 +245,8 @@ def test_home_page_lists_the_layers(live_server):
 def test_html_pages_find_their_stylesheet(live_server):
     page = requests.get(f"{live_server}/ogc/collections/grids/items?f=html", timeout=30)
     assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]
-    assert f"{live_server}/ogc/static/css/default.css" in page.text
-    css = requests.get(f"{live_server}/ogc/static/css/default.css", timeout=30)
+    assert '<link rel="stylesheet" href="/vendor/bootstrap/bootstrap.min.css">' in page.text  # `onemap vendor`
+    css = requests.get(f"{live_server}/vendor/bootstrap/bootstrap.min.css", timeout=30)
     assert css.status_code == 200 and css.text.strip()
     assert requests.get(f"{live_server}/ogc/static/../../host/settings.py", timeout=30).status_code == 404
 

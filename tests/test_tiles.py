@@ -22,13 +22,16 @@ from layers.tiles import (
     TileError,
     collection_tilesets_document,
     etag_matches,
+    layer_extent,
     layer_version,
     sync_layer_versions,
     tile_cached,
+    tile_of_layers,
     tile_http_headers,
     tile_parameters,
     tile_query,
     tile_render,
+    tilejson_document,
     tilematrixset_document,
     tileset_document,
 )
@@ -442,6 +445,12 @@ def test_tilematrixset_document_is_webmercatorquad():
     doc = tilematrixset_document("http://h/ogc/")
     assert doc["id"] == "WebMercatorQuad" and doc["crs"].endswith("/EPSG/0/3857")
     assert [m["id"] for m in doc["tileMatrices"]] == [str(z) for z in range(25)]
+    # the TMS 1.0 keys GDAL 3.6 reads, the same matrices
+    assert doc["type"] == "TileMatrixSetType" and doc["supportedCRS"] == doc["crs"]
+    assert [(m["identifier"], m["topLeftCorner"], m["matrixWidth"]) for m in doc["tileMatrix"]] == [
+        (m["id"], m["pointOfOrigin"], m["matrixWidth"]) for m in doc["tileMatrices"]
+    ]
+    assert doc["boundingBox"]["lowerCorner"] == doc["boundingBox"]["lowerLeft"] == [-HALF, -HALF]
     zero, sixteen = doc["tileMatrices"][0], doc["tileMatrices"][16]
     assert zero["scaleDenominator"] == pytest.approx(559082264.0287178)  # published in OGC 17-083r4
     assert zero["cellSize"] == pytest.approx(156543.03392804097)
@@ -456,7 +465,7 @@ def test_tileset_document():
     assert doc["dataType"] == "vector" and doc["crs"].endswith("/EPSG/0/3857")
     template = next(link for link in doc["links"] if link["rel"] == "item")
     assert template["href"] == (
-        "http://h/ogc/collections/buildings/tiles/WebMercatorQuad/{tileMatrix}/{tileRow}/{tileCol}?f=mvt"
+        "http://h/ogc/collections/buildings/tiles/WebMercatorQuad/{tileMatrix}/{tileRow}/{tileCol}"
     )
     assert template["type"] == MVT_MEDIA_TYPE and template["templated"] is True
     rels = {link["rel"] for link in doc["links"]}
@@ -465,9 +474,7 @@ def test_tileset_document():
     assert [lim["tileMatrix"] for lim in doc["tileMatrixSetLimits"]] == [
         str(z) for z in range(spec.min_zoom, spec.max_zoom + 1)
     ]
-    assert doc["vector_layers"][0]["fields"] == {
-        "code": "string", "floors": "integer", "height_m": "number", "grid_code": "string"
-    }
+    assert "tiles" not in doc and "vector_layers" not in doc  # TileJSON is a document of its own
     assert doc["layers"][0]["geometryDimension"] == 2
     incidents = tileset_document("http://h/ogc", "incidents")
     assert incidents["layers"][0]["propertiesSchema"]["properties"]["reported_at"]["format"] == "date-time"
@@ -485,9 +492,36 @@ def test_tileset_limits_narrow_to_an_extent_and_cover_its_features(conn):
     limits = next(lim for lim in doc["tileMatrixSetLimits"] if lim["tileMatrix"] == "16")
     assert limits["minTileCol"] <= x <= limits["maxTileCol"] and limits["minTileRow"] <= y <= limits["maxTileRow"]
     assert limits["maxTileCol"] - limits["minTileCol"] < 20
+    assert doc["centerPoint"]["tileMatrix"] == "16"
     with pytest.raises(TileError) as caught:
         tileset_document("http://h/ogc", "buildings", tile_matrix_set="WorldCRS84Quad")
     assert caught.value.status == 404
+
+
+def test_tilejson_document_bounds_centre_and_fields(conn):
+    extents = {layer_id: layer_extent(conn, layer_id=layer_id) for layer_id in ("grids", "buildings")}
+    doc = tilejson_document(tiles_url="http://h/ogc/xyz/{z}/{x}/{y}.pbf", extents=extents, name="n")
+    assert doc["tilejson"] == "3.0.0" and doc["tiles"] == ["http://h/ogc/xyz/{z}/{x}/{y}.pbf"]
+    assert "?" not in doc["tiles"][0]
+    assert (doc["minzoom"], doc["maxzoom"]) == (8, 22)
+    west, south, east, north = doc["bounds"]
+    assert west == extents["grids"][0] and north == max(extents["grids"][3], extents["buildings"][3])
+    lon, lat, zoom = doc["center"]
+    assert west < lon < east and south < lat < north and 14 <= zoom <= 18  # a street fills a screen near z15-16
+    buildings = next(layer for layer in doc["vector_layers"] if layer["id"] == "buildings")
+    assert buildings["fields"] == {"code": "String", "floors": "Number", "height_m": "Number", "grid_code": "String"}
+    assert buildings["minzoom"] == 14
+
+
+def test_tile_of_layers_concatenates_the_layers_in_range(own_conn):
+    cache = TileCache()
+    z, x, y = _tile_near_centre(own_conn, "buildings", 16)
+    tile = tile_of_layers(own_conn, cache, scope_key="t", layer_ids=["grids", "buildings", "parking_spots"], z=z, x=x, y=y)
+    assert set(mapbox_vector_tile.decode(tile.data)) == {"grids", "buildings", "parking_spots"}
+    low = tile_of_layers(own_conn, cache, scope_key="t", layer_ids=["grids", "buildings"], z=10, x=x >> 6, y=y >> 6)
+    assert set(mapbox_vector_tile.decode(low.data)) == {"grids"}  # buildings start at z14
+    with pytest.raises(TileError, match="outside the zoom range"):
+        tile_of_layers(own_conn, cache, scope_key="t", layer_ids=["buildings"], z=3, x=0, y=0)
 
 
 def test_collection_tilesets_document():

@@ -140,9 +140,10 @@ def test_vendor_dir_honours_the_environment(tmp_path):
 def test_pinned_packages_serve_the_contract_paths():
     served = {f"{p.directory}/{dest}" for p in PACKAGES for _, dest in p.files}
     assert {"leaflet/leaflet.js", "leaflet/leaflet.css", "leaflet/images/",
-            "leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js"} <= served
+            "leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js", "bootstrap/bootstrap.min.css",
+            "swagger-ui/swagger-ui-bundle.js", "swagger-ui/swagger-ui.css"} <= served
     versions = {p.name: p.version for p in PACKAGES}
-    assert versions == {"leaflet": "1.9.4", "leaflet.vectorgrid": "1.3.0"}
+    assert versions == {"leaflet": "1.9.4", "leaflet.vectorgrid": "1.3.0", "bootstrap": "5.3.3", "swagger-ui-dist": "5.36.0"}
     assert all(p.integrity.startswith("sha512-") and len(base64.b64decode(p.integrity[7:])) == 64 for p in PACKAGES)
 
 

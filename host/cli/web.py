@@ -34,7 +34,7 @@ def register(sub) -> None:
     demo.set_defaults(func=cmd_demo)
 
     vendor = sub.add_parser(
-        "vendor", help="fetch the big screen's pinned browser assets (Leaflet, VectorGrid) and build its CJK font"
+        "vendor", help="fetch the pinned browser assets (Leaflet, VectorGrid, Bootstrap CSS, Swagger UI) and build the CJK font"
     )
     vendor.add_argument("--force", action="store_true", help="fetch and build everything again, even if up to date")
     vendor.add_argument("--font", help="the Noto Sans CJK font to subset (default Debian's fonts-noto-cjk .ttc)")
