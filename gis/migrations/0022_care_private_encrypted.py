@@ -44,7 +44,7 @@ def _open_rows(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("onemap", "0020_care_rules"),
+        ("onemap", "0021_sensor_ingest"),
     ]
 
     operations = [
