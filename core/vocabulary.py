@@ -47,6 +47,7 @@ SAFETY_CATEGORIES: tuple[str, ...] = tuple(c.code for c in CATEGORIES if c.scene
 CARE_CATEGORY = "elder_inactivity"  # alerts about one elder: counts and buildings only, never a person's marker
 PARKING_CATEGORY = "illegal_parking"
 FALLING_OBJECT_CATEGORY = "falling_object"  # what the falling-object detector reports
+FIRE_SMOKE_CATEGORY = "fire_smoke"  # what the fire and smoke detector reports (烟火告警)
 
 
 @dataclass(frozen=True)

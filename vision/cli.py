@@ -20,7 +20,7 @@ def register(subparsers) -> None:
     sub = vision.add_subparsers(title="vision commands", metavar="ACTION")
     vision.set_defaults(func=lambda args: _usage(vision))
 
-    analyze = sub.add_parser("analyze", help="detect falling objects in a video file or stream")
+    analyze = sub.add_parser("analyze", help="detect falling objects (or fire and smoke) in a video file or stream")
     analyze.add_argument("video", help="video file, or rtsp:// / http(s):// stream URL")
     where = analyze.add_mutually_exclusive_group()
     where.add_argument("--camera", metavar="CODE",
@@ -31,6 +31,9 @@ def register(subparsers) -> None:
                          help="write clips, keyframes and chained records here (default with --camera: "
                               "$ONEMAP_VAR_DIR/evidence)")
     analyze.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
+    analyze.add_argument("--detect", choices=("auto", "falling_object", "fire_smoke", "all"), default="auto",
+                         help="what to look for (default auto: falling objects, except fire and smoke for a "
+                              "--camera whose purpose is courtyard or parking)")
     analyze.set_defaults(func=cmd_analyze)
 
     train = sub.add_parser("train", help="train the falling-object classifier on simulated trajectories")
@@ -73,9 +76,10 @@ def cmd_analyze(args) -> int:
                 evidence_dir = _default_evidence_dir()
         elif args.calibration:
             calibration = _read_calibration(Path(args.calibration))
+        detect = _detectors(args.detect, camera)
         result = analyze_video(
             args.video, calibration=calibration, camera_code=args.camera, evidence_dir=evidence_dir,
-            progress=sys.stderr.isatty(), max_frames=args.max_frames,
+            progress=sys.stderr.isatty(), max_frames=args.max_frames, detect=detect,
         )
         written = []
         if camera is not None and result.events:
@@ -89,8 +93,9 @@ def cmd_analyze(args) -> int:
     except (VideoSourceError, CalibrationError, VisionConfigError, EvidenceError, ClassifierError, SinkError) as exc:
         raise CommandError(str(exc)) from None
     _print_events(result.events, written, as_json=args.json)
+    kinds = " or ".join(d.replace("_", "-") for d in detect)
     print(
-        f"{len(result.events)} falling-object event(s) in {result.frames_read} frames "
+        f"{len(result.events)} {kinds} event(s) in {result.frames_read} frames "
         f"({result.video_seconds:.1f} s of video, {result.processing_fps:.0f} frames/s"
         + (f", {result.frames_dropped} dropped" if result.frames_dropped else "") + ")",
         file=sys.stderr,
@@ -132,6 +137,19 @@ def _print_events(events, written, *, as_json: bool) -> None:
         if n < len(written):
             line["incident"] = {"code": written[n].code, "grid": written[n].grid_code}
         print(json.dumps(line, ensure_ascii=False) if as_json else _describe(line))
+
+
+def _detectors(choice: str, camera) -> tuple[str, ...]:
+    """The event types to look for: as asked, or by the camera's purpose (falling objects by default)."""
+    from vision.pipeline import DETECTORS
+
+    if choice == "all":
+        return DETECTORS
+    if choice != "auto":
+        return (choice,)
+    if camera is not None and camera.purpose in ("courtyard", "parking"):
+        return ("fire_smoke",)
+    return ("falling_object",)
 
 
 def _read_calibration(path: Path) -> dict:

@@ -127,3 +127,62 @@ class CameraConfig(_Strict):
         30.0, ge=0.5, le=3600.0, title="reconnect backoff cap",
         description="Longest wait between reconnection attempts of a dropped stream",
     )
+
+
+class FireConfig(_Strict):
+    """Parameters of the fire and smoke detector (烟火告警); the defaults were tuned on the first half of house6."""
+
+    work_width: int = Field(
+        320, ge=96, le=1920, title="working width", description="Frames wider than this are shrunk to it first",
+    )
+    min_saturation: int = Field(
+        110, ge=0, le=255, title="flame saturation", description="Least HSV saturation of a flame-coloured pixel",
+    )
+    min_value: int = Field(
+        120, ge=0, le=255, title="flame brightness", description="Least HSV value of a flame-coloured pixel",
+    )
+    core_value: int = Field(
+        235, ge=0, le=255, title="flame core brightness",
+        description="Pixels this bright with a warm hue count as flame whatever their saturation (white-hot cores)",
+    )
+    window_seconds: float = Field(
+        1.0, ge=0.3, le=5.0, title="statistics window", description="Seconds of history the flicker statistics use",
+    )
+    min_area_fraction: float = Field(
+        0.0004, gt=0.0, le=0.2, title="smallest region", description="Least area of a fire region, as a share of the frame",
+    )
+    min_flicker: float = Field(
+        0.25, ge=0.0, le=1.0, title="flicker share",
+        description="Least share of a region's footprint that comes and goes within the window (flame edges)",
+    )
+    min_core: float = Field(
+        0.08, ge=0.0, le=1.0, title="steady core share",
+        description="Least share of a region's footprint present in nearly every frame of the window "
+                    "(a blinking lamp has none)",
+    )
+    min_activity: float = Field(
+        4.0, ge=0.0, le=255.0, title="temporal activity",
+        description="Least mean absolute frame-to-frame change (grey levels) in the region's footprint",
+    )
+    min_contrast: float = Field(
+        5.0, ge=0.0, le=100.0, title="activity contrast",
+        description="The region's activity must be this many times that of a ring around it: a flame moves "
+                    "within itself, a coloured thing that passers-by cross moves with its surroundings",
+    )
+    max_drift: float = Field(
+        0.6, ge=0.0, le=10.0, title="largest drift",
+        description="Largest centroid travel over the window, in region widths (a walking orange shirt drifts)",
+    )
+    confirm_seconds: float = Field(
+        0.5, ge=0.0, le=10.0, title="confirmation",
+        description="Seconds a region must keep qualifying (in most frames) before an event starts",
+    )
+    end_seconds: float = Field(
+        3.0, ge=0.2, le=60.0, title="end gap", description="Seconds without a qualifying region that end an event",
+    )
+    pre_seconds: float = Field(
+        2.5, ge=2.0, le=30.0, title="evidence before", description="Seconds of video kept before an event",
+    )
+    post_seconds: float = Field(
+        2.5, ge=2.0, le=30.0, title="evidence after", description="Seconds of video kept after an event",
+    )

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 class VisionEvent:
     """One event; ``to_json`` is one line of ``onemap vision analyze``."""
 
-    type: str  # "falling_object"
+    type: str  # "falling_object" or "fire_smoke"
     t_start: float  # seconds from the start of the video
     t_end: float
     confidence: float
@@ -20,6 +20,8 @@ class VisionEvent:
     column: int | None
     location: dict | None  # {"lon": ..., "lat": ...} where the façade is calibrated
     evidence: dict | None  # {"clip", "keyframe", "record", "sha256"}
+    box: tuple[int, int, int, int] | None = None  # fire_smoke: the region (x, y, w, h) at its largest
+
 
     def to_json(self) -> dict:
         """The event as a JSON-ready dict."""
@@ -36,4 +38,16 @@ class VisionEvent:
             "column": self.column,
             "location": self.location,
             "evidence": self.evidence,
-        }
+        } | ({"box": list(self.box)} if self.box is not None else {})
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """One step of an event's life: ``start`` (confirmed), ``update`` (still seen), ``end``."""
+
+    kind: str
+    event_id: int
+    first_frame: int
+    last_frame: int
+    event: VisionEvent | None = None  # on ``end``: the accepted event, or None when it was rejected
+    reason: str = ""

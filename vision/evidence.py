@@ -151,10 +151,17 @@ class EvidenceRecorder:
         return done
 
     def _keyframe(self, event: VisionEvent, last_frame: int) -> np.ndarray:
-        """The event's last frame with the trajectory drawn, the release point and its floor marked."""
+        """The event's last frame with the trajectory, release point and floor marked (a fire: its box)."""
         import cv2
 
         image = next((img for idx, img in reversed(self._ring) if idx <= last_frame), self._ring[-1][1]).copy()
+        if event.box is not None:  # a fire: its region at its largest
+            x, y, w, h = event.box
+            cv2.rectangle(image, (x, y), (x + w, y + h), (0, 0, 255), 2, cv2.LINE_AA)
+            label = f"fire/smoke  p={event.confidence:.2f}" + (f"  floor {event.floor}" if event.floor else "")
+            cv2.putText(image, label, (max(x - 10, 5), max(y - 10, 20)), cv2.FONT_HERSHEY_SIMPLEX, 0.6,
+                        (0, 0, 255), 2, cv2.LINE_AA)
+            return image
         pts = np.round(np.array(event.trajectory)).astype(np.int32)
         cv2.polylines(image, [pts.reshape(-1, 1, 2)], False, (0, 0, 255), 2, cv2.LINE_AA)
         for p in pts:

@@ -6,12 +6,19 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from core.vocabulary import FALLING_OBJECT_CATEGORY
+import math
+
+from core.vocabulary import FALLING_OBJECT_CATEGORY, FIRE_SMOKE_CATEGORY
 from vision.events import VisionEvent
 
 # The incident category for objects thrown from height (高空抛物): the detector's event type.
 INCIDENT_CATEGORY = FALLING_OBJECT_CATEGORY
 SEVERITY = 3
+FIRE_SEVERITY = 4
+# an uncalibrated camera's fire is put this far ahead along its heading: where a camera tilted
+# about 30° down looks at the ground, within bounds
+FIRE_NOMINAL_TILT_DEG = 30.0
+FIRE_NOMINAL_RANGE_M = (5.0, 30.0)
 
 
 class SinkError(RuntimeError):
@@ -54,18 +61,23 @@ def incidents_write(*, events: list[VisionEvent], camera, started_at: datetime |
     try:
         with transaction.atomic():
             for n, event in enumerate(events, start=1):
-                if event.location is None:
+                fire = event.type == FIRE_SMOKE_CATEGORY
+                location = event.location or (_ahead_of(camera) if fire else None)
+                if location is None:
                     raise SinkError(
                         f"camera {camera.code} has no façade calibration, so the event at {event.t_start:.2f} s "
                         "has no location; add a facade block to its calibration"
                     )
                 incident = incident_create(
-                    lon=event.location["lon"], lat=event.location["lat"], category=INCIDENT_CATEGORY,
-                    source="camera", code=f"INC-V-{camera.code}-{batch}-{n:02d}"[:40], severity=SEVERITY,
+                    lon=location["lon"], lat=location["lat"],
+                    category=FIRE_SMOKE_CATEGORY if fire else INCIDENT_CATEGORY,
+                    source="camera", code=f"INC-V-{camera.code}-{batch}-{n:02d}"[:40],
+                    severity=FIRE_SEVERITY if fire else SEVERITY,
                     title=_title(event, building), floor=event.floor,
                     reported_at=started_at + timedelta(seconds=event.t_start),
                     evidence=_evidence(event), camera=camera, building=building,
-                    description=f"Detected by the camera pipeline (confidence {event.confidence:.2f}).",
+                    description=f"Detected by the camera pipeline (confidence {event.confidence:.2f})."
+                    + ("" if event.location else " Placed from the camera's position and heading (no calibration)."),
                 )
                 case_open(incident_id=incident.id)  # every incident is a case, from its first moment
                 written.append(WrittenIncident(code=incident.code,
@@ -76,7 +88,24 @@ def incidents_write(*, events: list[VisionEvent], camera, started_at: datetime |
     return written
 
 
+def _ahead_of(camera) -> dict:
+    """A point on the camera's heading, where its view meets the ground (nominally): for uncalibrated fires."""
+    from pyproj import Transformer
+
+    lo, hi = FIRE_NOMINAL_RANGE_M
+    distance = min(hi, max(lo, (camera.height_m or 0.0) / math.tan(math.radians(FIRE_NOMINAL_TILT_DEG))))
+    to_metric = Transformer.from_crs("EPSG:4326", "EPSG:4547", always_xy=True)
+    x, y = to_metric.transform(camera.geom.x, camera.geom.y)
+    heading = math.radians(camera.heading_deg)
+    lon, lat = to_metric.transform(x + distance * math.sin(heading), y + distance * math.cos(heading),
+                                   direction="INVERSE")
+    return {"lon": round(lon, 7), "lat": round(lat, 7)}
+
+
 def _title(event: VisionEvent, building) -> str:
+    if event.type == FIRE_SMOKE_CATEGORY:
+        where = (building.name or building.code) if building is not None else "摄像头视野"
+        return f"烟火告警：{where}" + (f"约{event.floor}层" if event.floor is not None else "")
     where = building.name or building.code if building is not None else "façade"
     return f"高空抛物：{where}" + (f"约{event.floor}层" if event.floor is not None else "")
 
@@ -87,4 +116,5 @@ def _evidence(event: VisionEvent) -> dict:
     ev = event.evidence
     return {"clip": ev.get("clip"), "keyframe": ev.get("keyframe"), "record": ev.get("record"),
             "sha256": ev.get("sha256"), "frames": list(event.frames), "origin_image": list(event.origin_image),
-            "column": event.column, "confidence": event.confidence}
+            "column": event.column, "confidence": event.confidence} | (
+                {"box": list(event.box)} if event.box is not None else {})
