@@ -73,6 +73,8 @@ class OnemapSettings:
     statement_timeout_s: float = 30.0
     # PostgreSQL's synchronous_commit for the embedded cluster: "on" (durable) unless the operator chooses
     synchronous_commit: str = "on"
+    # the one time zone of every "today", panel and clock (an IANA name; the screen shows it whatever the browser's)
+    time_zone: str = "Asia/Shanghai"
     # the notification outbox and its channels (ONEMAP_OUTBOX_*, ONEMAP_SMS_*, ONEMAP_DINGTALK_ROBOTS)
     notifications: NotificationSettings = field(default_factory=lambda: NotificationSettings())
     # the sensors' MQTT broker and the ingest (ONEMAP_MQTT_*, ONEMAP_INGEST_*)
@@ -100,6 +102,7 @@ class OnemapSettings:
             public_url=env.get("ONEMAP_PUBLIC_URL") or None,
             statement_timeout_s=_int(env, "ONEMAP_STATEMENT_TIMEOUT_S", 30, low=1, high=3600),
             synchronous_commit=_choice(env, "ONEMAP_DB_SYNCHRONOUS_COMMIT", "on", ("on", "off", "local", "remote_write")),
+            time_zone=_time_zone(env, "ONEMAP_TIME_ZONE", "Asia/Shanghai"),
             notifications=NotificationSettings.from_env(env),
             mqtt=MqttSettings.from_env(env),
             site=SiteSettings.from_env(env),
@@ -398,6 +401,24 @@ def _choice(env, key: str, default: str, choices: tuple[str, ...]) -> str:
     if raw not in choices:
         raise ConfigError(f"{key} must be one of {', '.join(choices)}, got {raw!r}")
     return raw
+
+
+def _time_zone(env, key: str, default: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    raw = (env.get(key) or "").strip() or default
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{key} must be an IANA time zone such as Asia/Shanghai, got {raw!r}") from None
+    return raw
+
+
+def local_zone():
+    """The configured time zone (``ONEMAP_TIME_ZONE``, default Asia/Shanghai) as a ``ZoneInfo``."""
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(settings().time_zone)
 
 
 def _bool(env, key: str, default: bool) -> bool:

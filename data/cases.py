@@ -46,6 +46,18 @@ def load_demo_cases(*, as_of: datetime, seed: int, limit: int = MAX_CASES) -> di
     return _counts(Case)
 
 
+def forget_demo_cases() -> int:
+    """Remove the cases of the demo's (synthetic) incidents and the reports behind them, before they are walked
+    again for another as-of moment; returns how many cases went."""
+    from gis.cases.models import Case
+    from gis.reports.models import Report
+
+    cases = Case.objects.filter(incident__synthetic=True)
+    Report.objects.filter(case__in=cases).delete()
+    removed, _ = cases.delete()
+    return removed
+
+
 # the units beyond the grids the subdistrict works with, over the whole subdistrict (synthetic)
 DEPARTMENTS = (
     ("DEPT-DEMO-POLICE", "平等街派出所（合成）", "police"),
@@ -126,9 +138,9 @@ class _Walk:
         if (at := self.later(2, 30)) is None:
             return
         c.case_acknowledge(case_id=case.id, actor=self.handler, at=at)
-        if self.chance(0.04) and (at := self.later(10, 120)) is not None:
+        if self.chance(0.08) and (at := self.later(10, 120)) is not None:
             c.case_suspend(case_id=case.id, actor=command, reason="等待产权单位答复 waiting for the owner", at=at)
-            if (at := self.later(600, 6000)) is None:
+            if (at := self.later(600, 20160)) is None:  # the owner answers within hours or two weeks
                 return
             c.case_resume(case_id=case.id, actor=command, at=at)
         if self.chance(0.05) and (at := self.later(10, 120)) is not None:

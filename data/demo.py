@@ -26,7 +26,7 @@ from pyproj import Transformer
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
 from shapely.ops import unary_union
 
-from core.vocabulary import CLOSED_STATUSES
+from core.vocabulary import CLOSED_STATUSES, PARKING_CATEGORY, SAFETY_CATEGORIES
 from data import names
 from data.camera_model import PinholeCamera
 from data.summary import LoadSummary
@@ -35,8 +35,12 @@ DEFAULT_SEED = 20261126
 CENTRE_LONLAT = (113.66, 34.757)
 METRIC_CRS = "EPSG:4547"
 TZ = ZoneInfo("Asia/Shanghai")
-# A fixed "now" keeps the demo identical from one run (and day) to the next.
+# A fixed "now" keeps the demo identical from one run (and day) to the next (`onemap demo` loads it for now).
 DEMO_AS_OF = datetime(2026, 11, 20, 12, 0, tzinfo=TZ)
+INCIDENT_WINDOW = timedelta(days=60)  # the demo's incidents lie in the last 60 days before its as-of moment
+# the incidents of the as-of moment's own local day, so a fresh demo's "today" panels are never empty
+TODAYS_INCIDENTS = SAFETY_CATEGORIES + (PARKING_CATEGORY,)
+TODAY_SPREAD = timedelta(hours=6)  # ... reported within this long before it (and after local midnight)
 
 LEVEL1_CODE = "410104003"  # Guancheng district (410104) + Xidajie subdistrict
 LEVEL1_NAME = "西大街街道"
@@ -108,6 +112,16 @@ def demo_is_loaded() -> bool:
     if last is None:
         return False
     return Grid.objects.filter(synthetic=True, code__startswith=LEVEL1_CODE).count() == last.counts.get("grids", -1)
+
+
+def demo_loaded_as_of() -> datetime | None:
+    """The as-of moment of the demo now loaded, or None when none is."""
+    from gis.models import DataLoad
+
+    if not demo_is_loaded():
+        return None
+    raw = DataLoad.objects.filter(kind="demo").first().parameters.get("as_of")
+    return datetime.fromisoformat(raw) if raw else None
 
 
 def demo_checksum() -> str:
@@ -737,7 +751,7 @@ class _Generator:
             events.append((t, "door_open", {}))
             events.append((t + timedelta(seconds=int(self.rng.integers(5, 40))), "door_close", {}))
             t += timedelta(hours=self._uniform(3, 9))
-        events.sort(key=lambda e: e[0])
+        events = sorted((e for e in events if e[0] <= self.as_of), key=lambda e: e[0])  # a door shut after as_of: not yet
         for seq, (ts, kind, payload) in enumerate(events, start=1):
             self.data.add("sensor_events", {
                 "sensor_code": sensor["code"], "seq": seq, "ts": ts.replace(microsecond=0), "type": kind,
@@ -758,6 +772,7 @@ class _Generator:
         for category, count in plan:
             for _ in range(count):
                 rows.append(self._incident(category))
+        rows += self._todays_incidents()
         for subject, door in self.silent_subjects:
             rows.append({
                 "category": "elder_inactivity", "source": "sensor", "severity": 3, "floor": None,
@@ -778,8 +793,26 @@ class _Generator:
                 row["resolved_at"] = row["reported_at"] + timedelta(minutes=int(self.rng.integers(30, 2880)))
             self.data.add("incidents", row)
 
+    def _todays_incidents(self) -> list[dict]:
+        """A few incidents of the as-of moment's local day, all still open, drawn from a stream of their own
+        (the rest of the demo draws what it would without them)."""
+        main, self.rng = self.rng, np.random.default_rng([self.data.seed, 1])
+        try:
+            midnight = self.as_of.astimezone(TZ).replace(hour=0, minute=0, second=0, microsecond=0)
+            spread = min(TODAY_SPREAD, self.as_of - midnight).total_seconds()
+            rows = []
+            for category in TODAYS_INCIDENTS:
+                row = self._incident(category)
+                row["reported_at"] = (self.as_of - timedelta(seconds=self._uniform(0, spread))).replace(microsecond=0)
+                shares = _STATUS_BY_AGE[-1][1]
+                row["status"] = self._choice(list(shares), p=list(shares.values()))
+                rows.append(row)
+            return rows
+        finally:
+            self.rng = main
+
     def _incident(self, category: str) -> dict:
-        when = self._time_before(90)
+        when = self._time_before(INCIDENT_WINDOW.days)
         row = {"category": category, "reported_at": when, "floor": None, "severity": 2}
         if category == "falling_object":
             cam = self._choice(self.facade_cameras)

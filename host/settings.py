@@ -70,7 +70,7 @@ DATABASES = {"default": database_settings(database_url(ONEMAP))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "zh-hans"
-TIME_ZONE = "Asia/Shanghai"
+TIME_ZONE = ONEMAP.time_zone  # ONEMAP_TIME_ZONE
 USE_I18N = True
 USE_TZ = True
 

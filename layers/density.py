@@ -1,6 +1,7 @@
 """Daily incident kernel density: a GeoTIFF in EPSG:4547 for QGIS, a colour PNG in EPSG:3857 for the web map.
 
-One SQL statement reads the day's published incidents (Asia/Shanghai local day),
+One SQL statement reads the day's published incidents (the local day of ``ONEMAP_TIME_ZONE``,
+Asia/Shanghai by default), false alarms left out (nothing happened there),
 already transformed to EPSG:4547 metres by PostGIS, together with the area they are
 counted in (the level-1 grids, or one grid and the grids below it). The points are
 binned into cells and the cell counts convolved with a quartic (biweight) kernel by
@@ -30,7 +31,11 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from psycopg import sql
 
-TZ = ZoneInfo("Asia/Shanghai")  # the local day incidents are counted in
+from core.settings import settings
+
+TZ = ZoneInfo(settings().time_zone)  # the local day incidents are counted in (ONEMAP_TIME_ZONE)
+# statuses that say nothing happened at the place: never counted toward the density
+EXCLUDED_STATUSES = ("false_alarm",)
 CRS_EPSG = 4547  # CGCS2000 / 3-degree Gauss-Kruger CM 114E: metres around Zhengzhou
 WEB_EPSG = 3857
 BANDWIDTH_M = 75.0
@@ -44,7 +49,7 @@ MAX_OVERLAY_PX = 4096  # longest side of the web PNG
 # GeoTIFFs kept in the cache folder; beyond this the least recently used are removed (each new date
 # an analyst asks for writes one file, so without a bound the disk would fill)
 MAX_CACHED_RASTERS = 400
-_FORMAT = "onemap-density-1"  # bump when the computation changes, so every cached raster is recomputed
+_FORMAT = "onemap-density-2"  # bump when the computation changes, so every cached raster is recomputed
 
 
 class DensityError(ValueError):
@@ -238,6 +243,7 @@ def density_days(
         ).format(scope=_scope_cte(grid_code), where=_incident_filter(categories))
         cursor.execute(query.as_string(raw), {
             "tz": str(TZ), "limit": limit, "grid": grid_code, "categories": list(categories),
+            "excluded": list(EXCLUDED_STATUSES),
         })
         return [(row[0], row[1]) for row in cursor.fetchall()]
 
@@ -308,6 +314,7 @@ def _read_inputs(request: DensityRequest) -> _Inputs:
     params = {
         "grid": request.grid_code,
         "categories": list(request.categories),
+        "excluded": list(EXCLUDED_STATUSES),
         "start": start,
         "end": start + timedelta(days=1),
         "margin": request.bandwidth_m + request.cell_m,
@@ -352,8 +359,9 @@ def _scope_cte(grid_code: str | None) -> sql.Composable:
 
 
 def _incident_filter(categories: Iterable[str]) -> sql.Composable:
-    """Incidents routed to a grid of the scope (the grid routing of the incident service), of the chosen categories."""
-    where = sql.SQL("v.grid_code IN (SELECT code FROM scope)")
+    """Incidents routed to a grid of the scope (the grid routing of the incident service), of the chosen categories,
+    false alarms left out."""
+    where = sql.SQL("v.grid_code IN (SELECT code FROM scope) AND v.status <> ALL(%(excluded)s)")
     if tuple(categories):
         where += sql.SQL(" AND v.category = ANY(%(categories)s)")
     return where
@@ -534,6 +542,7 @@ def _write_geotiff(
         "TIMEZONE": str(TZ),
         "GRID": request.grid_code or "level-1",
         "CATEGORIES": ",".join(request.categories) or "all published",
+        "EXCLUDED_STATUSES": ",".join(EXCLUDED_STATUSES),
         "KERNEL": KERNEL,
         "BANDWIDTH_M": f"{request.bandwidth_m:g}",
         "CELL_M": f"{request.cell_m:g}",
@@ -573,8 +582,8 @@ def _description(request: DensityRequest, *, count: int, synthetic: bool) -> str
     what = ", ".join(request.categories) or "all published categories"
     made_up = " Synthetic demo data: no real incidents." if synthetic else ""
     return (
-        f"Incident kernel density, {request.day.isoformat()} (Asia/Shanghai), {where}, {what}: "
-        f"{count} incidents, {KERNEL} kernel, bandwidth {request.bandwidth_m:g} m, cell {request.cell_m:g} m, "
+        f"Incident kernel density, {request.day.isoformat()} ({TZ}), {where}, {what}: "
+        f"{count} incidents (false alarms left out), {KERNEL} kernel, bandwidth {request.bandwidth_m:g} m, cell {request.cell_m:g} m, "
         f"{UNITS}, EPSG:{CRS_EPSG}. Community One Map.{made_up}"
     )
 

@@ -108,6 +108,7 @@ def open_page(
     width: int = 1920,
     height: int = 1080,
     scale: float = 1,
+    timezone_id: str = "Asia/Shanghai",
 ):
     """A new page in its own context, signed in with HTTP Basic on ``base_url`` only; returns (page, log)."""
     options = {
@@ -116,7 +117,7 @@ def open_page(
         "device_scale_factor": scale,
         "service_workers": "block",
         "locale": "zh-CN",
-        "timezone_id": "Asia/Shanghai",
+        "timezone_id": timezone_id,
     }
     if credentials:
         username, password = credentials

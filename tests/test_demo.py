@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 from django.db import connection
@@ -261,3 +261,27 @@ def test_inactivity_alerts_match_the_door_messages(demo_db):
         )
         assert alert.reported_at - last_door == timedelta(hours=48)
         assert alert.sensor.care_subject.lives_alone
+
+
+def test_the_demo_is_dated_relative_to_its_moment_with_open_incidents_today():
+    from core.vocabulary import OPEN_STATUSES, SAFETY_CATEGORIES
+    from data.demo import INCIDENT_WINDOW, TZ
+
+    for as_of in (datetime(2027, 3, 1, 15, 30, tzinfo=TZ), datetime(2027, 3, 2, 0, 3, tzinfo=TZ)):
+        data = generate_demo(as_of=as_of)
+        incidents = data.tables["incidents"]
+        assert all(as_of - INCIDENT_WINDOW - timedelta(hours=72) <= i["reported_at"] <= as_of for i in incidents)
+        midnight = as_of.replace(hour=0, minute=0)
+        today = [i for i in incidents if i["reported_at"] >= midnight]
+        assert set(SAFETY_CATEGORIES) <= {i["category"] for i in today}, as_of
+        assert all(i["status"] in OPEN_STATUSES for i in today)
+        assert all(as_of - timedelta(hours=72) <= e["ts"] <= as_of for e in data.tables["sensor_events"])
+
+
+def test_onemap_demo_loads_again_a_demo_of_another_day(demo_db):
+    from data.demo import DEMO_AS_OF
+    from host.cli.web import demo_load_reason
+
+    assert demo_load_reason(now=DEMO_AS_OF + timedelta(hours=5)) is None
+    assert "more than a day" in demo_load_reason(now=DEMO_AS_OF + timedelta(days=1, minutes=1))
+    assert demo_load_reason(now=DEMO_AS_OF, reload=True) == "--reload-demo"

@@ -53,12 +53,13 @@ def index(request: HttpRequest) -> HttpResponse:
     return _json({
         "title": "Incident kernel density (事件核密度)",
         "description": (
-            f"Daily kernel density of published incidents, {density.KERNEL} kernel, bandwidth "
+            f"Daily kernel density of published incidents, false alarms left out, {density.KERNEL} kernel, bandwidth "
             f"{density.BANDWIDTH_M:g} m, cell {density.CELL_M:g} m, in {density.UNITS}, computed in "
             f"EPSG:{density.CRS_EPSG}; days are local days in {density.TZ}."
         ),
         "grid": checked.grid_code,
         "categories": list(checked.categories),
+        "excluded_statuses": list(density.EXCLUDED_STATUSES),
         "today": density.today().isoformat(),
         "latest": latest,
         "days": [{"date": day.isoformat(), "count": count} for day, count in days],
@@ -89,6 +90,7 @@ def _day_json(request: HttpRequest, raster: density.DensityRaster, overlay: dens
         "timezone": str(density.TZ),
         "grid": checked.grid_code,
         "categories": list(checked.categories),
+        "excluded_statuses": list(density.EXCLUDED_STATUSES),
         "count": raster.count,
         "empty": raster.empty,
         "max": raster.max_density,

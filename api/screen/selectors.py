@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from django.db import connection
 from django.utils import timezone
 
+from core.settings import settings
 from core.vocabulary import (
     CARE_CATEGORY,
     OPEN_STATUSES,
@@ -28,7 +29,7 @@ from gis.cases.selectors import CASE_ESCALATED_SQL, CASE_OPEN_SQL, CASE_OVERDUE_
 from gis.incidents.selectors import INCIDENT_FEATURE_JSON
 
 # alerts about one elder (CARE_CATEGORY) are shown only as counts and highlighted buildings
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+LOCAL_TZ = ZoneInfo(settings().time_zone)  # "today" on every panel (ONEMAP_TIME_ZONE)
 LIVE_WINDOW = timedelta(hours=24)
 LIVE_LIMIT = 500  # initial live markers; the page keeps at most 2,000
 WEDGE_LENGTH_M = 40.0

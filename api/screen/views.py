@@ -78,7 +78,7 @@ def _page_html_cached(code: str, name: str, level: int, bounds: tuple, outline: 
 
     west, south, east, north = bounds
     fmap = folium.Map(location=[(south + north) / 2, (west + east) / 2], zoom_start=15, tiles=None,
-                      max_zoom=22, min_zoom=8, prefer_canvas=False, control_scale=True, attribution_control=False)
+                      max_zoom=22, min_zoom=8, prefer_canvas=False, control_scale=False, attribution_control=False)  # screen.js: a metric scale
     # every asset from this server: folium's CDN defaults are replaced, jQuery/Bootstrap dropped
     fmap.default_js = [("leaflet", "/vendor/leaflet/leaflet.js"),
                        ("vectorgrid", "/vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js"),
@@ -117,6 +117,7 @@ def _page_html_cached(code: str, name: str, level: int, bounds: tuple, outline: 
         "categories": CATEGORY_LABELS, "colours": CATEGORY_COLOURS, "statuses": STATUS_LABELS,
         "partyKinds": PARTY_KIND_LABELS, "services": SERVICE_LABELS, "sources": SOURCE_LABELS,
         "channels": CHANNEL_LABELS,
+        "timeZone": scene_time_zone(),  # the clock and every time on the page (ONEMAP_TIME_ZONE)
         "limits": {"markers": MAX_LIVE_MARKERS, "events": MAX_EVENT_ROWS, "newSeconds": 60},
         "lists": {"caseGrids": MAX_CASE_GRID_ROWS, "deadLetters": MAX_DEAD_ROWS},
     }
@@ -125,6 +126,13 @@ def _page_html_cached(code: str, name: str, level: int, bounds: tuple, outline: 
     root.header.add_child(Element(f"<script>window.ONEMAP_SCREEN_CONFIG = {script};</script>"))
     html = root.render()
     return html.replace("<html>", '<html lang="zh-CN">', 1)
+
+
+def scene_time_zone() -> str:
+    """The one time zone of the screen's panels and clock (``ONEMAP_TIME_ZONE``, default Asia/Shanghai)."""
+    from core.settings import settings
+
+    return settings().time_zone
 
 
 def tile_zooms() -> dict[str, list[int]]:

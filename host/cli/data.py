@@ -102,11 +102,12 @@ def demo_moment(raw: str | None):
 
 def load_demo_and_cases(*, seed: int, progress: bool, as_of, cases: bool = True):
     """The demo community, then cases for its recent incidents walked through the services (both for ``as_of``)."""
-    from data.cases import load_demo_cases
+    from data.cases import forget_demo_cases, load_demo_cases
     from data.demo import load_demo
 
     summary = load_demo(seed=seed, progress=progress, as_of=as_of)
     if cases:
+        forget_demo_cases()  # an earlier load's cases belong to its own moment; walk them again for this one
         if progress:
             print("walking the recent incidents' cases through the services ...", flush=True)
         summary.counts["cases"] = sum(load_demo_cases(as_of=as_of, seed=seed).values())

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from datetime import datetime, timedelta
 
 from core.cli import CommandError, setup_django
 from host.cli.database import migrate_quietly
@@ -72,15 +73,17 @@ def cmd_demo(args) -> int:
     setup_django(log_progress=True)
     print("[2/4] migrating the schema ...", flush=True)
     migrate_quietly()
-    from data.demo import DEFAULT_SEED, demo_is_loaded
+    from data.demo import DEFAULT_SEED
     from host.cli.data import demo_moment, load_demo_and_cases
 
-    if args.reload_demo or not demo_is_loaded():
-        print("[3/4] generating and loading the demo community (Pingdeng Street) for now, with its cases ...",
-              flush=True)
-        print(load_demo_and_cases(seed=DEFAULT_SEED, progress=True, as_of=demo_moment("now")).describe())
+    now = demo_moment("now")
+    why = demo_load_reason(now=now, reload=args.reload_demo)
+    if why:
+        print(f"[3/4] {why}: generating and loading the demo community (Pingdeng Street) as of "
+              f"{now:%Y-%m-%d %H:%M %Z}, with its cases ...", flush=True)
+        print(load_demo_and_cases(seed=DEFAULT_SEED, progress=True, as_of=now).describe())
     else:
-        print("[3/4] demo community already loaded (use --reload-demo to load it again)")
+        print("[3/4] demo community already loaded for today (use --reload-demo to load it again)")
     username, token = demo_screen_login()
     from host.cli.broker import start_broker, start_ingest_beside_server, start_simulator_beside_server
     from host.cli.worker import start_beside_server, stop_child
@@ -104,6 +107,26 @@ def cmd_demo(args) -> int:
             stop_child(simulator)
         stop_child(ingest)
         stop_child(worker)
+
+
+DEMO_STALE_AFTER = timedelta(days=1)  # a demo loaded as of longer ago than this is loaded again for now
+
+
+def demo_load_reason(*, now: datetime, reload: bool = False) -> str | None:
+    """Why ``onemap demo`` must load the demo (for ``now``), or None when the one in place is alive today.
+
+    Its incidents, cases and sensor events are dated relative to the moment it was loaded for; a day later
+    the screen's "today" panels and its live list would be empty, so an older demo is loaded again."""
+    from data.demo import demo_loaded_as_of
+
+    if reload:
+        return "--reload-demo"
+    loaded = demo_loaded_as_of()
+    if loaded is None:
+        return "no demo loaded yet"
+    if now - loaded > DEMO_STALE_AFTER or loaded > now + DEMO_STALE_AFTER:
+        return f"the demo in place was loaded as of {loaded:%Y-%m-%d %H:%M}, more than a day from now"
+    return None
 
 
 def demo_screen_login() -> tuple[str, str]:

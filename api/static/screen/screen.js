@@ -51,7 +51,8 @@
 
   function setupPanes() {
     [['omGrids', 350], ['omBuildings', 360], ['omDensity', 365], ['omParking', 370], ['omZones', 380], ['omCare', 390],
-     ['omCameras', 410], ['omIncidentTiles', 420], ['omLabels', 550]].forEach(function (p) {
+     // grid names above the live markers (Leaflet's marker pane is 600), below tooltips (650)
+     ['omCameras', 410], ['omIncidentTiles', 420], ['omLabels', 640]].forEach(function (p) {
       map.createPane(p[0]).style.zIndex = String(p[1]);
     });
     map.getPane('omLabels').style.pointerEvents = 'none';
@@ -163,6 +164,7 @@
     var outline = window[cfg.outlineName];
     if (outline) overlays['当前网格 Focus grid'] = outline;
     L.control.layers(bases, overlays, { collapsed: false, position: 'topright' }).addTo(map);
+    L.control.scale({ metric: true, imperial: false, position: 'bottomleft' }).addTo(map);
     var legend = L.control({ position: 'bottomleft' });
     legend.onAdd = function () {
       var div = L.DomUtil.create('div', 'om-legend');
@@ -248,6 +250,9 @@
           note.appendChild(el('i', { 'class': 'om-swatch om-heat' }));
           note.appendChild(document.createTextNode('事件密度 density ' + day.date + ' (≤ ' +
             Math.round(day.max) + '/km²) '));
+          if ((day.excluded_statuses || []).indexOf('false_alarm') >= 0) {
+            note.appendChild(el('span', { 'class': 'om-note om-density-excluded' }, '不含误报 false alarms excluded '));
+          }
           note.appendChild(el('a', { href: day.links.tif, download: '' }, 'GeoTIFF'));
         }
       });
@@ -298,9 +303,17 @@
     });
   }
 
+  // the open incidents of the last 24 hours: their markers, and the live list (newest on top) so it is never
+  // empty on open while incidents are open; the feed adds to both from then on
   function loadLive() {
     return getJSON(cfg.urls.live + gridQuery).then(function (fc) {
-      fc.features.slice().reverse().forEach(function (f) { upsertMarker(f, false); });
+      var list = document.getElementById('om-event-list');
+      list.textContent = '';
+      eventCount = 0;
+      fc.features.slice().reverse().forEach(function (f) {
+        upsertMarker(f, false);
+        addEventRow({ op: 'open', id: f.id }, f, new Date(f.properties.reported_at), true);
+      });
     });
   }
 
@@ -705,7 +718,7 @@
 
   var eventCount = 0;
 
-  function addEventRow(d, f) {
+  function addEventRow(d, f, at, initial) {
     var list = document.getElementById('om-event-list');
     var p = f ? f.properties : {};
     var category = p.category || '';
@@ -713,8 +726,8 @@
     if (d.op === 'delete') what = '已删除 deleted #' + d.id;
     else if (category === CARE) what = (cfg.statuses[p.status] || p.status) + ' · ' + (p.grid_name || '');
     else what = (cfg.statuses[p.status] || p.status) + ' · ' + (p.grid_name || '') + ' ' + (p.title || '');
-    var row = el('li', { 'class': 'om-fresh', 'data-incident-id': String(d.id) }, [
-      el('span', { 'class': 'om-time' }, clock(new Date())),
+    var row = el('li', { 'class': initial ? 'om-open' : 'om-fresh', 'data-incident-id': String(d.id) }, [
+      el('span', { 'class': 'om-time' }, clock(at || new Date())),
       el('span', { 'class': 'om-chip', style: '--c:' + (cfg.colours[category] || '#8aa3bd') },
         category ? (cfg.categories[category] || category) : '—'),
       el('span', { 'class': 'om-what' }, what)
@@ -869,26 +882,39 @@
     return div.innerHTML;
   }
 
-  function pad(n) { return (n < 10 ? '0' : '') + n; }
+  // every time on the page is the server's time zone (cfg.timeZone), whatever the browser's
+  var zoned = null;  // made on first use: the clock starts before this line runs
 
-  function clock(d) { return pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds()); }
+  function local(d) {
+    var out = {};
+    zoned = zoned || new Intl.DateTimeFormat('en-GB', {
+      timeZone: cfg.timeZone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit',
+      hour: '2-digit', minute: '2-digit', second: '2-digit'
+    });
+    zoned.formatToParts(d).forEach(function (p) { if (p.type !== 'literal') out[p.type] = p.value; });
+    return out;
+  }
+
+  function clock(d) { var t = local(d); return t.hour + ':' + t.minute + ':' + t.second; }
 
   function dateTime(iso) {
     if (!iso) return '—';
-    var d = new Date(iso);
-    return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + ' ' + clock(d);
+    var t = local(new Date(iso));
+    return t.year + '-' + t.month + '-' + t.day + ' ' + t.hour + ':' + t.minute + ':' + t.second;
   }
 
   function shortDate(iso) {
-    var d = new Date(iso);
-    return pad(d.getMonth() + 1) + '-' + pad(d.getDate());
+    var t = local(new Date(iso));
+    return t.month + '-' + t.day;
   }
 
   function startClock() {
     var node = document.getElementById('om-clock');
+    node.title = cfg.timeZone;
     function tick() {
-      var d = new Date();
-      node.textContent = d.getFullYear() + '年' + (d.getMonth() + 1) + '月' + d.getDate() + '日 ' + clock(d);
+      var t = local(new Date());
+      node.textContent = t.year + '年' + Number(t.month) + '月' + Number(t.day) + '日 ' + t.hour + ':' + t.minute + ':' +
+        t.second;
     }
     tick();
     setInterval(tick, 1000);
