@@ -20,7 +20,7 @@ import numpy as np
 from vision.calibration import Calibration
 from vision.classifier import FallingClassifier, TrackSample
 from vision.config import DetectorConfig
-from vision.events import VisionEvent
+from vision.events import Lifecycle, VisionEvent
 from vision.physics import G, BallisticFit, GateResult, gravity_gate
 from vision.sources import Frame
 from vision.stages import Detection, ForegroundDetector, Stabiliser, Track, Tracker, combined_detection as _combined
@@ -38,18 +38,6 @@ MIN_PIECE_FRAMES = 3  # shortest ended track kept as a piece to join
 MAX_PIECES = 60
 LEAP_GAP_FRAMES = 3  # a gap this long before the last blob or two of a track: were they within reach of a fall?
 STILL_TAIL_FRAMES = 3  # frames after a track's last new lowest point that make a tail to cut
-
-
-@dataclass(frozen=True)
-class Lifecycle:
-    """One step of an event's life: ``start`` (gate passed), ``update`` (track grew), ``end``."""
-
-    kind: str
-    event_id: int
-    first_frame: int
-    last_frame: int
-    event: VisionEvent | None = None  # on ``end``: the accepted event, or None when it was rejected
-    reason: str = ""
 
 
 class FallingObjectDetector:

@@ -1,0 +1,177 @@
+"""The streaming core: frames from a source through pluggable detector stages, with evidence and event hooks.
+
+``onemap vision analyze`` (a file, events collected at the end) and ``onemap vision run``
+(a live camera, each incident written the moment its event ends) both run this loop.
+A detector stage is anything with ``process(frame) -> [Lifecycle]`` and
+``finish() -> [Lifecycle]``, built for a frame size by a factory; the falling-object
+detector is the first (:func:`falling_stage`), fire and smoke can be another.
+
+Two hooks see each accepted event: ``on_ended(event, latency)`` when the detector ends it
+(before its evidence clip has its post-roll) and ``on_sealed(event, handle)`` when its
+clip, keyframe and chained record are written (``handle`` is what ``on_ended`` returned).
+After a live stream's gap (a new ``segment``) every stage is finished and built again, so
+no track runs across the gap and the background is learnt afresh.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+from vision.calibration import Calibration, CalibrationError
+from vision.config import DetectorConfig
+from vision.events import Lifecycle, VisionEvent
+from vision.sources import Frame
+
+
+class DetectorStage(Protocol):
+    """A detector: frames in, lifecycle steps out."""
+
+    rejections: dict[str, int]
+
+    def process(self, frame: Frame) -> list[Lifecycle]: ...
+
+    def finish(self) -> list[Lifecycle]: ...
+
+
+StageFactory = Callable[[int, int], DetectorStage]  # (width, height) of the stream -> a fresh stage
+OnEnded = Callable[[VisionEvent, "float | None"], object]
+OnSealed = Callable[[VisionEvent, object], None]
+
+
+def falling_stage(*, calibration: Calibration | dict | None, config: DetectorConfig,
+                  classifier=None) -> StageFactory:
+    """A factory of falling-object detectors (高空抛物) for the stream's frame size."""
+    from vision.falling import FallingObjectDetector
+    from vision.training import load_or_train
+
+    if isinstance(calibration, dict):
+        calibration = Calibration.from_dict(calibration) if calibration else None
+    classifier = classifier if classifier is not None else load_or_train()
+
+    def build(width: int, height: int) -> DetectorStage:
+        return FallingObjectDetector(calibration=fit_calibration(calibration, width, height), width=width,
+                                     height=height, config=config, classifier=classifier)
+
+    return build
+
+
+def fit_calibration(calibration: Calibration | None, width: int, height: int) -> Calibration | None:
+    """The calibration scaled to the frame size; a CalibrationError when it cannot be."""
+    if calibration is None:
+        return None
+    try:
+        return calibration.scaled_to(width, height)
+    except CalibrationError:
+        raise
+    except ValueError as exc:
+        raise CalibrationError(str(exc)) from None
+
+
+@dataclass
+class StreamingCore:
+    """Runs a source through the stages; evidence per camera when ``evidence_dir`` is given."""
+
+    source: object  # a VideoFileSource or StreamSource
+    stages: list[StageFactory]
+    config: DetectorConfig
+    evidence_dir: Path | None = None
+    camera_code: str | None = None
+    on_ended: OnEnded | None = None
+    on_sealed: OnSealed | None = None
+    on_frame: Callable[[Frame], None] | None = None
+    frames_out: int = 0  # frames the stages have seen
+    segments: int = 0
+    rejections: dict[str, int] = field(default_factory=dict)
+    _live: list = field(default_factory=list, init=False)  # the current segment's stages
+    _recorder: object = field(default=None, init=False)
+    _segment: int | None = field(default=None, init=False)
+    _ids: dict = field(default_factory=dict, init=False)  # (stage, event id) -> evidence id, unique per core
+    _pending: dict = field(default_factory=dict, init=False)  # event key -> on_ended's handle
+
+    def run(self, *, max_frames: int | None = None) -> None:
+        """Read the source to its end (a live one: until it is stopped or given up)."""
+        for frame in self.source.frames(max_frames=max_frames):
+            if frame.segment != self._segment:
+                self._close_segment()
+                self._segment = frame.segment
+            if not self._live:
+                self._open_segment(frame)
+            if self._recorder is not None:
+                self._sealed_all(self._recorder.push(frame.index, frame.image))
+            for k, stage in enumerate(self._live):
+                self._handle(k, stage.process(frame))
+            self.frames_out += 1
+            if self.on_frame is not None:
+                self.on_frame(frame)
+        self._close_segment()
+
+    # -- segments ------------------------------------------------------------------
+
+    def _open_segment(self, frame: Frame) -> None:
+        from vision.evidence import EvidenceRecorder
+
+        height, width = frame.image.shape[:2]
+        self._live = [make(width, height) for make in self.stages]
+        self.segments += 1
+        if self.evidence_dir is not None:
+            first = self._live[0] if self._live else None
+            calibration = None
+            if first is not None and not getattr(first, "nominal", True):
+                calibration = getattr(first, "calibration", None)  # marks the floor on keyframes
+            self._recorder = EvidenceRecorder(root=Path(self.evidence_dir), camera_code=self.camera_code,
+                                              fps=self.source.fps, pre_seconds=self.config.pre_seconds,
+                                              post_seconds=self.config.post_seconds, calibration=calibration)
+
+    def _close_segment(self) -> None:
+        for k, stage in enumerate(self._live):
+            self._handle(k, stage.finish())
+            for reason, n in stage.rejections.items():
+                self.rejections[reason] = self.rejections.get(reason, 0) + n
+        if self._recorder is not None:
+            self._sealed_all(self._recorder.flush())
+        self._live, self._recorder = [], None
+
+    # -- events --------------------------------------------------------------------
+
+    def _handle(self, k: int, steps: list[Lifecycle]) -> None:
+        recorder = self._recorder
+        for step in steps:
+            if step.kind not in ("start", "end"):
+                continue
+            key = (self.segments, k, step.event_id)
+            evidence_id = self._ids.setdefault(key, len(self._ids) + 1)
+            if step.kind == "start":
+                if recorder is not None:
+                    recorder.start(evidence_id, step.first_frame)
+                continue
+            self._ids.pop(key, None)
+            if step.event is not None:
+                self._ended(step.event)
+            if recorder is not None:
+                self._sealed_all(recorder.end(evidence_id, step.first_frame, step.last_frame, step.event))
+            elif step.event is not None:
+                self._sealed(step.event)
+
+    def _ended(self, event: VisionEvent) -> None:
+        latency = None
+        if getattr(self.source, "is_live", False):
+            # the event's last frame arrived at started + t_end (monotonic)
+            latency = time.monotonic() - self.source.started - event.t_end
+        handle = self.on_ended(event, latency) if self.on_ended is not None else None
+        self._pending[_key(event)] = handle
+
+    def _sealed_all(self, events: list[VisionEvent]) -> None:
+        for event in events:
+            self._sealed(event)
+
+    def _sealed(self, event: VisionEvent) -> None:
+        handle = self._pending.pop(_key(event), None)
+        if self.on_sealed is not None:
+            self.on_sealed(event, handle)
+
+
+def _key(event: VisionEvent) -> tuple:
+    return (event.type, tuple(event.frames), round(event.t_start, 6))
