@@ -84,3 +84,34 @@ def grid_worker_for_key(*, key: str) -> GridWorker | None:
     found = sorted(GridWorker.objects.filter(Q(code=key) | Q(user__username=key)).select_related("grid"),
                    key=lambda worker: worker.code != key)  # a code beats a username
     return found[0] if found else None
+
+
+def cameras_to_run(*, codes: list[str] | None = None):
+    """Cameras the live service reads: a stream URL, and not under maintenance (``codes`` narrows them)."""
+    from gis.spatial.models import Camera
+
+    cameras = Camera.objects.exclude(stream_url="").exclude(status="maintenance")
+    if codes:
+        cameras = cameras.filter(code__in=codes)
+    return list(cameras.select_related("building").order_by("code"))
+
+
+def camera_health_rows(*, codes: list[str] | None = None) -> list[dict]:
+    """Every camera with a stream URL or a health row, with its health (None where no worker ever wrote)."""
+    from gis.spatial.models import Camera
+
+    cameras = Camera.objects.filter(~Q(stream_url="") | Q(health__isnull=False)).select_related("health")
+    if codes:
+        cameras = cameras.filter(code__in=codes)
+    rows = []
+    for camera in cameras.order_by("code"):
+        health = getattr(camera, "health", None)
+        rows.append({"code": camera.code, "name": camera.name, "status": camera.status,
+                     "stream_url": camera.stream_url, "health": _health_dict(health) if health else None})
+    return rows
+
+
+def _health_dict(health) -> dict:
+    out = {name: getattr(health, name) for name in health.REPORTED}
+    out["updated_at"] = health.updated_at
+    return out
