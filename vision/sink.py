@@ -20,6 +20,7 @@ class SinkError(RuntimeError):
 
 @dataclass(frozen=True)
 class WrittenIncident:
+    id: int
     code: str
     grid_code: str | None
     floor: int | None
@@ -68,7 +69,7 @@ def incidents_write(*, events: list[VisionEvent], camera, started_at: datetime |
                     description=f"Detected by the camera pipeline (confidence {event.confidence:.2f}).",
                 )
                 case_open(incident_id=incident.id)  # every incident is a case, from its first moment
-                written.append(WrittenIncident(code=incident.code,
+                written.append(WrittenIncident(id=incident.id, code=incident.code,
                                                grid_code=incident.grid.code if incident.grid_id else None,
                                                floor=incident.floor))
     except ServiceError as exc:
@@ -88,3 +89,10 @@ def _evidence(event: VisionEvent) -> dict:
     return {"clip": ev.get("clip"), "keyframe": ev.get("keyframe"), "record": ev.get("record"),
             "sha256": ev.get("sha256"), "frames": list(event.frames), "origin_image": list(event.origin_image),
             "column": event.column, "confidence": event.confidence}
+
+
+def incident_evidence_add(*, incident_id: int, event: VisionEvent) -> None:
+    """Attach an event's sealed evidence (clip, keyframe, chained record) to the incident written for it."""
+    from gis.incidents.services import incident_evidence_attach
+
+    incident_evidence_attach(incident_id=incident_id, evidence=_evidence(event))

@@ -37,6 +37,7 @@ class Frame:
     t: float  # seconds from the start of the video
     image: np.ndarray  # BGR, uint8
     segment: int = 0  # a live stream's connection: a new number after every reconnection
+    arrived: float | None = None  # a live frame: time.monotonic() when it was decoded
 
 
 def open_source(source, *, queue_size: int = 50, reconnect_max_seconds: float = 30.0):
@@ -185,7 +186,7 @@ class StreamSource:
     def _read_loop(self) -> None:
         import cv2
 
-        index, pause, last_frame_at = 0, 0.5, time.monotonic()
+        index, pause, last_frame_at, last_t = 0, 0.5, time.monotonic(), None
         self._lost_at = last_frame_at  # nothing yet: the first connection counts as no gap, see below
         had_frames = False
         while not self._stop.is_set():
@@ -194,7 +195,7 @@ class StreamSource:
                 fps = cap.get(cv2.CAP_PROP_FPS)
                 if fps and 1.0 <= fps <= 240.0:
                     self.fps = float(fps)
-                got = False
+                got, base = False, None
                 while not self._stop.is_set():
                     ok, image = cap.read()
                     if not ok:
@@ -210,7 +211,16 @@ class StreamSource:
                         self._lost_at = None
                         self.height, self.width = image.shape[:2]
                     pause, last_frame_at, had_frames = 0.5, now, True
-                    self._offer(Frame(index=index, t=now - self._started, image=image, segment=self.segment))
+                    # the stream's own clock: on connecting, FFmpeg hands over the seconds it read while
+                    # probing in one burst, so arrival times would squeeze a fall into an instant
+                    pos = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+                    if base is None:
+                        base = now - self._started - pos
+                    t = base + pos if pos > 0 or last_t is None else last_t + 1.0 / self.fps
+                    if last_t is not None and t <= last_t:
+                        t = last_t + 1e-3
+                    last_t = t
+                    self._offer(Frame(index=index, t=t, image=image, segment=self.segment, arrived=now))
                     self.frames_received += 1
                     index += 1
                 if got and not self._stop.is_set():

@@ -16,7 +16,9 @@ no track runs across the gap and the background is learnt afresh.
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -37,7 +39,15 @@ class DetectorStage(Protocol):
 
 
 StageFactory = Callable[[int, int], DetectorStage]  # (width, height) of the stream -> a fresh stage
-OnEnded = Callable[[VisionEvent, "float | None"], object]
+OnEnded = Callable[[VisionEvent, "EventTiming"], object]
+
+
+@dataclass(frozen=True)
+class EventTiming:
+    """When a live event happened by the wall clock, and how long its detection took."""
+
+    started_at: datetime | None  # arrival of its first frame (None for a file)
+    latency_s: float | None  # from the arrival of its last frame to now (None for a file)
 OnSealed = Callable[[VisionEvent, object], None]
 
 
@@ -90,6 +100,7 @@ class StreamingCore:
     _segment: int | None = field(default=None, init=False)
     _ids: dict = field(default_factory=dict, init=False)  # (stage, event id) -> evidence id, unique per core
     _pending: dict = field(default_factory=dict, init=False)  # event key -> on_ended's handle
+    _arrivals: deque = field(default_factory=lambda: deque(maxlen=3000), init=False)  # (index, monotonic)
 
     def run(self, *, max_frames: int | None = None) -> None:
         """Read the source to its end (a live one: until it is stopped or given up)."""
@@ -99,6 +110,8 @@ class StreamingCore:
                 self._segment = frame.segment
             if not self._live:
                 self._open_segment(frame)
+            if frame.arrived is not None:
+                self._arrivals.append((frame.index, frame.arrived))
             if self._recorder is not None:
                 self._sealed_all(self._recorder.push(frame.index, frame.image))
             for k, stage in enumerate(self._live):
@@ -156,12 +169,15 @@ class StreamingCore:
                 self._sealed(step.event)
 
     def _ended(self, event: VisionEvent) -> None:
-        latency = None
-        if getattr(self.source, "is_live", False):
-            # the event's last frame arrived at started + t_end (monotonic)
-            latency = time.monotonic() - self.source.started - event.t_end
-        handle = self.on_ended(event, latency) if self.on_ended is not None else None
+        handle = self.on_ended(event, self._timing(event)) if self.on_ended is not None else None
         self._pending[_key(event)] = handle
+
+    def _timing(self, event: VisionEvent) -> EventTiming:
+        arrived = dict(self._arrivals)
+        first, last = arrived.get(event.frames[0]), arrived.get(event.frames[1])
+        now = time.monotonic()
+        started_at = (datetime.now(timezone.utc) - timedelta(seconds=now - first)) if first is not None else None
+        return EventTiming(started_at=started_at, latency_s=now - last if last is not None else None)
 
     def _sealed_all(self, events: list[VisionEvent]) -> None:
         for event in events:
