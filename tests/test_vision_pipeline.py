@@ -26,7 +26,7 @@ RELEASE_FRAME = 30
 
 
 def render_drop(calibration: dict, path: Path, *, floor: int, u: float, seconds: float = 4.0,
-                radius_px: float = 3.0, seed: int = 0) -> tuple[float, float]:
+                radius_px: float = 3.0, seed: int = 0, release_frame: int = RELEASE_FRAME) -> tuple[float, float]:
     """Write an MJPG clip of one object dropped from ``floor`` at ``u`` metres; returns its release (u, v)."""
     cal = Calibration.from_dict(calibration).scaled_to(WIDTH, HEIGHT)
     f = cal.facade
@@ -45,7 +45,7 @@ def render_drop(calibration: dict, path: Path, *, floor: int, u: float, seconds:
     writer.set(cv2.VIDEOWRITER_PROP_QUALITY, 95)
     for k in range(int(seconds * FPS)):
         frame = background.copy()
-        t = (k - RELEASE_FRAME) / FPS
+        t = (k - release_frame) / FPS
         v = v0 - 0.5 * 9.81 * t * t if t >= 0 else v0
         if v > 0:
             x, y = cal.facade_to_image(u, v)

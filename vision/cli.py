@@ -1,4 +1,4 @@
-"""``onemap vision ...``: analyse a video, train the classifier, verify evidence.
+"""``onemap vision ...``: analyse a video, run the camera service, its status, train the classifier, verify evidence.
 
 Heavy imports (OpenCV, PyTorch, Django) happen inside the commands so that
 ``onemap --help`` stays fast.
@@ -35,6 +35,25 @@ def register(subparsers) -> None:
                          help="what to look for (default auto: falling objects, except fire and smoke for a "
                               "--camera whose purpose is courtyard or parking)")
     analyze.set_defaults(func=cmd_analyze)
+
+    run = sub.add_parser("run", help="the camera service: every enabled camera with a stream URL, until stopped")
+    run.add_argument("--camera", metavar="CODE", action="append", dest="cameras",
+                     help="run only this camera (repeat for more); default: every camera with a stream URL "
+                          "that is not under maintenance")
+    run.add_argument("--evidence-dir", metavar="DIR", type=Path,
+                     help="clips, keyframes and chained records (default $ONEMAP_VAR_DIR/evidence)")
+    run.add_argument("--health-interval", type=float, default=None, metavar="S",
+                     help="seconds between health writes (default 2)")
+    run.add_argument("--queue", type=int, default=None, metavar="FRAMES",
+                     help="frames a camera may buffer before the oldest are dropped (default 25)")
+    run.add_argument("--reconnect-max", type=float, default=10.0, metavar="S",
+                     help="longest pause between reconnection attempts (default 10)")
+    run.set_defaults(func=cmd_run)
+
+    status = sub.add_parser("status", help="each camera's live-pipeline health as its worker last wrote it")
+    status.add_argument("--camera", metavar="CODE", action="append", dest="cameras", help="only this camera")
+    status.add_argument("--json", action="store_true", help="one JSON object per camera")
+    status.set_defaults(func=cmd_status)
 
     train = sub.add_parser("train", help="train the falling-object classifier on simulated trajectories")
     train.add_argument("--seed", type=int, default=None, help="random seed (same seed, same weights)")
@@ -103,6 +122,63 @@ def cmd_analyze(args) -> int:
     return 0
 
 
+def cmd_run(args) -> int:
+    import signal
+    import threading
+
+    from vision.service import HEALTH_INTERVAL_S, LIVE_QUEUE_FRAMES, ServiceOptions, run_service
+
+    setup_django()
+    options = ServiceOptions(
+        evidence_dir=args.evidence_dir or _default_evidence_dir(),
+        health_interval=args.health_interval or HEALTH_INTERVAL_S, queue_size=args.queue or LIVE_QUEUE_FRAMES,
+        reconnect_max_seconds=args.reconnect_max,
+    )
+    if options.health_interval <= 0 or options.queue_size < 1 or options.reconnect_max_seconds <= 0:
+        raise CommandError("--health-interval and --reconnect-max must be positive, --queue at least 1")
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    print(f"onemap vision run: evidence in {options.evidence_dir}; stop with Ctrl-C or SIGTERM", flush=True)
+    run_service(codes=args.cameras, options=options, stop=stop, log=lambda msg: print(msg, flush=True))
+    print("onemap vision run: stopped", flush=True)
+    return 0
+
+
+def cmd_status(args) -> int:
+    setup_django()
+    from gis.spatial.selectors import camera_health_rows
+
+    rows = camera_health_rows(codes=args.cameras)
+    if args.json:
+        for row in rows:
+            print(json.dumps(row, ensure_ascii=False, default=str))
+        return 0
+    if not rows:
+        print("no camera has a stream URL or a health record")
+        return 0
+    from datetime import datetime, timezone
+
+    now = datetime.now(timezone.utc)
+    print(f"{'camera':<14} {'state':<13} {'fps in/out':>11} {'dropped':>14} {'gaps':>12} {'events':>6}  "
+          f"{'last event':<20} {'updated':>8}  last error")
+    for row in rows:
+        h = row["health"]
+        if h is None:
+            print(f"{row['code']:<14} {'never run':<13}")
+            continue
+        share = h["frames_dropped"] / h["frames_in"] if h["frames_in"] else 0.0
+        gaps = f"{h['gaps']} ({h['gap_seconds']:.1f} s)"
+        last = h["last_event_at"].astimezone().strftime("%m-%d %H:%M:%S") if h["last_event_at"] else "-"
+        if h["last_event_latency_s"] is not None and h["last_event_at"]:
+            last += f" +{h['last_event_latency_s']:.1f}s"
+        age = (now - h["updated_at"]).total_seconds()
+        print(f"{row['code']:<14} {h['state']:<13} {h['fps_in']:>5.1f}/{h['fps_out']:<5.1f} "
+              f"{h['frames_dropped']:>6} ({share:>4.0%}) {gaps:>12} {h['events']:>6}  {last:<20} "
+              f"{age:>6.0f} s  {h['last_error'][:80]}")
+    return 0
+
+
 def cmd_train(args) -> int:
     from vision.classifier import ClassifierError
     from vision.training import DEFAULT_SEED, train
@@ -147,9 +223,9 @@ def _detectors(choice: str, camera) -> tuple[str, ...]:
         return DETECTORS
     if choice != "auto":
         return (choice,)
-    if camera is not None and camera.purpose in ("courtyard", "parking"):
-        return ("fire_smoke",)
-    return ("falling_object",)
+    from vision.streaming import detect_for
+
+    return detect_for(camera) or ("falling_object",)
 
 
 def _read_calibration(path: Path) -> dict:

@@ -1,4 +1,4 @@
-"""What the detectors report: one vision event, and its JSON form (the contract of DESIGN.md)."""
+"""What the detectors report: one vision event, its JSON form (the contract of DESIGN.md), its lifecycle steps."""
 
 from __future__ import annotations
 
@@ -43,10 +43,14 @@ class VisionEvent:
 
 @dataclass(frozen=True)
 class Lifecycle:
-    """One step of an event's life: ``start`` (confirmed), ``update`` (still seen), ``end``."""
+    """One step of an event's life: ``start`` (confirmed), ``update`` (still seen), ``end``.
+
+    Every detector stage speaks in these steps, so the streaming core can record evidence
+    and write incidents for any of them (falling objects, fire and smoke).
+    """
 
     kind: str
-    event_id: int
+    event_id: int  # unique within one detector instance
     first_frame: int
     last_frame: int
     event: VisionEvent | None = None  # on ``end``: the accepted event, or None when it was rejected

@@ -4,14 +4,18 @@ Per camera, records are numbered and each holds the SHA-256 of the clip, the
 keyframe and the previous record, and ``HEAD`` holds the last record's hash, so
 ``verify`` notices any changed byte, a deleted record or a deleted file.
 
-Layout: ``DIR/<camera>/000001.avi``, ``000001.jpg``, ``000001.json``, ..., ``HEAD``.
+Layout: ``DIR/<camera>/000001.avi``, ``000001.jpg``, ``000001.json``, ..., ``HEAD``, ``LOCK``.
+Appending to a chain holds ``LOCK`` (flock), so several writers for one camera make one chain.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
 import re
+from contextlib import contextmanager
 from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -98,7 +102,8 @@ class EvidenceRecorder:
         import cv2
 
         height, width = self._ring[-1][1].shape[:2]
-        tmp = self.camera_dir / f".pending-{event_id}.avi"
+        # unique per writer: two processes may record for one camera at once
+        tmp = self.camera_dir / f".pending-{os.getpid()}-{id(self):x}-{event_id}.avi"
         writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"MJPG"), self.fps, (width, height))
         if not writer.isOpened():
             raise EvidenceError(f"cannot write the evidence clip {tmp}")
@@ -182,9 +187,16 @@ class EvidenceRecorder:
         return image
 
     def _seal(self, rec: _Recording) -> VisionEvent:
+        rec.writer.release()
+        # the chain's next number and its link to the last record are taken under the camera's lock,
+        # so two writers for one camera (a restarted worker beside the old one, analyze beside run)
+        # append one after the other and never fork the chain
+        with chain_lock(self.camera_dir):
+            return self._append(rec)
+
+    def _append(self, rec: _Recording) -> VisionEvent:
         import cv2
 
-        rec.writer.release()
         seq, previous = read_head(self.camera_dir)
         seq += 1
         stem = f"{seq:06d}"
@@ -209,6 +221,17 @@ class EvidenceRecorder:
         head.with_suffix(".tmp").replace(head)
         evidence = {"clip": str(clip), "keyframe": str(keyframe), "record": str(record), "sha256": hashes}
         return replace(rec.event, evidence=evidence)
+
+
+@contextmanager
+def chain_lock(camera_dir: Path):
+    """Hold the camera's evidence chain exclusively (an flock on ``LOCK`` in its folder; waits for it)."""
+    fd = os.open(Path(camera_dir) / "LOCK", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def read_head(camera_dir: Path) -> tuple[int, str | None]:

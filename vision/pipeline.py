@@ -1,4 +1,5 @@
-"""``analyze_video``: a video file or stream through the chosen detectors (falling objects, fire and smoke), with evidence."""
+"""``analyze_video``: a video file or stream through the chosen detectors (falling objects, fire and smoke),
+with evidence (built on :mod:`vision.streaming`, the core ``onemap vision run`` shares)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.vocabulary import FALLING_OBJECT_CATEGORY, FIRE_SMOKE_CATEGORY
-from vision.calibration import Calibration, CalibrationError
+from vision.calibration import Calibration
 from vision.config import DetectorConfig, FireConfig
 from vision.events import VisionEvent
 from vision.sources import VideoSourceError, VideoTruncatedError, open_source
 
-__all__ = ["AnalysisResult", "DETECTORS", "VisionEvent", "analyze_video"]
+__all__ = ["AnalysisResult", "VisionEvent", "analyze_video"]
 
 DETECTORS = (FALLING_OBJECT_CATEGORY, FIRE_SMOKE_CATEGORY)  # event types a camera can be analysed for
 
@@ -40,10 +41,10 @@ class AnalysisResult:
 def analyze_video(source, *, calibration: Calibration | dict | None = None, camera_code: str | None = None,
                   evidence_dir: Path | None = None, config: DetectorConfig | dict | None = None,
                   progress: bool = False, max_frames: int | None = None,
-                  detect: tuple[str, ...] | str = ("falling_object",),
+                  detect: tuple[str, ...] | str = (FALLING_OBJECT_CATEGORY,),
                   fire_config: FireConfig | dict | None = None) -> AnalysisResult:
     """Run the ``detect`` detectors over a video; raises VideoSourceError (nothing usable) or VideoTruncatedError."""
-    from vision.evidence import EvidenceRecorder
+    from vision.streaming import StreamingCore, detector_stages
 
     import cv2
 
@@ -53,66 +54,25 @@ def analyze_video(source, *, calibration: Calibration | dict | None = None, came
     if unknown or not detect:
         raise ValueError(f"unknown detector {unknown or detect!r}; choose from {', '.join(DETECTORS)}")
     config = config if isinstance(config, DetectorConfig) else DetectorConfig.from_dict(config)
-    fire_config = fire_config if isinstance(fire_config, FireConfig) else FireConfig.from_dict(fire_config)
     if isinstance(calibration, dict):
         calibration = Calibration.from_dict(calibration)
-    classifier = None
-    if "falling_object" in detect:
-        from vision.training import load_or_train
-
-        classifier = load_or_train()
     src = open_source(source)
+    stages = detector_stages(detect, calibration=calibration, config=config, fire_config=fire_config, fps=src.fps)
     started = time.perf_counter()
-    detector = recorder = bar = None
-    detectors: dict[str, object] = {}
     events: list[VisionEvent] = []
-
-    def handle(name: str, steps) -> None:
-        for step in steps:
-            key = f"{name}-{step.event_id}"  # each detector numbers its own events
-            if recorder is None:
-                if step.kind == "end" and step.event is not None:
-                    events.append(step.event)
-            elif step.kind == "start":
-                recorder.start(key, step.first_frame)
-            elif step.kind == "end":
-                events.extend(recorder.end(key, step.first_frame, step.last_frame, step.event))
-
+    bar = _progress_bar(src.declared_frames or None) if progress else None
+    core = StreamingCore(source=src, stages=stages, config=config, evidence_dir=evidence_dir,
+                         camera_code=camera_code, on_sealed=lambda event, _: events.append(event),
+                         on_frame=(lambda frame: bar.update(1)) if bar is not None else None)
     try:
-        for frame in src.frames(max_frames=max_frames):
-            if not detectors:
-                height, width = frame.image.shape[:2]
-                calibration = _fit_calibration(calibration, width, height)
-                detectors = _detectors(detect, calibration, width, height, config, fire_config, classifier, src.fps)
-                detector = detectors.get("falling_object")
-                if evidence_dir is not None:
-                    pre = max(config.pre_seconds if detector else 0, fire_config.pre_seconds if "fire_smoke" in
-                              detectors else 0)
-                    post = max(config.post_seconds if detector else 0, fire_config.post_seconds if "fire_smoke" in
-                               detectors else 0)
-                    facade = detector.calibration if detector is not None and not detector.nominal else calibration
-                    recorder = EvidenceRecorder(root=Path(evidence_dir), camera_code=camera_code, fps=src.fps,
-                                                pre_seconds=pre, post_seconds=post, calibration=facade)
-                if progress:
-                    bar = _progress_bar(src.declared_frames or None)
-            if recorder is not None:
-                events.extend(recorder.push(frame.index, frame.image))
-            for name, stage in detectors.items():
-                handle(name, stage.process(frame))
-            if bar is not None:
-                bar.update(1)
-        for name, stage in detectors.items():
-            handle(name, stage.finish())
-        if recorder is not None:
-            events.extend(recorder.flush())
+        core.run(max_frames=max_frames)
     finally:
         if bar is not None:
             bar.close()
     events.sort(key=lambda e: (e.t_start, e.frames))
     result = AnalysisResult(
         events=events, frames_read=src.frames_read, frames_dropped=src.frames_dropped, fps=src.fps,
-        seconds=time.perf_counter() - started,
-        rejections={k: v for stage in detectors.values() for k, v in stage.rejections.items()},
+        seconds=time.perf_counter() - started, rejections=dict(core.rejections),
     )
     problem = src.truncation(max_frames=max_frames)
     if problem is not None:
@@ -120,33 +80,6 @@ def analyze_video(source, *, calibration: Calibration | dict | None = None, came
             raise VideoSourceError(problem)
         raise VideoTruncatedError(problem, result)
     return result
-
-
-def _detectors(detect, calibration, width, height, config, fire_config, classifier, fps) -> dict:
-    """The detector stages asked for, in a fixed order; each has ``process(frame)``, ``finish()`` and ``rejections``."""
-    stages = {}
-    if "falling_object" in detect:
-        from vision.falling import FallingObjectDetector
-
-        stages["falling_object"] = FallingObjectDetector(calibration=calibration, width=width, height=height,
-                                                         config=config, classifier=classifier)
-    if "fire_smoke" in detect:
-        from vision.fire import FireDetector
-
-        stages["fire_smoke"] = FireDetector(calibration=calibration, width=width, height=height, config=fire_config,
-                                            fps=fps)
-    return stages
-
-
-def _fit_calibration(calibration: Calibration | None, width: int, height: int) -> Calibration | None:
-    if calibration is None:
-        return None
-    try:
-        return calibration.scaled_to(width, height)
-    except CalibrationError:
-        raise
-    except ValueError as exc:
-        raise CalibrationError(str(exc)) from None
 
 
 def _progress_bar(total: int | None):

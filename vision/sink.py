@@ -27,6 +27,7 @@ class SinkError(RuntimeError):
 
 @dataclass(frozen=True)
 class WrittenIncident:
+    id: int
     code: str
     grid_code: str | None
     floor: int | None
@@ -80,7 +81,7 @@ def incidents_write(*, events: list[VisionEvent], camera, started_at: datetime |
                     + ("" if event.location else " Placed from the camera's position and heading (no calibration)."),
                 )
                 case_open(incident_id=incident.id)  # every incident is a case, from its first moment
-                written.append(WrittenIncident(code=incident.code,
+                written.append(WrittenIncident(id=incident.id, code=incident.code,
                                                grid_code=incident.grid.code if incident.grid_id else None,
                                                floor=incident.floor))
     except ServiceError as exc:
@@ -118,3 +119,10 @@ def _evidence(event: VisionEvent) -> dict:
             "sha256": ev.get("sha256"), "frames": list(event.frames), "origin_image": list(event.origin_image),
             "column": event.column, "confidence": event.confidence} | (
                 {"box": list(event.box)} if event.box is not None else {})
+
+
+def incident_evidence_add(*, incident_id: int, event: VisionEvent) -> None:
+    """Attach an event's sealed evidence (clip, keyframe, chained record) to the incident written for it."""
+    from gis.incidents.services import incident_evidence_attach
+
+    incident_evidence_attach(incident_id=incident_id, evidence=_evidence(event))

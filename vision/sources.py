@@ -36,6 +36,8 @@ class Frame:
     index: int  # position in the stream (gaps mean dropped frames)
     t: float  # seconds from the start of the video
     image: np.ndarray  # BGR, uint8
+    segment: int = 0  # a live stream's connection: a new number after every reconnection
+    arrived: float | None = None  # a live frame: time.monotonic() when it was decoded
 
 
 def open_source(source, *, queue_size: int = 50, reconnect_max_seconds: float = 30.0):
@@ -99,9 +101,16 @@ class VideoFileSource:
 
 
 class StreamSource:
-    """A live RTSP/HTTP stream read by a thread into a bounded queue; reconnects with backoff."""
+    """A live RTSP/HTTP stream read by a thread into a bounded queue; reconnects with backoff.
+
+    The reader never waits for the analysis: when the queue is full the oldest frame is
+    dropped and counted. A connection that stops delivering frames is a gap; gaps are
+    counted and their length summed, and frames after one carry a new ``segment``.
+    """
 
     is_live = True
+    OPEN_TIMEOUT_MS = 5000
+    READ_TIMEOUT_MS = 5000
 
     def __init__(self, url: str, *, queue_size: int = 50, reconnect_max_seconds: float = 30.0,
                  give_up_after: float | None = None):
@@ -109,19 +118,44 @@ class StreamSource:
         self.fps = 25.0
         self.declared_frames = 0
         self.width = self.height = 0
-        self.frames_read = 0
+        self.frames_read = 0  # handed to the analysis
+        self.frames_received = 0  # decoded from the stream (read + dropped + still queued)
         self.frames_dropped = 0
         self.reconnects = 0
+        self.connected = False
+        self.gaps = 0
+        self.gap_seconds = 0.0
+        self.last_gap_seconds: float | None = None
+        self.last_error = ""
+        self.last_error_at: float | None = None  # time.time()
+        self.segment = 0
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self._stop = threading.Event()
         self._backoff_cap = reconnect_max_seconds
         self._give_up_after = give_up_after
         self._thread: threading.Thread | None = None
         self._started = 0.0
+        self.started_wall = 0.0  # time.time() at t = 0
+        self._lost_at: float | None = None  # monotonic time the current gap began
+
+    @property
+    def started(self) -> float:
+        """``time.monotonic()`` at t = 0 of the frames' timestamps."""
+        return self._started
+
+    def current_gap_seconds(self) -> float:
+        """Seconds of the gap going on now (0 while frames arrive)."""
+        lost = self._lost_at
+        return time.monotonic() - lost if lost is not None else 0.0
+
+    def stop(self) -> None:
+        """Ask the reader to stop; ``frames`` ends soon after (within a read timeout)."""
+        self._stop.set()
 
     def frames(self, *, max_frames: int | None = None) -> Iterator[Frame]:
-        """Yield frames as they arrive; ends when the stream is given up or ``max_frames`` are read."""
+        """Yield frames as they arrive; ends when the stream is given up, stopped or ``max_frames`` are read."""
         self._started = time.monotonic()
+        self.started_wall = time.time()
         self._thread = threading.Thread(target=self._read_loop, name=f"stream {self.url}", daemon=True)
         self._thread.start()
         try:
@@ -139,25 +173,69 @@ class StreamSource:
             return f"{self.url}: the stream delivered no frame"
         return None
 
+    def _open(self):
+        import cv2
+
+        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, self.OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+                  self.READ_TIMEOUT_MS]
+        return cv2.VideoCapture(self.url, cv2.CAP_FFMPEG, params)
+
+    def _error(self, message: str) -> None:
+        self.last_error, self.last_error_at = message, time.time()
+
     def _read_loop(self) -> None:
         import cv2
 
-        index, pause, last_frame_at = 0, 0.5, time.monotonic()
+        index, pause, last_frame_at, last_t = 0, 0.5, time.monotonic(), None
+        self._lost_at = last_frame_at  # nothing yet: the first connection counts as no gap, see below
+        had_frames = False
         while not self._stop.is_set():
-            cap = cv2.VideoCapture(self.url)
+            cap = self._open()
             if cap.isOpened():
                 fps = cap.get(cv2.CAP_PROP_FPS)
                 if fps and 1.0 <= fps <= 240.0:
                     self.fps = float(fps)
+                got, base = False, None
                 while not self._stop.is_set():
                     ok, image = cap.read()
                     if not ok:
                         break
-                    pause, last_frame_at = 0.5, time.monotonic()
-                    self._offer(Frame(index=index, t=last_frame_at - self._started, image=image))
+                    now = time.monotonic()
+                    if not got:
+                        got = True
+                        self.connected = True
+                        if had_frames and self._lost_at is not None:  # a gap has ended
+                            self.last_gap_seconds = now - self._lost_at
+                            self.gap_seconds += self.last_gap_seconds
+                            self.segment += 1
+                        self._lost_at = None
+                        self.height, self.width = image.shape[:2]
+                    pause, last_frame_at, had_frames = 0.5, now, True
+                    # the stream's own clock: on connecting, FFmpeg hands over the seconds it read while
+                    # probing in one burst, so arrival times would squeeze a fall into an instant
+                    pos = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+                    if base is None:
+                        base = now - self._started - pos
+                    t = base + pos if pos > 0 or last_t is None else last_t + 1.0 / self.fps
+                    if last_t is not None and t <= last_t:
+                        t = last_t + 1e-3
+                    last_t = t
+                    self._offer(Frame(index=index, t=t, image=image, segment=self.segment, arrived=now))
+                    self.frames_received += 1
                     index += 1
+                if got and not self._stop.is_set():
+                    self.gaps += 1
+                    self._lost_at = last_frame_at
+                    self._error(f"{self.url}: the stream stopped delivering frames")
+                elif not got and not self._stop.is_set():
+                    self._error(f"{self.url}: opened, but no frame could be read")
+            else:
+                self._error(f"{self.url}: cannot connect")
             cap.release()
+            self.connected = False
             if self._give_up_after is not None and time.monotonic() - last_frame_at > self._give_up_after:
+                break
+            if self._stop.is_set():
                 break
             self.reconnects += 1
             self._stop.wait(pause)

@@ -334,10 +334,18 @@ SELECT json_build_object('type', 'FeatureCollection', 'features', coalesce(json_
     'type', 'Feature', 'id', c.id, 'geometry', ST_AsGeoJSON(c.geom, 7)::json,
     'properties', json_build_object('code', c.code, 'name', c.name, 'purpose', c.purpose, 'status', c.status,
                                     'heading_deg', c.heading_deg, 'fov_deg', c.fov_deg,
-                                    'wedge', ST_AsGeoJSON(w.wedge, 7)::json)
+                                    'wedge', ST_AsGeoJSON(w.wedge, 7)::json,
+                                    'health', CASE WHEN h.camera_id IS NULL THEN NULL ELSE json_build_object(
+                                        'state', h.state, 'connected', h.connected, 'fps_in', h.fps_in,
+                                        'fps_out', h.fps_out, 'frames_in', h.frames_in,
+                                        'frames_dropped', h.frames_dropped, 'gaps', h.gaps,
+                                        'gap_seconds', h.gap_seconds, 'events', h.events,
+                                        'last_event_at', h.last_event_at, 'last_error', h.last_error,
+                                        'last_error_at', h.last_error_at, 'updated_at', h.updated_at) END)
 ) ORDER BY c.code), '[]'))
 FROM (SELECT * FROM cameras WHERE purpose <> 'peephole' AND grid_id IN (SELECT id FROM scope)
       ORDER BY code LIMIT %(limit)s) c
+LEFT JOIN camera_health h ON h.camera_id = c.id
 CROSS JOIN LATERAL (
     SELECT ST_MakePolygon(ST_MakeLine(
         ARRAY[c.geom]
@@ -352,7 +360,8 @@ CROSS JOIN LATERAL (
 
 
 def cameras_with_wedges(*, grid_id: int, length_m: float = WEDGE_LENGTH_M, limit: int = 5000) -> dict:
-    """Public-space cameras (no peepholes) with status and a field-of-view wedge polygon, as GeoJSON."""
+    """Public-space cameras (no peepholes) with status, a field-of-view wedge polygon and the live pipeline's
+    health (``None`` where ``onemap vision run`` never ran the camera), as GeoJSON."""
     return _fetch_json(_CAMERAS, {"grid_id": grid_id, "length": length_m, "steps": WEDGE_STEPS, "limit": limit})
 
 

@@ -89,6 +89,15 @@ def incident_update(
 
 
 @transaction.atomic
+def incident_evidence_attach(*, incident_id: int, evidence: dict) -> Incident:
+    """Add evidence that was sealed after the incident was written (a live camera's clip after its post-roll)."""
+    incident = Incident.objects.select_for_update().get(pk=incident_id)
+    incident.evidence = {**(incident.evidence or {}), **evidence}
+    incident.save(update_fields=["evidence"])
+    return incident
+
+
+@transaction.atomic
 def incident_delete(*, incident_id: int) -> None:
     """Remove an incident (administrators correcting mistakes; cases are normally closed, not deleted)."""
     Incident.objects.get(pk=incident_id).delete()

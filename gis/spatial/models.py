@@ -148,6 +148,48 @@ class Camera(Synthetic):
         ]
 
 
+class CameraHealth(models.Model):
+    """How a camera's live pipeline (``onemap vision run``) is doing, written by its worker every few seconds."""
+
+    STATES = [("starting", "starting"), ("connected", "connected"), ("reconnecting", "reconnecting"),
+              ("stopped", "stopped"), ("failed", "failed")]
+    # what a worker reports (everything but the camera and the time of writing)
+    REPORTED = ("state", "connected", "fps_in", "fps_out", "frames_in", "frames_out", "frames_dropped", "reconnects",
+                "gaps", "gap_seconds", "last_gap_seconds", "events", "last_event_at", "last_event_latency_s",
+                "last_error", "last_error_at", "worker_pid", "started_at")
+
+    camera = models.OneToOneField(Camera, primary_key=True, on_delete=models.CASCADE, related_name="health")
+    state = models.CharField(max_length=20, choices=STATES, default="starting")
+    connected = models.BooleanField(default=False)
+    fps_in = models.FloatField(default=0.0, help_text="Frames per second received from the stream (last interval)")
+    fps_out = models.FloatField(default=0.0, help_text="Frames per second analysed (last interval)")
+    frames_in = models.BigIntegerField(default=0, help_text="Frames received since the worker started")
+    frames_out = models.BigIntegerField(default=0, help_text="Frames analysed since the worker started")
+    frames_dropped = models.BigIntegerField(default=0, help_text="Frames dropped because analysis fell behind")
+    reconnects = models.IntegerField(default=0, help_text="Times the stream was opened again after losing it")
+    gaps = models.IntegerField(default=0, help_text="Times the stream stopped delivering frames after it had")
+    gap_seconds = models.FloatField(default=0.0, help_text="Seconds without frames, over all gaps")
+    last_gap_seconds = models.FloatField(null=True, blank=True)
+    events = models.IntegerField(default=0, help_text="Incidents written since the worker started")
+    last_event_at = models.DateTimeField(null=True, blank=True)
+    last_event_latency_s = models.FloatField(null=True, blank=True,
+                                             help_text="Seconds from the event's last frame to its incident's commit")
+    last_error = models.TextField(blank=True, default="")
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    worker_pid = models.IntegerField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "camera_health"
+        constraints = [
+            CheckConstraint(condition=Q(state__in=["starting", "connected", "reconnecting", "stopped", "failed"]),
+                            name="camera_health_state_known"),
+            CheckConstraint(condition=Q(frames_dropped__gte=0, frames_in__gte=0, frames_out__gte=0),
+                            name="camera_health_counts_nonnegative"),
+        ]
+
+
 class ParkingSpot(Synthetic):
     KINDS = [("public", "public"), ("residential", "residential"), ("disabled", "disabled"), ("ev", "EV charging")]
     OCCUPANCY = [("free", "free"), ("occupied", "occupied"), ("unknown", "unknown")]

@@ -84,3 +84,47 @@ def grid_worker_for_key(*, key: str) -> GridWorker | None:
     found = sorted(GridWorker.objects.filter(Q(code=key) | Q(user__username=key)).select_related("grid"),
                    key=lambda worker: worker.code != key)  # a code beats a username
     return found[0] if found else None
+
+
+def cameras_to_run(*, codes: list[str] | None = None):
+    """Cameras the live service reads: a real stream URL, not under maintenance (``codes`` narrows them).
+
+    A URL whose host is under ``.invalid`` (RFC 2606: never resolves) is a placeholder, as the demo's are.
+    """
+    from gis.spatial.models import Camera
+
+    cameras = Camera.objects.exclude(stream_url="").exclude(status="maintenance")
+    if codes:
+        cameras = cameras.filter(code__in=codes)
+    return [c for c in cameras.select_related("building").order_by("code") if not placeholder_url(c.stream_url)]
+
+
+def placeholder_url(url: str) -> bool:
+    """True for a stream URL at a reserved ``.invalid`` host (a stand-in, never a camera)."""
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").rstrip(".")
+    return host == "invalid" or host.endswith(".invalid")
+
+
+def camera_health_rows(*, codes: list[str] | None = None) -> list[dict]:
+    """Every camera with a real stream URL or a health row, with its health (None where no worker ever wrote)."""
+    from gis.spatial.models import Camera
+
+    cameras = Camera.objects.filter(~Q(stream_url="") | Q(health__isnull=False)).select_related("health")
+    if codes:
+        cameras = cameras.filter(code__in=codes)
+    rows = []
+    for camera in cameras.order_by("code"):
+        if not hasattr(camera, "health") and placeholder_url(camera.stream_url):
+            continue
+        health = getattr(camera, "health", None)
+        rows.append({"code": camera.code, "name": camera.name, "status": camera.status,
+                     "stream_url": camera.stream_url, "health": _health_dict(health) if health else None})
+    return rows
+
+
+def _health_dict(health) -> dict:
+    out = {name: getattr(health, name) for name in health.REPORTED}
+    out["updated_at"] = health.updated_at
+    return out

@@ -93,3 +93,14 @@ def _check_lonlat(lon, lat) -> None:
             raise ServiceError(f"{name} must be a number; got {value!r}")
         if not low <= value <= high:
             raise ServiceError(f"{name} must be from {low} to {high}; got {value}")
+
+
+def camera_health_write(*, camera_id: int, values: dict) -> None:
+    """Upsert a camera's live-pipeline health (one row per camera); unknown fields are refused."""
+    from gis.spatial.models import CameraHealth
+
+    unknown = set(values) - set(CameraHealth.REPORTED)
+    if unknown:
+        raise ValueError(f"unknown camera health field(s): {', '.join(sorted(unknown))}")
+    CameraHealth.objects.update_or_create(camera_id=camera_id,
+                                          defaults={**values, "updated_at": timezone.now()})

@@ -205,8 +205,10 @@
       var colour = { online: '#36e2d3', offline: '#ff8c1a', maintenance: '#ffd23f' };
       fc.features.forEach(function (f) {
         var p = f.properties;
-        var c = colour[p.status] || '#8aa3bd';
-        var tip = escapeHtml(p.name + ' · ' + p.status);  // Leaflet puts a string tooltip in as HTML
+        var h = p.health;
+        // a live camera whose stream is lost shows as offline, whatever its registered status
+        var c = h && !h.connected && h.state !== 'stopped' ? colour.offline : (colour[p.status] || '#8aa3bd');
+        var tip = cameraTip(p);
         if (p.wedge) {
           L.geoJSON(p.wedge, {
             pane: 'omCameras', interactive: false,
@@ -218,6 +220,29 @@
           .bindTooltip(tip).addTo(group);
       });
     });
+  }
+
+  // The marker's tooltip as elements with textContent: names and errors come from the database and streams
+  function cameraTip(p) {
+    var box = document.createElement('div');
+    box.className = 'om-camera-tip';
+    function line(text) {
+      var d = document.createElement('div');
+      d.textContent = text;
+      box.appendChild(d);
+    }
+    line(p.name + ' · ' + p.status);
+    var h = p.health;
+    if (h) {
+      var dropped = h.frames_in ? Math.round(100 * h.frames_dropped / h.frames_in) : 0;
+      line('视频 ' + h.state + (h.connected ? ' ✓' : ' ✗') + ' · ' + h.fps_in.toFixed(1) + '/' +
+           h.fps_out.toFixed(1) + ' fps · 丢帧 ' + h.frames_dropped + ' (' + dropped + '%)');
+      if (h.gaps) line('断流 ' + h.gaps + ' 次, ' + h.gap_seconds.toFixed(1) + ' s');
+      if (h.last_event_at) line('最近事件 ' + new Date(h.last_event_at).toLocaleTimeString());
+      if (h.last_error) line('错误 ' + h.last_error);
+    }
+    box.dataset.camera = p.code;
+    return box;
   }
 
   function loadGridLabels() {
