@@ -6,6 +6,7 @@ import pytest
 import requests
 from lxml import etree
 
+from core.vocabulary import CARE_CATEGORY
 from gis import models as m
 
 WFS = "http://www.opengis.net/wfs/2.0"
@@ -154,3 +155,111 @@ def test_bad_requests_get_an_exception_report(live_server, params, code):
     response, root = _get(live_server, **params)
     assert response.status_code == 400
     assert _exception(root)[0] == code
+
+
+# ---------------------------------------------------------------- WFS-T
+
+
+def _insert_doc(point, *, version="2.0.0", title="WFS-T test", category=None) -> str:
+    from core.vocabulary import PUBLISHED_CATEGORIES
+
+    category = category or PUBLISHED_CATEGORIES[0]
+    if version == "1.0.0":  # as QGIS 3.22 writes it: WFS 1.0 namespace, GML 2 coordinates, lon/lat EPSG:4326
+        return (
+            '<Transaction xmlns="http://www.opengis.net/wfs" service="WFS" version="1.0.0" '
+            f'xmlns:onemap="{APP}" xmlns:gml="http://www.opengis.net/gml"><Insert><onemap:incidents>'
+            f'<onemap:geometry><gml:Point srsName="EPSG:4326"><gml:coordinates cs="," ts=" ">{point.x},{point.y}'
+            "</gml:coordinates></gml:Point></onemap:geometry>"
+            f"<onemap:category>{category}</onemap:category><onemap:title>{title}</onemap:title>"
+            "<onemap:severity>3</onemap:severity><onemap:code>ignored</onemap:code></onemap:incidents>"
+            "</Insert></Transaction>"
+        )
+    return (
+        f'<wfs:Transaction xmlns:wfs="{WFS}" xmlns:gml="{GML}" xmlns:onemap="{APP}" service="WFS" version="2.0.0">'
+        "<wfs:Insert><onemap:incidents><onemap:geometry>"
+        f'<gml:Point srsName="urn:ogc:def:crs:EPSG::4326"><gml:pos>{point.y} {point.x}</gml:pos></gml:Point>'
+        f"</onemap:geometry><onemap:category>{category}</onemap:category><onemap:title>{title}</onemap:title>"
+        "<onemap:severity>3</onemap:severity></onemap:incidents></wfs:Insert></wfs:Transaction>"
+    )
+
+
+def _update_doc(rid: str, **values) -> str:
+    properties = "".join(f"<wfs:Property><wfs:ValueReference>{k}</wfs:ValueReference><wfs:Value>{v}</wfs:Value>"
+                         "</wfs:Property>" for k, v in values.items())
+    return (f'<wfs:Transaction xmlns:wfs="{WFS}" xmlns:fes="http://www.opengis.net/fes/2.0" service="WFS" '
+            f'version="2.0.0"><wfs:Update typeName="onemap:incidents">{properties}'
+            f'<fes:Filter><fes:ResourceId rid="{rid}"/></fes:Filter></wfs:Update></wfs:Transaction>')
+
+
+def _delete_doc(rid: str) -> str:
+    return ('<Transaction xmlns="http://www.opengis.net/wfs" xmlns:ogc="http://www.opengis.net/ogc" service="WFS" '
+            f'version="1.0.0"><Delete typeName="onemap:incidents"><ogc:Filter><ogc:FeatureId fid="{rid}"/>'
+            "</ogc:Filter></Delete></Transaction>")
+
+
+@pytest.fixture
+def wfs_incidents():
+    """Incidents made through WFS-T by a test, removed afterwards with their cases."""
+    before = set(m.Incident.objects.values_list("id", flat=True))
+    yield
+    m.Incident.objects.exclude(id__in=before).delete()
+
+
+def test_grid_worker_inserts_and_changes_inside_the_grid(live_server, accounts, own_grid, wfs_incidents):
+    worker, admin = accounts["worker"], accounts["administrator"]
+    point = own_grid.geom.point_on_surface
+    response, root = _post(live_server, _insert_doc(point), auth=worker.auth)
+    assert response.status_code == 200, response.text
+    assert root.findtext(".//wfs:totalInserted", namespaces=NS) == "1"
+    rid = root.find(".//wfs:InsertResults/wfs:Feature/*", NS).get("rid")
+    incident = m.Incident.objects.get(id=int(rid.split(".")[1]))
+    assert (incident.grid_id, incident.severity, incident.source) == (own_grid.id, 3, "staff")
+    assert incident.code != "ignored" and m.Case.objects.filter(incident=incident).exists()  # a case from the start
+
+    response, root = _post(live_server, _update_doc(rid, notes="on my way", severity=4), auth=worker.auth)
+    assert response.status_code == 200, response.text
+    incident.refresh_from_db()
+    assert (incident.notes, incident.severity) == ("on my way", 4)
+
+    response, root = _post(live_server, _delete_doc(rid), auth=worker.auth)
+    assert response.status_code == 403 and _exception(root)[0] == "Forbidden"  # incidents are deleted by admins
+    assert m.Incident.objects.filter(id=incident.id).exists()
+    response, root = _post(live_server, _delete_doc(rid), auth=admin.auth)
+    assert response.status_code == 200 and root.find(".//{http://www.opengis.net/wfs}SUCCESS") is not None
+    assert not m.Incident.objects.filter(id=incident.id).exists()
+
+
+def test_grid_worker_is_refused_outside_the_grid(live_server, accounts, other_grid, wfs_incidents):
+    worker = accounts["worker"]
+    count = m.Incident.objects.count()
+    response, root = _post(live_server, _insert_doc(other_grid.geom.point_on_surface), auth=worker.auth)
+    assert response.status_code == 403 and "outside your grid" in _exception(root)[1]
+    theirs = m.Incident.objects.filter(grid=other_grid).exclude(category=CARE_CATEGORY).first()
+    response, root = _post(live_server, _update_doc(f"incidents.{theirs.id}", notes="not mine"), auth=worker.auth)
+    assert response.status_code == 404  # a row the caller may not read is not there for them
+    assert m.Incident.objects.count() == count
+    assert m.Incident.objects.get(id=theirs.id).notes != "not mine"
+
+
+def test_qgis_3_22_style_transaction_and_all_or_nothing(live_server, accounts, own_grid, other_grid, wfs_incidents):
+    worker = accounts["worker"]
+    response, root = _post(live_server, _insert_doc(own_grid.geom.point_on_surface, version="1.0.0",
+                                                    title="from QGIS 3.22"), auth=worker.auth)
+    assert response.status_code == 200, response.text
+    assert root.tag == "{http://www.opengis.net/wfs}WFS_TransactionResponse"
+    fid = root.find(".//{http://www.opengis.net/ogc}FeatureId").get("fid")
+    assert m.Incident.objects.get(id=int(fid.split(".")[1])).title == "from QGIS 3.22"
+    count = m.Incident.objects.count()
+    inside = _insert_doc(own_grid.geom.point_on_surface, title="kept?").split("<wfs:Insert>")[1].split("</wfs:Insert>")[0]
+    outside = _insert_doc(other_grid.geom.point_on_surface).split("<wfs:Insert>")[1].split("</wfs:Insert>")[0]
+    both = (f'<wfs:Transaction xmlns:wfs="{WFS}" xmlns:gml="{GML}" xmlns:onemap="{APP}" service="WFS" '
+            f'version="2.0.0"><wfs:Insert>{inside}</wfs:Insert><wfs:Insert>{outside}</wfs:Insert></wfs:Transaction>')
+    response, _ = _post(live_server, both, auth=worker.auth)
+    assert response.status_code == 403 and m.Incident.objects.count() == count  # nothing of it kept
+
+
+def test_anonymous_transaction_is_asked_to_sign_in(live_server, own_grid):
+    count = m.Incident.objects.count()
+    response, root = _post(live_server, _insert_doc(own_grid.geom.point_on_surface))
+    assert response.status_code == 401 and "Basic" in response.headers["WWW-Authenticate"]
+    assert m.Incident.objects.count() == count
