@@ -60,9 +60,12 @@ def geometry_from_gml(element, *, default_srs: str | None = None):
 
     srs = _srs_name(element) or default_srs
     crs = wfs_crs(srs, parameter="srsName of the geometry")
+    # GML 2 (gml:coordinates) is x/y whatever the srsName says, as WFS 1.0 has it: QGIS 3.22's
+    # transactions name urn:ogc:def:crs:EPSG::4326 and still write longitude first there
+    east_first = any(local(node) == "coordinates" for node in element.iter() if isinstance(node.tag, str))
     try:
         ogr = OGRGeometry.from_gml(etree.tostring(element, encoding="unicode"))
-        if crs.north_first:
+        if crs.north_first and not east_first:
             document = json.loads(ogr.json)
             document["coordinates"] = _swap(document.get("coordinates"))
             geometry = GEOSGeometry(json.dumps(document))
