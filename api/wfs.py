@@ -8,12 +8,14 @@ ExceptionReport — a client's XML is never answered with a 5xx. See ``docs/wfs.
 from __future__ import annotations
 
 import functools
+import logging
 
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from layers.errors import InvalidBody, InvalidParameter, NotAuthenticated, OGCError, PayloadTooLarge, from_database
 
+_log = logging.getLogger("onemap.wfs")
 XML = "text/xml; charset=utf-8"
 GML = "application/gml+xml; version=3.2"
 _OPERATIONS = ("GetCapabilities", "DescribeFeatureType", "GetFeature", "Transaction")
@@ -137,6 +139,7 @@ def _report(exc: OGCError, *, status: int | None = None, headers: dict[str, str]
     from layers.wfs.xml import OWS, escape
 
     code = _OWS_CODES.get(exc.code, exc.code)
+    _log.warning("WFS %s %s: %s", status or exc.status, code, exc.description[:300])
     body = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<ows:ExceptionReport xmlns:ows="{OWS}" version="2.0.0" xml:lang="en">'
