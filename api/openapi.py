@@ -85,6 +85,7 @@ def _site_paths(paths: dict) -> None:
 def _ogc_paths(paths: dict) -> None:
     page = _operation("OGC API landing page", _JSON, _HTML, parameters=["f"])
     _add(paths, "/ogc", "ogc-landing-bare", get=page)
+    _wfs_paths(paths)
     _add(paths, "/ogc/", "ogc-landing", get=page)
     _add(paths, "/ogc/static/{path}", "ogc-static",
          get=_operation("pygeoapi's stylesheet and images for its HTML pages", "text/css", "image/png",
@@ -107,6 +108,28 @@ def _ogc_paths(paths: dict) -> None:
                         "application/vnd.mapbox-vector-tile", parameters=_xyz_parameters(0, 24)))
     for layer in LAYERS:
         _layer_paths(paths, layer)
+
+
+def _wfs_paths(paths: dict) -> None:
+    """WFS 2.0 at /wfs: key-value pairs on GET, an XML document (Transaction among them) on POST."""
+    text = {"type": "string", "maxLength": 65536}
+    kvp = [_query_parameter(name, schema) for name, schema in (
+        ("SERVICE", {"type": "string", "enum": ["WFS"]}), ("VERSION", {"type": "string", "enum": ["2.0.0", "2.0.2"]}),
+        ("REQUEST", {"type": "string", "enum": ["GetCapabilities", "DescribeFeatureType", "GetFeature"]}),
+        ("TYPENAMES", text), ("BBOX", text), ("FILTER", text), ("RESOURCEID", text), ("SORTBY", text),
+        ("PROPERTYNAME", text), ("SRSNAME", text), ("OUTPUTFORMAT", text),
+        ("COUNT", {"type": "integer", "minimum": 1, "maximum": 10000}), ("STARTINDEX", {"type": "integer", "minimum": 0}),
+        ("RESULTTYPE", {"type": "string", "enum": ["results", "hits"]}),
+    )]
+    get = _operation("WFS 2.0: GetCapabilities, DescribeFeatureType, GetFeature (GML 3.2); errors are OWS "
+                     "ExceptionReports", "text/xml", "application/gml+xml", parameters=kvp)
+    post = _operation("WFS 2.0 as an XML document: GetFeature, Transaction (Insert, Update, Delete) and the rest",
+                      "text/xml")
+    # any bytes at all: the document is checked by its content (layers/wfs/xml.py)
+    xml = {"schema": {"type": "string", "format": "binary"}}
+    post["requestBody"] = {"required": True, "content": {"text/xml": xml, "application/xml": xml}}
+    for path, name in (("/wfs", "wfs"), ("/wfs/", "wfs-slash")):
+        _add(paths, path, name, get=get, post=post)
 
 
 def _layer_paths(paths: dict, layer: Layer) -> None:

@@ -1,12 +1,12 @@
 """URL map: the OGC API at /ogc/, the big screen at /screen/, the phone at /m/, residents at /report/,
-Open311 at /open311/v2/, the landing page at /.
+Open311 at /open311/v2/, WFS 2.0 at /wfs, the landing page at /.
 
 The live feeds ``/screen/events`` and ``/m/events`` are answered by the ASGI app (``host.asgi``) before Django.
 """
 
 from django.urls import include, path
 
-from api import ogc, views
+from api import ogc, views, wfs
 from api.mobile import views as mobile_views
 
 urlpatterns = [
@@ -16,6 +16,8 @@ urlpatterns = [
     path("openapi.json", views.openapi_json, name="openapi"),
     path("ogc", ogc.landing_page, name="ogc-landing-bare"),
     path("ogc/", include("api.ogc")),
+    path("wfs", wfs.service, name="wfs"),
+    path("wfs/", wfs.service, name="wfs-slash"),
     path("screen/density/", include("api.screen.density")),
     path("screen/", include("api.screen.urls")),
     path("api/cases/", include("api.cases")),

@@ -65,6 +65,36 @@ def parse_body(request, layer: Layer, *, role: str, mode: str) -> FeatureBody:
     return FeatureBody(properties=_properties(properties, layer, role=role, mode=mode), geometry=geometry)
 
 
+def feature_body(layer: Layer, *, role: str, mode: str, properties: dict, geometry: GEOSGeometry | None) -> FeatureBody:
+    """A feature decoded elsewhere (the WFS reads it from XML), checked as a GeoJSON body is; geometry in EPSG:4326."""
+    if geometry is not None:
+        geometry = checked_geometry(geometry, layer)
+    if mode == "create" and geometry is None:
+        raise InvalidBody(f"a {layer.geometry_type} geometry is required")
+    return FeatureBody(properties=_properties(properties, layer, role=role, mode=mode), geometry=geometry)
+
+
+def checked_geometry(geometry: GEOSGeometry, layer: Layer) -> GEOSGeometry:
+    """``geometry`` (EPSG:4326) when it is a valid geometry of the layer's type inside -180..180 / -90..90."""
+    from django.contrib.gis.geos import MultiPolygon
+
+    if geometry.geom_type == "Polygon" and layer.geometry_type == "MultiPolygon":
+        geometry = MultiPolygon(geometry, srid=geometry.srid)
+    if geometry.geom_type != layer.geometry_type:
+        raise InvalidBody(f"geometry must be a {layer.geometry_type}, got a {geometry.geom_type}")
+    if geometry.num_coords > MAX_POSITIONS:
+        raise InvalidBody(f"geometry has more than {MAX_POSITIONS:,} positions; simplify it")
+    if geometry.empty:
+        raise InvalidBody("geometry is empty")
+    if not geometry.valid:
+        raise InvalidBody(f"geometry is not valid: {geometry.valid_reason}")
+    west, south, east, north = geometry.extent
+    if not all(math.isfinite(v) for v in (west, south, east, north)) or not (
+            -180 <= west <= east <= 180 and -90 <= south <= north <= 90):
+        raise InvalidBody("geometry lies outside -180..180 / -90..90; check the axis order of its srsName")
+    return geometry
+
+
 def too_large_message(size: int) -> str:
     """The sentence a 413 carries."""
     return (f"the request body is {size / 1024 / 1024:.1f} MiB; this server accepts at most "

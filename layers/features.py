@@ -13,6 +13,7 @@ import json
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import urlencode
@@ -55,10 +56,11 @@ class FeatureQuery:
     properties: tuple[str, ...] | None = None
     skip_geometry: bool = False
     crs: crsmod.Crs = crsmod.STORAGE
+    ids: tuple[int, ...] | None = None  # only these ids (WFS resource ids); None: no such condition
 
     @property
     def filtered(self) -> bool:
-        return bool(self.bbox or self.interval or self.filter is not None or self.equals)
+        return bool(self.bbox or self.interval or self.filter is not None or self.equals or self.ids is not None)
 
 
 @dataclass
@@ -367,6 +369,8 @@ def where_sql(layer: Layer, role: str, query: FeatureQuery) -> tuple[sql.Composa
             clauses.append(sql.SQL("{} <= %s").format(column))
     for name, _ in query.equals:
         clauses.append(sql.SQL("{} = %s").format(sql.Identifier("t", name)))
+    if query.ids is not None:
+        clauses.append(sql.SQL("t.id = ANY(%s)"))
     if query.filter is not None:
         clauses.append(_filter_clause(layer, role, query))
     params = where_sql_params(layer, query)
@@ -405,15 +409,27 @@ def order_sql(query: FeatureQuery) -> sql.Composable:
     return sql.SQL(" ORDER BY ") + sql.SQL(", ").join(keys)
 
 
+@dataclass(frozen=True)
+class Encoding:
+    """How a page's features are written: each feature's text built in PostGIS, and what joins them."""
+
+    name: str
+    feature: Callable[[Layer, str, FeatureQuery], sql.Composable]
+    separator: str
+
+
+GEOJSON_ENCODING = Encoding("geojson", feature_sql, ",")
+
+
 def items_statement(
     layer: Layer, role: str, query: FeatureQuery, *, cached_count: tuple[int, int] | None = None,
-    access_log: dict | None = None,
+    access_log: dict | None = None, encoding: Encoding = GEOJSON_ENCODING,
 ) -> tuple[sql.Composable, list]:
     """One statement: (returned, features text, matched, version) for a page of ``layer``."""
     where, where_params = where_sql(layer, role, query)
     view = sql.Identifier(layer.view)
     page = sql.SQL("SELECT t.id, {feature} AS f FROM {view} t{where}{order} LIMIT %s OFFSET %s").format(
-        feature=feature_sql(layer, role, query), view=view, where=where, order=order_sql(query)
+        feature=encoding.feature(layer, role, query), view=view, where=where, order=order_sql(query)
     )
     count = sql.SQL("(SELECT count(*) FROM {view} t{where})").format(view=view, where=where)
     version = sql.SQL("(SELECT version FROM layer_versions WHERE layer = %s)")
@@ -429,8 +445,9 @@ def items_statement(
         matched = sql.SQL("(SELECT n FROM counted)")
     statement = sql.SQL(
         "WITH {ctes} SELECT (SELECT count(*) FROM page), "
-        "(SELECT coalesce(string_agg(f, ',' ORDER BY n), '') FROM numbered), {matched}, {version}"
-    ).format(ctes=sql.SQL(", ").join(ctes), matched=matched, version=version)
+        "(SELECT coalesce(string_agg(f, {separator} ORDER BY n), '') FROM numbered), {matched}, {version}"
+    ).format(ctes=sql.SQL(", ").join(ctes), matched=matched, version=version,
+             separator=sql.Literal(encoding.separator))
     return statement, _page_parameters(layer, query, where_params, cached_count, access_log)
 
 
@@ -531,11 +548,12 @@ def _shape(query: FeatureQuery) -> tuple:
         query.bbox is not None, query.bbox_crs.srid,
         None if query.interval is None else (query.interval[0] is not None, query.interval[1] is not None),
         tuple(name for name, _ in query.equals), query.sortby, query.properties, query.skip_geometry,
-        query.crs.uri, query.filter, query.filter_crs,
+        query.crs.uri, query.filter, query.filter_crs, query.ids is not None,
     )
 
 
-def read_page(layer: Layer, identity, query: FeatureQuery, *, access_log: dict | None = None) -> Page:
+def read_page(layer: Layer, identity, query: FeatureQuery, *, access_log: dict | None = None,
+              encoding: Encoding = GEOJSON_ENCODING) -> Page:
     """One page of ``layer`` as ``identity`` may see it (one statement, one round trip)."""
     from layers.access import scoped_fetchone
 
@@ -546,8 +564,9 @@ def read_page(layer: Layer, identity, query: FeatureQuery, *, access_log: dict |
     count_key = (layer.id, role, identity.grid_id, where_text, tuple(map(repr, where_params)))
     cached = COUNTS.get(count_key)
     text = STATEMENTS.text(
-        ("page", *shape, cached is not None, access_log is not None),
-        lambda: items_statement(layer, role, query, cached_count=cached, access_log=access_log)[0],
+        ("page", *shape, cached is not None, access_log is not None, encoding.name),
+        lambda: items_statement(layer, role, query, cached_count=cached, access_log=access_log,
+                                encoding=encoding)[0],
     )
     params = _page_parameters(layer, query, where_params, cached, access_log)
     with database_errors():
@@ -557,12 +576,27 @@ def read_page(layer: Layer, identity, query: FeatureQuery, *, access_log: dict |
     return Page(features=features, returned=returned, matched=matched, version=version)
 
 
+def read_count(layer: Layer, identity, query: FeatureQuery) -> int:
+    """How many features of ``layer`` match ``query`` for ``identity`` (WFS resultType=hits); reads none of them."""
+    from layers.access import scoped_fetchone
+
+    role = identity.role
+    text = STATEMENTS.text(
+        ("count", layer.id, role, _shape(query)),
+        lambda: sql.SQL("SELECT count(*) FROM {} t").format(sql.Identifier(layer.view)) + where_sql(layer, role, query)[0],
+    )
+    with database_errors():
+        return scoped_fetchone(identity, text, where_sql_params(layer, query))[0]
+
+
 def where_sql_params(layer: Layer, query: FeatureQuery) -> list:
     """The parameters of :func:`where_sql`'s clause, in order, without composing its SQL."""
     params: list = list(query.bbox or ())
     if query.interval:
         params += [t for t in query.interval if t is not None]
     params += [value for _, value in query.equals]
+    if query.ids is not None:
+        params.append(list(query.ids))
     return params
 
 

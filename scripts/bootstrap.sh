@@ -33,7 +33,7 @@ system_packages() {
         say "or set ONEMAP_DATABASE_URL to a PostGIS database"
         return 0
     fi
-    apt_install postgresql postgresql-contrib gdal-bin libgdal-dev libgeos-dev libproj-dev proj-bin python3-venv python3-dev wrk \
+    apt_install python3-qgis postgresql postgresql-contrib gdal-bin libgdal-dev libgeos-dev libproj-dev proj-bin python3-venv python3-dev wrk \
         chromium fonts-noto-cjk  # headless browser tests of /screen/; the font the screen's CJK subset is cut from
     # the sensors' broker, run by onemap under .var/mqtt (host/mqtt_broker.py); the clients are the bench's baseline
     apt_install mosquitto mosquitto-clients
