@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
 from django.utils import timezone
 
+from api.responses import json_answer
 from core.roles import FIGURE_ROLES
 
 MAX_SPAN = timedelta(days=3700)
@@ -46,10 +47,10 @@ def care_indicators(request: HttpRequest) -> HttpResponse:
         if form not in ("json", "csv"):
             raise _Refusal(400, f"f must be json or csv; got {form[:20]!r}")
     except (AuthError, _Refusal) as exc:
-        return _json({"status": exc.status, "error": str(exc)}, exc.status, exc.headers)
+        return json_answer({"status": exc.status, "error": str(exc)}, exc.status, exc.headers)
     rows = indicators(start=start, end=end)
     if form == "json":
-        return _json({"start": start.isoformat(), "end": end.isoformat(), "false_alarm_baseline": FALSE_ALARM_BASELINE,
+        return json_answer({"start": start.isoformat(), "end": end.isoformat(), "false_alarm_baseline": FALSE_ALARM_BASELINE,
                       "indicators": rows})
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["grid"], lineterminator="\r\n")
@@ -71,12 +72,6 @@ def _moment(raw: str, name: str) -> datetime:
         raise _Refusal(400, f"{name} must lie between the years 1970 and 2200; got {raw[:40]!r}")
     return moment
 
-
-def _json(data, status: int = 200, headers: dict | None = None) -> JsonResponse:
-    response = JsonResponse(data, status=status, json_dumps_params={"ensure_ascii": False})
-    for key, value in (headers or {}).items():
-        response[key] = value
-    return response
 
 
 urlpatterns = [

@@ -22,6 +22,7 @@ from django.urls import path
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from api.responses import json_answer, json_error
 from core.roles import ADMINISTRATOR, CASE_ROLES, COMMANDER, FIGURE_ROLES, SCREEN_ROLES
 from core.vocabulary import CARE_CATEGORY, CASE_STATE_CODES, CATEGORY_CODES
 from gis.cases import selectors as case_reads
@@ -73,9 +74,9 @@ def _answer(exc: Exception) -> JsonResponse | None:
     from gis.services import ServiceError
 
     if isinstance(exc, (AuthError, _Refusal)):
-        return _error(exc.status, str(exc), exc.headers)
+        return json_error(exc.status, str(exc), exc.headers)
     if isinstance(exc, ServiceError):
-        return _error(409 if isinstance(exc, CaseRefused) else 400, str(exc))
+        return json_error(409 if isinstance(exc, CaseRefused) else 400, str(exc))
     return None
 
 
@@ -106,14 +107,14 @@ def case_list(request: HttpRequest, identity) -> JsonResponse:
         matched = cases.count()
         ids = list(cases.values_list("id", flat=True)[offset:offset + limit])
     rows = [case_reads.case_summary(case) for case in case_reads.cases_by_id(ids)]
-    return _json({"cases": rows, "numberMatched": matched, "numberReturned": len(rows),
+    return json_answer({"cases": rows, "numberMatched": matched, "numberReturned": len(rows),
                   "limit": limit, "offset": offset})
 
 
 @_view("GET", "HEAD")
 def case_detail(request: HttpRequest, identity, case_id: str) -> JsonResponse:
     """One case with its history and the actions the caller may take now."""
-    return _json(_detail(identity, _number(case_id)))
+    return json_answer(_detail(identity, _number(case_id)))
 
 
 @_view("POST")
@@ -149,7 +150,7 @@ def _take_action(request: HttpRequest, identity, case_id: str, action: str) -> J
     if missing:
         raise _Refusal(400, f"'{action}' needs {', '.join(missing)} in the JSON body")
     getattr(services, f"case_{action}")(**arguments)
-    return _json(_detail(identity, number))
+    return json_answer(_detail(identity, number))
 
 
 @_view("GET", "HEAD", roles=FIGURE_ROLES, what="the case indicators")
@@ -167,7 +168,7 @@ def case_indicators(request: HttpRequest, identity) -> HttpResponse:
     form = _choice(query.get("f") or "json", "f", ("json", "csv"))
     rows = indicators(start=start, end=end, by=by)
     if form == "json":
-        return _json({"start": start.isoformat(), "end": end.isoformat(), "by": by, "indicators": rows})
+        return json_answer({"start": start.isoformat(), "end": end.isoformat(), "by": by, "indicators": rows})
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else [by], lineterminator="\r\n")
     writer.writeheader()
@@ -191,7 +192,7 @@ def _visit(request: HttpRequest, identity, number: int) -> JsonResponse:
                       note=_text(body.get("note", ""), "note"),
                       position=_position(body["position"], "position") if "position" in body else None,
                       until=_moment(body["until"], "until") if "until" in body else None)
-    return _json(_detail(identity, number))
+    return json_answer(_detail(identity, number))
 
 
 # -- the outbox's dead letters, for the command centre ----------------------------------------
@@ -209,7 +210,7 @@ def dead_notices(request: HttpRequest, identity) -> JsonResponse:
     codes = case_reads.case_codes(i for i in about_cases if i is not None)
     for row in rows:
         row["case_code"] = codes.get(row["subject"]["id"]) if row["subject"]["kind"] == SUBJECT else None
-    return _json({"notifications": rows})
+    return json_answer({"notifications": rows})
 
 
 @_view("POST", roles=SCREEN_ROLES, what="the dead notifications")
@@ -226,7 +227,7 @@ def replay_notice(request: HttpRequest, identity, notification_id: str) -> JsonR
         replayed = notification_replay(notification_id=number)
     except ServiceError as exc:
         raise _Refusal(409, str(exc)) from None
-    return _json({"id": replayed.id, "state": replayed.state, "attempts": replayed.attempts})
+    return json_answer({"id": replayed.id, "state": replayed.state, "attempts": replayed.attempts})
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -379,16 +380,6 @@ def _bool(raw: str, name: str) -> bool:
         return False
     raise _Refusal(400, f"{name} must be true or false; got {raw[:60]!r}")
 
-
-def _json(data, status: int = 200, headers: dict | None = None) -> JsonResponse:
-    response = JsonResponse(data, status=status, json_dumps_params={"ensure_ascii": False})
-    for key, value in (headers or {}).items():
-        response[key] = value
-    return response
-
-
-def _error(status: int, message: str, headers: dict | None = None) -> JsonResponse:
-    return _json({"status": status, "error": message}, status, headers)
 
 
 urlpatterns = [

@@ -552,20 +552,17 @@ def tilejson(request, identity):
 @_ogc_view("GET")
 def collection_tile(request, identity, collection_id: str, tms_id: str, z: str, y: str, x: str):
     """A tile by OGC API – Tiles' path: ``{tileMatrix}/{tileRow}/{tileCol}``."""
-    from layers.access import scoped_connection
-
-    tiles, cache = _tiles()
-    layer = _layer_for(identity, collection_id)
-    _tile_format(request)
-    with database_errors(), scoped_connection(identity) as conn:
-        tile = _tile_call(tiles.tile_cached, conn, cache, scope_key=_scope(identity), layer_id=layer.id, z=z, x=x, y=y,
-                          tile_matrix_set=tms_id)
-    return _tile_response(request, tile, shared=layer.public and identity.is_anonymous)
+    return _collection_tile(request, identity, collection_id, tms_id, z=z, x=x, y=y)
 
 
 @_ogc_view("GET")
 def collection_tile_xyz(request, identity, collection_id: str, tms_id: str, z: str, x: str, y: str):
     """A tile by the ``{z}/{x}/{y}.pbf`` path of TileJSON clients (and GDAL's MVT driver, which reads z/x/y from it)."""
+    return _collection_tile(request, identity, collection_id, tms_id, z=z, x=x, y=y)
+
+
+def _collection_tile(request, identity, collection_id: str, tms_id: str, *, z: str, x: str, y: str):
+    """One layer's tile, whichever path named it."""
     from layers.access import scoped_connection
 
     tiles, cache = _tiles()

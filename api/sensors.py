@@ -20,6 +20,8 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
+from api.responses import json_answer
+
 MAX_BODY = 256 * 1024
 MAX_EVENTS = 500
 CHALLENGE = 'Basic realm="onemap devices", charset="UTF-8"'
@@ -39,9 +41,9 @@ def sensor_events(request: HttpRequest, code: str) -> JsonResponse:
             raise _Refusal(405, "only POST is answered here", {"Allow": "POST"})
         _authenticate(request, code)
         events = _events(request)
-        return _json(_record(code, events))
+        return json_answer(_record(code, events))
     except _Refusal as exc:
-        return _json({"status": exc.status, "error": str(exc)}, exc.status, exc.headers)
+        return json_answer({"status": exc.status, "error": str(exc)}, exc.status, exc.headers)
 
 
 def _authenticate(request: HttpRequest, code: str) -> None:
@@ -140,12 +142,6 @@ def _limits():
 
     return settings().mqtt
 
-
-def _json(data, status: int = 200, headers: dict | None = None) -> JsonResponse:
-    response = JsonResponse(data, status=status, json_dumps_params={"ensure_ascii": False})
-    for key, value in (headers or {}).items():
-        response[key] = value
-    return response
 
 
 urlpatterns = [

@@ -18,6 +18,7 @@ from pathlib import Path
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from api.mobile import selectors as phone
+from api.responses import json_answer, json_error
 from core.roles import GRID_WORKER
 
 MOBILE_ROLES = frozenset({GRID_WORKER})
@@ -49,13 +50,13 @@ def phone_view(*methods: str, roles: frozenset[str] = MOBILE_ROLES):
                                      status=405, headers={"Allow": ", ".join(methods)})
                 return view(request, identity, *args, **kwargs)
             except AuthError as exc:
-                return _error(exc.status, str(exc), exc.headers)
+                return json_error(exc.status, str(exc), exc.headers)
             except PhoneError as exc:
-                return _error(exc.status, str(exc), exc.headers)
+                return json_error(exc.status, str(exc), exc.headers)
             except ServiceError as exc:
                 from gis.spatial.services import WorkerUnavailable
 
-                return _error(409 if isinstance(exc, WorkerUnavailable) else 400, str(exc))
+                return json_error(409 if isinstance(exc, WorkerUnavailable) else 400, str(exc))
 
         return wrapper
 
@@ -68,7 +69,7 @@ def phone_view(*methods: str, roles: frozenset[str] = MOBILE_ROLES):
 def page(request: HttpRequest) -> HttpResponse:
     """The phone page: a shell that signs in by itself (username and token) and reads the APIs below."""
     if request.method not in ("GET", "HEAD"):
-        return _error(405, f"{request.method} is not allowed here; use GET", {"Allow": "GET, HEAD"})
+        return json_error(405, f"{request.method} is not allowed here; use GET", {"Allow": "GET, HEAD"})
     response = HttpResponse(_page_html(), content_type="text/html; charset=utf-8")
     response["Cache-Control"] = "no-cache"
     return response
@@ -110,13 +111,13 @@ def basemap_url() -> str | None:
 @phone_view("GET", "HEAD")
 def me(request: HttpRequest, identity) -> JsonResponse:
     """Who is signed in: the worker, their level-3 grid's outline and its buildings."""
-    return _json(phone.worker_home(identity=identity))
+    return json_answer(phone.worker_home(identity=identity))
 
 
 @phone_view("GET", "HEAD")
 def tasks(request: HttpRequest, identity) -> JsonResponse:
     """The cases dispatched to the worker in their grid, most urgent first, with the actions they may take."""
-    return _json({"tasks": phone.worker_tasks(identity=identity)})
+    return json_answer({"tasks": phone.worker_tasks(identity=identity)})
 
 
 @phone_view("GET", "HEAD")
@@ -124,7 +125,7 @@ def care_alerts(request: HttpRequest, identity) -> JsonResponse:
     """Open elder-care alerts in the worker's grid; the person's name and flat only on the worker's own case (logged)."""
     from api.auth import client_address
 
-    return _json({"alerts": phone.grid_care_alerts(identity=identity, route=request.path,
+    return json_answer({"alerts": phone.grid_care_alerts(identity=identity, route=request.path,
                                                    remote_addr=client_address(request))})
 
 
@@ -140,7 +141,7 @@ def position(request: HttpRequest, identity) -> JsonResponse:
     lon, lat = _lonlat(body.get("position"))
     at = _moment(body["at"]) if body.get("at") is not None else None
     worker = worker_position_share(user_id=identity.user_id, lon=lon, lat=lat, at=at)
-    return _json({"worker": worker.code, "position": [lon, lat], "last_seen_at": worker.last_seen_at.isoformat(),
+    return json_answer({"worker": worker.code, "position": [lon, lat], "last_seen_at": worker.last_seen_at.isoformat(),
                   "on_duty": worker.on_duty})
 
 
@@ -153,7 +154,7 @@ def photo_upload(request: HttpRequest, identity) -> JsonResponse:
         stored = photo_store(request.body)
     except PhotoRefused as exc:
         raise PhoneError(str(exc), status=exc.status) from None
-    return _json(stored, status=201)
+    return json_answer(stored, status=201)
 
 
 @phone_view("GET", "HEAD", roles=frozenset({"administrator", "commander", GRID_WORKER}))
@@ -206,12 +207,3 @@ def _moment(value) -> datetime:
     return moment
 
 
-def _json(data, status: int = 200) -> JsonResponse:
-    return JsonResponse(data, status=status, safe=False, json_dumps_params={"ensure_ascii": False})
-
-
-def _error(status: int, message: str, headers: dict | None = None) -> JsonResponse:
-    response = _json({"status": status, "error": message}, status)
-    for key, value in (headers or {}).items():
-        response[key] = value
-    return response
