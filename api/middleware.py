@@ -30,7 +30,9 @@ class SecurityHeadersMiddleware:
             headers.setdefault(name, value)
         if "HTTP_AUTHORIZATION" in request.META:
             headers.setdefault(*_AUTHORISED)
-            patch_vary_headers(response, ("Authorization",))
+        # the same URL answers differently with other credentials: an anonymous answer a cache keeps
+        # (public, max-age) must never be handed to a signed-in request, nor the other way round
+        patch_vary_headers(response, ("Authorization",))
         return response
 
 
@@ -77,8 +79,9 @@ class CrossSiteWriteMiddleware:
 def security_headers(headers: dict[str, str], *, authorised: bool) -> list[tuple[str, str]]:
     """The same headers for a response made outside Django (:mod:`api.fastpath`): ``headers`` plus ours."""
     merged = dict(_ALWAYS)
+    merged["Vary"] = "Authorization"  # as SecurityHeadersMiddleware: answers differ by credentials
     if authorised:
-        merged.update((_AUTHORISED, ("Vary", "Authorization")))
+        merged.update((_AUTHORISED,))
     merged.update(headers)
     return list(merged.items())
 

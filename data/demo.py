@@ -862,12 +862,18 @@ class _Generator:
                 gender = self._choice(["F", "M"])
                 pos = cell.at(self._uniform(0.1, 0.9), self._uniform(0.1, 0.9))
                 name, phone = self._person_name(gender), self._phone()
-                on_duty = bool(self.rng.random() < 0.6)
+                # every grid keeps someone on call: its grid leader is on duty, the phone reporting
+                on_call = role == "grid_leader"
+                on_duty = bool(self.rng.random() < 0.6) or on_call
                 off_duty_seen = timedelta(minutes=int(self.rng.integers(1, 600)))
+                if on_call:
+                    seen = timedelta(seconds=int(reports.integers(20, 480)))
+                else:
+                    seen = _on_duty_report_age(reports) if on_duty else off_duty_seen
                 self.data.add("grid_workers", {
                     "code": f"GW-{n:03d}", "name": name, "role": role, "grid_code": cell.code,
                     "phone": phone, "on_duty": on_duty, "last_position": self.frame.point(*pos),
-                    "last_seen_at": self.as_of - (_on_duty_report_age(reports) if on_duty else off_duty_seen),
+                    "last_seen_at": self.as_of - seen,
                 })
         self.data.add("grid_workers", {
             "code": f"GW-{n + 1:03d}", "name": self._person_name("M"), "role": "grid_leader",

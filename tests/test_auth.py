@@ -445,6 +445,7 @@ def test_security_headers_on_every_response(demo_db):
     ]:
         assert plain.headers[name] == value
     assert "no-store" not in plain.headers.get("Cache-Control", "")
+    assert "Authorization" in plain.headers["Vary"]  # an anonymous answer is never a signed-in one's, in any cache
     authorised = client.get("/healthz", HTTP_AUTHORIZATION="Bearer om_anything")
     assert authorised.headers["Cache-Control"] == "private, no-store"
     assert "Authorization" in authorised.headers["Vary"]

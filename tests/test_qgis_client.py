@@ -34,10 +34,13 @@ _HOME: list[str] = []
 
 
 def _env() -> dict:
-    """A fresh home of QGIS's own (settings, network cache, the runtime directory Qt wants as 0700) per run."""
-    if not _HOME:
-        _HOME.append(tempfile.mkdtemp(prefix="onemap-qgis-"))
-    home = _HOME[0]
+    """A fresh home of QGIS's own (settings, network cache, the runtime directory Qt wants as 0700) per job.
+
+    Per job, not per run: QGIS's network cache keys on the URL alone, so a job signed in as another
+    user (or none) must not find the capabilities and schema an earlier job was given.
+    """
+    home = tempfile.mkdtemp(prefix="onemap-qgis-")
+    _HOME.append(home)
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": home, "QT_QPA_PLATFORM": "offscreen",
             "XDG_RUNTIME_DIR": home, "LANG": "C.UTF-8"}
 

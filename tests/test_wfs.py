@@ -263,3 +263,17 @@ def test_anonymous_transaction_is_asked_to_sign_in(live_server, own_grid):
     response, root = _post(live_server, _insert_doc(own_grid.geom.point_on_surface))
     assert response.status_code == 401 and "Basic" in response.headers["WWW-Authenticate"]
     assert m.Incident.objects.count() == count
+
+
+def test_care_subjects_over_wfs_carry_no_personal_fields(live_server, accounts):
+    """The personal fields of the people under care are sealed (AES-GCM) and opened only for the OGC API's
+    JSON, per read, logged; WFS's GML serves the layer without them (it was a 500 once they were sealed)."""
+    import requests
+
+    answer = requests.get(f"{live_server}/wfs", params={
+        "SERVICE": "WFS", "REQUEST": "GetFeature", "VERSION": "2.0.0", "TYPENAMES": "onemap:care_subjects",
+        "COUNT": "3"}, auth=accounts["worker"].auth, timeout=60)
+    assert answer.status_code == 200, answer.text[:500]
+    assert answer.text.count("<wfs:member>") == 3
+    for personal in ("full_name", "phone", "room", "sealed"):
+        assert f"onemap:{personal}" not in answer.text
