@@ -11,11 +11,13 @@ back), records gateways' heartbeats and last-wills, and writes every rejected me
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 from django.db import connection, transaction
 
 from gis.care.models import SensorEvent
@@ -55,14 +57,16 @@ class IngestCounts:
                 "gateways": self.gateways}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SensorReading:
-    """A valid sensor event, parsed: the fields of the table, the rest of the body as ``payload``."""
+    """A valid sensor event, parsed: the fields of the table, the rest of the body as ``payload``
+    (and as the JSON text that is stored)."""
 
     seq: int
     ts: datetime
     type: str
     payload: dict
+    payload_json: str = "{}"
 
 
 class Rejected(ValueError):
@@ -114,24 +118,23 @@ def events_record(*, messages: list[DeviceMessage], now: datetime | None = None,
                 readings.append((index, message.code, event_parse(message.body, now=now, future_s=future_s)))
         except Rejected as exc:
             rejects.append((index, message, str(exc)))
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            known = _sensor_ids(cursor, {code for _, code, _ in readings})
-            stored = [(known[code], r) for index, code, r in readings if code in known]
-            rejects += [(index, messages[index], f"no sensor {code!r}") for index, code, _ in readings
-                        if code not in known]
-            if stored:
-                counts.inserted = _insert_events(cursor, stored)
-            counts.duplicates = len(stored) - counts.inserted
-            for index, code, status, ts in statuses:
-                if _gateway_update(cursor, code, status, ts):
-                    counts.gateways += 1
-                else:
-                    rejects.append((index, messages[index], f"no gateway {code!r}"))
-            if rejects:
-                rejects.sort(key=lambda r: r[0])
-                rejects_record(cursor=cursor, rows=[(m.source, m.code, reason, _excerpt(m.body))
-                                                    for _, m, reason in rejects])
+    with transaction.atomic(), connection.wrap_database_errors, _binding_cursor() as cursor:
+        known = _sensor_ids(cursor, {code for _, code, _ in readings})
+        stored = [(known[code], r) for index, code, r in readings if code in known]
+        rejects += [(index, messages[index], f"no sensor {code!r}") for index, code, _ in readings
+                    if code not in known]
+        if stored:
+            counts.inserted = _insert_events(cursor, stored)
+        counts.duplicates = len(stored) - counts.inserted
+        for index, code, status, ts in statuses:
+            if _gateway_update(cursor, code, status, ts):
+                counts.gateways += 1
+            else:
+                rejects.append((index, messages[index], f"no gateway {code!r}"))
+        if rejects:
+            rejects.sort(key=lambda r: r[0])
+            rejects_record(cursor=cursor, rows=[(m.source, m.code, reason, _excerpt(m.body))
+                                                for _, m, reason in rejects])
     counts.rejected = len(rejects)
     counts.reasons = [(index, reason) for index, _, reason in rejects]
     return counts
@@ -153,12 +156,12 @@ def event_parse(body: bytes | str | dict, *, now: datetime, future_s: float = 30
     if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= MAX_SEQ:
         raise Rejected(f"seq must be an integer from 0 to {MAX_SEQ}, got {str(seq)[:40]}")
     payload = {key: value for key, value in data.items() if key not in ("ts", "type", "seq")}
-    _check_storable(payload)
+    payload_json = _storable_json(payload)
     if kind == "battery":
         pct = payload.get("battery_pct")
         if isinstance(pct, bool) or not isinstance(pct, int) or not 0 <= pct <= 100:
             raise Rejected(f"a battery event needs battery_pct, an integer from 0 to 100, got {str(pct)[:40]}")
-    return SensorReading(seq=seq, ts=ts, type=kind, payload=payload)
+    return SensorReading(seq=seq, ts=ts, type=kind, payload=payload, payload_json=payload_json)
 
 
 def gateway_status_parse(body: bytes | str | dict, *, now: datetime) -> tuple[str, datetime]:
@@ -257,13 +260,23 @@ def _insert_events(cursor, stored: list[tuple[int, SensorReading]]) -> int:
     cursor.execute(_INSERT_EVENTS, {
         "sensor": [sensor_id for sensor_id, _ in stored], "seq": [r.seq for _, r in stored],
         "ts": [r.ts for _, r in stored], "type": [r.type for _, r in stored],
-        "payload": [json.dumps(r.payload, ensure_ascii=False) for _, r in stored],
+        "payload": [r.payload_json for _, r in stored],
         "activity": list(ACTIVITY_TYPES),
     })
     inserted, battery_ids, _ = cursor.fetchone()
     if battery_ids:
         cursor.execute(_BATTERY, {"ids": battery_ids, "low": LOW_BATTERY_PCT})
     return inserted
+
+
+@contextlib.contextmanager
+def _binding_cursor():
+    """A cursor on Django's connection (in its transaction) that sends the parameters apart from the
+    statement: the batch's arrays go to the server as they are, not quoted into the SQL text in Python
+    (Django's cursors bind on the client, which was a quarter of the ingest's time)."""
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        yield cursor
 
 
 def _gateway_update(cursor, code: str, status: str, ts: datetime) -> bool:
@@ -294,8 +307,11 @@ def _json_object(body: bytes | str | dict) -> dict:
     return data
 
 
-def _check_storable(payload: dict) -> None:
-    """PostgreSQL's jsonb holds no NUL character and no lone surrogate: such a message is refused here."""
+def _storable_json(payload: dict) -> str:
+    """The payload as JSON text; PostgreSQL's jsonb holds no NUL character and no lone surrogate: such a
+    message is refused here."""
+    if not payload:
+        return "{}"
     text = json.dumps(payload, ensure_ascii=False)
     if "\x00" in text or "\\u0000" in text:
         raise Rejected("the message holds a NUL character (\\u0000), which cannot be stored")
@@ -303,6 +319,7 @@ def _check_storable(payload: dict) -> None:
         text.encode("utf-8")
     except UnicodeEncodeError:
         raise Rejected("the message holds a lone UTF-16 surrogate (an invalid \\ud800-\\udfff escape)") from None
+    return text
 
 
 def _timestamp(value) -> datetime:
