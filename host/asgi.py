@@ -344,7 +344,7 @@ def _run_wsgi(app, environ) -> tuple[int, list, list[bytes]]:
 
 
 def _build():
-    from host.server import die_with_parent
+    from core.children import die_with_parent
     from host.wsgi import application as wsgi_application
 
     die_with_parent()

@@ -110,7 +110,7 @@ def cmd_ingest(args) -> int:
     from core.settings import settings as current_settings
     from host.ingest import CLIENT_ID, run_ingest
     from host.mqtt_broker import broker_connection
-    from host.server import die_with_parent
+    from core.children import die_with_parent
 
     die_with_parent(on_orphan=lambda: os.kill(os.getpid(), 15))
     current = current_settings()
@@ -157,7 +157,7 @@ def start_simulator_beside_server() -> subprocess.Popen:
 
 
 def _child(*command: str) -> subprocess.Popen:
-    from host.server import PARENT_ENV
+    from core.children import PARENT_ENV
 
     env = dict(os.environ, **{PARENT_ENV: str(os.getpid())})
     return subprocess.Popen([sys.executable, "-m", "host.cli", *command], env=env)

@@ -171,7 +171,7 @@ def cmd_simulate(args) -> int:
     setup_django()
     from data.sensor_simulator import DEFAULT_URL, read_credentials, simulate
 
-    from host.server import die_with_parent
+    from core.children import die_with_parent
 
     die_with_parent(on_orphan=lambda: os.kill(os.getpid(), 15))  # a child of `onemap demo` ends with it
     try:

@@ -42,7 +42,7 @@ def cmd_worker(args) -> int:
     setup_django()
     _check_schema()
     from core.settings import settings
-    from host.server import die_with_parent
+    from core.children import die_with_parent
 
     grace_s = settings().notifications.timeout_s + 2  # a request in flight may finish
     die_with_parent(on_orphan=lambda: _stop(grace_s))
@@ -116,7 +116,7 @@ def _stop(grace_s: float) -> None:
 
 def start_beside_server() -> subprocess.Popen:
     """``onemap worker`` as a child of this process (the server's main one), ending when this process ends."""
-    from host.server import PARENT_ENV
+    from core.children import PARENT_ENV
 
     env = dict(os.environ, **{PARENT_ENV: str(os.getpid())})
     return subprocess.Popen([sys.executable, "-m", "host.cli", "worker"], env=env)
