@@ -8,12 +8,13 @@ Everything runs on a PostgreSQL cluster and a Mosquitto of the bench's own, unde
 cluster); its database is made afresh each run: migrated, ``--subjects`` people under care, each
 with a door sensor.
 
-- **ingest over MQTT, end to end**: ``--publishers`` processes publish ``--events`` sensor messages
-  (QoS 1, round-robin over every sensor, so each device stays far inside its rate limit) to the
-  project's broker; the real ``onemap ingest`` stores them. The rate is events committed in
-  ``sensor_events`` per second, from the first publish to the last commit. Publishers hold back
-  while more than ``WINDOW`` messages are published but not yet committed, so the broker's queue
-  stays bounded and the figure is what the ingest sustains. Goal: ≥ 5,000 events/s.
+- **ingest over MQTT, end to end**: ``--publishers`` processes (one connection each; a minimal
+  MQTT 3.1.1 writer, see :func:`_publish`) publish ``--events`` sensor messages (QoS 1, round-robin
+  over every sensor, so each device stays far inside its rate limit) to the project's broker; the
+  real ``onemap ingest`` stores them. The rate is events committed in ``sensor_events`` per second,
+  from the first publish to the last commit. Publishers hold back while more than ``WINDOW``
+  messages are published but not yet committed, so the broker's queue stays bounded and the
+  figure is what the ingest sustains. Goal: ≥ 5,000 events/s.
   Baseline, same run, same broker: ``mosquitto_pub -l -q 1`` → ``mosquitto_sub -q 1 -C N`` alone
   (``--baseline`` messages; no parsing, no database).
 
