@@ -37,8 +37,8 @@ system_packages() {
         chromium fonts-noto-cjk  # headless browser tests of /screen/; the font the screen's CJK subset is cut from
     # the sensors' broker, run by onemap under .var/mqtt (host/mqtt_broker.py); the clients are the bench's baseline
     apt_install mosquitto mosquitto-clients
-    # GStreamer's RTSP server on the system Python (tests/rtsp_server.py): the live-camera tests, bench and demo streams
-    apt_install gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
+    # GStreamer's RTSP server on the system Python (host/rtsp_server.py): the live-camera tests, bench and demo streams
+    apt_install gir1.2-gst-rtsp-server-1.0 gstreamer1.0-tools gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
         gstreamer1.0-plugins-ugly gstreamer1.0-libav python3-gi python3-gst-1.0
     local major
     major=$(ls /usr/lib/postgresql | sort -n | tail -1)

@@ -20,11 +20,11 @@ import numpy as np
 import pytest
 
 from servers import free_port
-from test_vision_pipeline import FPS, render_drop
+from vision.falling_synthetic import FPS, render_drop
 
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEM_PYTHON = "/usr/bin/python3"
-RTSP_SERVER = ROOT / "tests" / "rtsp_server.py"
+RTSP_SERVER = ROOT / "host" / "rtsp_server.py"
 SAMPLES = Path(os.environ.get("ONEMAP_SAMPLES", ROOT.parent / "shared" / "data"))
 
 
@@ -43,7 +43,7 @@ needs_gstreamer = pytest.mark.skipif(os.path.exists(SYSTEM_PYTHON) is False or _
 
 
 class RtspServer:
-    """tests/rtsp_server.py in a process of its own: start, kill (SIGKILL, as a crash) and start again."""
+    """host/rtsp_server.py in a process of its own: start, kill (SIGKILL, as a crash) and start again."""
 
     def __init__(self, port: int, log: Path):
         self.port, self.log = port, log

@@ -4,7 +4,7 @@
 
 Renders (cached under ``.var/bench/vision_run/``) one 1280×720, 25 fps clip per camera with
 drops on a generated façade, encodes it once to H.264 (``gst-launch-1.0``), and serves all of
-them at their own pace with GStreamer's RTSP server (``tests/rtsp_server.py`` on the system
+them at their own pace with GStreamer's RTSP server (``host/rtsp_server.py`` on the system
 Python; the server only packetises, so it costs little CPU). Two rounds, each with one process
 per camera as ``onemap vision run`` has:
 
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     mounts = [f"cam{n}={c['h264']}" for n, c in enumerate(clips)]
     results = {}
     for mode in ("decode", "vision"):
-        server = subprocess.Popen(["/usr/bin/python3", str(ROOT / "tests" / "rtsp_server.py"), "--port", str(port),
+        server = subprocess.Popen(["/usr/bin/python3", str(ROOT / "host" / "rtsp_server.py"), "--port", str(port),
                                    *mounts], stdout=subprocess.PIPE, start_new_session=True)
         assert server.stdout.readline().decode().strip() == "ready", "the RTSP server did not start"
         try:

@@ -2,15 +2,17 @@
 
 Run with the system Python, which has GStreamer's bindings (the project's venv does not):
 
-    /usr/bin/python3 tests/rtsp_server.py --port 8554 cam1=/path/clip.avi [cam2=/other.mp4 ...] [--loop]
+    /usr/bin/python3 host/rtsp_server.py --port 8554 cam1=/path/clip.avi [cam2=/other.mp4 ...] [--loop]
 
 Each ``NAME=FILE`` is served at ``rtsp://127.0.0.1:PORT/NAME`` as H.264 at the file's own pace;
 a client that connects gets the file from its start (``--loop``: over and over). A file named
 ``*.h264.mp4`` is sent without re-encoding. Prints
-``ready`` on stdout once it listens. Not a test module (no ``test_`` prefix).
+``ready`` on stdout once it listens, and ends when the process that started it ends (``onemap demo``
+starts it beside the server). The project's venv never imports this file.
 """
 
 import argparse
+import os
 import sys
 
 import gi
@@ -45,7 +47,10 @@ def main() -> int:
         print(f"cannot listen on 127.0.0.1:{args.port}", file=sys.stderr)
         return 1
     print("ready", flush=True)
-    GLib.MainLoop().run()
+    loop = GLib.MainLoop()
+    parent = os.getppid()
+    GLib.timeout_add(500, lambda: os.getppid() == parent or loop.quit())  # orphaned: end with the parent
+    loop.run()
     return 0
 
 
