@@ -237,6 +237,41 @@ def test_a_real_clip_over_rtsp_gives_health_and_no_incident(live_camera, databas
     assert Incident.objects.filter(camera=live_camera).count() == before
 
 
+@needs_gstreamer
+def test_a_worker_ends_when_its_service_is_killed_outright(live_camera, drops, database_url, tmp_path):
+    """SIGKILL of the service (the OOM killer, a crash) tells its forked camera workers nothing: each notices
+    its parent is gone and ends, instead of reading the camera for ever beside the next service."""
+    from gis.models import Camera, CameraHealth
+    from vision.service import ORPHAN_GRACE_S, ORPHAN_POLL_S
+
+    rtsp = RtspServer(free_port(), tmp_path / "rtsp.log").start({"cam": drops[0]["path"]}, loop=True)
+    Camera.objects.filter(pk=live_camera.pk).update(stream_url=rtsp.url("cam"))
+    service = Service(database_url=database_url, cameras=[live_camera.code], evidence=tmp_path / "ev",
+                      log=tmp_path / "service.log")
+    try:
+        health = _wait_for("the worker connected", lambda: CameraHealth.objects.filter(
+            camera=live_camera, connected=True, worker_pid__isnull=False).first(), timeout=60, service=service)
+        worker = health.worker_pid
+        assert worker != service.process.pid and _alive(worker)
+        os.kill(service.process.pid, signal.SIGKILL)  # the service only: its worker is not told
+        service.process.wait(10)
+        deadline = time.monotonic() + ORPHAN_POLL_S + ORPHAN_GRACE_S + 10
+        while _alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _alive(worker), f"camera worker {worker} still runs after its service was killed"
+    finally:
+        os.killpg(service.process.pid, signal.SIGKILL) if _alive(service.process.pid) else None
+        rtsp.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ")[-1][0] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False
+
+
 # -- evidence: two writers for one camera ----------------------------------------------------
 
 

@@ -126,6 +126,7 @@ def cmd_run(args) -> int:
     import signal
     import threading
 
+    from core.children import die_with_parent
     from vision.service import HEALTH_INTERVAL_S, LIVE_QUEUE_FRAMES, ServiceOptions, run_service
 
     setup_django()
@@ -139,6 +140,7 @@ def cmd_run(args) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    die_with_parent(on_orphan=stop.set)  # started by `onemap demo --cameras`: ends with it
     print(f"onemap vision run: evidence in {options.evidence_dir}; stop with Ctrl-C or SIGTERM", flush=True)
     run_service(codes=args.cameras, options=options, stop=stop, log=lambda msg: print(msg, flush=True))
     print("onemap vision run: stopped", flush=True)

@@ -22,15 +22,19 @@ WIDTH, HEIGHT, FPS = 320, 240, 25.0
 
 
 def render_clip(kind: str, path: Path, *, seconds: float = 8.0, seed: int = 0, fps: float = FPS,
-                flame_from: float = 1.0) -> Path:
-    """Write a clip of ``kind``; a flame appears at ``flame_from`` seconds. Returns the path."""
+                flame_from: float = 1.0, size: tuple[int, int] | None = None) -> Path:
+    """Write a clip of ``kind``; a flame appears at ``flame_from`` seconds. Returns the path.
+
+    The scene is drawn at ``WIDTH`` × ``HEIGHT``; ``size`` (width, height) stretches each frame to
+    another size, e.g. a camera's 16:9 for its calibration."""
     import cv2
 
     if kind not in KINDS:
         raise ValueError(f"unknown clip kind {kind!r}; choose one of {', '.join(KINDS)}")
     rng = np.random.default_rng(seed)
     background = _yard(rng)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (WIDTH, HEIGHT))
+    out_size = tuple(size) if size else (WIDTH, HEIGHT)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, out_size)
     writer.set(cv2.VIDEOWRITER_PROP_QUALITY, 92)
     draw = {"flame": _flame, "orange_wall": _orange_wall, "sunset_wall": _sunset_wall, "tail_light": _tail_light,
             "flashing_light": _flashing_light, "orange_shirt": _orange_shirt}[kind]
@@ -40,7 +44,8 @@ def render_clip(kind: str, path: Path, *, seconds: float = 8.0, seed: int = 0, f
         frame = background.copy()
         draw(frame, t, rng, x0, flame_from)
         noise = rng.normal(0, 2.0, frame.shape)
-        writer.write(np.clip(frame + noise, 0, 255).astype(np.uint8))
+        image = np.clip(frame + noise, 0, 255).astype(np.uint8)
+        writer.write(image if out_size == (WIDTH, HEIGHT) else cv2.resize(image, out_size))
     writer.release()
     return Path(path)
 

@@ -25,6 +25,7 @@ from typing import Callable
 HEALTH_INTERVAL_S = 2.0
 POLL_SECONDS = 10.0  # how often the supervisor looks for added, removed or changed cameras
 RESTART_MAX_SECONDS = 60.0
+ORPHAN_POLL_S, ORPHAN_GRACE_S = 0.5, 10.0  # a worker whose service died: noticed within, ended after
 LIVE_QUEUE_FRAMES = 25  # a live camera buffers at most this many frames (1 s at 25 fps); older ones are dropped
 
 
@@ -138,6 +139,8 @@ def _worker_main(code: str, options: ServiceOptions, stop) -> None:
     """A worker process: stop on SIGTERM or SIGINT, run the camera, exit 1 on an error (the watchdog restarts it)."""
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    threading.Thread(target=_end_with_the_service, args=(os.getppid(), stop), name="service watcher",
+                     daemon=True).start()
     try:
         camera_worker(code, options=options, stop=stop)
     except Exception:  # noqa: BLE001 - written to the health row and the log; the supervisor restarts us
@@ -145,6 +148,15 @@ def _worker_main(code: str, options: ServiceOptions, stop) -> None:
 
         traceback.print_exc()
         os._exit(1)
+
+
+def _end_with_the_service(service_pid: int, stop) -> None:
+    """A worker whose service is gone (killed outright: nothing told us) stops, and is ended if it hangs."""
+    while os.getppid() == service_pid:
+        time.sleep(ORPHAN_POLL_S)
+    stop.set()
+    time.sleep(ORPHAN_GRACE_S)
+    os._exit(1)
 
 
 # -- one camera ------------------------------------------------------------------------------

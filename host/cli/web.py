@@ -32,6 +32,8 @@ def register(sub) -> None:
     demo.add_argument("--reload-demo", action="store_true", help="load the demo again even if it is there")
     demo.add_argument("--no-simulator", action="store_true",
                       help="do not start the simulated door magnets and peephole cameras (onemap sensors simulate)")
+    demo.add_argument("--no-cameras", action="store_true",
+                      help="do not stream the two demo cameras' rendered clips (a drop, a fire) to onemap vision run")
     demo.set_defaults(func=cmd_demo)
 
     vendor = sub.add_parser(
@@ -92,6 +94,7 @@ def cmd_demo(args) -> int:
     worker = start_beside_server()
     ingest = start_ingest_beside_server()
     simulator = start_simulator_beside_server() if not args.no_simulator else None
+    cameras = _DemoCamerasBeside() if not args.no_cameras else None
     print(f"[4/4] serving (ready after {time.monotonic() - started:.1f} s)", flush=True)
     print(f"  the big screen /screen/ asks for a login: user {username}, password {token}"
           " (kept in .var/demo-screen-token)", flush=True)
@@ -103,10 +106,56 @@ def cmd_demo(args) -> int:
     try:
         return cmd_serve(argparse.Namespace(host=None, port=args.port, workers=2, threads=4))
     finally:
+        if cameras is not None:
+            cameras.stop()
         if simulator is not None:
             stop_child(simulator)
         stop_child(ingest)
         stop_child(worker)
+
+
+class _DemoCamerasBeside:
+    """The demo cameras (``host.demo_cameras``), started in a thread so that serving does not wait for their
+    clips to be rendered (a minute, the first time); a machine without GStreamer gets a line saying so."""
+
+    def __init__(self):
+        import threading
+
+        self._lock = threading.Lock()
+        self._stopped = False
+        self._cameras = None
+        threading.Thread(target=self._start, name="onemap-demo-cameras", daemon=True).start()
+
+    def _start(self) -> None:
+        from django.db import connection
+
+        from host.demo_cameras import DemoCamerasError, start_demo_cameras
+
+        try:
+            cameras = start_demo_cameras(log=lambda msg: print(msg, flush=True))
+        except DemoCamerasError as exc:
+            print(f"  the demo cameras are not streaming: {exc}", flush=True)
+            return
+        finally:
+            connection.close()
+        with self._lock:
+            self._cameras = cameras
+            if self._stopped:
+                return self._stop_children()
+        print("  two demo cameras stream rendered clips to onemap vision run (a drop every 2 min, a fire every 3 min; "
+              f"docs/vision.md): {', '.join(cameras.cameras)}; pid {cameras.vision.pid}", flush=True)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            if self._cameras is not None:
+                self._stop_children()
+
+    def _stop_children(self) -> None:
+        from host.cli.worker import stop_child
+
+        for child in self._cameras.children():
+            stop_child(child)
 
 
 DEMO_STALE_AFTER = timedelta(days=1)  # a demo loaded as of longer ago than this is loaded again for now
