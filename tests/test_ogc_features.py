@@ -418,20 +418,24 @@ def test_a_grid_worker_may_not_delete_what_is_not_their_new_report(live_server, 
 
     from core.identity import Identity
     from core.vocabulary import PUBLISHED_CATEGORIES
-    from gis.cases.services import case_accept, case_open
+    from gis.cases.services import case_accept, case_escalate, case_open
     from gis.incidents.services import incident_create
 
     worker, admin = accounts["worker"], accounts["administrator"]
+    commander = Identity(role="commander", username=accounts["commander"].username)
     inside = own_grid.geom.point_on_surface
     moved_url, moved = _report(live_server, worker, inside, "已受理")  # their own, but the case was accepted
-    case_accept(case_id=m.Case.objects.get(incident_id=moved).id,
-                actor=Identity(role="commander", username=accounts["commander"].username))
+    case_accept(case_id=m.Case.objects.get(incident_id=moved).id, actor=commander)
+    # their own, still 'reported', but the command centre has acted on it (escalated it a tier)
+    worked_url, worked = _report(live_server, worker, inside, "已上报")
+    case_escalate(case_id=m.Case.objects.get(incident_id=worked).id, actor=commander, reason="大件垃圾，需街道处理")
     theirs_url, theirs = _report(live_server, admin, inside, "别人报的")  # someone else's, in their grid
     camera = incident_create(lon=inside.x, lat=inside.y, category=PUBLISHED_CATEGORIES[0], source="camera",
                              code=f"INC-CAM-{secrets.token_hex(4)}")  # a camera's evidence
     case_open(incident_id=camera.id)
     camera_url = f"{live_server}/ogc/collections/incidents/items/{camera.id}"
-    for url, why in ((moved_url, "its case has moved on (it is accepted)"), (theirs_url, "someone else reported it"),
+    for url, why in ((moved_url, "its case has moved on (it is accepted)"),
+                     (worked_url, "its case has already been worked on"), (theirs_url, "someone else reported it"),
                      (camera_url, "it came from a camera, not from you")):
         allow = _allow(requests.options(url, auth=worker.auth, timeout=30))
         assert "DELETE" not in allow and {"PUT", "PATCH"} <= allow, (url, allow)  # Allow tells the truth per row
@@ -449,9 +453,9 @@ def test_a_grid_worker_may_not_delete_what_is_not_their_new_report(live_server, 
     assert anonymous.status_code == 401 and anonymous.headers["WWW-Authenticate"].startswith("Basic ")
     for role in ("analyst", "department", "commander"):
         assert requests.delete(theirs_url, auth=accounts[role].auth, timeout=30).status_code == 405, role
-    assert _kept(moved, theirs, camera.id, elsewhere) == {
-        moved: "accepted", theirs: "reported", camera.id: "reported", elsewhere: "reported"}
-    assert m.Incident.objects.filter(pk__in=(moved, theirs, camera.id, elsewhere)).count() == 4
+    assert _kept(moved, worked, theirs, camera.id, elsewhere) == {
+        moved: "accepted", worked: "reported", theirs: "reported", camera.id: "reported", elsewhere: "reported"}
+    assert m.Incident.objects.filter(pk__in=(moved, worked, theirs, camera.id, elsewhere)).count() == 5
 
 
 # ---------------------------------------------------------------- Tiles
