@@ -129,7 +129,8 @@ def warm_up() -> None:
 def _ogc_view(*methods: str, writable=None, guard=None):
     """Answer OPTIONS and 405 with the right ``Allow``, authenticate, and turn errors into OGC JSON.
 
-    ``writable(identity, **route)`` names the write methods the caller's role has on the route;
+    ``writable(identity, **route)`` names the write methods the caller's role has on the route
+    (``exact=True`` for OPTIONS: those it has on this very item, where that depends on the row);
     ``guard(request, identity, **route)`` runs first and may refuse the request (a hidden item: 404
     whatever the method, before anything about the request is checked). A collection the caller
     may not read is refused for every method as for GET.
@@ -146,7 +147,7 @@ def _ogc_view(*methods: str, writable=None, guard=None):
                     guard(request, identity, **kwargs)
                 allowed = set(methods) | {"HEAD", "OPTIONS"}
                 if writable is not None:
-                    allowed |= writable(identity, **kwargs)
+                    allowed |= writable(identity, exact=request.method == "OPTIONS", **kwargs)
                 if request.method == "OPTIONS":
                     response = HttpResponse(status=204)
                     response["Allow"] = ", ".join(sorted(allowed))
@@ -302,10 +303,13 @@ def _without_empty(params):
 # ---------------------------------------------------------------- features
 
 
-def _writable(identity, collection_id: str, item_id: str | None = None) -> set[str]:
+def _writable(identity, collection_id: str, item_id: str | None = None, *, exact: bool = False) -> set[str]:
     """The write methods the caller's role has on a collection's items (``item_id``: on one item).
 
     ``identity`` None: the methods any role has (to tell an anonymous caller to sign in rather than 405).
+    ``exact``: for one item, leave out a DELETE the row would refuse (a grid worker withdraws only
+    their own new incidents); asked for OPTIONS only, so reads and writes pay nothing for it. A
+    DELETE sent anyway is a 403 that says why, not a 405.
     """
     from layers.catalogue import layer as find_layer
 
@@ -319,6 +323,12 @@ def _writable(identity, collection_id: str, item_id: str | None = None) -> set[s
     methods: set[str] = set()
     for role in roles:
         methods |= layer.editing.allowed_methods(role, item=item_id is not None)
+    if (exact and item_id is not None and identity is not None and "DELETE" in methods
+            and identity.role not in layer.editing.delete_roles):
+        from layers.editing import withdraw_refusal
+
+        if withdraw_refusal(layer, identity, item_id) is not None:
+            methods.discard("DELETE")
     return methods
 
 

@@ -61,6 +61,9 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
                    AND c.assignee_id = nullif(current_setting('onemap.worker_id', true), '')::bigint)
 $$
 """
+# the one way a grid worker deletes an incident: withdrawing their own new report (gis migration 0026).
+# Their role has no DELETE on incidents; these functions check the rule as the tables' owner.
+_WITHDRAW_FUNCTIONS = ("onemap_withdraw_refusal(bigint)", "onemap_incident_withdraw(bigint)")
 # tables the faces read under the caller's scope that no layer publishes (the cases API)
 _SCOPED_TABLES = ("cases", "case_events")
 _DEFAULT_GRID_PREDICATE = "grid_id = current_setting('onemap.grid_id')::bigint"
@@ -259,15 +262,18 @@ def scoped_django(identity, *, using: str = "default") -> Iterator[None]:
     """Django ORM work (the gis services) in one transaction under the identity's role and grid.
 
     The transaction also names its actor (``onemap.actor``), which the incidents' status
-    history records.
+    history records, and its user (``onemap.user_id``), by which the database knows who
+    reported an incident (``onemap_incident_withdraw``).
     """
     from django.db import connections, transaction
 
     with transaction.atomic(using=using):
         with connections[using].cursor() as cursor:
             cursor.execute(scope_statements(identity))
-            if identity.username:
-                cursor.execute("SELECT set_config('onemap.actor', %s, true)", [identity.username])
+            if identity.username or identity.user_id is not None:  # one round trip for both
+                user_id = "" if identity.user_id is None else str(int(identity.user_id))
+                cursor.execute("SELECT set_config('onemap.actor', %s, true), set_config('onemap.user_id', %s, true)",
+                               [identity.username or "", user_id])
         yield
 
 
@@ -296,6 +302,9 @@ def _security_statements(existing: set[str]) -> Iterator[sql.Composable]:
     tables = _layer_tables() | (existing & set(_SCOPED_TABLES))
     public_tables = {layer.table for layer in LAYERS if layer.public and not layer.view_body}
     editable = {layer.table for layer in LAYERS if layer.editing}
+    # DELETE only for the database roles of the catalogue's delete_roles (withdrawing goes through a function)
+    deleters = {layer.table: sorted({DB_ROLES[r] for r in layer.editing.delete_roles}) for layer in LAYERS
+                if layer.editing}
     ident = sql.Identifier
     everyone = sql.SQL(", ").join(map(ident, _ALL_ROLES))
     yield sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(everyone)
@@ -305,10 +314,13 @@ def _security_statements(existing: set[str]) -> Iterator[sql.Composable]:
         yield sql.SQL("GRANT SELECT ON {} TO {}").format(ident(table), sql.SQL(", ").join(map(ident, readers)))
         yield sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(ident(table))
         yield from _policies(table, public=table in public_tables, editable=table in editable,
-                             read_extra=read_extra.get(table))
+                             grid_deletes="onemap_grid" in deleters.get(table, ()), read_extra=read_extra.get(table))
     for table in sorted(editable):
         writers = sql.SQL(", ").join(map(ident, ("onemap_analyst", "onemap_staff", "onemap_grid")))
-        yield sql.SQL("GRANT INSERT, UPDATE, DELETE ON {} TO {}").format(ident(table), writers)
+        yield sql.SQL("GRANT INSERT, UPDATE ON {} TO {}").format(ident(table), writers)
+        if deleters[table]:
+            yield sql.SQL("GRANT DELETE ON {} TO {}").format(
+                ident(table), sql.SQL(", ").join(map(ident, deleters[table])))
         yield sql.SQL(
             "GRANT USAGE ON SEQUENCE {} TO {}"
         ).format(ident(f"{table}_id_seq"), writers)
@@ -326,6 +338,11 @@ def _security_statements(existing: set[str]) -> Iterator[sql.Composable]:
         yield sql.SQL("REVOKE ALL ON {} FROM {}").format(ident(layer.view), everyone)
         if readers:
             yield sql.SQL("GRANT SELECT ON {} TO {}").format(ident(layer.view), sql.SQL(", ").join(map(ident, readers)))
+    for function in _WITHDRAW_FUNCTIONS:
+        yield sql.SQL(
+            "DO $$ BEGIN IF to_regprocedure({name}) IS NOT NULL THEN "
+            "EXECUTE 'GRANT EXECUTE ON FUNCTION ' || {name} || ' TO onemap_grid'; END IF; END $$"
+        ).format(name=sql.Literal(function))
     if "access_log" in existing:
         # append-only: the roles may add entries, never read or change them
         yield sql.SQL("GRANT INSERT ON access_log TO {}").format(everyone)
@@ -373,7 +390,8 @@ def _may_read_layer(role: str, layer) -> bool:
     return any(DB_ROLES[r] == role for r in layer.read_roles if r in DB_ROLES)
 
 
-def _policies(table: str, *, public: bool, editable: bool, read_extra: str | None = None) -> Iterator[sql.Composable]:
+def _policies(table: str, *, public: bool, editable: bool, grid_deletes: bool = False,
+              read_extra: str | None = None) -> Iterator[sql.Composable]:
     ident = sql.Identifier(table)
     for name in ("onemap_everything", "onemap_public_read", "onemap_grid_read", "onemap_grid_write",
                  "onemap_grid_update", "onemap_grid_delete"):
@@ -392,4 +410,6 @@ def _policies(table: str, *, public: bool, editable: bool, read_extra: str | Non
         yield sql.SQL(
             "CREATE POLICY onemap_grid_update ON {} FOR UPDATE TO onemap_grid USING ({}) WITH CHECK ({})"
         ).format(ident, grid, check)
-        yield sql.SQL("CREATE POLICY onemap_grid_delete ON {} FOR DELETE TO onemap_grid USING ({})").format(ident, grid)
+        if grid_deletes:
+            yield sql.SQL(
+                "CREATE POLICY onemap_grid_delete ON {} FOR DELETE TO onemap_grid USING ({})").format(ident, grid)

@@ -17,6 +17,7 @@ from core.roles import (
     CASE_ROLES,
     EVERYONE,
     FIGURE_ROLES,
+    GRID_WORKER,
     PERSONAL_ROLES,
     REPORTING_ROLES,
     STAFF_ROLES,
@@ -64,15 +65,23 @@ class Editing:
     create_roles: frozenset[str] = frozenset()
     create_fields: tuple[str, ...] = ()
     delete_roles: frozenset[str] = frozenset()
+    # roles that may delete only what they reported themselves, in their grid, while its case is new
+    # (the database decides, row by row: onemap_incident_withdraw, migration 0026)
+    withdraw_roles: frozenset[str] = frozenset()
     # roles that may set or move the geometry on update
     geometry_roles: frozenset[str] = frozenset()
 
+    def may_delete(self, role: str) -> bool:
+        """Whether ``role`` may delete some of the layer's features (all of them, or only its own new ones)."""
+        return role in self.delete_roles or role in self.withdraw_roles
+
     def allowed_methods(self, role: str, *, item: bool) -> set[str]:
+        """The write methods of ``role``; a withdrawing role's DELETE holds only for some items (see api.ogc)."""
         methods = set()
         if item:
             if role in self.update_roles:
                 methods |= {"PUT", "PATCH"}
-            if role in self.delete_roles:
+            if self.may_delete(role):
                 methods.add("DELETE")
         elif role in self.create_roles:
             methods.add("POST")
@@ -140,13 +149,16 @@ def _grid_code(alias: str = "g") -> Column:
 _GRID_JOIN = "LEFT JOIN grids g ON g.id = t.grid_id"
 _SYNTHETIC = Column("synthetic", "t.synthetic", "boolean", "generated demo data, not a real feature")
 
-# an elder's alerts (CARE_CATEGORY) come only from sensors and are never published
+# an elder's alerts (CARE_CATEGORY) come only from sensors and are never published. Deleting
+# incidents (a camera's evidence, a resident's report) is the administrators'; a grid worker may
+# withdraw one they entered themselves by mistake, while nobody has worked on its case yet
 _INCIDENT_EDITING = Editing(
     update_roles=CASE_ROLES,
     update_fields=("status", "notes", "severity"),
     create_roles=REPORTING_ROLES,
     create_fields=("category", "severity", "title", "notes", "floor", "status"),
     delete_roles=ADMINS,
+    withdraw_roles=frozenset({GRID_WORKER}),
     geometry_roles=REPORTING_ROLES,
 )
 

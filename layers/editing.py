@@ -236,7 +236,7 @@ def feature_create(layer: Layer, identity, body: FeatureBody) -> int:
 
     _check_grid(identity, body.geometry)
     with _refusals(layer, "create"), scoped_django(identity):
-        return _WRITERS[layer.id].create(body)
+        return _WRITERS[layer.id].create(body, identity)
 
 
 def feature_change(layer: Layer, identity, item_id: str, body: FeatureBody) -> None:
@@ -253,12 +253,38 @@ def feature_change(layer: Layer, identity, item_id: str, body: FeatureBody) -> N
 
 
 def feature_delete(layer: Layer, identity, item_id: str) -> None:
+    """Delete a feature the caller may read (``withdraw_roles``: only their own new incident; else a 403 saying why).
+
+    The layer's ``delete_roles`` delete any feature they may read. A role of its ``withdraw_roles``
+    (a grid worker) deletes only an incident they reported themselves, in their grid, while its case
+    is still new: the database decides (``onemap_incident_withdraw``), this turns its answer into words.
+    """
     from layers.access import scoped_django
 
     pk = _pk(layer, item_id)
+    editing = layer.editing
     with _refusals(layer, "delete", item_id), scoped_django(identity):
         _check_visible(layer, pk, item_id)
-        _WRITERS[layer.id].delete(pk)
+        if identity.role in editing.delete_roles:
+            _WRITERS[layer.id].delete(pk)
+        elif identity.role in editing.withdraw_roles:
+            _WRITERS[layer.id].withdraw(pk)
+        else:
+            raise Forbidden(f"your role ({identity.role}) may not delete features of {layer.id}")
+
+
+def withdraw_refusal(layer: Layer, identity, item_id: str) -> str | None:
+    """Why the caller may not withdraw this item (None: they may), as the database would answer a DELETE."""
+    from django.db import connection
+
+    from gis.incidents.services import withdraw_refusal_text
+    from layers.access import scoped_django
+
+    pk = _pk(layer, item_id)
+    with scoped_django(identity), connection.cursor() as cursor:
+        cursor.execute("SELECT onemap_withdraw_refusal(%s)", [pk])
+        refusal = cursor.fetchone()[0]
+    return None if refusal is None else withdraw_refusal_text(refusal)
 
 
 def _pk(layer: Layer, item_id: str) -> int:
@@ -310,10 +336,13 @@ class _refusals:
     def __exit__(self, kind, exc, tb):
         from django.core.exceptions import ObjectDoesNotExist
 
+        from gis.incidents.services import WithdrawRefused
         from gis.services import ServiceError
 
         if exc is None:
             return False
+        if isinstance(exc, WithdrawRefused):
+            raise Forbidden(str(exc)) from None
         if isinstance(exc, ObjectDoesNotExist):
             raise NotFound(f"collection {self.layer.id!r} has no item {self.item_id!r}") from None
         if isinstance(exc, ServiceError):
@@ -328,7 +357,7 @@ class _refusals:
 
 
 class _IncidentWriter:
-    def create(self, body: FeatureBody) -> int:
+    def create(self, body: FeatureBody, identity) -> int:
         from gis.cases.services import case_open
         from gis.incidents.services import incident_create
 
@@ -339,8 +368,9 @@ class _IncidentWriter:
             lon=body.geometry.x, lat=body.geometry.y, category=p["category"], source="staff",
             code=f"INC-{timezone.now():%Y%m%d%H%M%S}-{secrets.token_hex(3)}",
             severity=p.get("severity", 2), title=p.get("title", ""), floor=p.get("floor"),
+            reported_by_id=identity.user_id,  # they, and only they, may withdraw it while it is new
         )
-        case_open(incident_id=incident.id)  # every incident is a case, from its first moment
+        case_open(incident_id=incident.id, actor=identity)  # every incident is a case, from its first moment
         if "notes" in p or "status" in p:
             self.update(incident.pk, FeatureBody({k: p[k] for k in ("notes", "status") if k in p}, None))
         return incident.pk
@@ -359,6 +389,11 @@ class _IncidentWriter:
 
         incident_delete(incident_id=pk)
 
+    def withdraw(self, pk: int) -> None:
+        from gis.incidents.services import incident_withdraw
+
+        incident_withdraw(incident_id=pk)
+
 
 class _AreaWriter:
     def __init__(self, model_name: str):
@@ -370,7 +405,7 @@ class _AreaWriter:
 
         return getattr(models, self.model_name)
 
-    def create(self, body: FeatureBody) -> int:
+    def create(self, body: FeatureBody, identity) -> int:
         from gis.spatial.services import area_feature_save
 
         return area_feature_save(model=self.model, values=body.properties, geom=body.geometry).pk

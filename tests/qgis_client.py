@@ -2,7 +2,8 @@
 
 Not a test module (the venv cannot import qgis). Reads one JSON job on stdin, prints one JSON
 answer: ``load`` counts every feature of each layer through OAPIF and WFS; ``edit`` adds,
-changes and deletes an incident through WFS-T and reports what each commit answered.
+changes and (unless told not to) deletes an incident through WFS-T, and ``delete`` deletes the
+incidents of the given titles, each reporting what each commit answered.
 """
 
 import json
@@ -75,6 +76,7 @@ def edit(job):
         layer.changeAttributeValue(found[0].id(), layer.fields().indexOf("notes"), "changed in QGIS")
         layer.changeAttributeValue(found[0].id(), layer.fields().indexOf("severity"), 4)
         out["change"] = layer.commitChanges()
+    if found and job.get("delete", True):
         layer, found = _find(job, job["title"] + "inside")
         out["id"] = found[0]["code"] if found else None
         layer.startEditing()
@@ -84,11 +86,23 @@ def edit(job):
     return out
 
 
+def delete(job):
+    out = {}
+    for title in job["titles"]:
+        layer, found = _find(job, title)
+        out[title] = {"found": len(found)}
+        if found:
+            layer.startEditing()
+            layer.deleteFeature(found[0].id())
+            out[title].update(deleted=layer.commitChanges(), errors=layer.commitErrors())
+    return out
+
+
 def main():
     job = json.loads(sys.stdin.read())
     app = QgsApplication([], False)
     app.initQgis()
-    print(json.dumps({"load": load, "edit": edit}[job["action"]](job)), flush=True)
+    print(json.dumps({"load": load, "edit": edit, "delete": delete}[job["action"]](job)), flush=True)
     os._exit(0)
 
 

@@ -359,6 +359,105 @@ def test_incident_case_fields_through_owslib(live_server, accounts):
         m.Incident.objects.filter(pk=incident.pk).update(status=original[0], notes=original[1], resolved_at=original[2])
 
 
+# ---------------------------------------------------------------- Part 4: a grid worker withdraws their own incident
+
+
+def _allow(response) -> set[str]:
+    return set(response.headers["Allow"].replace(" ", "").split(","))
+
+
+def _incident(point, title: str) -> dict:
+    from core.vocabulary import PUBLISHED_CATEGORIES
+
+    return {"type": "Feature", "geometry": {"type": "Point", "coordinates": [point.x, point.y]},
+            "properties": {"category": PUBLISHED_CATEGORIES[0], "title": title}}
+
+
+@pytest.fixture
+def new_incidents(demo_db):
+    """Incidents a test makes (through the API or the services), removed afterwards with their cases."""
+    before = set(m.Incident.objects.values_list("id", flat=True))
+    yield
+    m.Incident.objects.exclude(id__in=before).delete()
+
+
+def _report(base, account, point, title="withdraw test") -> tuple[str, int]:
+    created = _post(f"{base}/ogc/collections/incidents/items", account.auth, _incident(point, title))
+    assert created.status_code == 201, created.text
+    return created.headers["Location"], int(created.headers["Location"].rsplit("/", 1)[1])
+
+
+def _kept(*ids: int) -> dict[int, str]:
+    """Each incident that is still there, with its case's state."""
+    return dict(m.Case.objects.filter(incident_id__in=ids).values_list("incident_id", "state"))
+
+
+def test_a_grid_worker_withdraws_their_own_new_incident_with_its_case(live_server, accounts, own_grid, new_incidents):
+    worker = accounts["worker"]
+    url, pk = _report(live_server, worker, own_grid.geom.point_on_surface, "报错了")
+    incident = m.Incident.objects.select_related("reported_by").get(pk=pk)
+    case = m.Case.objects.get(incident=incident)
+    assert incident.reported_by.username == worker.username and case.state == "reported"
+    assert list(case.events.values_list("action", "actor")) == [("report", worker.username)]  # who reported it
+    patch = requests.patch(url, json={"type": "Feature", "properties": {"status": "in_progress"}}, auth=worker.auth,
+                           timeout=30, headers={"Content-Type": "application/geo+json"})
+    assert patch.status_code == 204  # a status history, which goes with it as with an administrator's delete
+    assert m.IncidentStatusChange.objects.filter(incident_id=pk).exists()
+    assert "DELETE" in _allow(requests.options(url, auth=worker.auth, timeout=30))
+    response = requests.delete(url, auth=worker.auth, timeout=30)
+    assert response.status_code == 204, response.text
+    assert not m.Incident.objects.filter(pk=pk).exists()
+    assert not m.Case.objects.filter(pk=case.id).exists() and not m.CaseEvent.objects.filter(case_id=case.id).exists()
+    assert not m.IncidentStatusChange.objects.filter(incident_id=pk).exists()
+    assert requests.delete(url, auth=worker.auth, timeout=30).status_code == 404
+
+
+def test_a_grid_worker_may_not_delete_what_is_not_their_new_report(live_server, accounts, own_grid, other_grid,
+                                                                    new_incidents):
+    import secrets
+
+    from core.identity import Identity
+    from core.vocabulary import PUBLISHED_CATEGORIES
+    from gis.cases.services import case_accept, case_escalate, case_open
+    from gis.incidents.services import incident_create
+
+    worker, admin = accounts["worker"], accounts["administrator"]
+    commander = Identity(role="commander", username=accounts["commander"].username)
+    inside = own_grid.geom.point_on_surface
+    moved_url, moved = _report(live_server, worker, inside, "已受理")  # their own, but the case was accepted
+    case_accept(case_id=m.Case.objects.get(incident_id=moved).id, actor=commander)
+    # their own, still 'reported', but the command centre has acted on it (escalated it a tier)
+    worked_url, worked = _report(live_server, worker, inside, "已上报")
+    case_escalate(case_id=m.Case.objects.get(incident_id=worked).id, actor=commander, reason="大件垃圾，需街道处理")
+    theirs_url, theirs = _report(live_server, admin, inside, "别人报的")  # someone else's, in their grid
+    camera = incident_create(lon=inside.x, lat=inside.y, category=PUBLISHED_CATEGORIES[0], source="camera",
+                             code=f"INC-CAM-{secrets.token_hex(4)}")  # a camera's evidence
+    case_open(incident_id=camera.id)
+    camera_url = f"{live_server}/ogc/collections/incidents/items/{camera.id}"
+    for url, why in ((moved_url, "its case has moved on (it is accepted)"),
+                     (worked_url, "its case has already been worked on"), (theirs_url, "someone else reported it"),
+                     (camera_url, "it came from a camera, not from you")):
+        allow = _allow(requests.options(url, auth=worker.auth, timeout=30))
+        assert "DELETE" not in allow and {"PUT", "PATCH"} <= allow, (url, allow)  # Allow tells the truth per row
+        response = requests.delete(url, auth=worker.auth, timeout=30)
+        assert response.status_code == 403, (url, response.text)
+        description = response.json()["description"]
+        assert why in description and "Only the person who reported an incident may withdraw it" in description
+    assert "DELETE" in _allow(requests.options(theirs_url, auth=admin.auth, timeout=30))
+    # outside their grid, even another worker's own new report is not there for them: 404 for every method
+    elsewhere_url, elsewhere = _report(live_server, accounts["worker2"], other_grid.geom.point_on_surface)
+    assert requests.delete(elsewhere_url, auth=worker.auth, timeout=30).status_code == 404
+    assert requests.options(elsewhere_url, auth=worker.auth, timeout=30).status_code == 404
+    # roles that delete nothing
+    anonymous = requests.delete(theirs_url, timeout=30)
+    assert anonymous.status_code == 401 and anonymous.headers["WWW-Authenticate"].startswith("Basic ")
+    for role in ("analyst", "department", "commander"):
+        assert requests.delete(theirs_url, auth=accounts[role].auth, timeout=30).status_code == 405, role
+    assert _kept(moved, worked, theirs, camera.id, elsewhere) == {
+        moved: "accepted", worked: "reported", theirs: "reported", camera.id: "reported", elsewhere: "reported"}
+    assert m.Incident.objects.filter(pk__in=(moved, worked, theirs, camera.id, elsewhere)).count() == 5
+
+
 # ---------------------------------------------------------------- Tiles
 
 

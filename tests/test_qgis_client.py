@@ -91,16 +91,50 @@ def test_qgis_loads_every_layer_through_oapif_and_wfs(live_server, accounts, who
         assert counts[f"WFS:{layer_id}"] == expected, (layer_id, counts)
 
 
-def test_qgis_edits_incidents_through_wfst_inside_the_grid_only(live_server, accounts, own_grid, other_grid):
+@pytest.fixture
+def dispatched_from_next_grid(accounts, own_grid, other_grid):
+    """An incident of the neighbouring grid whose case was dispatched to the worker, who therefore sees it.
+
+    The worker's user is bound to a worker of their grid and given a fresh token (the server
+    remembers an identity per token for a while, and this one must know the binding); all of
+    it is undone afterwards.
+    """
+    from core.identity import Identity
+    from gis.accounts.services import grid_worker_bind, token_create, token_revoke
+    from gis.cases import services as cases
+    from gis.incidents.services import incident_create
+
+    worker = m.GridWorker.objects.filter(grid=own_grid).order_by("code").first()
+    grid_worker_bind(username=accounts["worker"].username, worker_code=worker.code)
+    token, secret = token_create(username=accounts["worker"].username, name=f"qgis-{os.getpid()}")
+    point = other_grid.geom.point_on_surface
+    title = f"qgis-{os.getpid()}-dispatched"
+    incident = incident_create(lon=point.x, lat=point.y, category=PUBLISHED_CATEGORIES[0], source="staff",
+                               title=title, code=f"INC-QGIS-{os.getpid()}")
+    commander = Identity(role="commander", username=accounts["commander"].username)
+    case = cases.case_open(incident_id=incident.id)
+    for action in ("accept", "file"):
+        getattr(cases, f"case_{action}")(case_id=case.id, actor=commander)
+    cases.case_dispatch(case_id=case.id, actor=commander, worker_id=worker.id)
+    yield incident, title, secret
+    m.Incident.objects.filter(pk=incident.pk).delete()
+    token_revoke(token_id=token.id)
+    m.GridWorker.objects.filter(pk=worker.pk).update(user=None)
+
+
+def test_qgis_edits_incidents_through_wfst_inside_the_grid_only(live_server, accounts, own_grid, other_grid,
+                                                                 dispatched_from_next_grid):
     worker = accounts["worker"]
+    theirs, theirs_title, token = dispatched_from_next_grid
     inside, outside = own_grid.geom.point_on_surface, other_grid.geom.point_on_surface
     before = set(m.Incident.objects.values_list("id", flat=True))
     title = f"qgis-{os.getpid()}-"
+    job = {"base": live_server, "username": worker.username, "password": token}
     try:
-        out = _qgis({"action": "edit", "base": live_server, "username": worker.username, "password": worker.token,
-                     "inside": [inside.x, inside.y], "outside": [outside.x, outside.y],
-                     "category": PUBLISHED_CATEGORIES[0], "title": title})
+        out = _qgis({**job, "action": "edit", "inside": [inside.x, inside.y], "outside": [outside.x, outside.y],
+                     "category": PUBLISHED_CATEGORIES[0], "title": title, "delete": False})
         assert out["valid"] and "Add Features" in out["capabilities"], out
+        assert "Delete Features" in out["capabilities"], out  # a grid worker may withdraw their own new incidents
         assert out["add_inside"] is True, out
         assert out["add_outside"] is False, out
         new = m.Incident.objects.exclude(id__in=before)
@@ -110,7 +144,16 @@ def test_qgis_edits_incidents_through_wfst_inside_the_grid_only(live_server, acc
         assert out["change"] is True, out
         incident.refresh_from_db()
         assert (incident.notes, incident.severity) == ("changed in QGIS", 4)
-        # deleting incidents is the administrators' (the catalogue's rule, as on the OGC API)
-        assert out["delete"] is False and m.Incident.objects.filter(id=incident.id).exists(), out
+
+        out = _qgis({**job, "action": "delete", "titles": [theirs_title, title + "inside"]})
+        # outside the grid: the worker sees it (its case was dispatched to them), and may not delete it
+        assert out[theirs_title]["found"] == 1 and out[theirs_title]["deleted"] is False, out
+        # the incident they added, its case still new: withdrawn, with its case
+        assert out[title + "inside"]["found"] == 1 and out[title + "inside"]["deleted"] is True, out
+        assert not m.Incident.objects.exclude(id__in=before).exists()
+        assert not m.Incident.objects.filter(pk=incident.pk).exists()
+        assert not m.Case.objects.filter(incident_id=incident.pk).exists()
+        theirs.refresh_from_db()
+        assert theirs.grid_id == other_grid.id and m.Case.objects.get(incident=theirs).state == "dispatched"
     finally:
         m.Incident.objects.exclude(id__in=before).delete()

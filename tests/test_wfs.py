@@ -205,8 +205,8 @@ def wfs_incidents():
     m.Incident.objects.exclude(id__in=before).delete()
 
 
-def test_grid_worker_inserts_and_changes_inside_the_grid(live_server, accounts, own_grid, wfs_incidents):
-    worker, admin = accounts["worker"], accounts["administrator"]
+def test_grid_worker_inserts_changes_and_withdraws_inside_the_grid(live_server, accounts, own_grid, wfs_incidents):
+    worker = accounts["worker"]
     point = own_grid.geom.point_on_surface
     response, root = _post(live_server, _insert_doc(point), auth=worker.auth)
     assert response.status_code == 200, response.text
@@ -221,12 +221,67 @@ def test_grid_worker_inserts_and_changes_inside_the_grid(live_server, accounts, 
     incident.refresh_from_db()
     assert (incident.notes, incident.severity) == ("on my way", 4)
 
-    response, root = _post(live_server, _delete_doc(rid), auth=worker.auth)
-    assert response.status_code == 403 and _exception(root)[0] == "Forbidden"  # incidents are deleted by admins
-    assert m.Incident.objects.filter(id=incident.id).exists()
-    response, root = _post(live_server, _delete_doc(rid), auth=admin.auth)
+    case = m.Case.objects.get(incident=incident)
+    response, root = _post(live_server, _delete_doc(rid), auth=worker.auth)  # their own, its case still new
     assert response.status_code == 200 and root.find(".//{http://www.opengis.net/wfs}SUCCESS") is not None
     assert not m.Incident.objects.filter(id=incident.id).exists()
+    assert not m.Case.objects.filter(pk=case.id).exists() and not m.CaseEvent.objects.filter(case_id=case.id).exists()
+    response, root = _post(live_server, _delete_doc(rid), auth=worker.auth)
+    assert response.status_code == 404 and _exception(root)[0] == "NotFound"
+
+
+def _delete_doc_2(*rids: str) -> str:
+    filters = "".join(f'<fes:ResourceId rid="{rid}"/>' for rid in rids)
+    return (f'<wfs:Transaction xmlns:wfs="{WFS}" xmlns:fes="http://www.opengis.net/fes/2.0" service="WFS" '
+            f'version="2.0.0"><wfs:Delete typeName="onemap:incidents"><fes:Filter>{filters}</fes:Filter>'
+            "</wfs:Delete></wfs:Transaction>")
+
+
+def test_grid_worker_deletes_only_their_own_new_incidents(live_server, accounts, own_grid, other_grid, wfs_incidents):
+    import secrets
+
+    from core.identity import Identity
+    from gis.cases.services import case_accept, case_open
+    from gis.incidents.services import incident_create
+
+    worker, admin = accounts["worker"], accounts["administrator"]
+    inside = own_grid.geom.point_on_surface
+
+    def inserted(account, point, title):
+        response, root = _post(live_server, _insert_doc(point, title=title), auth=account.auth)
+        assert response.status_code == 200, response.text
+        return root.find(".//wfs:InsertResults/wfs:Feature/*", NS).get("rid")
+
+    mine = inserted(worker, inside, "mine, new")
+    moved = inserted(worker, inside, "mine, accepted")
+    case_accept(case_id=m.Case.objects.get(incident_id=int(moved.split(".")[1])).id,
+                actor=Identity(role="commander", username=accounts["commander"].username))
+    theirs = inserted(admin, inside, "the command centre's")
+    camera = incident_create(lon=inside.x, lat=inside.y, category="sanitation", source="camera",
+                             code=f"INC-CAM-{secrets.token_hex(4)}")
+    case_open(incident_id=camera.id)
+    elsewhere = inserted(accounts["worker2"], other_grid.geom.point_on_surface, "the neighbour's, new")
+    ids = [int(rid.split(".")[1]) for rid in (mine, moved, theirs, elsewhere)] + [camera.id]
+    for rid, why in ((moved, "its case has moved on (it is accepted)"), (theirs, "someone else reported it"),
+                     (f"incidents.{camera.id}", "it came from a camera")):
+        response, root = _post(live_server, _delete_doc_2(rid), auth=worker.auth)
+        code, text = _exception(root)
+        assert (response.status_code, code) == (403, "Forbidden") and why in text, (rid, text)
+        assert "Only the person who reported an incident may withdraw it" in text
+    response, root = _post(live_server, _delete_doc_2(elsewhere), auth=worker.auth)  # outside: not there for them
+    assert (response.status_code, _exception(root)[0]) == (404, "NotFound")
+    response, root = _post(live_server, _delete_doc_2(mine, theirs), auth=worker.auth)  # one refusal: nothing kept
+    assert response.status_code == 403
+    response, root = _post(live_server, _delete_doc_2(theirs))
+    assert (response.status_code, _exception(root)[0]) == (401, "NotAuthenticated")
+    for role in ("analyst", "commander"):
+        response, root = _post(live_server, _delete_doc_2(theirs), auth=accounts[role].auth)
+        assert (response.status_code, _exception(root)[0]) == (403, "Forbidden"), role
+    assert set(m.Incident.objects.filter(id__in=ids).values_list("id", flat=True)) == set(ids)
+    assert m.Case.objects.filter(incident_id__in=ids).count() == len(ids)
+    response, root = _post(live_server, _delete_doc_2(mine), auth=worker.auth)
+    assert response.status_code == 200 and root.findtext(".//wfs:totalDeleted", namespaces=NS) == "1"
+    assert set(m.Incident.objects.filter(id__in=ids).values_list("id", flat=True)) == set(ids) - {ids[0]}
 
 
 def test_grid_worker_is_refused_outside_the_grid(live_server, accounts, other_grid, wfs_incidents):

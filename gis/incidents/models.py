@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.gis.db import models
 from django.db.models import CheckConstraint, Q
 from django.db.models.functions import Now
@@ -32,6 +33,10 @@ class Incident(Synthetic):
     building = models.ForeignKey(Building, null=True, blank=True, on_delete=models.SET_NULL, related_name="incidents")
     grid = models.ForeignKey(Grid, null=True, blank=True, on_delete=models.SET_NULL, related_name="incidents")
     geom = models.PointField(srid=SRID)
+    # who entered it by hand (OGC API, WFS-T): only they may withdraw it, while its case is new (migration 0026)
+    reported_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="+", help_text="the signed-in user who entered it; none for "
+                                                                "cameras, sensors and residents")
 
     class Meta:
         db_table = "incidents"

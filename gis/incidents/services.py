@@ -31,8 +31,12 @@ def incident_create(
     camera=None,
     sensor=None,
     building=None,
+    reported_by_id: int | None = None,
 ) -> Incident:
-    """Record an incident at (lon, lat) in EPSG:4326; its grid is found by ``grid_for_point``."""
+    """Record an incident at (lon, lat) in EPSG:4326; its grid is found by ``grid_for_point``.
+
+    ``reported_by_id``: the signed-in user who entered it by hand, the one who may withdraw it.
+    """
     check_values(Incident, {"category": category, "source": source, "code": code, "severity": severity,
                             "title": title, "description": description, "floor": floor})
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
@@ -53,6 +57,7 @@ def incident_create(
         building=building,
         grid_id=path.level3.id if path else None,
         geom=Point(lon, lat, srid=4326),
+        reported_by_id=reported_by_id,
     )
 
 
@@ -101,6 +106,47 @@ def incident_evidence_attach(*, incident_id: int, evidence: dict) -> Incident:
 def incident_delete(*, incident_id: int) -> None:
     """Remove an incident (administrators correcting mistakes; cases are normally closed, not deleted)."""
     Incident.objects.get(pk=incident_id).delete()
+
+
+class WithdrawRefused(ServiceError):
+    """A withdrawal the database refused (HTTP 403), with why; nothing changed."""
+
+
+_WITHDRAW_RULE = ("Only the person who reported an incident may withdraw it, inside their grid and while its case "
+                  "is still new; ask the command centre to delete it")
+_SOURCES = {"camera": "a camera", "sensor": "a sensor", "resident": "a resident's report"}
+
+
+def incident_withdraw(*, incident_id: int) -> None:
+    """Withdraw an incident its reporter entered by mistake: it goes with its case, as with an administrator's delete.
+
+    Call it under the caller's scope (``layers.access.scoped_django``): the database decides
+    (``onemap_incident_withdraw``, migration 0026) whether this caller reported it, in their
+    grid, and whether its case is still new, and removes it only then; otherwise
+    ``WithdrawRefused`` says why (``Incident.DoesNotExist`` when it is not there).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT onemap_incident_withdraw(%s)", [incident_id])
+        refusal = cursor.fetchone()[0]
+    if refusal is None:
+        return
+    if refusal == "missing":
+        raise Incident.DoesNotExist(f"there is no incident {incident_id}")
+    raise WithdrawRefused(f"you may not withdraw this incident: {withdraw_refusal_text(refusal)}. {_WITHDRAW_RULE}")
+
+
+def withdraw_refusal_text(refusal: str) -> str:
+    """Why not, in words, from the database's answer (``outside``, ``source:camera``, ``reporter``, ``case:…``)."""
+    kind, _, detail = refusal.partition(":")
+    if kind == "outside":
+        return "it lies outside your grid"
+    if kind == "source":
+        return f"it came from {_SOURCES.get(detail, detail)}, not from you"
+    if kind == "case":
+        if detail == "reported":  # still reported, but escalated, joined or merged into: worked on
+            return "its case has already been worked on"
+        return f"its case has moved on (it is {detail})"
+    return "someone else reported it"
 
 
 # the advisory lock every writer of live_events takes to commit (migration 0006's triggers take the same),

@@ -309,6 +309,8 @@ def _spec(layer: str) -> _Spec:
     fields, fks = [], []
     for f in meta.concrete_fields:
         if isinstance(f, ForeignKey):
+            if not any(x.name == "code" for x in f.related_model._meta.fields):
+                continue  # a link to what has no code to exchange it by (who entered an incident: a user) stays here
             fks.append(_fk_spec(model, f))
         elif not (f.primary_key or isinstance(f, gis_models.GeometryField) or _db_managed(f)):
             fields.append(_field_spec(f, rules.get(f.name, {})))

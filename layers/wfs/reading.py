@@ -51,8 +51,9 @@ def editable_actions(layer: Layer, role: str) -> list[str]:
     editing = layer.editing
     if editing is None:
         return []
+    # Delete for a role that may withdraw its own new incidents too: which rows, the database decides per row
     return [name for name, roles in (("Insert", editing.create_roles), ("Update", editing.update_roles),
-                                     ("Delete", editing.delete_roles)) if role in roles]
+                                     ("Delete", editing.delete_roles | editing.withdraw_roles)) if role in roles]
 
 
 # ---------------------------------------------------------------- GetCapabilities
