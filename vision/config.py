@@ -174,7 +174,7 @@ class FireConfig(_Strict):
         description="Largest centroid travel over the window, in region widths (a walking orange shirt drifts)",
     )
     confirm_seconds: float = Field(
-        0.5, ge=0.0, le=10.0, title="confirmation",
+        1.0, ge=0.0, le=10.0, title="confirmation",
         description="Seconds a region must keep qualifying (in most frames) before an event starts",
     )
     end_seconds: float = Field(

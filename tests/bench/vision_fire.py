@@ -1,6 +1,6 @@
 """Benchmark: the fire and smoke detector on house6.mp4 with its boxes, and on nuisance (real and rendered).
 
-    python tests/bench/vision_fire.py [--nuisance-seconds 60] [--seeds 2]
+    python tests/bench/vision_fire.py [--nuisance-seconds 240] [--seeds 3]   # an hour of rendered nuisance
 
 house6.mp4 / house6.xml (furg-fire-dataset; ``$ONEMAP_SAMPLES`` or ``../shared/data``): every
 one of its 900 annotation entries has at least one flame box, so per frame a *positive* is a frame
@@ -142,8 +142,8 @@ def _report(rows, delay, run, nuisance) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nuisance-seconds", type=float, default=60.0, help="length of each rendered nuisance clip")
-    parser.add_argument("--seeds", type=int, default=2, help="rendered clips of each nuisance kind")
+    parser.add_argument("--nuisance-seconds", type=float, default=240.0, help="length of each rendered nuisance clip")
+    parser.add_argument("--seeds", type=int, default=3, help="rendered clips of each nuisance kind")
     return parser
 
 
