@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import threading
 from pathlib import Path
 
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.urls import re_path
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.csrf import csrf_exempt
 from django.views.static import serve
 
@@ -481,9 +483,8 @@ def tile_matrix_sets(request, identity, tms_id: str | None = None):
     tiles, _ = _tiles()
     if tms_id is None:
         return _json(tiles.tilematrixsets_document(_base_url()))
-    if tms_id != tiles.TILE_MATRIX_SET:
-        raise NotFound(f"no tile matrix set {tms_id!r}; offered: {tiles.TILE_MATRIX_SET}")
-    return _json(tiles.tilematrixset_document(_base_url()))
+    _check_tms(tms_id)
+    return _json(tiles.tilematrixset_document(_base_url(), tms_id))
 
 
 @_ogc_view("GET")
@@ -503,10 +504,12 @@ def collection_tileset(request, identity, collection_id: str, tms_id: str):
     return _json(_tile_call(tiles.tileset_document, _base_url(), collection_id, tile_matrix_set=tms_id, extent=extent))
 
 
-def _check_tms(tms_id: str) -> None:
+def _check_tms(tms_id: str, *, offered=None) -> None:
+    """404 unless ``tms_id`` is one of ``offered`` (default: every tile matrix set served)."""
     tiles, _ = _tiles()
-    if tms_id != tiles.TILE_MATRIX_SET:
-        raise NotFound(f"no tile matrix set {tms_id!r}; offered: {tiles.TILE_MATRIX_SET}")
+    offered = tuple(tiles.TILE_MATRIX_SETS) if offered is None else offered
+    if tms_id not in offered:
+        raise NotFound(f"no tile matrix set {tms_id!r} here; offered: {', '.join(offered)}")
 
 
 def _extents(identity, layer_ids) -> dict:
@@ -538,7 +541,7 @@ def collection_tilejson(request, identity, collection_id: str, tms_id: str):
     tiles, _ = _tiles()
     layer = _layer_for(identity, collection_id)
     _tile_call(tiles.tile_layer, collection_id)
-    _check_tms(tms_id)
+    _check_tms(tms_id, offered=(tiles.TILE_MATRIX_SET,))  # TileJSON's {z}/{x}/{y} are WebMercatorQuad's
     url = _base_url() + f"/collections/{layer.id}/tiles/{tiles.TILE_MATRIX_SET}/xyz/{{z}}/{{x}}/{{y}}.pbf"
     document = tiles.tilejson_document(
         tiles_url=url, extents=_extents(identity, [layer.id]), name=f"{layer.title} · {layer.title_zh}",
@@ -568,6 +571,8 @@ def collection_tile(request, identity, collection_id: str, tms_id: str, z: str, 
 @_ogc_view("GET")
 def collection_tile_xyz(request, identity, collection_id: str, tms_id: str, z: str, x: str, y: str):
     """A tile by the ``{z}/{x}/{y}.pbf`` path of TileJSON clients (and GDAL's MVT driver, which reads z/x/y from it)."""
+    tiles, _ = _tiles()
+    _check_tms(tms_id, offered=(tiles.TILE_MATRIX_SET,))
     return _collection_tile(request, identity, collection_id, tms_id, z=z, x=x, y=y)
 
 
@@ -668,8 +673,33 @@ def collections(request, identity, collection_id: str | None = None):
     from layers.config import decorate_collections
 
     document = json.loads(response.content)
-    decorated = decorate_collections(document, role=identity.role, base_url=_base_url(), single=collection_id)
-    return _json(decorated)
+    decorated = decorate_collections(document, role=identity.role, base_url=_base_url(), single=collection_id,
+                                     tilesets=not _gdal_without_tiles(request))
+    answer = _json(decorated)
+    patch_vary_headers(answer, ("User-Agent",))  # GDAL before 3.7 gets the document without its tilesets link
+    return answer
+
+
+_GDAL_AGENT = re.compile(r"\bGDAL/(\d+)\.(\d+)")
+_GDAL_ACCEPT = "application/geo+json, application/json"  # what GDAL's OGCAPI driver sends for JSON documents
+
+
+def _gdal_without_tiles(request) -> bool:
+    """Whether the client is GDAL before 3.7, whose OGCAPI driver cannot read OGC API tiles.
+
+    Its driver reads a collection's vector tiles whenever the collection links some, and
+    before 3.7 (Debian 12 ships 3.6) that reading finds no layer with any tile matrix set
+    (GDAL pull request 7656: 3.6 hands the whole tile matrix set document to a parser
+    that expects a name), with no fallback. Without the link it reads the items
+    (``OAPIF_COLLECTION``), which it does well; later versions get the link and the tiles.
+    GDAL 3.6 sends no User-Agent (unless GDAL_HTTP_USERAGENT is set) and asks for
+    collections with exactly ``_GDAL_ACCEPT``; every other client we know names itself.
+    """
+    agent = request.headers.get("User-Agent", "")
+    if not agent:
+        return request.headers.get("Accept", "") == _GDAL_ACCEPT
+    found = _GDAL_AGENT.search(agent)
+    return found is not None and (int(found[1]), int(found[2])) < (3, 7)
 
 
 @_ogc_view("GET")

@@ -133,7 +133,7 @@ def _wfs_paths(paths: dict) -> None:
 
 
 def _layer_paths(paths: dict, layer: Layer) -> None:
-    from layers.tiles import TILE_LAYERS
+    from layers.tiles import TILE_LAYERS, TILE_MATRIX_SETS
 
     base = f"/ogc/collections/{layer.id}"
     who = _who(layer)
@@ -166,17 +166,21 @@ def _layer_paths(paths: dict, layer: Layer) -> None:
         _add(paths, f"{base}/tiles", "ogc-tilesets", get=_operation("Vector tilesets", _JSON))
         _add(paths, f"{base}/tiles/{{tileMatrixSetId}}", "ogc-tileset",
              get=_operation("One tileset", _JSON, parameters=["tileMatrixSetId"]))
-        zoom = {"type": "integer", "minimum": spec.min_zoom, "maximum": spec.max_zoom}
+        zooms = [tms.zoom_range(spec) for tms in TILE_MATRIX_SETS.values()]
+        zoom = {"type": "integer", "minimum": min(low for low, _ in zooms), "maximum": max(high for _, high in zooms)}
+        ranges = "; ".join(f"{tms_id} {low}…{high}" for tms_id, (low, high) in zip(TILE_MATRIX_SETS, zooms))
+        # TileJSON and its {z}/{x}/{y} are WebMercatorQuad's only
+        web_mercator = _path_parameter("tileMatrixSetId", {"type": "string", "enum": ["WebMercatorQuad"]})
         layer_tilejson = _operation(f"TileJSON 3.0 of {layer.title}, with {{z}}/{{x}}/{{y}} tile URLs", _JSON,
-                                    parameters=["tileMatrixSetId"])
+                                    parameters=[web_mercator])
         _add(paths, f"{base}/tiles/{{tileMatrixSetId}}/tilejson.json", "ogc-tilejson", get=layer_tilejson)
         _add(paths, f"{base}/tiles/{{tileMatrixSetId}}/xyz/metadata.json", "ogc-tilejson", get=layer_tilejson)
         _add(paths, f"{base}/tiles/{{tileMatrixSetId}}/xyz/{{z}}/{{x}}/{{y}}.pbf", "ogc-tile-xyz",
              get=_operation(f"A Mapbox vector tile by z/x/y (zoom {spec.min_zoom}…{spec.max_zoom}; 204 when empty)",
                             "application/vnd.mapbox-vector-tile",
-                            parameters=["tileMatrixSetId", *_xyz_parameters(spec.min_zoom, spec.max_zoom)]))
+                            parameters=[web_mercator, *_xyz_parameters(spec.min_zoom, spec.max_zoom)]))
         _add(paths, f"{base}/tiles/{{tileMatrixSetId}}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}", "ogc-tile",
-             get=_operation(f"A Mapbox vector tile (zoom {spec.min_zoom}…{spec.max_zoom}; 204 when empty)",
+             get=_operation(f"A Mapbox vector tile (tile matrices {ranges}; 204 when empty)",
                             "application/vnd.mapbox-vector-tile",
                             parameters=["tileMatrixSetId", _path_parameter("tileMatrix", zoom),
                                         _path_parameter("tileRow", {"type": "integer", "minimum": 0}),
@@ -586,6 +590,7 @@ def _query_parameter(name: str, schema: dict, description: str = "") -> dict:
 def _shared_parameters() -> dict:
     from layers.crs import supported_uris
     from layers.features import MAX_LIMIT
+    from layers.tiles import TILE_MATRIX_SETS
 
     crs = {"type": "string", "enum": list(supported_uris())}
     return {
@@ -601,7 +606,7 @@ def _shared_parameters() -> dict:
         "skipGeometry": _query_parameter("skipGeometry", {"type": "boolean"}),
         "datetime": _query_parameter("datetime", {"type": "string"}, "An instant or an interval (RFC 3339, '..')"),
         "featureId": _path_parameter("featureId", {"type": "string"}),
-        "tileMatrixSetId": _path_parameter("tileMatrixSetId", {"type": "string", "enum": ["WebMercatorQuad"]}),
+        "tileMatrixSetId": _path_parameter("tileMatrixSetId", {"type": "string", "enum": list(TILE_MATRIX_SETS)}),
     }
 
 

@@ -134,7 +134,7 @@ def scoped_connection(identity) -> Iterator:
             return
 
 
-def scoped_fetchone(identity, statement: str, params) -> tuple | None:
+def scoped_fetchone(identity, statement: str, params, *, generic_plan: bool = False) -> tuple | None:
     """Run one read statement under the identity's scope in a single round trip; its first row.
 
     The scope (``SET LOCAL``) and ``EXECUTE`` of the statement travel as one
@@ -143,6 +143,13 @@ def scoped_fetchone(identity, statement: str, params) -> tuple | None:
     statement is prepared on the connection the first time it is used there (in the
     same batch), so the server plans it once, not per request; a plan made under
     one role is re-planned by PostgreSQL for another.
+
+    ``generic_plan`` runs it with its generic plan (``plan_cache_mode``), planned once per
+    connection: by default PostgreSQL plans a statement with parameters afresh on every
+    run (a custom plan) whenever that looks cheaper, and for the published views with
+    their joins and policies planning costs more than running a page of 100 or one item.
+    Callers ask for it only where the parameters' values cannot change the best plan
+    (no bbox or time range, whose selectivity ranges from one row to the whole layer).
     """
     from psycopg import OperationalError
 
@@ -151,7 +158,7 @@ def scoped_fetchone(identity, statement: str, params) -> tuple | None:
     for attempt in (1, 2):
         with pool().connection() as conn:
             try:
-                return _run_batch(conn, identity, statement, params)
+                return _run_batch(conn, identity, statement, params, generic_plan=generic_plan)
             except OperationalError:
                 if conn.closed and attempt == 1:
                     continue  # a connection broken by a server restart: the pool drops it, try a fresh one
@@ -170,7 +177,11 @@ _INLINE: set[str] = set()
 _STALE_PLAN = {"0A000", "26000"}
 
 
-def _run_batch(conn, identity, statement: str, params, *, _retried: bool = False) -> tuple | None:
+_GENERIC_PLAN = " SET LOCAL plan_cache_mode = force_generic_plan;"
+
+
+def _run_batch(conn, identity, statement: str, params, *, generic_plan: bool = False,
+               _retried: bool = False) -> tuple | None:
     from psycopg import ClientCursor, Error
 
     cursor = ClientCursor(conn)
@@ -190,7 +201,7 @@ def _run_batch(conn, identity, statement: str, params, *, _retried: bool = False
     else:
         call = f"EXECUTE {name}"
     try:
-        scope = scope_statements(identity)
+        scope = scope_statements(identity) + (_GENERIC_PLAN if generic_plan else "")
         cursor.execute(f"{prepare}{scope} {call}")
     except Error as exc:
         if conn.closed:
@@ -199,11 +210,11 @@ def _run_batch(conn, identity, statement: str, params, *, _retried: bool = False
         if not prepare:
             if name is not None and exc.sqlstate in _STALE_PLAN and not _retried:
                 # prepared before a migration changed what it reads: prepare it afresh, once
-                return _run_batch(conn, identity, statement, params, _retried=True)
+                return _run_batch(conn, identity, statement, params, generic_plan=generic_plan, _retried=True)
             raise
         _INLINE.add(statement)  # try once more without preparing; if that fails as well, it was not the PREPARE
         try:
-            return _run_batch(conn, identity, statement, params)
+            return _run_batch(conn, identity, statement, params, generic_plan=generic_plan)
         except Error:
             _INLINE.discard(statement)
             raise

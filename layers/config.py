@@ -120,15 +120,16 @@ def conformance_classes() -> list[str]:
     return sorted(set(classes))
 
 
-def decorate_collections(document: dict, *, role: str, base_url: str, single: str | None) -> dict:
-    """pygeoapi's collection documents, limited to what the role may read, with tiles links added."""
+def decorate_collections(document: dict, *, role: str, base_url: str, single: str | None,
+                         tilesets: bool = True) -> dict:
+    """pygeoapi's collection documents, limited to what the role may read, with tiles links added (``tilesets``)."""
     from layers.catalogue import layer as find_layer
     from layers.tiles import TILE_LAYERS
 
     def decorate(collection: dict) -> dict:
         layer_id = collection["id"]
         links = [link for link in collection.get("links", []) if "/tiles" not in link.get("href", "")]
-        if layer_id in TILE_LAYERS:
+        if layer_id in TILE_LAYERS and tilesets:
             links.append({
                 "rel": "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
                 "type": "application/json", "title": "vector tiles",

@@ -433,19 +433,21 @@ def items_statement(
     )
     count = sql.SQL("(SELECT count(*) FROM {view} t{where})").format(view=view, where=where)
     version = sql.SQL("(SELECT version FROM layer_versions WHERE layer = %s)")
-    ctes = [sql.SQL("page AS MATERIALIZED ({})").format(page),
-            sql.SQL("numbered AS (SELECT f, row_number() OVER () AS n FROM page)")]
+    # referenced once, the page is planned inline: one pass from the index to the aggregate below
+    ctes = [sql.SQL("page AS ({})").format(page)]
     if cached_count is not None:
         matched = sql.SQL("CASE WHEN {version} = %s THEN %s ELSE {count} END").format(version=version, count=count)
     else:
         matched = count
-    if access_log is not None:  # the count is logged with the query, so it is computed once, in a CTE
-        ctes += [sql.SQL("counted AS MATERIALIZED (SELECT {} AS n)").format(matched),
-                 _access_log_cte(), _query_log_cte()]
+    if access_log is not None:  # logged row by row too, so the page and its count are computed once
+        ctes = [sql.SQL("page AS MATERIALIZED ({})").format(page),
+                sql.SQL("counted AS MATERIALIZED (SELECT {} AS n)").format(matched),
+                _access_log_cte(), _query_log_cte()]
         matched = sql.SQL("(SELECT n FROM counted)")
+    # the aggregate reads the page in its order (no join above it to reorder it), counting as it joins
     statement = sql.SQL(
-        "WITH {ctes} SELECT (SELECT count(*) FROM page), "
-        "(SELECT coalesce(string_agg(f, {separator} ORDER BY n), '') FROM numbered), {matched}, {version}"
+        "WITH {ctes} SELECT a.n, a.f, {matched}, {version} "
+        "FROM (SELECT count(*) AS n, coalesce(string_agg(page.f, {separator}), '') AS f FROM page) a"
     ).format(ctes=sql.SQL(", ").join(ctes), matched=matched, version=version,
              separator=sql.Literal(encoding.separator))
     return statement, _page_parameters(layer, query, where_params, cached_count, access_log)
@@ -570,11 +572,23 @@ def read_page(layer: Layer, identity, query: FeatureQuery, *, access_log: dict |
     )
     params = _page_parameters(layer, query, where_params, cached, access_log)
     with database_errors():
-        returned, features, matched, version = scoped_fetchone(identity, text, params)
+        returned, features, matched, version = scoped_fetchone(identity, text, params,
+                                                               generic_plan=_plan_independent(query))
     COUNTS.put(count_key, version, matched)
     if encoding is GEOJSON_ENCODING:  # another encoding (WFS's GML) writes no sealed personal fields at all
         features = open_sealed(layer, role, query, features)
     return Page(features=features, returned=returned, matched=matched, version=version)
+
+
+def _plan_independent(query: FeatureQuery) -> bool:
+    """Whether one plan serves every value of the query's parameters (see :func:`layers.access.scoped_fetchone`).
+
+    A bbox or a time range may hold one row or the whole layer, and the best plan for a
+    page differs (walk the ids and stop, or collect the matches and sort them), so those
+    are planned with their values; limits, offsets, equalities and CQL2 filters (whose
+    literals are in the statement) are not.
+    """
+    return query.bbox is None and query.interval is None
 
 
 def read_count(layer: Layer, identity, query: FeatureQuery) -> int:
@@ -622,7 +636,7 @@ def read_item(layer: Layer, identity, item_id: str, query: FeatureQuery, *, acce
     )
     params = [key] if access_log is None else [key, *_log_parameters(layer, access_log)]
     with database_errors():
-        row = scoped_fetchone(identity, text, params)
+        row = scoped_fetchone(identity, text, params, generic_plan=True)
     if row is None:
         raise NotFound(f"collection {layer.id!r} has no item {item_id!r}")
     return open_sealed(layer, identity.role, query, row[1])

@@ -1,4 +1,4 @@
-"""OGC API – Tiles: Mapbox vector tiles (WebMercatorQuad) built in PostGIS, and a cache a write invalidates.
+"""OGC API – Tiles: Mapbox vector tiles (WebMercatorQuad, WorldCRS84Quad) built in PostGIS, and a cache a write invalidates.
 
 A tile is one SQL statement over the layer's published view ``ogc_<id>`` (never the
 base table, so row-level security on the caller's transaction applies), run on the
@@ -46,6 +46,78 @@ _HALF_WORLD_M = 20037508.342789244
 _TILE_PX = 256
 _PIXEL_M = 0.00028  # the standardized rendering pixel of OGC scale denominators
 _VERSION_TRIGGER = "layer_versions_bump"
+
+
+@dataclass(frozen=True)
+class TileMatrixSet:
+    """One offered tile matrix set (OGC 2D TMS 2.0): matrix ``z`` has ``width0 · 2^z`` × ``height0 · 2^z`` tiles."""
+
+    id: str
+    title: str
+    uri: str
+    crs: str
+    srid: int
+    ordered_axes: tuple[str, str]
+    well_known_scale_set: str
+    origin: tuple[float, float]  # top-left corner, easting/longitude first
+    span0: float  # a tile's side at matrix 0, in CRS units
+    width0: int
+    height0: int
+    max_matrix: int
+    # this set's matrix whose tiles are as wide (in longitude) as WebMercatorQuad's tiles at zoom z: z + zoom_offset
+    zoom_offset: int
+    metres_per_unit: float
+
+    def matrix_size(self, z: int) -> tuple[int, int]:
+        return self.width0 << z, self.height0 << z
+
+    def cell_size(self, z: int) -> float:
+        return self.span0 / _TILE_PX / (1 << z)
+
+    def zoom_range(self, spec: "TileLayerSpec") -> tuple[int, int]:
+        """The matrices of this set that hold ``spec``'s tiles (its WebMercatorQuad zoom range, shifted)."""
+        return (max(0, spec.min_zoom + self.zoom_offset), min(self.max_matrix, spec.max_zoom + self.zoom_offset))
+
+    def bounds(self, z: int, x: int, y: int) -> tuple[float, float, float, float]:
+        """The tile's (west, south, east, north) in the set's CRS."""
+        side = self.span0 / (1 << z)
+        west, north = self.origin[0] + x * side, self.origin[1] - y * side
+        return west, north - side, west + side, north
+
+    def lower_left(self) -> list[float]:
+        width, height = self.matrix_size(0)
+        return [self.origin[0], self.origin[1] - height * self.span0]
+
+    def upper_right(self) -> list[float]:
+        width, height = self.matrix_size(0)
+        return [self.origin[0] + width * self.span0, self.origin[1]]
+
+
+WEB_MERCATOR_QUAD = TileMatrixSet(
+    id=TILE_MATRIX_SET, title="Google Maps Compatible for the World", uri=TILE_MATRIX_SET_URI, crs=CRS_URI, srid=3857,
+    ordered_axes=("E", "N"), well_known_scale_set="http://www.opengis.net/def/wkss/OGC/1.0/GoogleMapsCompatible",
+    origin=(-_HALF_WORLD_M, _HALF_WORLD_M), span0=2 * _HALF_WORLD_M, width0=1, height0=1, max_matrix=MAX_TILE_MATRIX,
+    zoom_offset=0, metres_per_unit=1.0,
+)
+# lon/lat tiles, two at matrix 0: GDAL's OGCAPI driver (3.6) prefers this set for vector tiles and reads
+# the collection's CRS84 bbox as coordinates of the set's CRS, which only a CRS84 set makes true
+WORLD_CRS84_QUAD = TileMatrixSet(
+    id="WorldCRS84Quad", title="CRS84 for the World", uri="http://www.opengis.net/def/tilematrixset/OGC/1.0/WorldCRS84Quad",
+    crs=CRS84_URI, srid=4326, ordered_axes=("Lon", "Lat"),
+    well_known_scale_set="http://www.opengis.net/def/wkss/OGC/1.0/GoogleCRS84Quad",
+    origin=(-180.0, 90.0), span0=180.0, width0=2, height0=1, max_matrix=MAX_TILE_MATRIX - 1,
+    zoom_offset=-1, metres_per_unit=6378137 * math.pi / 180,
+)
+TILE_MATRIX_SETS = {tms.id: tms for tms in (WEB_MERCATOR_QUAD, WORLD_CRS84_QUAD)}
+
+
+def find_tile_matrix_set(tms_id: str, *, status: int = 400) -> TileMatrixSet:
+    """The offered tile matrix set ``tms_id``, or a TileError naming the offered ones."""
+    try:
+        return TILE_MATRIX_SETS[tms_id]
+    except (KeyError, TypeError):
+        raise TileError(f"tile matrix set {tms_id!r} is not offered; use {' or '.join(map(repr, TILE_MATRIX_SETS))}",
+                        status=status) from None
 
 
 @dataclass(frozen=True)
@@ -140,7 +212,8 @@ def tile_render(
     spec = tile_layer(layer_id)
     z, x, y = check_tile(spec, z=z, x=x, y=y, tile_matrix_set=tile_matrix_set)
     with conn.cursor() as cursor:
-        cursor.execute(tile_query(spec, z=z), tile_parameters(spec, z=z, x=x, y=y))
+        cursor.execute(tile_query(spec, z=z, tile_matrix_set=tile_matrix_set),
+                       tile_parameters(spec, z=z, x=x, y=y, tile_matrix_set=tile_matrix_set))
         data, version = cursor.fetchone()
     if version is None:
         raise RuntimeError(f"layer_versions has no row for {spec.id!r}: run `onemap migrate` to create it")
@@ -166,13 +239,13 @@ def tile_cached(
     """
     spec = tile_layer(layer_id)
     z, x, y = check_tile(spec, z=z, x=x, y=y, tile_matrix_set=tile_matrix_set)
-    key = (scope_key, spec.id, z, x, y)
+    key = (scope_key, spec.id, tile_matrix_set, z, x, y)
     cached = cache.get(key)
     if cached is not None and cached.version == layer_version(conn, layer_id=spec.id):
         cache.stats.hits += 1
         return cached
     cache.stats.misses += 1
-    tile = tile_render(conn, layer_id=spec.id, z=z, x=x, y=y)
+    tile = tile_render(conn, layer_id=spec.id, z=z, x=x, y=y, tile_matrix_set=tile_matrix_set)
     cache.put(key, tile)
     return tile
 
@@ -201,19 +274,17 @@ def check_tile(
     spec: TileLayerSpec, *, z: int | str, x: int | str, y: int | str, tile_matrix_set: str = TILE_MATRIX_SET
 ) -> tuple[int, int, int]:
     """(z, x, y) as integers, or a 400 TileError saying which value is out of which range."""
-    if tile_matrix_set != TILE_MATRIX_SET:
-        raise TileError(f"tile matrix set {tile_matrix_set!r} is not offered; use {TILE_MATRIX_SET!r}")
+    tms = find_tile_matrix_set(tile_matrix_set)
     z = _tile_index("tileMatrix (zoom)", z)
-    if not spec.min_zoom <= z <= spec.max_zoom:
-        raise TileError(
-            f"tileMatrix (zoom) {z} is outside the range of {spec.id!r} tiles: {spec.min_zoom}..{spec.max_zoom}"
-        )
-    last = (1 << z) - 1
+    low, high = tms.zoom_range(spec)
+    if not low <= z <= high:
+        raise TileError(f"tileMatrix (zoom) {z} is outside the range of {spec.id!r} tiles in {tms.id}: {low}..{high}")
+    width, height = tms.matrix_size(z)
     x = _tile_index("tileCol (x)", x)
     y = _tile_index("tileRow (y)", y)
-    for name, value in (("tileCol (x)", x), ("tileRow (y)", y)):
+    for name, value, last in (("tileCol (x)", x, width - 1), ("tileRow (y)", y, height - 1)):
         if value > last:
-            raise TileError(f"{name} {value} is outside 0..{last}, the valid range at tileMatrix {z}")
+            raise TileError(f"{name} {value} is outside 0..{last}, the valid range at tileMatrix {z} of {tms.id}")
     return z, x, y
 
 
@@ -229,13 +300,21 @@ def _etag(data: bytes) -> str:
     return '"' + hashlib.blake2b(data, digest_size=12).hexdigest() + '"'
 
 
-def tile_parameters(spec: TileLayerSpec, *, z: int, x: int, y: int) -> dict:
+def tile_parameters(
+    spec: TileLayerSpec, *, z: int, x: int, y: int, tile_matrix_set: str = TILE_MATRIX_SET
+) -> dict:
     """The values :func:`tile_query` is run with."""
-    return {"z": z, "x": x, "y": y, "margin": BUFFER / EXTENT, "layer": spec.id}
+    if tile_matrix_set == TILE_MATRIX_SET:
+        return {"z": z, "x": x, "y": y, "margin": BUFFER / EXTENT, "layer": spec.id}
+    west, south, east, north = TILE_MATRIX_SETS[tile_matrix_set].bounds(z, x, y)
+    return {"west": west, "south": south, "east": east, "north": north, "pad": (east - west) * BUFFER / EXTENT,
+            "layer": spec.id}
 
 
-def tile_query(spec: TileLayerSpec, *, z: int) -> sql.Composed:
+def tile_query(spec: TileLayerSpec, *, z: int, tile_matrix_set: str = TILE_MATRIX_SET) -> sql.Composed:
     """The one statement behind a tile at zoom ``z``: ``(mvt bytea, version bigint)`` for ``%(z)s/%(x)s/%(y)s``."""
+    if tile_matrix_set != TILE_MATRIX_SET:
+        return _lonlat_tile_query(spec, z=z, tms=TILE_MATRIX_SETS[tile_matrix_set])
     # The filter box is the tile plus its buffer in EPSG:4326, a constant for the
     # planner, so ``geom &&`` is answered by the view's GiST index; a Web Mercator
     # rectangle stays an exact lon/lat rectangle, so nothing inside is missed.
@@ -257,6 +336,28 @@ def tile_query(spec: TileLayerSpec, *, z: int) -> sql.Composed:
         properties=sql.SQL(", ").join(_property(name, kind) for name, kind in spec.property_types().items()),
         view=sql.Identifier(spec.view),
         overview=_overview_filter(spec, z),
+    )
+
+
+def _lonlat_tile_query(spec: TileLayerSpec, *, z: int, tms: TileMatrixSet) -> sql.Composed:
+    """:func:`tile_query` for a lon/lat set (WorldCRS84Quad): the tile is a lon/lat box, so no transform at all."""
+    return sql.SQL(
+        "SELECT (SELECT ST_AsMVT(f, {name}, {extent}, 'geom', 'id') FROM ("
+        "SELECT v.id, {properties}, "
+        "ST_AsMVTGeom(v.geom, ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, {srid}), "
+        "{extent}, {buffer}, true) AS geom "
+        "FROM {view} v "
+        "WHERE v.geom && ST_Expand(ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, {srid}), %(pad)s)"
+        "{overview}) f), "
+        "(SELECT lv.version FROM layer_versions lv WHERE lv.layer = %(layer)s)"
+    ).format(
+        name=sql.Literal(spec.id),
+        extent=sql.Literal(EXTENT),
+        buffer=sql.Literal(BUFFER),
+        srid=sql.Literal(tms.srid),
+        properties=sql.SQL(", ").join(_property(name, kind) for name, kind in spec.property_types().items()),
+        view=sql.Identifier(spec.view),
+        overview=_overview_filter(spec, z - tms.zoom_offset),
     )
 
 
@@ -458,76 +559,77 @@ def etag_matches(tile: Tile, if_none_match: str | None) -> bool:
 
 
 def tilematrixsets_document(base_url: str) -> dict:
-    """``/tileMatrixSets``: the one tile matrix set offered."""
+    """``/tileMatrixSets``: the tile matrix sets offered."""
     base = base_url.rstrip("/")
-    href = f"{base}/tileMatrixSets/{TILE_MATRIX_SET}"
     return {
         "tileMatrixSets": [
             {
-                "id": TILE_MATRIX_SET,
-                "title": "Google Maps Compatible for the World",
-                "uri": TILE_MATRIX_SET_URI,
-                "links": [{"rel": "self", "type": "application/json", "href": href}],
+                "id": tms.id,
+                "title": tms.title,
+                "uri": tms.uri,
+                "links": [{"rel": "self", "type": "application/json", "href": f"{base}/tileMatrixSets/{tms.id}"}],
             }
+            for tms in TILE_MATRIX_SETS.values()
         ],
         "links": [{"rel": "self", "type": "application/json", "href": f"{base}/tileMatrixSets"}],
     }
 
 
-def tilematrixset_document(base_url: str) -> dict:
-    """``/tileMatrixSets/WebMercatorQuad``: the tile matrix set, matrices 0..24, computed from its definition.
+def tilematrixset_document(base_url: str, tile_matrix_set: str = TILE_MATRIX_SET) -> dict:
+    """``/tileMatrixSets/{id}``: the tile matrix set, every matrix computed from its definition.
 
     The document is OGC 2D Tile Matrix Set 2.0 (``id``, ``crs``, ``tileMatrices``) and carries
     the same matrices again under the TMS 1.0 keys (OGC 17-083r2: ``type``, ``identifier``,
     ``supportedCRS``, ``tileMatrix``): GDAL before 3.7 (Debian 12 ships 3.6) reads only those
     and refuses the set otherwise ("Invalid tiling matrix set name"); 2.0 readers ignore them.
     """
+    tms = find_tile_matrix_set(tile_matrix_set, status=404)
     base = base_url.rstrip("/")
     matrices, matrices_v1 = [], []
-    for z in range(MAX_TILE_MATRIX + 1):
-        cell_size = 2 * _HALF_WORLD_M / _TILE_PX / (1 << z)
+    for z in range(tms.max_matrix + 1):
+        cell_size = tms.cell_size(z)
+        width, height = tms.matrix_size(z)
         common = {
-            "scaleDenominator": cell_size / _PIXEL_M,
+            "scaleDenominator": cell_size * tms.metres_per_unit / _PIXEL_M,
             "tileWidth": _TILE_PX,
             "tileHeight": _TILE_PX,
-            "matrixWidth": 1 << z,
-            "matrixHeight": 1 << z,
+            "matrixWidth": width,
+            "matrixHeight": height,
         }
-        origin = [-_HALF_WORLD_M, _HALF_WORLD_M]
+        origin = list(tms.origin)
         matrices.append({"id": str(z), **common, "cellSize": cell_size, "cornerOfOrigin": "topLeft",
                          "pointOfOrigin": origin})
         matrices_v1.append({"type": "TileMatrixType", "identifier": str(z), **common, "topLeftCorner": origin})
-    title = "Google Maps Compatible for the World"
     return {
-        "id": TILE_MATRIX_SET,
-        "title": title,
-        "uri": TILE_MATRIX_SET_URI,
-        "crs": CRS_URI,
-        "orderedAxes": ["E", "N"],
-        "wellKnownScaleSet": "http://www.opengis.net/def/wkss/OGC/1.0/GoogleMapsCompatible",
+        "id": tms.id,
+        "title": tms.title,
+        "uri": tms.uri,
+        "crs": tms.crs,
+        "orderedAxes": list(tms.ordered_axes),
+        "wellKnownScaleSet": tms.well_known_scale_set,
         "boundingBox": {
-            "lowerLeft": [-_HALF_WORLD_M, -_HALF_WORLD_M],
-            "upperRight": [_HALF_WORLD_M, _HALF_WORLD_M],
-            "crs": CRS_URI,
+            "lowerLeft": tms.lower_left(),
+            "upperRight": tms.upper_right(),
+            "crs": tms.crs,
             # TMS 1.0 names of the same corners
             "type": "BoundingBoxType",
-            "lowerCorner": [-_HALF_WORLD_M, -_HALF_WORLD_M],
-            "upperCorner": [_HALF_WORLD_M, _HALF_WORLD_M],
+            "lowerCorner": tms.lower_left(),
+            "upperCorner": tms.upper_right(),
         },
         "tileMatrices": matrices,
         "links": [
-            {"rel": "self", "type": "application/json", "href": f"{base}/tileMatrixSets/{TILE_MATRIX_SET}"},
+            {"rel": "self", "type": "application/json", "href": f"{base}/tileMatrixSets/{tms.id}"},
         ],
         # TMS 1.0 (OGC 17-083r2), for GDAL 3.6
         "type": "TileMatrixSetType",
-        "identifier": TILE_MATRIX_SET,
-        "supportedCRS": CRS_URI,
+        "identifier": tms.id,
+        "supportedCRS": tms.crs,
         "tileMatrix": matrices_v1,
     }
 
 
 def collection_tilesets_document(base_url: str, layer_id: str) -> dict:
-    """``/collections/{id}/tiles``: the collection's vector tilesets (one, in WebMercatorQuad)."""
+    """``/collections/{id}/tiles``: the collection's vector tilesets, one per offered tile matrix set."""
     spec = tile_layer(layer_id)
     base = base_url.rstrip("/")
     collection = f"{base}/collections/{spec.id}"
@@ -538,16 +640,17 @@ def collection_tilesets_document(base_url: str, layer_id: str) -> dict:
         ],
         "tilesets": [
             {
-                "title": f"{catalogue_layer(spec.id).title} (vector tiles, {TILE_MATRIX_SET})",
+                "title": f"{catalogue_layer(spec.id).title} (vector tiles, {tms.id})",
                 "dataType": "vector",
-                "crs": CRS_URI,
-                "tileMatrixSetURI": TILE_MATRIX_SET_URI,
+                "crs": tms.crs,
+                "tileMatrixSetURI": tms.uri,
                 "links": [
-                    {"rel": "self", "type": "application/json", "href": f"{collection}/tiles/{TILE_MATRIX_SET}"},
-                    _tiling_scheme_link(base),
-                    _tile_template_link(collection),
+                    {"rel": "self", "type": "application/json", "href": f"{collection}/tiles/{tms.id}"},
+                    _tiling_scheme_link(base, tms),
+                    _tile_template_link(collection, tms),
                 ],
             }
+            for tms in TILE_MATRIX_SETS.values()
         ],
     }
 
@@ -559,10 +662,9 @@ def tileset_document(
     tile_matrix_set: str = TILE_MATRIX_SET,
     extent: tuple[float, float, float, float] | None = None,
 ) -> dict:
-    """``/collections/{id}/tiles/WebMercatorQuad``: tileset metadata; limits narrowed to a lon/lat ``extent``."""
+    """``/collections/{id}/tiles/{tileMatrixSetId}``: tileset metadata; limits narrowed to a lon/lat ``extent``."""
     spec = tile_layer(layer_id)
-    if tile_matrix_set != TILE_MATRIX_SET:
-        raise TileError(f"tile matrix set {tile_matrix_set!r} is not offered; use {TILE_MATRIX_SET!r}", status=404)
+    tms = find_tile_matrix_set(tile_matrix_set, status=404)
     catalogue = catalogue_layer(spec.id)
     base = base_url.rstrip("/")
     collection = f"{base}/collections/{spec.id}"
@@ -571,28 +673,29 @@ def tileset_document(
         name: {"type": "string", "format": "date-time"} if kind == "date-time" else {"type": kind}
         for name, kind in fields.items()
     }
+    low, high = tms.zoom_range(spec)
     document = {
         "title": f"{catalogue.title} (vector tiles)",
-        "description": f"{catalogue.description} Tiles {spec.min_zoom}..{spec.max_zoom}: {spec.note}.",
+        "description": f"{catalogue.description} Tiles {low}..{high} of {tms.id}: {spec.note}.",
         "dataType": "vector",
-        "crs": CRS_URI,
-        "tileMatrixSetURI": TILE_MATRIX_SET_URI,
+        "crs": tms.crs,
+        "tileMatrixSetURI": tms.uri,
         "links": [
-            {"rel": "self", "type": "application/json", "href": f"{collection}/tiles/{TILE_MATRIX_SET}"},
-            _tiling_scheme_link(base),
+            {"rel": "self", "type": "application/json", "href": f"{collection}/tiles/{tms.id}"},
+            _tiling_scheme_link(base, tms),
             {"rel": "http://www.opengis.net/def/rel/ogc/1.0/geodata", "type": "application/json", "href": collection},
-            _tile_template_link(collection),
+            _tile_template_link(collection, tms),
         ],
         # limited to the data: a client walking the limits (GDAL's OGCAPI driver) asks only for tiles that hold some
-        "tileMatrixSetLimits": [_matrix_limits(z, extent) for z in range(spec.min_zoom, spec.max_zoom + 1)],
+        "tileMatrixSetLimits": [_matrix_limits(tms, z, extent) for z in range(low, high + 1)],
         "layers": [
             {
                 "id": spec.id,
                 "title": catalogue.title,
                 "dataType": "vector",
                 "geometryDimension": 0 if catalogue.geometry_type == "Point" else 2,
-                "minTileMatrix": str(spec.min_zoom),
-                "maxTileMatrix": str(spec.max_zoom),
+                "minTileMatrix": str(low),
+                "maxTileMatrix": str(high),
                 "propertiesSchema": {"type": "object", "properties": properties},
             }
         ],
@@ -604,45 +707,50 @@ def tileset_document(
             "crs": CRS84_URI,
         }
         lon, lat, zoom = _centre(extent, spec.min_zoom, spec.max_zoom)
-        document["centerPoint"] = {"coordinates": [lon, lat], "crs": CRS84_URI, "tileMatrix": str(zoom)}
+        document["centerPoint"] = {"coordinates": [lon, lat], "crs": CRS84_URI, "tileMatrix": str(zoom + tms.zoom_offset)}
     return document
 
 
-def _tile_template(collection_url: str) -> str:
-    return f"{collection_url}/tiles/{TILE_MATRIX_SET}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}"
+def _tile_template(collection_url: str, tms: TileMatrixSet = WEB_MERCATOR_QUAD) -> str:
+    return f"{collection_url}/tiles/{tms.id}/{{tileMatrix}}/{{tileRow}}/{{tileCol}}"
 
 
-def _tile_template_link(collection_url: str) -> dict:
-    return {"rel": "item", "type": MVT_MEDIA_TYPE, "templated": True, "href": _tile_template(collection_url)}
+def _tile_template_link(collection_url: str, tms: TileMatrixSet) -> dict:
+    return {"rel": "item", "type": MVT_MEDIA_TYPE, "templated": True, "href": _tile_template(collection_url, tms)}
 
 
-def _tiling_scheme_link(base: str) -> dict:
+def _tiling_scheme_link(base: str, tms: TileMatrixSet) -> dict:
     return {
         "rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-scheme",
         "type": "application/json",
-        "href": f"{base}/tileMatrixSets/{TILE_MATRIX_SET}",
+        "href": f"{base}/tileMatrixSets/{tms.id}",
     }
 
 
-def _matrix_limits(z: int, extent: tuple[float, float, float, float] | None) -> dict:
-    last = (1 << z) - 1
+def _matrix_limits(tms: TileMatrixSet, z: int, extent: tuple[float, float, float, float] | None) -> dict:
+    width, height = tms.matrix_size(z)
     if extent is None:
-        return {"tileMatrix": str(z), "minTileRow": 0, "maxTileRow": last, "minTileCol": 0, "maxTileCol": last}
+        return {"tileMatrix": str(z), "minTileRow": 0, "maxTileRow": height - 1, "minTileCol": 0,
+                "maxTileCol": width - 1}
     west, south, east, north = extent
-    min_col, min_row = _tile_of(west, north, z)
-    max_col, max_row = _tile_of(east, south, z)
+    min_col, min_row = _tile_of(west, north, z, tms)
+    max_col, max_row = _tile_of(east, south, z, tms)
     return {
         "tileMatrix": str(z), "minTileRow": min_row, "maxTileRow": max_row, "minTileCol": min_col, "maxTileCol": max_col
     }
 
 
-def _tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
-    """The (col, row) of the WebMercatorQuad tile holding (lon, lat) at zoom ``z``."""
-    n = 1 << z
-    lat = max(-85.05112878, min(85.05112878, lat))
-    col = int((lon + 180.0) / 360.0 * n)
-    row = int((1.0 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2.0 * n)
-    return min(max(col, 0), n - 1), min(max(row, 0), n - 1)
+def _tile_of(lon: float, lat: float, z: int, tms: TileMatrixSet = WEB_MERCATOR_QUAD) -> tuple[int, int]:
+    """The (col, row) of the tile of ``tms`` holding (lon, lat) at matrix ``z``."""
+    width, height = tms.matrix_size(z)
+    if tms.srid == 4326:
+        side = tms.span0 / (1 << z)
+        col, row = int((lon - tms.origin[0]) / side), int((tms.origin[1] - lat) / side)
+    else:
+        lat = max(-85.05112878, min(85.05112878, lat))
+        col = int((lon + 180.0) / 360.0 * width)
+        row = int((1.0 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2.0 * height)
+    return min(max(col, 0), width - 1), min(max(row, 0), height - 1)
 
 
 def _centre(extent: tuple[float, float, float, float], min_zoom: int, max_zoom: int) -> tuple[float, float, int]:

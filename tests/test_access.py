@@ -320,6 +320,23 @@ def test_scoped_reads_are_prepared_once_and_fall_back_when_they_cannot_be(demo_d
     assert access.scoped_fetchone(worker, statement, [9]) == (in_grid, "onemap_grid", 9)  # the pool is fine
 
 
+def test_a_read_asked_for_with_its_generic_plan_runs_with_it_and_nothing_else_does(demo_db, accounts):
+    """Pages without a bbox or time range and single items skip re-planning (layers.features._plan_independent)."""
+    from api.auth import Identity
+    from layers import access
+    from layers.catalogue import layer
+    from layers.features import _plan_independent, parse_query
+
+    worker = Identity(role="grid_worker", username="x", grid_id=m.Grid.objects.get(code=accounts["worker"].grid_code).id)
+    statement = "SELECT current_setting('plan_cache_mode'), count(*) FROM buildings WHERE id > %s"
+    assert access.scoped_fetchone(worker, statement, [0], generic_plan=True)[0] == "force_generic_plan"
+    assert access.scoped_fetchone(worker, statement, [0])[0] == "auto"  # SET LOCAL: it ends with its transaction
+    buildings = layer("buildings")
+    for params, generic in (({"limit": "100"}, True), ({"filter": "floors=5"}, True), ({"floors": "5"}, True),
+                            ({"bbox": "113.64,34.745,113.68,34.77"}, False)):
+        assert _plan_independent(parse_query(params, layer=buildings, role="grid_worker")) is generic, params
+
+
 def test_html_pages_hold_only_the_workers_grid_and_personal_reads_are_logged(live_server, worker, own_grid, other_grid):
     page = _get(f"{live_server}/ogc/collections/buildings/items", worker.auth, f="html", limit=500)
     assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]

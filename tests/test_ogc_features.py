@@ -498,14 +498,22 @@ def test_tile_errors_and_metadata(live_server):
     base = f"{live_server}/ogc/collections/buildings/tiles"
     assert requests.get(f"{base}/WebMercatorQuad/16/1/99999999", timeout=30).status_code == 400
     assert requests.get(f"{base}/WebMercatorQuad/40/0/0", timeout=30).status_code == 400
-    assert requests.get(f"{base}/WorldCRS84Quad/16/0/0", timeout=30).status_code == 400
+    assert requests.get(f"{base}/EuropeanETRS89_LAEAQuad/16/0/0", timeout=30).status_code == 400
+    assert requests.get(f"{base}/WorldCRS84Quad/16/0/0", timeout=30).status_code == 204  # offered, nothing there
+    assert requests.get(f"{base}/WorldCRS84Quad/16/65536/0", timeout=30).status_code == 400  # 65536 rows at 16
     assert requests.get(f"{live_server}/ogc/collections/party_orgs/tiles/WebMercatorQuad/16/0/0", timeout=30).status_code == 404
     assert requests.get(f"{base}/WebMercatorQuad/16/0/0", timeout=30).status_code == 204  # nothing there
     tilesets = requests.get(base, timeout=30).json()
-    assert tilesets["tilesets"][0]["dataType"] == "vector"
+    assert [t["dataType"] for t in tilesets["tilesets"]] == ["vector", "vector"]
+    assert [t["tileMatrixSetURI"].rsplit("/", 1)[1] for t in tilesets["tilesets"]] == ["WebMercatorQuad", "WorldCRS84Quad"]
     collection = _get(f"{live_server}/ogc/collections/buildings").json()
     assert any("tilesets-vector" in link["rel"] for link in collection["links"])
     assert requests.get(f"{live_server}/ogc/tileMatrixSets/WebMercatorQuad", timeout=30).json()["id"] == "WebMercatorQuad"
+    assert requests.get(f"{live_server}/ogc/tileMatrixSets/WorldCRS84Quad", timeout=30).json()["id"] == "WorldCRS84Quad"
+    assert requests.get(f"{live_server}/ogc/tileMatrixSets/EuropeanETRS89_LAEAQuad", timeout=30).status_code == 404
+    # TileJSON and its z/x/y are Web Mercator's
+    assert requests.get(f"{base}/WorldCRS84Quad/tilejson.json", timeout=30).status_code == 404
+    assert requests.get(f"{base}/WorldCRS84Quad/xyz/16/0/0.pbf", timeout=30).status_code == 404
 
 
 def test_a_write_shows_in_the_next_tile(live_server, accounts):

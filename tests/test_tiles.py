@@ -234,9 +234,58 @@ def test_unknown_or_untiled_layer_is_404(conn, layer_id):
 
 
 def test_other_tile_matrix_set_is_400(conn):
-    with pytest.raises(TileError, match="WebMercatorQuad") as caught:
-        tile_render(conn, layer_id="buildings", z=16, x=0, y=0, tile_matrix_set="WorldCRS84Quad")
+    with pytest.raises(TileError, match="'WebMercatorQuad' or 'WorldCRS84Quad'") as caught:
+        tile_render(conn, layer_id="buildings", z=16, x=0, y=0, tile_matrix_set="EuropeanETRS89_LAEAQuad")
     assert caught.value.status == 400
+
+
+def _crs84_tile_near_centre(conn, layer_id: str, z: int) -> tuple[int, int, int]:
+    """The WorldCRS84Quad matrix-z tile holding the layer's feature nearest the middle of the level-1 grid."""
+    with conn.cursor() as cur:
+        cur.execute(
+            f"SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(v.geom) p FROM {catalogue_layer(layer_id).view} v "
+            "ORDER BY v.geom <-> (SELECT ST_Centroid(geom) FROM grids WHERE level = 1) LIMIT 1) s"
+        )
+        lon, lat = cur.fetchone()
+    side = 180 / 2**z  # degrees per tile at matrix z, columns from -180, rows from +90 down
+    return z, int((lon + 180) / side), int((90 - lat) / side)
+
+
+@pytest.mark.parametrize("layer_id, z", [("buildings", 15), ("buildings", 13), ("incidents", 11), ("grids", 7)])
+def test_world_crs84_quad_tile_holds_the_views_rows_in_its_lonlat_box(conn, layer_id, z):
+    z, x, y = _crs84_tile_near_centre(conn, layer_id, z)
+    side = 180 / 2**z
+    west, north = -180 + x * side, 90 - y * side
+    overview = ""
+    spec = TILE_LAYERS[layer_id]
+    if spec.detail_zoom is not None and z + 1 < spec.detail_zoom:  # matrix z is as wide as Web Mercator zoom z + 1
+        overview = f" AND {spec.overview_column} IN ({', '.join(repr(v) for v in spec.overview_values)})"
+    with conn.cursor() as cur:
+        cur.execute(
+            f"SELECT id FROM {catalogue_layer(layer_id).view} WHERE ST_Intersects(geom, "
+            f"ST_MakeEnvelope(%s, %s, %s, %s, 4326)){overview}", [west, north - side, west + side, north])
+        inside = {row[0] for row in cur.fetchall()}
+    assert inside, "the chosen tile must hold demo features"
+    tile = tile_render(conn, layer_id=layer_id, z=z, x=x, y=y, tile_matrix_set="WorldCRS84Quad")
+    features = _features(tile)
+    # every feature inside the box, and nothing beyond the box and its buffer
+    assert inside <= {f["id"] for f in features}
+    margin = side * BUFFER / EXTENT
+    with conn.cursor() as cur:
+        cur.execute(
+            f"SELECT id FROM {catalogue_layer(layer_id).view} WHERE geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326)"
+            f"{overview}", [west - margin, north - side - margin, west + side + margin, north + margin])
+        near = {row[0] for row in cur.fetchall()}
+    assert {f["id"] for f in features} <= near
+
+
+def test_world_crs84_quad_ranges(conn):
+    spec = TILE_LAYERS["buildings"]
+    with pytest.raises(TileError, match=r"13\.\.21"):
+        tile_render(conn, layer_id="buildings", z=spec.min_zoom - 2, x=0, y=0, tile_matrix_set="WorldCRS84Quad")
+    with pytest.raises(TileError, match=r"tileRow \(y\) 32768 is outside 0\.\.32767"):
+        tile_render(conn, layer_id="buildings", z=15, x=65535, y=32768, tile_matrix_set="WorldCRS84Quad")
+    assert tile_render(conn, layer_id="buildings", z=15, x=65535, y=32767, tile_matrix_set="WorldCRS84Quad").data == b""
 
 
 # --- versions and the cache ------------------------------------------------------------------------------
@@ -460,6 +509,18 @@ def test_tilematrixset_document_is_webmercatorquad():
     assert doc["links"][0]["href"] == "http://h/ogc/tileMatrixSets/WebMercatorQuad"
 
 
+def test_tilematrixset_document_world_crs84_quad():
+    doc = tilematrixset_document("http://h/ogc", "WorldCRS84Quad")
+    assert doc["id"] == doc["identifier"] == "WorldCRS84Quad" and doc["crs"] == doc["supportedCRS"]
+    assert doc["crs"] == "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+    zero = doc["tileMatrices"][0]
+    assert (zero["matrixWidth"], zero["matrixHeight"], zero["cellSize"]) == (2, 1, 0.703125)
+    assert zero["scaleDenominator"] == pytest.approx(279541132.0143589)  # published in OGC 17-083r4
+    assert zero["pointOfOrigin"] == doc["tileMatrix"][0]["topLeftCorner"] == [-180, 90]
+    assert doc["boundingBox"]["lowerLeft"] == [-180, -90] and doc["boundingBox"]["upperRight"] == [180, 90]
+    assert len(doc["tileMatrices"]) == 24
+
+
 def test_tileset_document():
     doc = tileset_document("http://h/ogc", "buildings")
     assert doc["dataType"] == "vector" and doc["crs"].endswith("/EPSG/0/3857")
@@ -494,8 +555,14 @@ def test_tileset_limits_narrow_to_an_extent_and_cover_its_features(conn):
     assert limits["maxTileCol"] - limits["minTileCol"] < 20
     assert doc["centerPoint"]["tileMatrix"] == "16"
     with pytest.raises(TileError) as caught:
-        tileset_document("http://h/ogc", "buildings", tile_matrix_set="WorldCRS84Quad")
+        tileset_document("http://h/ogc", "buildings", tile_matrix_set="EuropeanETRS89_LAEAQuad")
     assert caught.value.status == 404
+    crs84 = tileset_document("http://h/ogc", "buildings", tile_matrix_set="WorldCRS84Quad", extent=extent)
+    assert crs84["crs"].endswith("/OGC/1.3/CRS84") and crs84["centerPoint"]["tileMatrix"] == "15"
+    limits = next(lim for lim in crs84["tileMatrixSetLimits"] if lim["tileMatrix"] == "15")
+    side = 180 / 2**15
+    assert limits["minTileCol"] == int((extent[0] + 180) / side) and limits["maxTileCol"] == int((extent[2] + 180) / side)
+    assert limits["minTileRow"] == int((90 - extent[3]) / side) and limits["maxTileRow"] == int((90 - extent[1]) / side)
 
 
 def test_tilejson_document_bounds_centre_and_fields(conn):
@@ -526,9 +593,13 @@ def test_tile_of_layers_concatenates_the_layers_in_range(own_conn):
 
 def test_collection_tilesets_document():
     doc = collection_tilesets_document("http://h/ogc", "grids")
-    (tileset,) = doc["tilesets"]
-    assert tileset["dataType"] == "vector"
-    assert any(link["href"] == "http://h/ogc/collections/grids/tiles/WebMercatorQuad" for link in tileset["links"])
+    mercator, crs84 = doc["tilesets"]
+    assert mercator["dataType"] == crs84["dataType"] == "vector"
+    assert any(link["href"] == "http://h/ogc/collections/grids/tiles/WebMercatorQuad" for link in mercator["links"])
+    # GDAL's OGCAPI driver picks the tileset whose tileMatrixSetURI names WorldCRS84Quad
+    assert crs84["tileMatrixSetURI"] == "http://www.opengis.net/def/tilematrixset/OGC/1.0/WorldCRS84Quad"
+    assert any(link["href"] == "http://h/ogc/collections/grids/tiles/WorldCRS84Quad/{tileMatrix}/{tileRow}/{tileCol}"
+               for link in crs84["links"])
     with pytest.raises(TileError) as caught:
         collection_tilesets_document("http://h/ogc", "cameras")
     assert caught.value.status == 404

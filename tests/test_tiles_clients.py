@@ -1,4 +1,4 @@
-"""Vector tiles as standard clients read them: TileJSON over HTTP, GDAL's MVT driver, the tile matrix set GDAL 3.6 parses."""
+"""Vector tiles as standard clients read them: TileJSON over HTTP, GDAL's MVT and OGCAPI drivers, the tile matrix sets GDAL 3.6 parses."""
 
 from __future__ import annotations
 
@@ -112,3 +112,57 @@ def test_gdal_parses_the_tile_matrix_set(live_server, tmp_path):
     result = subprocess.run(["gdal_translate", "-q", "-of", "COG", "-co", f"TILING_SCHEME={tms}", str(source), str(out)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and not result.stderr, result.stderr
+
+
+def _level1_box_lonlat() -> tuple[float, float, float, float]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+                       "(SELECT ST_Extent(geom) e FROM grids WHERE level = 1) s")
+        return cursor.fetchone()
+
+
+@needs_ogr
+def test_gdal_ogcapi_driver_reads_georeferenced_buildings(live_server, tmp_path):
+    """``ogrinfo OGCAPI:…/collections/buildings`` (GDAL 3.6, Debian 12) gives the buildings in lon/lat, each on its own
+    footprint and inside the level-1 grid. GDAL before 3.7 cannot read OGC API tiles (it finds no layer in any tile
+    matrix set), so it is served the collection without its tilesets link and reads the items."""
+    from shapely.geometry import box, shape
+
+    from gis.models import Building
+
+    url = f"OGCAPI:{live_server}/ogc/collections/buildings"
+    listing = subprocess.run(["ogrinfo", "-ro", "-so", url, "buildings"], capture_output=True, text=True, timeout=120)
+    assert listing.returncode == 0, listing.stdout[-2000:] + listing.stderr
+    assert "Multi Polygon" in listing.stdout and "WGS 84" in listing.stdout, listing.stdout
+    assert int(re.search(r"Feature Count: (\d+)", listing.stdout).group(1)) == Building.objects.count()
+    level1 = box(*_level1_box_lonlat())
+    assert _inside(_ogr_extent(listing.stdout), level1.bounds), (listing.stdout, level1.bounds)
+    out = tmp_path / "buildings.geojson"
+    result = subprocess.run(["ogr2ogr", "-f", "GeoJSON", str(out), url, "buildings"], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    features = json.loads(out.read_text())["features"]
+    footprints = {b.code: shape(json.loads(b.geom.geojson)) for b in Building.objects.all()}
+    assert sorted(f["properties"]["code"] for f in features) == sorted(footprints)
+    for feature in features:
+        geometry = shape(feature["geometry"])
+        assert level1.contains(geometry), (feature["properties"]["code"], geometry.bounds, level1.bounds)
+        assert geometry.hausdorff_distance(footprints[feature["properties"]["code"]]) < 1e-6, feature["properties"]["code"]
+
+
+def test_tilesets_link_is_left_out_for_gdal_before_3_7_only(live_server):
+    url = f"{live_server}/ogc/collections/buildings"
+
+    def linked(headers) -> bool:
+        answer = requests.get(url, headers=headers, timeout=30)
+        assert "User-Agent" in answer.headers["Vary"]
+        return any(link["rel"].endswith("/tilesets-vector") for link in answer.json()["links"])
+
+    gdal_accept = "application/geo+json, application/json"
+    assert not linked({"Accept": gdal_accept, "User-Agent": ""})  # GDAL 3.6 sends no User-Agent
+    assert not linked({"Accept": gdal_accept, "User-Agent": "GDAL/3.6.2"})
+    assert linked({"Accept": gdal_accept, "User-Agent": "GDAL/3.8.4"})
+    assert linked({"Accept": "application/json", "User-Agent": "Mozilla/5.0 QGIS/32200"})
+    assert linked({"Accept": "application/json"})
