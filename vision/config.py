@@ -244,7 +244,7 @@ class PeopleConfig(_Strict):
     min_travel: float = Field(
         0.25, ge=0.0, le=5.0, title="travel",
         description="How far (in its own heights) a track must have moved before it is a person: people come "
-                    "into view, a static thing HOG mistakes for a person does not",
+                    "into view, a door swinging or a poster does not travel",
     )
     max_still_seconds: float = Field(
         45.0, ge=1.0, le=3600.0, title="longest stand",

@@ -1,27 +1,32 @@
-"""People at the door and in the courtyard: HOG person detection on motion regions, tracked into passes.
+"""People at the door and in the courtyard: person-shaped motion, tracked into passes (one per person).
 
 Per frame:
 
-1. **motion**: MOG2 background subtraction on a copy ``motion_width`` wide (shadows dropped),
-   opened and dilated; connected regions of at least ``min_motion_fraction`` of the frame. A
-   frame mostly moving is a change of light (a lamp switched on, a cloud): nothing is looked for
-   and the background is learnt afresh from it;
-2. **where to look**: the motion regions, and the box of every live track (a person standing
-   still at a door stops moving but is still there), each grown so a whole body fits;
-3. **HOG**: OpenCV's default people detector (``HOGDescriptor_getDefaultPeopleDetector``) on each
-   of those regions of the full frame only, scaled so that a person as tall as the region is
-   about ``person_height_px``; overlapping detections are merged (non-maximum suppression);
-4. **tracking**: a detection joins the track whose predicted box it overlaps most; a track the
-   detector misses lives on while its box still moves; ``confirm_hits`` detections over at
-   least ``confirm_seconds`` and a travel of ``min_travel`` of its height make it a person (a ``start`` step: a person comes
-   into view, a poster or a door frame the detector mistakes for one does not move). Unseen
-   and still for ``end_seconds``, or detected but still for ``max_still_seconds``, it ends; a new track that
-   starts within ``rejoin_seconds`` where it ended (someone hidden by another for a moment)
-   continues it, otherwise its pass ends (an ``end`` step with a ``person`` event).
+1. **motion**: MOG2 background subtraction (30 s of memory, so someone standing at a door stays
+   foreground a while) on a copy ``motion_width`` wide, shadows dropped, opened and dilated. A
+   frame mostly moving is a change of light (a lamp switched on or off): nothing is looked for and
+   the background is learnt afresh from it;
+2. **person shape**: moving parts one above the other are joined (a shirt the colour of the wall
+   leaves a head and a pair of legs apart); a shape is a person when it is tall enough
+   (``min_height_fraction`` of the frame), upright (``min_aspect``), narrower in its top sixth
+   (the head) than lower down, and moving in most of its rows. A shape as wide as several people
+   is split into as many; a part lying within a much taller shape is dropped;
+3. **tracking**: a detection joins the track whose predicted box (constant velocity) it overlaps
+   most; a track missed for a frame lives on while its box still moves; ``confirm_hits``
+   detections over at least ``confirm_seconds`` and a travel of ``min_travel`` of its height make
+   it a person (a ``start`` step: people come into view, a door swinging does not travel).
+   Unseen and still for ``end_seconds``, or seen but still for ``max_still_seconds``, it ends; a new
+   track that starts within ``rejoin_seconds`` where it ended inside the picture (someone hidden
+   by another for a moment, or standing long enough to fade into the background) continues it,
+   otherwise its pass ends (an ``end`` step with a ``person`` event).
 
-One person walking past is one pass. No face is looked at and no image of a person is kept:
-the stage says ``keeps_evidence = False`` and the streaming core records no clip or keyframe
-for it; the event carries times and image boxes only.
+Why not OpenCV's HOG people detector: the locked ``opencv-python-headless`` is OpenCV 5.1, whose
+``objdetect`` no longer has ``HOGDescriptor`` (moved to opencv_contrib); no other pretrained
+person model may be downloaded. The shape test is measured in ``tests/bench/vision_people.py``.
+
+No face is looked at and no image of a person is kept: the stage says ``keeps_evidence = False``
+and the streaming core records no clip, keyframe or record for it; an event carries two times,
+an image box and a foot-point trajectory, nothing that tells who it was.
 """
 
 from __future__ import annotations
@@ -42,10 +47,10 @@ MOVING_SHARE = 0.08  # share of a track's box that must be moving for a missed t
 
 @dataclass(frozen=True)
 class PersonDetection:
-    """One HOG detection in full-resolution pixels."""
+    """One person-shaped moving blob in full-resolution pixels."""
 
     box: tuple[int, int, int, int]  # x, y, w, h
-    weight: float  # the SVM margin
+    weight: float  # how person-shaped (0–1): narrower at the head, solid
 
 
 @dataclass
