@@ -4,6 +4,7 @@ courtyard passes are hourly counts; an unbound peephole camera is reported, not 
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -77,8 +78,9 @@ def test_a_pass_at_the_door_is_one_sighting_once(rollback, clips, tmp_path):
     assert not (tmp_path / "evidence").exists()
 
 
-def test_courtyard_passes_are_counted_per_hour_once(rollback):
+def test_courtyard_passes_are_counted_per_hour_once(rollback, capsys):
     from gis.models import Camera, PeopleCount
+    from host.cli import main
     from gis.spatial.selectors import camera_building_id
     from vision.events import VisionEvent
     from vision.sink import people_passes_write
@@ -98,6 +100,9 @@ def test_courtyard_passes_are_counted_per_hour_once(rollback):
     assert {h: r.count for h, r in rows.items()} == {datetime(2026, 12, 1, 8, tzinfo=UTC): 2,
                                                      datetime(2026, 12, 1, 9, tzinfo=UTC): 2}
     assert {r.building_id for r in rows.values()} == {camera_building_id(camera_id=camera.id)}
+    assert main(["vision", "counts", "--camera", camera.code, "--json"]) == 0
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["hour"][:16], r["count"]) for r in printed] == [("2026-12-01 09:00", 2), ("2026-12-01 08:00", 2)]
 
 
 def test_an_unbound_peephole_camera_is_reported_not_a_crash(rollback, clips, capsys):

@@ -62,6 +62,11 @@ def register(subparsers) -> None:
     status.add_argument("--json", action="store_true", help="one JSON object per camera")
     status.set_defaults(func=cmd_status)
 
+    counts = sub.add_parser("counts", help="people passing courtyard cameras, per hour and building (numbers only)")
+    counts.add_argument("--camera", metavar="CODE", action="append", dest="cameras", help="only this camera")
+    counts.add_argument("--json", action="store_true", help="one JSON object per camera and hour")
+    counts.set_defaults(func=cmd_counts)
+
     train = sub.add_parser("train", help="train the falling-object classifier on simulated trajectories")
     train.add_argument("--seed", type=int, default=None, help="random seed (same seed, same weights)")
     train.add_argument("--out", type=Path, default=None, help="weights file (default .var/models/falling_mlp.json)")
@@ -196,6 +201,24 @@ def cmd_status(args) -> int:
         print(f"{row['code']:<14} {h['state']:<13} {h['fps_in']:>5.1f}/{h['fps_out']:<5.1f} "
               f"{h['frames_dropped']:>6} ({share:>4.0%}) {gaps:>12} {h['events']:>6}  {last:<20} "
               f"{age:>6.0f} s  {h['last_error'][:80]}")
+    return 0
+
+
+def cmd_counts(args) -> int:
+    setup_django()
+    from gis.spatial.selectors import people_counts_rows
+
+    rows = people_counts_rows(camera_codes=args.cameras)
+    if args.json:
+        for row in rows:
+            print(json.dumps(row, ensure_ascii=False, default=str))
+        return 0
+    if not rows:
+        print("no people counted yet (courtyard cameras count them in onemap vision run)")
+        return 0
+    print(f"{'hour (UTC)':<17} {'camera':<14} {'building':<14} {'people':>6}")
+    for row in rows:
+        print(f"{row['hour']:%Y-%m-%d %H:%M} {row['camera']:<14} {row['building'] or '-':<14} {row['count']:>6}")
     return 0
 
 
