@@ -1,6 +1,7 @@
 """People at the door: a rendered pass is one person event (no evidence), a peephole's pass is one sighting of
-its door's sensor (the elder's activity), once however often the clip is analysed; nuisance gives none;
-courtyard passes are hourly counts; an unbound peephole camera is reported, not a crash."""
+its door's sensor (the elder's activity), once however often the clip is analysed, and live through
+``onemap vision run`` from an RTSP stream; nuisance gives none; courtyard passes are hourly counts; an
+unbound peephole camera is reported, not a crash."""
 
 from __future__ import annotations
 
@@ -122,3 +123,46 @@ def test_an_unbound_peephole_camera_is_reported_not_a_crash(rollback, clips, cap
     passes.write(analyze_video(clips["pass"].path, detect="person").events[0], datetime.now(UTC))
     assert "bound to no peephole sensor" in health._error[0]
     assert SensorEvent.objects.filter(type="sighting").count() == before
+
+
+@pytest.fixture
+def live_door(demo_db):
+    """A demo peephole camera (bound to its door's sensor) pointed at a local RTSP mount; all put back after."""
+    from gis.models import Camera, CameraHealth, CareSubject, SensorEvent
+
+    sensor = _door()
+    camera, subject = sensor.camera, sensor.care_subject
+    url, activity = camera.stream_url, subject.last_activity_at
+    yield sensor
+    Camera.objects.filter(pk=camera.pk).update(stream_url=url)
+    CameraHealth.objects.filter(camera=camera).delete()
+    SensorEvent.objects.filter(sensor=sensor, payload__camera=camera.code).delete()
+    CareSubject.objects.filter(pk=subject.pk).update(last_activity_at=activity)
+
+
+def test_vision_run_turns_a_pass_at_a_live_door_into_a_sighting(live_door, clips, database_url, tmp_path):
+    from servers import free_port
+    from test_vision_run import RtspServer, Service, _gstreamer_missing, _wait_for
+
+    from gis.models import Camera, CameraHealth, CareSubject, SensorEvent
+
+    if _gstreamer_missing():
+        pytest.skip(_gstreamer_missing())
+    camera = live_door.camera
+    rtsp = RtspServer(free_port(), tmp_path / "rtsp.log")
+    Camera.objects.filter(pk=camera.pk).update(stream_url=rtsp.url("door"))
+    sightings = SensorEvent.objects.filter(sensor=live_door, type="sighting", payload__camera=camera.code)
+    rtsp.start({"door": clips["pass"].path})
+    service = Service(database_url=database_url, cameras=[camera.code], evidence=tmp_path / "evidence",
+                      log=tmp_path / "service.log")
+    try:
+        seen = _wait_for("a sighting from the live door", lambda: sightings.first(), timeout=60, service=service)
+        _wait_for("the stream read", lambda: CameraHealth.objects.filter(camera=camera, frames_in__gt=0).exists(),
+                  timeout=10, service=service)
+    finally:
+        assert service.stop() == 0
+        rtsp.kill()
+    assert sightings.count() == 1
+    assert datetime.now(UTC) - timedelta(minutes=5) < seen.ts < datetime.now(UTC)  # when it was streamed
+    assert CareSubject.objects.get(pk=live_door.care_subject_id).last_activity_at >= seen.ts
+    assert not (tmp_path / "evidence" / camera.code).exists()  # nothing of the door on disk
