@@ -320,7 +320,8 @@ def _default_evidence_dir() -> Path:
 def _describe(line: dict) -> str:
     if line["type"] == "person":
         x, y, w, h = line["box"]
-        return f"person  {line['t_start']:.2f}–{line['t_end']:.2f} s  p={line['confidence']:.2f}  box {w}×{h} at ({x}, {y})"
+        return (f"person  {line['t_start']:.2f}–{line['t_end']:.2f} s  p={line['confidence']:.2f}"
+                f"  box {w}×{h} at ({x}, {y})")
     where = f"  floor {line['floor']}" if line["floor"] is not None else ""
     if line["location"]:
         where += f"  at {line['location']['lon']:.6f}, {line['location']['lat']:.6f}"

@@ -88,7 +88,7 @@ class _Pass:
 
 
 class PeopleDetector:
-    """Turns frames into ``person`` lifecycle steps: one event per person passing; ``detections`` holds the last frame's."""
+    """Turns frames into ``person`` lifecycle steps, one event per person passing; ``detections``: the last frame's."""
 
     keeps_evidence = False  # no clip, no keyframe, no crop of a person: the core records nothing for this stage
 

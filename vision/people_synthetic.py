@@ -158,7 +158,8 @@ def _half_view_m(depth: float) -> float:
 
 def _look(rng, height: float, depth: float, keyframes: list) -> _Walker:
     return _Walker(height_m=height, depth_m=depth, keyframes=keyframes,
-                   shirt=tuple(SHIRTS[rng.integers(len(SHIRTS))]), trousers=tuple(TROUSERS[rng.integers(len(TROUSERS))]),
+                   shirt=tuple(SHIRTS[rng.integers(len(SHIRTS))]),
+                   trousers=tuple(TROUSERS[rng.integers(len(TROUSERS))]),
                    skin=tuple(SKIN[rng.integers(len(SKIN))]), hair=tuple(HAIR[rng.integers(len(HAIR))]),
                    bag=bool(rng.random() < 0.4))
 
@@ -185,7 +186,8 @@ def _stander(rng, t0: float) -> _Walker:
 def _visible_span(w: _Walker, fps: float) -> TruthPass | None:
     """When at least half of the person is in the picture (their centre inside it)."""
     times = [k / fps for k in range(int(w.keyframes[0][0] * fps), int(w.keyframes[-1][0] * fps) + 2)]
-    inside = [t for t in times if (x := w.x_at(t)) is not None and abs(_to_image_x(x, w.depth_m) - WIDTH / 2) < WIDTH / 2]
+    inside = [t for t in times
+              if (x := w.x_at(t)) is not None and abs(_to_image_x(x, w.depth_m) - WIDTH / 2) < WIDTH / 2]
     return TruthPass(round(inside[0], 3), round(inside[-1], 3)) if inside else None
 
 

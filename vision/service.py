@@ -9,8 +9,8 @@ drops (and counts) frames the detector cannot keep up with; every accepted event
 an incident and its case in a transaction of its own the moment the detector ends it,
 and its evidence is attached when its clip has its post-roll. A person passing is no
 incident: a peephole camera's becomes a sighting of its door's sensor (the care subject's
-activity), a courtyard camera's is added to the hourly people counts; neither keeps an image. A thread of the worker
-writes the camera's health every few seconds.
+activity), a courtyard camera's is added to the hourly people counts; neither keeps an
+image. A thread of the worker writes the camera's health every few seconds.
 """
 
 from __future__ import annotations
