@@ -16,11 +16,13 @@ from core.cli import CommandError, setup_django
 
 def register(subparsers) -> None:
     """Add the ``vision`` command and its subcommands to the ``onemap`` parser."""
-    vision = subparsers.add_parser("vision", help="camera pipelines: falling objects (高空抛物), evidence")
+    vision = subparsers.add_parser("vision", help="camera pipelines: falling objects (高空抛物), fire and smoke, "
+                                                  "people passing, evidence")
     sub = vision.add_subparsers(title="vision commands", metavar="ACTION")
     vision.set_defaults(func=lambda args: _usage(vision))
 
-    analyze = sub.add_parser("analyze", help="detect falling objects (or fire and smoke) in a video file or stream")
+    analyze = sub.add_parser("analyze", help="detect falling objects (or fire and smoke, or people passing) in a "
+                                             "video file or stream")
     analyze.add_argument("video", help="video file, or rtsp:// / http(s):// stream URL")
     where = analyze.add_mutually_exclusive_group()
     where.add_argument("--camera", metavar="CODE",
@@ -31,9 +33,14 @@ def register(subparsers) -> None:
                          help="write clips, keyframes and chained records here (default with --camera: "
                               "$ONEMAP_VAR_DIR/evidence)")
     analyze.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
-    analyze.add_argument("--detect", choices=("auto", "falling_object", "fire_smoke", "all"), default="auto",
-                         help="what to look for (default auto: falling objects, except fire and smoke for a "
-                              "--camera whose purpose is courtyard or parking)")
+    analyze.add_argument("--detect", choices=("auto", "falling_object", "fire_smoke", "person", "all"),
+                         default="auto",
+                         help="what to look for (default auto: falling objects; for a --camera, by its purpose: "
+                              "fire and smoke and people passing for a courtyard, fire and smoke for a car park, "
+                              "people passing for a peephole)")
+    analyze.add_argument("--recorded-at", metavar="ISO-8601",
+                         help="with --camera: when the video's first frame was recorded, for the times of people "
+                              "passing (default: a file's modification time less its length; a stream: now)")
     analyze.set_defaults(func=cmd_analyze)
 
     run = sub.add_parser("run", help="the camera service: every enabled camera with a stream URL, until stopped")
@@ -54,6 +61,11 @@ def register(subparsers) -> None:
     status.add_argument("--camera", metavar="CODE", action="append", dest="cameras", help="only this camera")
     status.add_argument("--json", action="store_true", help="one JSON object per camera")
     status.set_defaults(func=cmd_status)
+
+    counts = sub.add_parser("counts", help="people passing courtyard cameras, per hour and building (numbers only)")
+    counts.add_argument("--camera", metavar="CODE", action="append", dest="cameras", help="only this camera")
+    counts.add_argument("--json", action="store_true", help="one JSON object per camera and hour")
+    counts.set_defaults(func=cmd_counts)
 
     train = sub.add_parser("train", help="train the falling-object classifier on simulated trajectories")
     train.add_argument("--seed", type=int, default=None, help="random seed (same seed, same weights)")
@@ -96,22 +108,35 @@ def cmd_analyze(args) -> int:
         elif args.calibration:
             calibration = _read_calibration(Path(args.calibration))
         detect = _detectors(args.detect, camera)
+        door = None
+        if camera is not None and camera.purpose == "peephole" and "person" in detect:
+            from vision.sink import door_sensor_for
+
+            door = door_sensor_for(camera)  # an unbound peephole is refused before a frame is read
         result = analyze_video(
             args.video, calibration=calibration, camera_code=args.camera, evidence_dir=evidence_dir,
             progress=sys.stderr.isatty(), max_frames=args.max_frames, detect=detect,
         )
-        written = []
+        written, passes = {}, None
         if camera is not None and result.events:
-            from vision.sink import incidents_write
+            from vision.sink import incidents_write, people_passes_write
 
-            written = incidents_write(events=result.events, camera=camera)
+            incidents = [e for e in result.events if e.type != "person"]
+            if incidents:
+                written = dict(zip((id(e) for e in incidents), incidents_write(events=incidents, camera=camera)))
+            people = [e for e in result.events if e.type == "person"]
+            if people:
+                passes = people_passes_write(events=people, camera=camera, sensor=door,
+                                             started_at=_recorded_at(args.recorded_at, args.video, result))
     except VideoTruncatedError as exc:
         if exc.result is not None:  # what the decodable part showed, for the record; nothing is written
-            _print_events(exc.result.events, [], as_json=args.json)
+            _print_events(exc.result.events, {}, as_json=args.json)
         raise CommandError(f"{exc}; no incident was written") from None
     except (VideoSourceError, CalibrationError, VisionConfigError, EvidenceError, ClassifierError, SinkError) as exc:
         raise CommandError(str(exc)) from None
     _print_events(result.events, written, as_json=args.json)
+    if passes is not None:
+        print(_describe_passes(passes), file=sys.stderr)
     kinds = " or ".join(d.replace("_", "-") for d in detect)
     print(
         f"{len(result.events)} {kinds} event(s) in {result.frames_read} frames "
@@ -181,6 +206,24 @@ def cmd_status(args) -> int:
     return 0
 
 
+def cmd_counts(args) -> int:
+    setup_django()
+    from gis.spatial.selectors import people_counts_rows
+
+    rows = people_counts_rows(camera_codes=args.cameras)
+    if args.json:
+        for row in rows:
+            print(json.dumps(row, ensure_ascii=False, default=str))
+        return 0
+    if not rows:
+        print("no people counted yet (courtyard cameras count them in onemap vision run)")
+        return 0
+    print(f"{'hour (UTC)':<17} {'camera':<14} {'building':<14} {'people':>6}")
+    for row in rows:
+        print(f"{row['hour']:%Y-%m-%d %H:%M} {row['camera']:<14} {row['building'] or '-':<14} {row['count']:>6}")
+    return 0
+
+
 def cmd_train(args) -> int:
     from vision.classifier import ClassifierError
     from vision.training import DEFAULT_SEED, train
@@ -209,11 +252,12 @@ def cmd_verify(args) -> int:
 # -- helpers ------------------------------------------------------------------------------
 
 
-def _print_events(events, written, *, as_json: bool) -> None:
-    for n, event in enumerate(events):
+def _print_events(events, written: dict, *, as_json: bool) -> None:
+    for event in events:
         line = event.to_json()
-        if n < len(written):
-            line["incident"] = {"code": written[n].code, "grid": written[n].grid_code}
+        incident = written.get(id(event))
+        if incident is not None:
+            line["incident"] = {"code": incident.code, "grid": incident.grid_code}
         print(json.dumps(line, ensure_ascii=False) if as_json else _describe(line))
 
 
@@ -228,6 +272,36 @@ def _detectors(choice: str, camera) -> tuple[str, ...]:
     from vision.streaming import detect_for
 
     return detect_for(camera) or ("falling_object",)
+
+
+def _recorded_at(text: str | None, video: str, result):
+    """When the video's first frame was recorded: as given, else a file's modification time less its length
+    (the same file gives the same times, so analysing it again writes nothing twice), else now."""
+    from datetime import datetime, timedelta, timezone
+
+    from vision.sources import STREAM_SCHEMES
+
+    if text:
+        try:
+            when = datetime.fromisoformat(text)
+        except ValueError:
+            raise CommandError(f"--recorded-at {text!r} is not an ISO-8601 date and time") from None
+        if when.tzinfo is None:
+            raise CommandError(f"--recorded-at {text!r} has no time zone (add Z or +08:00)")
+        return when
+    if str(video).startswith(STREAM_SCHEMES):
+        return datetime.now(timezone.utc) - timedelta(seconds=result.video_seconds)
+    modified = datetime.fromtimestamp(Path(video).stat().st_mtime, timezone.utc)
+    return modified.replace(microsecond=0) - timedelta(seconds=result.video_seconds)
+
+
+def _describe_passes(p) -> str:
+    if p.sensor:
+        return (f"{p.passes} person pass(es) at the door: {p.sightings} sighting(s) of {p.sensor} written, "
+                f"{p.duplicates} already stored")
+    if p.counted or p.building:
+        return f"{p.passes} person pass(es): {p.counted} added to the hourly people counts (building {p.building})"
+    return f"{p.passes} person pass(es), not stored (only peephole and courtyard cameras store theirs)"
 
 
 def _read_calibration(path: Path) -> dict:
@@ -246,6 +320,10 @@ def _default_evidence_dir() -> Path:
 
 
 def _describe(line: dict) -> str:
+    if line["type"] == "person":
+        x, y, w, h = line["box"]
+        return (f"person  {line['t_start']:.2f}–{line['t_end']:.2f} s  p={line['confidence']:.2f}"
+                f"  box {w}×{h} at ({x}, {y})")
     where = f"  floor {line['floor']}" if line["floor"] is not None else ""
     if line["location"]:
         where += f"  at {line['location']['lon']:.6f}, {line['location']['lat']:.6f}"

@@ -186,3 +186,67 @@ class FireConfig(_Strict):
     post_seconds: float = Field(
         2.5, ge=2.0, le=30.0, title="evidence after", description="Seconds of video kept after an event",
     )
+
+
+class PeopleConfig(_Strict):
+    """Parameters of the people detector (peephole and courtyard cameras): motion, person shape, tracking."""
+
+    motion_width: int = Field(
+        320, ge=96, le=1920, title="motion width", description="Frames are shrunk to this width to find motion",
+    )
+    min_motion_fraction: float = Field(
+        0.002, gt=0.0, le=0.5, title="smallest motion region",
+        description="Least area of a motion region, as a share of the frame",
+    )
+    light_change_fraction: float = Field(
+        0.5, gt=0.0, le=1.0, title="light change",
+        description="A frame whose moving share is above this is a change of light: no detection, the "
+                    "background is learnt again",
+    )
+    background_seconds: float = Field(
+        30.0, ge=2.0, le=600.0, title="background memory",
+        description="Seconds of video the background model remembers (someone standing still this long fades "
+                    "into it)",
+    )
+    min_height_fraction: float = Field(
+        0.08, gt=0.0, le=1.0, title="smallest person",
+        description="Least height of a person's moving shape, as a share of the frame's height",
+    )
+    max_height_fraction: float = Field(
+        0.95, gt=0.0, le=1.0, title="largest shape",
+        description="A moving shape this tall and nearly as wide as the frame is not a person",
+    )
+    min_aspect: float = Field(
+        1.3, ge=0.5, le=10.0, title="upright",
+        description="Least height over width of a one-person shape (a pet or a shadow on the floor is wide)",
+    )
+    person_width: float = Field(
+        0.6, ge=0.1, le=2.0, title="person width",
+        description="A person's width as a share of their height: a shape n times wider holds n people",
+    )
+    confirm_hits: int = Field(
+        4, ge=1, le=50, title="confirmation",
+        description="Person-shaped detections a track needs before it is a person (one is often a false one)",
+    )
+    confirm_seconds: float = Field(
+        0.8, ge=0.0, le=30.0, title="confirmation time",
+        description="Seconds from a track's first detection before it can be a person (a part of someone "
+                    "seen for a moment is not)",
+    )
+    end_seconds: float = Field(
+        1.5, ge=0.1, le=30.0, title="end gap",
+        description="Seconds a person track may go unseen (neither detected nor moving) before its pass ends",
+    )
+    rejoin_seconds: float = Field(
+        6.0, ge=0.0, le=60.0, title="rejoin",
+        description="A new track this soon after a pass ended, where it ended, continues that pass",
+    )
+    min_travel: float = Field(
+        0.25, ge=0.0, le=5.0, title="travel",
+        description="How far (in its own heights) a track must have moved before it is a person: people come "
+                    "into view, a door swinging or a poster does not travel",
+    )
+    max_still_seconds: float = Field(
+        45.0, ge=1.0, le=3600.0, title="longest stand",
+        description="A person detected in the same place with nothing moving for longer than this ends there",
+    )

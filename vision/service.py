@@ -7,8 +7,10 @@ stops those of cameras removed, disabled or re-pointed. A worker (:func:`camera_
 reads its stream through the streaming core: the source reconnects with backoff and
 drops (and counts) frames the detector cannot keep up with; every accepted event becomes
 an incident and its case in a transaction of its own the moment the detector ends it,
-and its evidence is attached when its clip has its post-roll. A thread of the worker
-writes the camera's health every few seconds.
+and its evidence is attached when its clip has its post-roll. A person passing is no
+incident: a peephole camera's becomes a sighting of its door's sensor (the care subject's
+activity), a courtyard camera's is added to the hourly people counts; neither keeps an
+image. A thread of the worker writes the camera's health every few seconds.
 """
 
 from __future__ import annotations
@@ -177,10 +179,14 @@ def camera_worker(code: str, *, options: ServiceOptions, stop) -> None:
     source = StreamSource(camera.stream_url, queue_size=options.queue_size,
                           reconnect_max_seconds=options.reconnect_max_seconds)
     health = HealthReporter(camera_id=camera.id, source=source, interval=options.health_interval)
+    passes = _PeoplePasses(camera=camera, health=health)
 
     def ended(event, timing):
         # reported at the arrival of the event's first frame: incidents_write adds t_start to started_at
         started_at = (timing.started_at or datetime.now(timezone.utc)) - timedelta(seconds=event.t_start)
+        if event.type == "person":  # a sighting at the door or a courtyard count, never an incident
+            passes.write(event, started_at)
+            return None
         try:
             written = incidents_write(events=[event], camera=camera, started_at=started_at)
         except SinkError as exc:
@@ -207,10 +213,44 @@ def camera_worker(code: str, *, options: ServiceOptions, stop) -> None:
     health.finish("stopped")
 
 
+@dataclass
+class _PeoplePasses:
+    """A worker's people passing: a peephole's to its door's sensor (an unbound one is reported in the
+    camera's health, and the worker goes on), a courtyard's to the hourly counts."""
+
+    camera: object
+    health: "HealthReporter"
+    sensor: object = None
+    unbound: str | None = None
+
+    def __post_init__(self):
+        from vision.sink import UnboundPeephole, door_sensor_for
+
+        if self.camera.purpose == "peephole":
+            try:
+                self.sensor = door_sensor_for(self.camera)
+            except UnboundPeephole as exc:
+                self.unbound = str(exc)
+                self.health.error(self.unbound)
+                print(f"camera {self.camera.code}: {self.unbound}", flush=True)
+
+    def write(self, event, started_at: datetime) -> None:
+        from vision.sink import SinkError, people_passes_write
+
+        if self.unbound:
+            self.health.error(self.unbound)
+            return
+        try:
+            people_passes_write(events=[event], camera=self.camera, started_at=started_at, sensor=self.sensor)
+        except SinkError as exc:
+            self.health.error(str(exc))
+
+
 def stages_for(camera, *, config, fps: float) -> list:
     """The detector stages a camera runs, by its purpose (:func:`vision.streaming.detect_for`): façade cameras
-    look for falling objects, courtyard and car-park cameras for fire and smoke; a camera with no stage still
-    has its stream read and its health reported."""
+    look for falling objects, courtyard cameras for fire and smoke and people passing, car-park cameras for
+    fire and smoke, peephole cameras for people passing their door; a camera with no stage still has its
+    stream read and its health reported."""
     from vision.streaming import detect_for, detector_stages
 
     return detector_stages(detect_for(camera), calibration=camera.calibration or None, config=config, fps=fps)

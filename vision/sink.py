@@ -126,3 +126,83 @@ def incident_evidence_add(*, incident_id: int, event: VisionEvent) -> None:
     from gis.incidents.services import incident_evidence_attach
 
     incident_evidence_attach(incident_id=incident_id, evidence=_evidence(event))
+
+
+# -- people passing (issue 17): a peephole's sighting, a courtyard's hourly count; never an incident -----
+
+
+class UnboundPeephole(SinkError):
+    """A peephole camera with no peephole sensor of a care subject bound to it: its passes count for nobody."""
+
+
+@dataclass(frozen=True)
+class PassesWritten:
+    """What became of a batch of people passing one camera."""
+
+    passes: int
+    sightings: int = 0  # new sighting events of the door's peephole sensor
+    duplicates: int = 0  # sightings already stored (the same video analysed again)
+    counted: int = 0  # passes added to the camera's hourly people counts
+    sensor: str | None = None
+    building: str | None = None
+
+
+def door_sensor_for(camera):
+    """The peephole sensor of a care subject bound to this peephole camera (``sensors.camera_id``); a clear
+    :class:`UnboundPeephole` when there is none."""
+    from gis.models import Sensor
+
+    sensor = (Sensor.objects.filter(camera_id=camera.id, kind="peephole_camera", care_subject__isnull=False)
+              .order_by("id").first())
+    if sensor is None:
+        raise UnboundPeephole(
+            f"peephole camera {camera.code} is bound to no peephole sensor of a care subject, so a person passing "
+            "its door counts as nobody's activity; add one: onemap sensors add SEN-H-… --kind peephole_camera "
+            f"--camera {camera.code} --subject CS-…"
+        )
+    return sensor
+
+
+def people_passes_write(*, events: list[VisionEvent], camera, started_at: datetime,
+                        sensor=None) -> PassesWritten:
+    """Passes seen by a peephole camera become sightings of its door's sensor; by a courtyard camera, hourly
+    counts for its building. Times are ``started_at`` + each pass's start; writing the same passes again
+    changes nothing. Other cameras' passes are not stored."""
+    passes = [e for e in events if e.type == "person"]
+    if not passes:
+        return PassesWritten(passes=0)
+    when = [started_at + timedelta(seconds=e.t_start) for e in passes]
+    if camera.purpose == "peephole":
+        return _sightings_write(camera=camera, sensor=sensor or door_sensor_for(camera), when=when)
+    if camera.purpose == "courtyard":
+        from gis.spatial.selectors import camera_building_id
+        from gis.spatial.services import people_passes_count
+
+        building_id = camera_building_id(camera_id=camera.id)
+        counted = people_passes_count(camera_id=camera.id, building_id=building_id, passes=when)
+        from gis.models import Building
+
+        code = Building.objects.filter(id=building_id).values_list("code", flat=True).first() if building_id else None
+        return PassesWritten(passes=len(passes), counted=counted, building=code)
+    return PassesWritten(passes=len(passes))
+
+
+def _sightings_write(*, camera, sensor, when: list[datetime]) -> PassesWritten:
+    from gis.care.ingest import DeviceMessage, events_record
+
+    # the pass's time in milliseconds is its seq: unique per door (two passes never start in one
+    # millisecond) and the same when the same video is analysed again, so ingest keeps one event
+    messages = [DeviceMessage(kind="sensor", code=sensor.code, source="vision",
+                              body={"ts": ts.isoformat(), "type": "sighting", "seq": sighting_seq(ts),
+                                    "camera": camera.code})
+                for ts in when]
+    counts = events_record(messages=messages)
+    if counts.rejected:
+        raise SinkError(f"sightings of {sensor.code} refused: {'; '.join(r for _, r in counts.reasons)}")
+    return PassesWritten(passes=len(when), sightings=counts.inserted, duplicates=counts.duplicates,
+                         sensor=sensor.code)
+
+
+def sighting_seq(ts: datetime) -> int:
+    """A vision sighting's seq: its time in whole milliseconds since 1970 (UTC)."""
+    return int(round(ts.timestamp() * 1000))

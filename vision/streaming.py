@@ -4,7 +4,9 @@
 (a live camera, each incident written the moment its event ends) both run this loop.
 A detector stage is anything with ``process(frame) -> [Lifecycle]`` and
 ``finish() -> [Lifecycle]``, built for a frame size by a factory: falling objects
-(:func:`falling_stage`) and open fire and smoke (:func:`fire_stage`).
+(:func:`falling_stage`), open fire and smoke (:func:`fire_stage`) and people passing
+(:func:`people_stage`). A stage whose ``keeps_evidence`` is false (people) gets no clip,
+keyframe or record: its events go straight to ``on_sealed`` after ``on_ended``.
 
 Two hooks see each accepted event: ``on_ended(event, latency)`` when the detector ends it
 (before its evidence clip has its post-roll) and ``on_sealed(event, handle)`` when its
@@ -84,24 +86,44 @@ def fire_stage(*, calibration: Calibration | dict | None, config, fps: float) ->
     return build
 
 
+def people_stage(*, config=None, fps: float) -> StageFactory:
+    """A factory of people detectors (peephole and courtyard cameras): passes, never evidence of a person."""
+    from vision.config import PeopleConfig
+    from vision.people import PeopleDetector
+
+    config = config if isinstance(config, PeopleConfig) else PeopleConfig.from_dict(config)
+
+    def build(width: int, height: int) -> DetectorStage:
+        return PeopleDetector(width=width, height=height, config=config, fps=fps)
+
+    return build
+
+
 def detect_for(camera) -> tuple[str, ...]:
-    """What a camera looks for by its purpose: a façade, falling objects; a courtyard or car park, fire and smoke."""
+    """What a camera looks for by its purpose: a façade, falling objects; a courtyard, fire and smoke and people
+    passing; a car park, fire and smoke; a peephole, people passing the door."""
     purpose = getattr(camera, "purpose", None)
     if purpose == "facade":
         return ("falling_object",)
-    if purpose in ("courtyard", "parking"):
+    if purpose == "courtyard":
+        return ("fire_smoke", "person")
+    if purpose == "parking":
         return ("fire_smoke",)
+    if purpose == "peephole":
+        return ("person",)
     return ()
 
 
 def detector_stages(detect: tuple[str, ...], *, calibration, config: DetectorConfig, fire_config=None,
-                    fps: float, classifier=None) -> list[StageFactory]:
+                    fps: float, classifier=None, people_config=None) -> list[StageFactory]:
     """The stages for the event types asked for, falling objects first (the evidence keyframe's calibration)."""
     stages = []
     if "falling_object" in detect:
         stages.append(falling_stage(calibration=calibration, config=config, classifier=classifier))
     if "fire_smoke" in detect:
         stages.append(fire_stage(calibration=calibration, config=fire_config, fps=fps))
+    if "person" in detect:
+        stages.append(people_stage(config=people_config, fps=fps))
     return stages
 
 
@@ -166,7 +188,7 @@ class StreamingCore:
         height, width = frame.image.shape[:2]
         self._live = [make(width, height) for make in self.stages]
         self.segments += 1
-        if self.evidence_dir is not None:
+        if self.evidence_dir is not None and any(getattr(s, "keeps_evidence", True) for s in self._live):
             first = self._live[0] if self._live else None
             calibration = None
             if first is not None and not getattr(first, "nominal", True):
@@ -187,7 +209,8 @@ class StreamingCore:
     # -- events --------------------------------------------------------------------
 
     def _handle(self, k: int, steps: list[Lifecycle]) -> None:
-        recorder = self._recorder
+        # a stage may keep no evidence at all (people: no clip, no keyframe of a person, ever)
+        recorder = self._recorder if getattr(self._live[k], "keeps_evidence", True) else None
         for step in steps:
             if step.kind not in ("start", "end"):
                 continue

@@ -221,13 +221,22 @@ def care_visit_record(*, case_id: int, actor: Identity, outcome: str, note: str 
 
 @transaction.atomic
 def sensor_add(*, code: str, kind: str, building_code: str | None = None, lon: float | None = None,
-               lat: float | None = None, gateway_code: str | None = None, subject_code: str | None = None) -> Sensor:
-    """A new sensor at a building (its point) or a position; bound to a person and a gateway when named."""
-    from gis.spatial.models import Building
+               lat: float | None = None, gateway_code: str | None = None, subject_code: str | None = None,
+               camera_code: str | None = None) -> Sensor:
+    """A new sensor at a building (its point) or a position; bound to a person, a gateway and (a peephole
+    sensor) the peephole camera whose passes it reports, when named."""
+    from gis.spatial.models import Building, Camera
 
     check_values(Sensor, {"code": code, "kind": kind})
     if Sensor.objects.filter(code=code).exists():
         raise ServiceError(f"there is a sensor {code} already")
+    camera = None
+    if camera_code:
+        camera = Camera.objects.filter(code=camera_code).first()
+        if camera is None:
+            raise ServiceError(f"there is no camera {camera_code}")
+        if kind != "peephole_camera" or camera.purpose != "peephole":
+            raise ServiceError("only a peephole_camera sensor is bound to a camera, and only to a peephole one")
     building = None
     if building_code:
         building = Building.objects.filter(code=building_code).first()
@@ -236,7 +245,7 @@ def sensor_add(*, code: str, kind: str, building_code: str | None = None, lon: f
     if building is None and (lon is None or lat is None):
         raise ServiceError("a sensor needs its building or a position (lon, lat)")
     geom = building.geom.point_on_surface if building is not None and lon is None else Point(lon, lat, srid=4326)
-    sensor = Sensor.objects.create(code=code, kind=kind, building=building, geom=geom,
+    sensor = Sensor.objects.create(code=code, kind=kind, building=building, geom=geom, camera=camera,
                                    gateway=_gateway(gateway_code) if gateway_code else None)
     if subject_code:
         sensor = sensor_bind(sensor_code=code, subject_code=subject_code)

@@ -77,7 +77,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
-        ('onemap', '0023_camera_health'),
+        ('onemap', '0025_people_counts'),
     ]
 
     operations = [

@@ -13,7 +13,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.gis.db import models
 from django.contrib.gis.db.models.functions import IsValid
-from django.db.models import CheckConstraint, F, Q
+from django.db.models import CheckConstraint, F, Q, UniqueConstraint
 from django.db.models.functions import Now
 
 SRID = 4326
@@ -188,6 +188,23 @@ class CameraHealth(models.Model):
             CheckConstraint(condition=Q(frames_dropped__gte=0, frames_in__gte=0, frames_out__gte=0),
                             name="camera_health_counts_nonnegative"),
         ]
+
+
+class PeopleCount(models.Model):
+    """People seen passing a courtyard camera in one hour: a number, no identity, no image (issue 17)."""
+
+    camera = models.ForeignKey(Camera, on_delete=models.CASCADE, related_name="people_counts")
+    building = models.ForeignKey(Building, null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="people_counts",
+                                 help_text="the camera's building, or the nearest one within 100 m of it")
+    hour = models.DateTimeField(help_text="start of the hour (UTC), date_trunc('hour', ...)")
+    count = models.PositiveIntegerField(default=0)
+    last_pass_at = models.DateTimeField(help_text="the latest pass counted: an older one is not counted again")
+    updated_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "people_counts"
+        constraints = [UniqueConstraint(fields=["camera", "hour"], name="people_counts_camera_hour_unique")]
 
 
 class ParkingSpot(Synthetic):

@@ -128,3 +128,35 @@ def _health_dict(health) -> dict:
     out = {name: getattr(health, name) for name in health.REPORTED}
     out["updated_at"] = health.updated_at
     return out
+
+
+COUNT_BUILDING_M = 100.0  # a courtyard camera's people count for the nearest building this close to it
+
+
+def camera_building_id(*, camera_id: int) -> int | None:
+    """The building a camera's people counts go to: its own, or the nearest within 100 m; None when none is."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT coalesce(c.building_id,
+                              (SELECT b.id FROM buildings b
+                                WHERE ST_DWithin(b.geom::geography, c.geom::geography, %(metres)s)
+                                ORDER BY b.geom::geography <-> c.geom::geography, b.id LIMIT 1))
+                 FROM cameras c WHERE c.id = %(camera)s""",
+            {"camera": camera_id, "metres": COUNT_BUILDING_M},
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def people_counts_rows(*, camera_codes: list[str] | None = None) -> list[dict]:
+    """People counted per hour, per camera and building (newest hour first): numbers only, no identity."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT c.code, b.code, p.hour, p.count FROM people_counts p
+                 JOIN cameras c ON c.id = p.camera_id LEFT JOIN buildings b ON b.id = p.building_id
+                WHERE %(codes)s::text[] IS NULL OR c.code = ANY(%(codes)s::text[])
+                ORDER BY p.hour DESC, c.code""",
+            {"codes": camera_codes},
+        )
+        return [{"camera": cam, "building": building, "hour": hour, "count": count}
+                for cam, building, hour, count in cursor.fetchall()]

@@ -104,3 +104,31 @@ def camera_health_write(*, camera_id: int, values: dict) -> None:
         raise ValueError(f"unknown camera health field(s): {', '.join(sorted(unknown))}")
     CameraHealth.objects.update_or_create(camera_id=camera_id,
                                           defaults={**values, "updated_at": timezone.now()})
+
+
+# one pass: counted in its hour unless that hour already counted a pass at or after it (a re-run of the
+# same video counts nothing twice; a restarted worker goes on adding)
+_PEOPLE_PASS = """
+INSERT INTO people_counts (camera_id, building_id, hour, count, last_pass_at, updated_at)
+VALUES (%(camera)s, %(building)s, date_trunc('hour', %(ts)s::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
+        1, %(ts)s, now())
+ON CONFLICT (camera_id, hour) DO UPDATE
+   SET count = people_counts.count + 1, last_pass_at = excluded.last_pass_at, updated_at = now(),
+       building_id = excluded.building_id
+ WHERE people_counts.last_pass_at < excluded.last_pass_at
+"""
+
+
+@transaction.atomic
+def people_passes_count(*, camera_id: int, building_id: int | None, passes: list[datetime]) -> int:
+    """Add people passing a camera to its hourly counts (``people_counts``); returns how many were counted."""
+    from django.db import connection
+
+    if any(ts.tzinfo is None for ts in passes):
+        raise ServiceError("a pass's time needs a time zone")
+    counted = 0
+    with connection.cursor() as cursor:
+        for ts in sorted(passes):
+            cursor.execute(_PEOPLE_PASS, {"camera": camera_id, "building": building_id, "ts": ts})
+            counted += cursor.rowcount
+    return counted

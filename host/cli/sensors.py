@@ -25,6 +25,8 @@ def register(sub) -> None:
     add.add_argument("--lat", type=float)
     add.add_argument("--gateway", help="the gateway's code it talks through")
     add.add_argument("--subject", help="the person's code (CS-…) to bind it to")
+    add.add_argument("--camera", help="a peephole_camera sensor: the peephole camera (CAM-H-…) whose passes it "
+                                      "reports as the person's sightings (onemap vision run)")
     add.set_defaults(func=cmd_add)
 
     bind = group.add_parser("bind", help="bind a sensor to a person (their building and point), or --unbind it")
@@ -93,7 +95,7 @@ def cmd_add(args) -> int:
 
     try:
         sensor = sensor_add(code=args.code, kind=args.kind, building_code=args.building, lon=args.lon, lat=args.lat,
-                            gateway_code=args.gateway, subject_code=args.subject)
+                            gateway_code=args.gateway, subject_code=args.subject, camera_code=args.camera)
     except ServiceError as exc:
         raise CommandError(str(exc)) from None
     print(f"added {sensor.code} ({sensor.kind})" + (f", bound to {args.subject}" if args.subject else ""))
