@@ -249,6 +249,9 @@ class _Loader:
             self.cursor.execute(sql.SQL("ALTER TABLE {} DISABLE TRIGGER {}").format(
                 sql.Identifier(table), sql.Identifier(trigger)))
         yield
+        if triggers:  # ALTER TABLE refuses while checks of keys left in place (to auth_user) are queued
+            self.cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            self.cursor.execute("SET CONSTRAINTS ALL DEFERRED")
         for trigger in triggers:
             self.cursor.execute(sql.SQL("ALTER TABLE {} ENABLE TRIGGER {}").format(
                 sql.Identifier(table), sql.Identifier(trigger)))
