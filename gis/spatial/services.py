@@ -104,3 +104,23 @@ def camera_health_write(*, camera_id: int, values: dict) -> None:
         raise ValueError(f"unknown camera health field(s): {', '.join(sorted(unknown))}")
     CameraHealth.objects.update_or_create(camera_id=camera_id,
                                           defaults={**values, "updated_at": timezone.now()})
+
+
+@transaction.atomic
+def parking_occupancy_set(*, spot_id: int, occupancy: str, at: datetime) -> bool:
+    """Record a spot's occupancy as a camera saw it at ``at``; a report older than the one kept changes nothing.
+
+    Returns whether the row changed. Each call is its own small transaction, so a camera's worker
+    never holds a lock on the layer longer than one row's update.
+    """
+    from django.db.models import Q
+
+    from gis.spatial.models import ParkingSpot
+
+    known = {value for value, _ in ParkingSpot.OCCUPANCY}
+    if occupancy not in known:
+        raise ServiceError(f"occupancy must be one of {', '.join(sorted(known))}; got {occupancy!r}")
+    if timezone.is_naive(at):
+        raise ServiceError(f"the time {at.isoformat()} has no time zone; give one")
+    newer = Q(occupancy_updated_at__isnull=True) | Q(occupancy_updated_at__lte=at)
+    return bool(ParkingSpot.objects.filter(newer, pk=spot_id).update(occupancy=occupancy, occupancy_updated_at=at))
