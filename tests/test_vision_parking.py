@@ -110,7 +110,7 @@ def test_moving_shadows_flip_no_spot(scene):
     spots = judged_spots(scene)
     parked = [Car(keys=[(-1.0, *centre(scene, spots[0])), (99.0, *centre(scene, spots[0]))], colour=(35, 35, 38))]
     script = Script(seconds=20.0, fps=FPS, night=False, shadows=True, seed=3, cars=parked,
-                    shadow_edge=(-8.0, 0.8, 0.7),  # a shadow edge sweeping 16 m across the spots in 20 s
+                    shadow_edge=(-3.0, 0.25, 0.7),  # a building's shadow edge: 5 m across the spots in 20 s
                     clouds=[(scene.camera.x - 30, scene.camera.y - 30, 3.0, 3.0, 8.0)])
     detector, _, _ = run(scene, script)
     for code in spots:

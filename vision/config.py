@@ -213,7 +213,7 @@ class ParkingConfig(_Strict):
         description="An occupied spot starts turning free only below this share (hysteresis: below occupied_share)",
     )
     occupy_seconds: float = Field(
-        2.0, ge=0.0, le=600.0, title="dwell to occupy",
+        3.0, ge=0.0, le=600.0, title="dwell to occupy",
         description="Seconds the evidence must say 'occupied' before a free spot turns occupied (a passing car does not)",
     )
     vacate_seconds: float = Field(

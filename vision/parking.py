@@ -39,10 +39,14 @@ from vision.sources import Frame
 
 EVENT_TYPE = PARKING_CATEGORY  # "illegal_parking"
 FREE, OCCUPIED, UNKNOWN = "free", "occupied", "unknown"
-INITIAL_SECONDS = 1.0  # a spot's first judgement needs this long of agreeing evidence
+INITIAL_SECONDS = 1.0  # a spot first judged free needs this long of agreeing evidence (occupied: the usual dwell)
 NOISE_FACTOR = 3.0  # an edge is at least this many times the frame's median gradient (night noise)
 LAYOUT_RADIUS_M = 150.0  # spots and zones this near a camera are looked for in the layers
 MAX_PIXEL = 1e5  # projected points further out than this lie too near the horizon to judge
+DETAIL_SIGMA = 3.0  # px: brightness changes smoother than this are light, not things
+RING_PX = 8  # the road around a cell it is compared with, before an empty view of it is learnt
+ASPHALT_BRIGHTER = 0.5  # log-brightness above the road around it that is not asphalt (×1.65) ...
+ASPHALT_DARKER = 0.75  # ... and below it (×0.47: darker than a shadow on asphalt, ×0.55)
 BODY_HEIGHT_M = 1.0  # a car's body (bonnet, boot) below its cabin
 CABIN_SHARE = 0.55  # ... and the share of its length the cabin covers, in the middle
 
@@ -94,6 +98,7 @@ class _Cell:
     inner: np.ndarray  # bool, the rect's pixels inside the (inset) cell
     box_full: tuple[int, int, int, int]  # x, y, w, h in full-resolution pixels
     silhouette: tuple | None = None  # (x0, y0, x1, y1, bool mask) of a vehicle in it, working image
+    ring: tuple | None = None  # (x0, y0, x1, y1, bool mask): the road around it, the asphalt to compare with
     occluders: list = field(default_factory=list)  # (cell index, bool mask over rect)
     state: str = UNKNOWN
     doubt: float = 0.0  # seconds of evidence against the state
@@ -150,6 +155,7 @@ class ParkingDetector:
                 self.zones.append(_Zone(place=place, cells=list(range(first, len(self.cells))),
                                         limit=self.config.limit_for(place.reason or "other")))
         self._link_occluders()
+        self._rings()
         self._next_event = 1
         self._dt = 1.0 / self.fps
         self._alpha = min(1.0, 1.0 / (self.config.background_seconds * self.fps))
@@ -162,11 +168,12 @@ class ParkingDetector:
 
     def process(self, frame: Frame) -> list[Lifecycle]:
         """Judge every cell on this frame; returns the illegal-parking steps it caused."""
-        gx, gy, r, g, threshold = self._features(frame.image)
-        # a vehicle may stand in a nearer cell not judged yet: it hides as much as an occupied one
-        occupied = {k for k, c in enumerate(self.cells) if c.state != FREE}
+        gx, gy, r, g, threshold, log = self._features(frame.image)
+        # a vehicle may stand in a nearer cell not judged yet, or arriving in one (still in its dwell): it hides
+        # as much as an occupied one
+        occupied = {k for k, c in enumerate(self.cells) if c.state != FREE or c.doubt > 0}
         for k, cell in enumerate(self.cells):
-            self._judge(cell, frame, gx, gy, r, g, threshold, occupied)
+            self._judge(cell, frame, gx, gy, r, g, threshold, occupied, log)
         return self._zones(frame)
 
     def finish(self) -> list[Lifecycle]:
@@ -222,9 +229,13 @@ class ParkingDetector:
             return "out of view"
         mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
         cv2.fillPoly(mask, [np.round(small - [x0, y0]).astype(np.int32)], 1)
-        eroded = cv2.erode(mask, np.ones((3, 3), np.uint8), borderValue=0)  # keep off the painted lines' blur
-        if int(eroded.sum()) >= self.config.min_spot_pixels:
-            mask = eroded
+        # keep off the painted lines: far away a spot's end lines are foreshortened to a pixel, which the
+        # inset alone does not clear
+        outline = self.calibration.metric_to_image_many(np.asarray(footprint.exterior.coords)) * self.scale
+        clear = mask.copy()
+        if np.isfinite(outline).all() and np.abs(outline).max() < MAX_PIXEL:
+            cv2.polylines(clear, [np.round(outline - [x0, y0]).astype(np.int32)], True, 0, thickness=7)
+        mask = cv2.erode(clear, np.ones((3, 3), np.uint8), borderValue=0)
         if int(mask.sum()) < self.config.min_spot_pixels:
             return "out of view (too small in the frame)"
         full = self.calibration.metric_to_image_many(np.asarray(footprint.exterior.coords)[:-1])
@@ -293,6 +304,24 @@ class ParkingDetector:
                 if hide.any():
                     cell.occluders.append((k, hide))
 
+    def _rings(self) -> None:
+        """Each cell's ring of road: its box grown by ``RING_PX``, less every cell and every parked vehicle's outline."""
+        W, H = self.small
+        taken = np.zeros((H, W), bool)
+        for cell in self.cells:
+            x0, y0, x1, y1 = cell.rect
+            taken[y0:y1, x0:x1] |= cell.inner
+            if cell.silhouette is not None:
+                sx0, sy0, sx1, sy1, smask = cell.silhouette
+                taken[sy0:sy1, sx0:sx1] |= smask
+        for cell in self.cells:
+            x0, y0, x1, y1 = cell.rect
+            rx0, ry0 = max(0, x0 - RING_PX), max(0, y0 - RING_PX)
+            rx1, ry1 = min(W, x1 + RING_PX), min(H, y1 + RING_PX)
+            ring = ~taken[ry0:ry1, rx0:rx1]
+            if ring.sum() >= 30:
+                cell.ring = (rx0, ry0, rx1, ry1, ring)
+
     # -- per frame ----------------------------------------------------------------
 
     def _features(self, image: np.ndarray):
@@ -304,15 +333,31 @@ class ParkingDetector:
         grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
         smooth = cv2.GaussianBlur(grey, (5, 5), 1.0).astype(np.float32)
         log = cv2.log(smooth + 16.0)  # the offset keeps the darkest pixels' noise from exploding
-        gx = cv2.Sobel(log, cv2.CV_32F, 1, 0, ksize=3)
-        gy = cv2.Sobel(log, cv2.CV_32F, 0, 1, ksize=3)
+        # edges of the detail only: a smooth ramp (a lamp's pool of light, a shadow's penumbra) is its own
+        # blur, so it leaves nothing, while a vehicle's edges are steps
+        detail = log - cv2.GaussianBlur(log, (0, 0), DETAIL_SIGMA)
+        gx = cv2.Sobel(detail, cv2.CV_32F, 1, 0, ksize=3)
+        gy = cv2.Sobel(detail, cv2.CV_32F, 0, 1, ksize=3)
         noise = float(np.median(np.abs(gx[::4, ::4])) + np.median(np.abs(gy[::4, ::4])))
         threshold = max(self.config.edge_threshold, NOISE_FACTOR * noise)
         colour = cv2.GaussianBlur(small, (5, 5), 1.0).astype(np.float32)
         total = colour.sum(axis=2) + 60.0  # a dark pixel's colour is mostly noise: damp it
-        return gx, gy, colour[..., 2] / total, colour[..., 1] / total, threshold
+        return gx, gy, colour[..., 2] / total, colour[..., 1] / total, threshold, log
 
-    def _judge(self, cell: _Cell, frame: Frame, gx, gy, r, g, threshold: float, occupied: set[int]) -> None:
+    def _unlike_asphalt(self, cell: _Cell, log, r, g) -> np.ndarray:
+        """Pixels of the cell's rect much brighter, much darker or of another colour than the road around it."""
+        x0, y0, x1, y1 = cell.rect
+        if cell.ring is None:
+            return np.zeros(cell.inner.shape, bool)
+        rx0, ry0, rx1, ry1, ring = cell.ring
+        ref_l = float(np.median(log[ry0:ry1, rx0:rx1][ring]))
+        ref_r = float(np.median(r[ry0:ry1, rx0:rx1][ring]))
+        ref_g = float(np.median(g[ry0:ry1, rx0:rx1][ring]))
+        rel = log[y0:y1, x0:x1] - ref_l
+        chroma = np.abs(r[y0:y1, x0:x1] - ref_r) + np.abs(g[y0:y1, x0:x1] - ref_g)
+        return (rel > ASPHALT_BRIGHTER) | (rel < -ASPHALT_DARKER) | (chroma > 1.5 * self.config.chroma_threshold)
+
+    def _judge(self, cell: _Cell, frame: Frame, gx, gy, r, g, threshold: float, occupied: set[int], log) -> None:
         c = self.config
         x0, y0, x1, y1 = cell.rect
         visible = cell.inner
@@ -326,6 +371,10 @@ class ParkingDetector:
             return
         cgx, cgy = gx[y0:y1, x0:x1], gy[y0:y1, x0:x1]
         cr, cg = r[y0:y1, x0:x1], g[y0:y1, x0:x1]
+        if cell.ring is not None:  # the texture of the road around it: far away more of it shares a pixel
+            rx0, ry0, rx1, ry1, ring = cell.ring
+            local = np.abs(gx[ry0:ry1, rx0:rx1][ring]) + np.abs(gy[ry0:ry1, rx0:rx1][ring])
+            threshold = max(threshold, NOISE_FACTOR * float(np.median(local)))
         if cell.zone and cell.bg is None:
             # a zone's painted hatching is all edges, so its empty view is learnt from the first frame: a
             # no-parking zone is taken to be empty when the camera starts
@@ -334,7 +383,7 @@ class ParkingDetector:
             return
         edges = (np.abs(cgx) + np.abs(cgy)) > threshold
         if cell.bg is None:
-            changed = edges
+            changed = edges | self._unlike_asphalt(cell, log, r, g)
         else:
             bgx, bgy, br, bg_ = cell.bg
             changed = ((np.abs(cgx - bgx) + np.abs(cgy - bgy)) > threshold) | (
@@ -352,7 +401,7 @@ class ParkingDetector:
             cell.doubt = max(0.0, cell.doubt - self._dt)
         else:
             cell.doubt += self._dt
-            dwell = (min(INITIAL_SECONDS, c.occupy_seconds) if cell.state == UNKNOWN
+            dwell = (min(INITIAL_SECONDS, c.vacate_seconds) if cell.state == UNKNOWN and wanted == FREE
                      else c.vacate_seconds if wanted == FREE
                      else c.zone_occupy_seconds if cell.zone else c.occupy_seconds)
             if cell.doubt >= dwell:

@@ -526,5 +526,7 @@ def _headlights(car: Car, t: float, gx, gy, d) -> np.ndarray:
     rx, ry = np.nan_to_num(gx - here[0], nan=1e9), np.nan_to_num(gy - here[1], nan=1e9)
     ahead = rx * v[0] + ry * v[1]
     across = np.abs(-rx * v[1] + ry * v[0])
-    cone = (ahead > 2) & (ahead < 18) & (across < 1.0 + 0.25 * ahead)
-    return (cone * 1.2 * np.exp(-np.clip(ahead, 0, None) / 12)).astype(np.float32)
+    # a beam fades at its edges: over a metre sideways, and in from 2 m ahead
+    side = np.clip((1.0 + 0.25 * ahead - across) / 1.0, 0, 1)
+    near = np.clip((ahead - 2.0) / 2.0, 0, 1)
+    return (side * near * 1.2 * np.exp(-np.clip(ahead, 0, None) / 12) * (ahead < 30)).astype(np.float32)
