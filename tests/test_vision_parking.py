@@ -21,10 +21,10 @@ SHORT_LIMIT = ParkingConfig(fire_lane_limit_seconds=10.0)  # the rule's limit is
 @pytest.fixture(scope="module")
 def scene():
     """The first demo parking camera that sees spots and a fire lane."""
-    from vision.parking_synthetic import demo_parking_cameras
+    from data.parking_clips import demo_parking_cameras
 
-    for index in range(demo_parking_cameras()):
-        s = scene_from_demo(index)
+    for camera in demo_parking_cameras():
+        s = scene_from_demo(camera)
         if s.fire_lane is not None and len(judged_spots(s)) >= 3:
             return s
     pytest.fail("no demo parking camera sees three spots and a fire lane")

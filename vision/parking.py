@@ -43,10 +43,11 @@ INITIAL_SECONDS = 1.0  # a spot first judged free needs this long of agreeing ev
 NOISE_FACTOR = 3.0  # an edge is at least this many times the frame's median gradient (night noise)
 LAYOUT_RADIUS_M = 150.0  # spots and zones this near a camera are looked for in the layers
 MAX_PIXEL = 1e5  # projected points further out than this lie too near the horizon to judge
+OFFSET_SHARE = 0.15  # of the median grey level, added before the logarithm
 DETAIL_SIGMA = 3.0  # px: brightness changes smoother than this are light, not things
 RING_PX = 8  # the road around a cell it is compared with, before an empty view of it is learnt
-ASPHALT_BRIGHTER = 0.5  # log-brightness above the road around it that is not asphalt (×1.65) ...
-ASPHALT_DARKER = 0.75  # ... and below it (×0.47: darker than a shadow on asphalt, ×0.55)
+ASPHALT_BRIGHTER = 0.3  # log-brightness above the road around it that is not asphalt (×1.35) ...
+ASPHALT_DARKER = 0.5  # ... and below it (×0.6: glass, tyres, the underside; the road around shares a shadow)
 BODY_HEIGHT_M = 1.0  # a car's body (bonnet, boot) below its cabin
 CABIN_SHARE = 0.55  # ... and the share of its length the cabin covers, in the middle
 
@@ -332,7 +333,10 @@ class ParkingDetector:
             small = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR)
         grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
         smooth = cv2.GaussianBlur(grey, (5, 5), 1.0).astype(np.float32)
-        log = cv2.log(smooth + 16.0)  # the offset keeps the darkest pixels' noise from exploding
+        # the offset keeps the darkest pixels' noise from exploding; it follows the scene's brightness, so a
+        # dark car stays as far below the asphalt at night as by day
+        offset = max(2.0, OFFSET_SHARE * float(np.median(grey[::8, ::8])))
+        log = cv2.log(smooth + offset)
         # edges of the detail only: a smooth ramp (a lamp's pool of light, a shadow's penumbra) is its own
         # blur, so it leaves nothing, while a vehicle's edges are steps
         detail = log - cv2.GaussianBlur(log, (0, 0), DETAIL_SIGMA)

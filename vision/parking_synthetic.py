@@ -3,7 +3,8 @@
 A scene is a camera (position, mounting height, heading, field of view, and the tilt that makes
 its own ground calibration come out) and the spots and no-parking zones near it, all in metres
 (EPSG:4547). :func:`scene_from_demo` takes them from the demo community's generator (no
-database); :func:`scene_for` from any camera row and its layers. :func:`plan` writes a script
+database; ``data.parking_clips.demo_parking_cameras`` lists them); :func:`scene_for` from any
+camera row and its layers. :func:`plan` writes a script
 from a seed: cars already parked, cars arriving and leaving (each manoeuvre drives along the lane
 past other spots), cars driving past, cars stopping in the fire lane (some longer than the limit,
 some not), moving shadows (a building's shadow edge sweeping the spots, soft cloud shadows, each
@@ -17,12 +18,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from data.camera_model import PinholeCamera
+from core.camera_model import PinholeCamera
 from vision.calibration import METRIC_CRS, Calibration, _transformer
 from vision.parking import ParkingLayout, Place
 
@@ -86,17 +86,13 @@ class Script:
 # -- scenes ------------------------------------------------------------------------------------
 
 
-def scene_from_demo(index: int = 0, *, seed: int | None = None, width: int = WIDTH, height: int = HEIGHT) -> ParkingScene:
-    """The ``index``-th parking camera of the demo community (generated, no database) with its spots and zones."""
-    camera, spots, zones = _demo_parking(seed)[index]
+def scene_from_demo(camera: dict, *, width: int = WIDTH, height: int = HEIGHT) -> ParkingScene:
+    """A scene for one of the demo's parking cameras as ``data.parking_clips.demo_parking_cameras`` lists them."""
+    spots = tuple(Place(code=code, ring=ring) for code, ring in camera["spots"])
+    zones = tuple(Place(code=code, ring=ring, reason=reason, name=name) for code, ring, reason, name in camera["zones"])
     return scene_for(camera_lonlat=camera["lonlat"], height_m=camera["height_m"], heading_deg=camera["heading_deg"],
                      fov_deg=camera["fov_deg"], calibration=camera["calibration"], spots=spots, zones=zones,
                      width=width, height=height)
-
-
-def demo_parking_cameras(seed: int | None = None) -> int:
-    """How many parking cameras the demo community has."""
-    return len(_demo_parking(seed))
 
 
 def scene_for(*, camera_lonlat, height_m: float, heading_deg: float, fov_deg: float, calibration: dict,
@@ -115,28 +111,6 @@ def scene_for(*, camera_lonlat, height_m: float, heading_deg: float, fov_deg: fl
                            camera_height_m=height_m)
     return ParkingScene(camera=camera, calibration=calibration, layout=layout, spots=spot_polys, zones=zone_polys,
                         lane=lane, fire_lane=fire)
-
-
-@lru_cache(maxsize=2)
-def _demo_parking(seed: int | None):
-    from data.demo import DEFAULT_SEED, generate_demo
-
-    data = generate_demo(seed=DEFAULT_SEED if seed is None else seed)
-    to_metric = _transformer("EPSG:4326", METRIC_CRS)
-    spots = [(r, np.array(to_metric.transform(*r["geom"].centroid.coords[0]))) for r in data.tables["parking_spots"]]
-    zones = [(r, np.array(to_metric.transform(*r["geom"].centroid.coords[0]))) for r in data.tables["no_parking_zones"]]
-    out = []
-    for cam in (r for r in data.tables["cameras"] if r["purpose"] == "parking"):
-        here = np.array(to_metric.transform(cam["geom"].x, cam["geom"].y))
-        near = lambda rows: [r for r, c in rows if np.hypot(*(c - here)) < 80]  # noqa: E731
-        out.append((
-            {"lonlat": (cam["geom"].x, cam["geom"].y), "height_m": cam["height_m"], "heading_deg": cam["heading_deg"],
-             "fov_deg": cam["fov_deg"], "calibration": cam["calibration"], "code": cam["code"]},
-            tuple(Place(code=r["code"], ring=tuple(r["geom"].exterior.coords)) for r in near(spots)),
-            tuple(Place(code=r["code"], ring=tuple(r["geom"].exterior.coords), reason=r["reason"], name=r["name"])
-                  for r in near(zones)),
-        ))
-    return out
 
 
 def _polygon(ring, to_metric):

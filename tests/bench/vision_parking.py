@@ -37,15 +37,16 @@ BEGIN, END = "<!-- bench:vision-parking:begin -->", "<!-- bench:vision-parking:e
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from vision.parking_synthetic import demo_parking_cameras, plan, render_clip, scene_from_demo
+    from data.parking_clips import demo_parking_cameras
+    from vision.parking_synthetic import plan, render_clip, scene_from_demo
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         used = 0
-        for index in range(demo_parking_cameras()):
+        for index, camera in enumerate(demo_parking_cameras()):
             if used >= args.cameras:
                 break
-            scene = scene_from_demo(index)
+            scene = scene_from_demo(camera)
             if scene.fire_lane is None or len(scene.spots) < 4:
                 continue
             used += 1
