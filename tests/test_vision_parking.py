@@ -98,7 +98,6 @@ def test_an_arrival_turns_its_spot_occupied_after_the_dwell(scene):
 
 
 def test_a_car_driving_past_flips_no_spot(scene):
-    p0, d = scene.lane
     passing = Car(keys=[(2.0, *lane_at(scene, -30)), (2.0 + 140 / 7.0, *lane_at(scene, 110))], colour=(235, 235, 235))
     script = Script(seconds=16.0, fps=FPS, night=False, shadows=False, seed=2, cars=[passing])
     detector, _, _ = run(scene, script)
@@ -215,7 +214,7 @@ def _behind(scene):
     """A spot 10 m behind the camera, in lon/lat."""
     from vision.calibration import METRIC_CRS, _transformer
 
-    p0, d = scene.lane
+    _, d = scene.lane
     back = np.array([scene.camera.x, scene.camera.y]) - d * 10
     n = np.array([-d[1], d[0]])
     corners = [back + a * d * 3 + b * n * 1.2 for a, b in ((-1, -1), (1, -1), (1, 1), (-1, 1), (-1, -1))]
