@@ -28,7 +28,7 @@ from shapely.ops import unary_union
 
 from core.vocabulary import CLOSED_STATUSES, PARKING_CATEGORY, SAFETY_CATEGORIES
 from data import names
-from data.camera_model import PinholeCamera
+from core.camera_model import PinholeCamera
 from data.summary import LoadSummary
 
 DEFAULT_SEED = 20261126

@@ -31,7 +31,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from data.camera_model import PinholeCamera
+from core.camera_model import PinholeCamera
 
 GENERATOR_VERSION = 1
 BENCH_SEED = 4242

@@ -144,6 +144,35 @@ class Calibration:
         lon, lat = _transformer(METRIC_CRS, "EPSG:4326").transform(d[0], d[1])
         return float(lon), float(lat)
 
+    def ground_to_image_many(self, lonlat: np.ndarray) -> np.ndarray:
+        """Image pixels (N×2) of ground points given in lon/lat (N×2); NaN for points behind the camera."""
+        if self._to_ground is None:
+            raise CalibrationError('this calibration has no "ground" block, so ground points cannot be put in the image')
+        lonlat = np.atleast_2d(np.asarray(lonlat, dtype=float))
+        x, y = _transformer("EPSG:4326", METRIC_CRS).transform(lonlat[:, 0], lonlat[:, 1])
+        return self.metric_to_image_many(np.column_stack([x, y]))
+
+    def metric_to_image_many(self, xy: np.ndarray) -> np.ndarray:
+        """Image pixels (N×2) of ground points in EPSG:4547 metres (N×2); NaN for points behind the camera."""
+        if self._to_ground is None:
+            raise CalibrationError('this calibration has no "ground" block, so ground points cannot be put in the image')
+        inverse = np.linalg.inv(self._to_ground)
+        pts = np.atleast_2d(np.asarray(xy, dtype=float)) - self._ground_origin
+        out = np.hstack([pts, np.ones((len(pts), 1))]) @ inverse.T
+        # the calibration's own points fix which sign of the third coordinate lies in front of the camera
+        ref = np.hstack([self.ground[0][:1], np.ones((1, 1))]) @ self._to_ground.T
+        front = np.sign(ref[0, 2])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pixels = out[:, :2] / out[:, 2:3]
+        pixels[np.sign(out[:, 2]) != front] = np.nan
+        return pixels
+
+    def image_to_metric_many(self, points: np.ndarray) -> np.ndarray:
+        """EPSG:4547 metres (N×2) of the ground points seen at image pixels (N×2)."""
+        if self._to_ground is None:
+            raise CalibrationError('this calibration has no "ground" block, so image points cannot be put on the ground')
+        return _apply(self._to_ground, points) + self._ground_origin
+
     def floor_at(self, v_m: float) -> int:
         """The floor at height v_m metres on the façade (ground_floor + whole floors below)."""
         f = self._need_facade().facade

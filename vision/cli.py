@@ -17,12 +17,12 @@ from core.cli import CommandError, setup_django
 def register(subparsers) -> None:
     """Add the ``vision`` command and its subcommands to the ``onemap`` parser."""
     vision = subparsers.add_parser("vision", help="camera pipelines: falling objects (高空抛物), fire and smoke, "
-                                                  "people passing, evidence")
+                                                  "people passing, parking (违章停车), evidence")
     sub = vision.add_subparsers(title="vision commands", metavar="ACTION")
     vision.set_defaults(func=lambda args: _usage(vision))
 
-    analyze = sub.add_parser("analyze", help="detect falling objects (or fire and smoke, or people passing) in a "
-                                             "video file or stream")
+    analyze = sub.add_parser("analyze", help="detect falling objects (or fire and smoke, people passing, illegal "
+                                             "parking) in a video file or stream")
     analyze.add_argument("video", help="video file, or rtsp:// / http(s):// stream URL")
     where = analyze.add_mutually_exclusive_group()
     where.add_argument("--camera", metavar="CODE",
@@ -33,11 +33,12 @@ def register(subparsers) -> None:
                          help="write clips, keyframes and chained records here (default with --camera: "
                               "$ONEMAP_VAR_DIR/evidence)")
     analyze.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
-    analyze.add_argument("--detect", choices=("auto", "falling_object", "fire_smoke", "person", "all"),
+    analyze.add_argument("--detect", choices=("auto", "falling_object", "fire_smoke", "person", "illegal_parking", "all"),
                          default="auto",
                          help="what to look for (default auto: falling objects; for a --camera, by its purpose: "
-                              "fire and smoke and people passing for a courtyard, fire and smoke for a car park, "
-                              "people passing for a peephole)")
+                              "fire and smoke and people passing for a courtyard, fire and smoke and illegal "
+                              "parking for a car park, people passing for a peephole; illegal parking needs "
+                              "--camera, for its spots and zones)")
     analyze.add_argument("--recorded-at", metavar="ISO-8601",
                          help="with --camera: when the video's first frame was recorded, for the times of people "
                               "passing (default: a file's modification time less its length; a stream: now)")
@@ -113,9 +114,18 @@ def cmd_analyze(args) -> int:
             from vision.sink import door_sensor_for
 
             door = door_sensor_for(camera)  # an unbound peephole is refused before a frame is read
+        layout, changes = None, []
+        if "illegal_parking" in detect:
+            if camera is None:
+                raise CommandError("illegal-parking detection needs --camera CODE: the spots and zones it watches "
+                                   "come from the parking_spots and no_parking_zones layers")
+            from vision.parking import parking_layout_for
+
+            layout = parking_layout_for(camera)
         result = analyze_video(
             args.video, calibration=calibration, camera_code=args.camera, evidence_dir=evidence_dir,
-            progress=sys.stderr.isatty(), max_frames=args.max_frames, detect=detect,
+            progress=sys.stderr.isatty(), max_frames=args.max_frames, detect=detect, parking_layout=layout,
+            on_occupancy=changes.append,
         )
         written, passes = {}, None
         if camera is not None and result.events:
@@ -137,6 +147,9 @@ def cmd_analyze(args) -> int:
     _print_events(result.events, written, as_json=args.json)
     if passes is not None:
         print(_describe_passes(passes), file=sys.stderr)
+    if layout is not None:
+        print(f"{len(changes)} spot occupancy change(s) seen (a file's occupancy is not written to the layer)",
+              file=sys.stderr)
     kinds = " or ".join(d.replace("_", "-") for d in detect)
     print(
         f"{len(result.events)} {kinds} event(s) in {result.frames_read} frames "
@@ -265,8 +278,9 @@ def _detectors(choice: str, camera) -> tuple[str, ...]:
     """The event types to look for: as asked, or by the camera's purpose (falling objects by default)."""
     from vision.pipeline import DETECTORS
 
-    if choice == "all":
-        return DETECTORS
+    if choice == "all":  # every detector the camera can run: parking needs one with a ground calibration
+        ground = camera is not None and bool((camera.calibration or {}).get("ground"))
+        return tuple(d for d in DETECTORS if d != "illegal_parking" or ground)
     if choice != "auto":
         return (choice,)
     from vision.streaming import detect_for
@@ -327,6 +341,8 @@ def _describe(line: dict) -> str:
     where = f"  floor {line['floor']}" if line["floor"] is not None else ""
     if line["location"]:
         where += f"  at {line['location']['lon']:.6f}, {line['location']['lat']:.6f}"
+    if line.get("zone"):
+        where += f"  zone {line['zone']['code']} ({line['zone']['reason']}, stood {line['zone']['stood_s']:.0f} s)"
     incident = f"  incident {line['incident']['code']}" if "incident" in line else ""
     return (f"{line['type']}  {line['t_start']:.2f}–{line['t_end']:.2f} s  p={line['confidence']:.2f}"
             f"  from ({line['origin_image'][0]:.0f}, {line['origin_image'][1]:.0f}){where}{incident}")

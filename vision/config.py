@@ -250,3 +250,91 @@ class PeopleConfig(_Strict):
         45.0, ge=1.0, le=3600.0, title="longest stand",
         description="A person detected in the same place with nothing moving for longer than this ends there",
     )
+class ParkingConfig(_Strict):
+    """Parameters of spot occupancy and illegal parking (违章停车); the defaults were tuned on rendered clips."""
+
+    work_width: int = Field(
+        640, ge=160, le=1920, title="working width", description="Frames wider than this are shrunk to it first",
+    )
+    edge_threshold: float = Field(
+        0.22, gt=0.0, le=5.0, title="edge threshold",
+        description="Least log-brightness gradient (Sobel, both axes summed) of an edge pixel: a ratio, so shadows "
+                    "and night lower it no more than they lower the asphalt's own texture",
+    )
+    chroma_threshold: float = Field(
+        0.06, gt=0.0, le=1.0, title="chroma threshold",
+        description="Least change of normalised colour (r, g shares) against the learnt empty spot",
+    )
+    occupied_share: float = Field(
+        0.3, gt=0.0, le=1.0, title="occupied share",
+        description="Share of a spot's visible pixels that must differ (edges, or change against its learnt empty "
+                    "view) for a free spot to start turning occupied",
+    )
+    free_share: float = Field(
+        0.15, ge=0.0, le=1.0, title="free share",
+        description="An occupied spot starts turning free only below this share (hysteresis: below occupied_share)",
+    )
+    occupy_seconds: float = Field(
+        3.0, ge=0.0, le=600.0, title="dwell to occupy",
+        description="Seconds the evidence must say 'occupied' before a free spot turns occupied (a passing car does not)",
+    )
+    vacate_seconds: float = Field(
+        2.0, ge=0.0, le=600.0, title="dwell to vacate",
+        description="Seconds the evidence must say 'free' before an occupied spot turns free",
+    )
+    zone_occupy_seconds: float = Field(
+        5.0, ge=0.0, le=600.0, title="dwell in a zone",
+        description="Seconds a no-parking zone's cell must look occupied before a vehicle counts as standing in it "
+                    "(a car driving in covers it a few seconds before it stops; its limit counts from here)",
+    )
+    background_seconds: float = Field(
+        8.0, gt=0.0, le=3600.0, title="background time constant",
+        description="Time constant of the learnt empty view of a free spot (follows slow light changes)",
+    )
+    min_visible_share: float = Field(
+        0.15, ge=0.0, le=1.0, title="visible share",
+        description="A spot less visible than this (hidden by vehicles in nearer spots) keeps its state",
+    )
+    min_spot_pixels: int = Field(
+        40, ge=4, le=100_000, title="smallest spot", description="Spots smaller than this in the working image are not judged",
+    )
+    vehicle_height_m: float = Field(
+        1.5, ge=1.1, le=4.0, title="vehicle height",
+        description="Height of a parked vehicle's cabin (over the middle of its length; the body below it is 1 m), "
+                    "for what it hides of the spots behind it",
+    )
+    vehicle_length_m: float = Field(
+        4.6, ge=1.0, le=20.0, title="vehicle length",
+        description="Length of a parked vehicle (centred in its cell, no longer than the cell)",
+    )
+    vehicle_width_m: float = Field(
+        1.9, ge=0.5, le=5.0, title="vehicle width", description="Width of a parked vehicle (no wider than the cell)",
+    )
+    spot_inset_m: float = Field(
+        0.3, ge=0.0, le=1.0, title="spot inset", description="Metres trimmed from each side of a spot (its painted lines)",
+    )
+    zone_cell_m: float = Field(
+        5.5, ge=2.0, le=20.0, title="zone cell length",
+        description="A no-parking zone is judged in cells of about a vehicle's length along its longer side",
+    )
+    fire_lane_limit_seconds: float = Field(
+        60.0, ge=0.0, le=86_400.0, title="fire lane limit",
+        description="Seconds a vehicle may stand in a fire lane before it is illegal parking",
+    )
+    hydrant_limit_seconds: float = Field(60.0, ge=0.0, le=86_400.0, title="hydrant limit",
+                                         description="Seconds a vehicle may stand at a hydrant")
+    entrance_limit_seconds: float = Field(120.0, ge=0.0, le=86_400.0, title="entrance limit",
+                                          description="Seconds a vehicle may stand in an entrance")
+    other_limit_seconds: float = Field(300.0, ge=0.0, le=86_400.0, title="other limit",
+                                       description="Seconds a vehicle may stand in another no-parking zone")
+    pre_seconds: float = Field(
+        2.5, ge=2.0, le=30.0, title="evidence before", description="Seconds of video kept before an event",
+    )
+    post_seconds: float = Field(
+        2.5, ge=2.0, le=30.0, title="evidence after", description="Seconds of video kept after an event",
+    )
+
+    def limit_for(self, reason: str) -> float:
+        """The seconds a vehicle may stand in a zone of this reason."""
+        return {"fire_lane": self.fire_lane_limit_seconds, "hydrant": self.hydrant_limit_seconds,
+                "entrance": self.entrance_limit_seconds}.get(reason, self.other_limit_seconds)

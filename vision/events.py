@@ -9,7 +9,7 @@ from dataclasses import dataclass
 class VisionEvent:
     """One event; ``to_json`` is one line of ``onemap vision analyze``."""
 
-    type: str  # "falling_object" or "fire_smoke"
+    type: str  # "falling_object", "fire_smoke" or "illegal_parking"
     t_start: float  # seconds from the start of the video
     t_end: float
     confidence: float
@@ -21,6 +21,7 @@ class VisionEvent:
     location: dict | None  # {"lon": ..., "lat": ...} where the façade is calibrated
     evidence: dict | None  # {"clip", "keyframe", "record", "sha256"}
     box: tuple[int, int, int, int] | None = None  # fire_smoke: the region (x, y, w, h) at its largest
+    zone: dict | None = None  # illegal_parking: the no-parking zone {code, reason, name, limit_s, stood_s}
 
 
     def to_json(self) -> dict:
@@ -38,7 +39,8 @@ class VisionEvent:
             "column": self.column,
             "location": self.location,
             "evidence": self.evidence,
-        } | ({"box": list(self.box)} if self.box is not None else {})
+        } | ({"box": list(self.box)} if self.box is not None else {}) | (
+            {"zone": self.zone} if self.zone is not None else {})
 
 
 @dataclass(frozen=True)

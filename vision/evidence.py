@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.vocabulary import PARKING_CATEGORY
 from vision.events import VisionEvent
 
 RECORD_FORMAT = "onemap-evidence/1"
@@ -163,7 +164,8 @@ class EvidenceRecorder:
         if event.box is not None:  # a fire: its region at its largest
             x, y, w, h = event.box
             cv2.rectangle(image, (x, y), (x + w, y + h), (0, 0, 255), 2, cv2.LINE_AA)
-            label = f"fire/smoke  p={event.confidence:.2f}" + (f"  floor {event.floor}" if event.floor else "")
+            kind = "illegal parking" if event.type == PARKING_CATEGORY else "fire/smoke"
+            label = f"{kind}  p={event.confidence:.2f}" + (f"  floor {event.floor}" if event.floor else "")
             cv2.putText(image, label, (max(x - 10, 5), max(y - 10, 20)), cv2.FONT_HERSHEY_SIMPLEX, 0.6,
                         (0, 0, 255), 2, cv2.LINE_AA)
             return image

@@ -1,5 +1,5 @@
-"""``analyze_video``: a video file or stream through the chosen detectors (falling objects, fire and smoke, people),
-with evidence (built on :mod:`vision.streaming`, the core ``onemap vision run`` shares)."""
+"""``analyze_video``: a video file or stream through the chosen detectors (falling objects, fire and smoke, people,
+parking), with evidence (built on :mod:`vision.streaming`, the core ``onemap vision run`` shares)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.vocabulary import FALLING_OBJECT_CATEGORY, FIRE_SMOKE_CATEGORY
+from core.vocabulary import FALLING_OBJECT_CATEGORY, FIRE_SMOKE_CATEGORY, PARKING_CATEGORY
 from vision.people import EVENT_TYPE as PERSON
 from vision.calibration import Calibration
-from vision.config import DetectorConfig, FireConfig
+from vision.config import DetectorConfig, FireConfig, ParkingConfig
 from vision.events import VisionEvent
 from vision.sources import VideoSourceError, VideoTruncatedError, open_source
 
 __all__ = ["AnalysisResult", "VisionEvent", "analyze_video"]
 
-DETECTORS = (FALLING_OBJECT_CATEGORY, FIRE_SMOKE_CATEGORY, PERSON)  # event types a camera can be analysed for
+DETECTORS = (FALLING_OBJECT_CATEGORY, FIRE_SMOKE_CATEGORY, PERSON, PARKING_CATEGORY)  # event types a camera can be analysed for
 
 
 @dataclass
@@ -43,7 +43,8 @@ def analyze_video(source, *, calibration: Calibration | dict | None = None, came
                   evidence_dir: Path | None = None, config: DetectorConfig | dict | None = None,
                   progress: bool = False, max_frames: int | None = None,
                   detect: tuple[str, ...] | str = (FALLING_OBJECT_CATEGORY,),
-                  fire_config: FireConfig | dict | None = None, people_config=None) -> AnalysisResult:
+                  fire_config: FireConfig | dict | None = None, people_config=None, parking_layout=None,
+                  parking_config: ParkingConfig | dict | None = None, on_occupancy=None) -> AnalysisResult:
     """Run the ``detect`` detectors over a video; raises VideoSourceError (nothing usable) or VideoTruncatedError."""
     from vision.streaming import StreamingCore, detector_stages
 
@@ -59,7 +60,8 @@ def analyze_video(source, *, calibration: Calibration | dict | None = None, came
         calibration = Calibration.from_dict(calibration)
     src = open_source(source)
     stages = detector_stages(detect, calibration=calibration, config=config, fire_config=fire_config, fps=src.fps,
-                             people_config=people_config)
+                             people_config=people_config, parking_layout=parking_layout,
+                             parking_config=parking_config, on_occupancy=on_occupancy)
     started = time.perf_counter()
     events: list[VisionEvent] = []
     bar = _progress_bar(src.declared_frames or None) if progress else None

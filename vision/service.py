@@ -199,7 +199,9 @@ def camera_worker(code: str, *, options: ServiceOptions, stop) -> None:
         if incident_id is not None and event.evidence:
             incident_evidence_add(incident_id=incident_id, event=event)
 
-    core = StreamingCore(source=source, stages=stages_for(camera, config=config, fps=source.fps), config=config,
+    stages = stages_for(camera, config=config, fps=source.fps, on_occupancy=occupancy_writer(on_error=health.error),
+                        note=health.error)
+    core = StreamingCore(source=source, stages=stages, config=config,
                          evidence_dir=options.evidence_dir, camera_code=camera.code, on_ended=ended, on_sealed=sealed)
     health.frames_out = lambda: core.frames_out
     threading.Thread(target=lambda: (stop.wait(), source.stop()), name="stop watcher", daemon=True).start()
@@ -246,14 +248,49 @@ class _PeoplePasses:
             self.health.error(str(exc))
 
 
-def stages_for(camera, *, config, fps: float) -> list:
+def occupancy_writer(*, on_error: Callable[[str], None]) -> Callable:
+    """What a parking stage calls on each spot's change: the ``parking_spots`` row, in a transaction of its own,
+    stamped with the moment the change was decided; a failed write is reported, never raised."""
+
+    def write(change) -> None:
+        from django.db import DatabaseError, connection
+
+        from gis.services import ServiceError
+        from gis.spatial.services import parking_occupancy_set
+
+        if change.spot_id is None:
+            return
+        try:
+            parking_occupancy_set(spot_id=change.spot_id, occupancy=change.occupancy, at=datetime.now(timezone.utc))
+        except ServiceError as exc:
+            on_error(f"occupancy of spot {change.code} not written: {exc}")
+        except DatabaseError as exc:  # the database may be restarting: the next change tries afresh
+            on_error(f"occupancy of spot {change.code} not written: {exc}")
+            connection.close()
+
+    return write
+
+
+def stages_for(camera, *, config, fps: float, on_occupancy=None, note: Callable[[str], None] = print) -> list:
     """The detector stages a camera runs, by its purpose (:func:`vision.streaming.detect_for`): façade cameras
     look for falling objects, courtyard cameras for fire and smoke and people passing, car-park cameras for
-    fire and smoke, peephole cameras for people passing their door; a camera with no stage still has its
-    stream read and its health reported."""
+    fire and smoke and parking (spot occupancy to ``on_occupancy``, illegal parking as incidents), peephole
+    cameras for people passing their door; a camera with no stage still has its stream read and its health
+    reported. A car-park camera that cannot watch parking (no ground calibration) keeps its fire stage, and
+    ``note`` says why parking was skipped."""
+    from vision.parking import ParkingSetupError, parking_layout_for
     from vision.streaming import detect_for, detector_stages
 
-    return detector_stages(detect_for(camera), calibration=camera.calibration or None, config=config, fps=fps)
+    detect = detect_for(camera)
+    calibration = camera.calibration or None
+    if "illegal_parking" in detect:
+        try:
+            return detector_stages(detect, calibration=calibration, config=config, fps=fps,
+                                   parking_layout=parking_layout_for(camera), on_occupancy=on_occupancy)
+        except ParkingSetupError as exc:
+            note(f"parking skipped for camera {camera.code}: {exc}")
+            detect = tuple(d for d in detect if d != "illegal_parking")
+    return detector_stages(detect, calibration=calibration, config=config, fps=fps)
 
 
 @dataclass

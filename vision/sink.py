@@ -8,13 +8,14 @@ from datetime import datetime, timedelta, timezone
 
 import math
 
-from core.vocabulary import FALLING_OBJECT_CATEGORY, FIRE_SMOKE_CATEGORY
+from core.vocabulary import FALLING_OBJECT_CATEGORY, FIRE_SMOKE_CATEGORY, PARKING_CATEGORY
 from vision.events import VisionEvent
 
 # The incident category for objects thrown from height (高空抛物): the detector's event type.
 INCIDENT_CATEGORY = FALLING_OBJECT_CATEGORY
 SEVERITY = 3
 FIRE_SEVERITY = 4
+PARKING_SEVERITY = {"fire_lane": 3, "hydrant": 3}  # by the zone's reason; others 2
 # an uncalibrated camera's fire is put this far ahead along its heading: where a camera tilted
 # about 30° down looks at the ground, within bounds
 FIRE_NOMINAL_TILT_DEG = 30.0
@@ -63,6 +64,7 @@ def incidents_write(*, events: list[VisionEvent], camera, started_at: datetime |
         with transaction.atomic():
             for n, event in enumerate(events, start=1):
                 fire = event.type == FIRE_SMOKE_CATEGORY
+                parking = event.type == PARKING_CATEGORY
                 location = event.location or (_ahead_of(camera) if fire else None)
                 if location is None:
                     raise SinkError(
@@ -71,9 +73,10 @@ def incidents_write(*, events: list[VisionEvent], camera, started_at: datetime |
                     )
                 incident = incident_create(
                     lon=location["lon"], lat=location["lat"],
-                    category=FIRE_SMOKE_CATEGORY if fire else INCIDENT_CATEGORY,
+                    category=FIRE_SMOKE_CATEGORY if fire else PARKING_CATEGORY if parking else INCIDENT_CATEGORY,
                     source="camera", code=f"INC-V-{camera.code}-{batch}-{n:02d}"[:40],
-                    severity=FIRE_SEVERITY if fire else SEVERITY,
+                    severity=(FIRE_SEVERITY if fire else
+                              PARKING_SEVERITY.get((event.zone or {}).get("reason"), 2) if parking else SEVERITY),
                     title=_title(event, building), floor=event.floor,
                     reported_at=started_at + timedelta(seconds=event.t_start),
                     evidence=_evidence(event), camera=camera, building=building,
@@ -104,6 +107,11 @@ def _ahead_of(camera) -> dict:
 
 
 def _title(event: VisionEvent, building) -> str:
+    if event.type == PARKING_CATEGORY:
+        zone = event.zone or {}
+        reason = {"fire_lane": "占用消防通道", "hydrant": "占用消防栓", "entrance": "占用出入口"}.get(
+            zone.get("reason"), "禁停区停车")
+        return f"违章停车：{reason}" + (f"（{zone['name']}）" if zone.get("name") else "")
     if event.type == FIRE_SMOKE_CATEGORY:
         where = (building.name or building.code) if building is not None else "摄像头视野"
         return f"烟火告警：{where}" + (f"约{event.floor}层" if event.floor is not None else "")
@@ -118,7 +126,8 @@ def _evidence(event: VisionEvent) -> dict:
     return {"clip": ev.get("clip"), "keyframe": ev.get("keyframe"), "record": ev.get("record"),
             "sha256": ev.get("sha256"), "frames": list(event.frames), "origin_image": list(event.origin_image),
             "column": event.column, "confidence": event.confidence} | (
-                {"box": list(event.box)} if event.box is not None else {})
+                {"box": list(event.box)} if event.box is not None else {}) | (
+                {"zone": event.zone} if event.zone is not None else {})
 
 
 def incident_evidence_add(*, incident_id: int, event: VisionEvent) -> None:

@@ -4,9 +4,10 @@
 (a live camera, each incident written the moment its event ends) both run this loop.
 A detector stage is anything with ``process(frame) -> [Lifecycle]`` and
 ``finish() -> [Lifecycle]``, built for a frame size by a factory: falling objects
-(:func:`falling_stage`), open fire and smoke (:func:`fire_stage`) and people passing
-(:func:`people_stage`). A stage whose ``keeps_evidence`` is false (people) gets no clip,
-keyframe or record: its events go straight to ``on_sealed`` after ``on_ended``.
+(:func:`falling_stage`), open fire and smoke (:func:`fire_stage`), people passing
+(:func:`people_stage`), and parking occupancy with illegal parking (:func:`parking_stage`). A stage
+whose ``keeps_evidence`` is false (people) gets no clip, keyframe or record: its events go straight
+to ``on_sealed`` after ``on_ended``.
 
 Two hooks see each accepted event: ``on_ended(event, latency)`` when the detector ends it
 (before its evidence clip has its post-roll) and ``on_sealed(event, handle)`` when its
@@ -24,6 +25,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Protocol
 
+from core.vocabulary import FIRE_SMOKE_CATEGORY, PARKING_CATEGORY
 from vision.calibration import Calibration, CalibrationError
 from vision.config import DetectorConfig
 from vision.events import Lifecycle, VisionEvent
@@ -99,24 +101,53 @@ def people_stage(*, config=None, fps: float) -> StageFactory:
     return build
 
 
+def parking_stage(*, calibration: Calibration | dict | None, layout, config=None, fps: float,
+                  on_occupancy=None) -> StageFactory:
+    """A factory of spot-occupancy and illegal-parking detectors (违章停车) for the stream's frame size.
+
+    Raises :class:`vision.parking.ParkingSetupError` at once when the camera has no ground calibration.
+    """
+    from vision.config import ParkingConfig
+    from vision.parking import ParkingDetector, ParkingSetupError
+
+    if isinstance(calibration, dict):
+        calibration = Calibration.from_dict(calibration) if calibration else None
+    if calibration is None or calibration.ground is None:
+        raise ParkingSetupError(
+            'parking needs the camera\'s ground calibration (a "ground" block: ≥4 image points ↔ lon/lat) to put '
+            "its spots and zones in the image; this camera has none")
+    config = config if isinstance(config, ParkingConfig) else ParkingConfig.from_dict(config)
+
+    def build(width: int, height: int) -> DetectorStage:
+        return ParkingDetector(calibration=fit_calibration(calibration, width, height), width=width, height=height,
+                               layout=layout, config=config, fps=fps, on_occupancy=on_occupancy)
+
+    return build
+
+
 def detect_for(camera) -> tuple[str, ...]:
     """What a camera looks for by its purpose: a façade, falling objects; a courtyard, fire and smoke and people
-    passing; a car park, fire and smoke; a peephole, people passing the door."""
+    passing; a car park, fire and smoke and illegal parking (with its spots' occupancy); a peephole, people
+    passing the door."""
     purpose = getattr(camera, "purpose", None)
     if purpose == "facade":
         return ("falling_object",)
     if purpose == "courtyard":
         return ("fire_smoke", "person")
     if purpose == "parking":
-        return ("fire_smoke",)
+        return (FIRE_SMOKE_CATEGORY, PARKING_CATEGORY)
     if purpose == "peephole":
         return ("person",)
     return ()
 
 
 def detector_stages(detect: tuple[str, ...], *, calibration, config: DetectorConfig, fire_config=None,
-                    fps: float, classifier=None, people_config=None) -> list[StageFactory]:
-    """The stages for the event types asked for, falling objects first (the evidence keyframe's calibration)."""
+                    fps: float, classifier=None, people_config=None, parking_layout=None, parking_config=None,
+                    on_occupancy=None) -> list[StageFactory]:
+    """The stages for the event types asked for, falling objects first (the evidence keyframe's calibration).
+
+    Illegal parking needs ``parking_layout`` (:class:`vision.parking.ParkingLayout`: the spots and zones).
+    """
     stages = []
     if "falling_object" in detect:
         stages.append(falling_stage(calibration=calibration, config=config, classifier=classifier))
@@ -124,6 +155,14 @@ def detector_stages(detect: tuple[str, ...], *, calibration, config: DetectorCon
         stages.append(fire_stage(calibration=calibration, config=fire_config, fps=fps))
     if "person" in detect:
         stages.append(people_stage(config=people_config, fps=fps))
+    if "illegal_parking" in detect:
+        if parking_layout is None:
+            from vision.parking import ParkingSetupError
+
+            raise ParkingSetupError("illegal-parking detection needs the spots and zones a camera watches: "
+                                    "give a camera from the database (--camera CODE)")
+        stages.append(parking_stage(calibration=calibration, layout=parking_layout, config=parking_config, fps=fps,
+                                    on_occupancy=on_occupancy))
     return stages
 
 

@@ -160,3 +160,20 @@ def people_counts_rows(*, camera_codes: list[str] | None = None) -> list[dict]:
         )
         return [{"camera": cam, "building": building, "hour": hour, "count": count}
                 for cam, building, hour, count in cursor.fetchall()]
+def parking_places_near(*, lon: float, lat: float, radius_m: float) -> dict[str, list[dict]]:
+    """Parking spots and no-parking zones within ``radius_m`` of a point: id, code, exterior ring (lon/lat)."""
+    import math
+
+    from django.contrib.gis.geos import Point
+
+    from gis.spatial.models import SRID, NoParkingZone, ParkingSpot
+
+    here = Point(lon, lat, srid=SRID)
+    # degrees of longitude are the shorter ones here: the radius in them covers the radius in metres
+    degrees = radius_m / (111_320.0 * max(math.cos(math.radians(lat)), 0.01))
+    near = {"geom__dwithin": (here, degrees)}
+    spots = [{"id": s.id, "code": s.code, "ring": list(s.geom.exterior_ring.coords)}
+             for s in ParkingSpot.objects.filter(**near).order_by("code")]
+    zones = [{"id": z.id, "code": z.code, "reason": z.reason, "name": z.name, "ring": list(z.geom.exterior_ring.coords)}
+             for z in NoParkingZone.objects.filter(**near).order_by("code")]
+    return {"spots": spots, "zones": zones}

@@ -132,3 +132,21 @@ def people_passes_count(*, camera_id: int, building_id: int | None, passes: list
             cursor.execute(_PEOPLE_PASS, {"camera": camera_id, "building": building_id, "ts": ts})
             counted += cursor.rowcount
     return counted
+@transaction.atomic
+def parking_occupancy_set(*, spot_id: int, occupancy: str, at: datetime) -> bool:
+    """Record a spot's occupancy as a camera saw it at ``at``; a report older than the one kept changes nothing.
+
+    Returns whether the row changed. Each call is its own small transaction, so a camera's worker
+    never holds a lock on the layer longer than one row's update.
+    """
+    from django.db.models import Q
+
+    from gis.spatial.models import ParkingSpot
+
+    known = {value for value, _ in ParkingSpot.OCCUPANCY}
+    if occupancy not in known:
+        raise ServiceError(f"occupancy must be one of {', '.join(sorted(known))}; got {occupancy!r}")
+    if timezone.is_naive(at):
+        raise ServiceError(f"the time {at.isoformat()} has no time zone; give one")
+    newer = Q(occupancy_updated_at__isnull=True) | Q(occupancy_updated_at__lte=at)
+    return bool(ParkingSpot.objects.filter(newer, pk=spot_id).update(occupancy=occupancy, occupancy_updated_at=at))

@@ -1,9 +1,10 @@
-"""A pinhole camera in local metres, used to make calibrations that agree with geometry.
+"""A pinhole camera in local metres, used to make calibrations that agree with geometry (and to render clips).
 
 The demo's cameras are not real, so their calibrations are computed: a camera at
 a position, height, heading and tilt projects façade and ground points to pixels,
 and pixels back onto those planes. The correspondences it yields are exactly what
-a surveyor would measure, so the vision pipeline's homographies come out right.
+a surveyor would measure, so the vision pipeline's homographies come out right. It sits in the
+bottom package because both the demo's generator (``data``) and the clip renderers (``vision``) use it.
 """
 
 from __future__ import annotations
