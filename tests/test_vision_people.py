@@ -38,7 +38,7 @@ def test_nuisance_is_no_pass(clips, kind):
 
 
 @pytest.mark.parametrize("purpose, detect", [("peephole", ("person",)), ("courtyard", ("fire_smoke", "person")),
-                                             ("parking", ("fire_smoke",)), ("facade", ("falling_object",))])
+                                             ("parking", ("fire_smoke", "illegal_parking")), ("facade", ("falling_object",))])
 def test_what_a_camera_looks_for(purpose, detect):
     from vision.streaming import detect_for
 
