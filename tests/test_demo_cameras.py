@@ -14,13 +14,16 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def demo_cameras_back(demo_db):
-    """The demo's cameras and incidents as they were before the test."""
-    from gis.models import Camera, CameraHealth, Incident
+    """The demo's cameras, incidents and people counts as they were before the test (the courtyard camera
+    also counts people passing)."""
+    from gis.models import Camera, CameraHealth, Incident, PeopleCount
 
     before = set(Incident.objects.values_list("id", flat=True))
+    counts = set(PeopleCount.objects.values_list("id", flat=True))
     cameras = {c["code"]: c for c in Camera.objects.values("code", "stream_url", "status")}
     yield
     Incident.objects.exclude(id__in=before).delete()
+    PeopleCount.objects.exclude(id__in=counts).delete()
     for code, row in cameras.items():
         Camera.objects.filter(code=code).update(stream_url=row["stream_url"], status=row["status"])
     CameraHealth.objects.all().delete()

@@ -37,6 +37,17 @@ def test_nuisance_is_no_pass(clips, kind):
     assert analyze_video(clips[kind].path, detect="person").events == []
 
 
+def test_a_fire_is_not_people_passing_and_an_orange_shirt_still_is(tmp_path):
+    """A flame flickers upright in one place, person-shaped to a motion test; a courtyard camera runs both stages,
+    so without the colour veto every fire added passes to the hourly counts."""
+    from vision.fire_synthetic import render_clip
+
+    flame = render_clip("flame", tmp_path / "flame.avi", seconds=20, seed=7, flame_from=4, size=(640, 360))
+    assert analyze_video(flame, detect="person").events == []
+    shirt = render_clip("orange_shirt", tmp_path / "shirt.avi", seconds=20, seed=3)
+    assert len(analyze_video(shirt, detect="person").events) == 1
+
+
 @pytest.mark.parametrize("purpose, detect", [("peephole", ("person",)), ("courtyard", ("fire_smoke", "person")),
                                              ("parking", ("fire_smoke", "illegal_parking")), ("facade", ("falling_object",))])
 def test_what_a_camera_looks_for(purpose, detect):

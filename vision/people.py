@@ -43,6 +43,8 @@ from vision.sources import Frame
 EVENT_TYPE = "person"
 MATCH_IOU = 0.2
 MOVING_SHARE = 0.08  # share of a track's box that must be moving for a missed track to live on
+# a blob whose moving pixels are mostly flame-coloured (the fire detector's thresholds) is a fire, not a person
+FLAME_SHARE, FLAME_SATURATION, FLAME_VALUE, FLAME_CORE_VALUE = 0.5, 110, 120, 235
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,7 @@ class PeopleDetector:
         self._tracks: list[_Track] = []
         self._passes: list[_Pass] = []
         self._next_track = 1
+        self._small: np.ndarray | None = None
         self._next_event = 1
         self._seen = 0
         self.end_frames = max(1, round(self.config.end_seconds * self.fps))
@@ -157,6 +160,7 @@ class PeopleDetector:
         import cv2
 
         small = image if self.scale == 1.0 else cv2.resize(image, self.small, interpolation=cv2.INTER_AREA)
+        self._small = small
         self._seen += 1
         mask = self._background.apply(small)
         moving = mask == 255  # 127 is a shadow
@@ -196,6 +200,9 @@ class PeopleDetector:
                 self._reject("not upright")  # a pet, a door's shadow on the floor
                 continue
             blob = np.isin(labels[y:y + h, x:x + w], [m + 1 for m in members])
+            if self._flame_coloured(blob, x, y):
+                self._reject("flame-coloured")  # a fire flickers upright too: the fire stage's, not a person
+                continue
             for part in range(n):
                 x0, x1 = part * w // n, (part + 1) * w // n
                 score = _person_shape(blob[:, x0:x1])
@@ -205,6 +212,18 @@ class PeopleDetector:
                 found.append(PersonDetection(box=(round((x + x0) * inv), round(y * inv), round((x1 - x0) * inv),
                                                   round(h * inv)), weight=score))
         return _suppress(found)
+
+    def _flame_coloured(self, blob: np.ndarray, x: int, y: int) -> bool:
+        """Is most of the moving blob flame-coloured (the fire detector's colour test)? A person in an orange
+        shirt is orange in part; a flame nearly all over."""
+        from vision.fire import flame_colour
+
+        if self._small is None or self._small.ndim != 3 or not blob.any():
+            return False
+        h, w = blob.shape
+        colour, _ = flame_colour(self._small[y:y + h, x:x + w], min_saturation=FLAME_SATURATION,
+                                 min_value=FLAME_VALUE, core_value=FLAME_CORE_VALUE)
+        return float(colour[blob].mean()) > FLAME_SHARE
 
     def _reject(self, reason: str) -> None:
         self.rejections[reason] = self.rejections.get(reason, 0) + 1
