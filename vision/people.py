@@ -411,22 +411,20 @@ def _grown(box, share: float) -> tuple[float, float, float, float]:
 
 
 def _iou(a, b) -> float:
-    ax, ay, aw, ah = (float(v) for v in a)
-    bx, by, bw, bh = (float(v) for v in b)
-    w = min(ax + aw, bx + bw) - max(ax, bx)
-    h = min(ay + ah, by + bh) - max(ay, by)
-    if w <= 0 or h <= 0:
-        return 0.0
-    inter = w * h
-    return inter / (aw * ah + bw * bh - inter)
+    inter, area_a, area_b = _intersection(a, b)
+    return inter / (area_a + area_b - inter) if inter else 0.0
 
 
 def _inside(a, b) -> float:
     """Share of the smaller box covered by the other."""
+    inter, area_a, area_b = _intersection(a, b)
+    return inter / max(1.0, min(area_a, area_b)) if inter else 0.0
+
+
+def _intersection(a, b) -> tuple[float, float, float]:
+    """Area shared by two (x, y, w, h) boxes, and the two boxes' areas."""
     ax, ay, aw, ah = (float(v) for v in a)
     bx, by, bw, bh = (float(v) for v in b)
     w = min(ax + aw, bx + bw) - max(ax, bx)
     h = min(ay + ah, by + bh) - max(ay, by)
-    if w <= 0 or h <= 0:
-        return 0.0
-    return w * h / max(1.0, min(aw * ah, bw * bh))
+    return (w * h if w > 0 and h > 0 else 0.0), aw * ah, bw * bh
