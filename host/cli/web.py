@@ -136,6 +136,9 @@ class _DemoCamerasBeside:
         except DemoCamerasError as exc:
             print(f"  the demo cameras are not streaming: {exc}", flush=True)
             return
+        except Exception as exc:  # noqa: BLE001 - the demo serves on without its cameras, and says why
+            print(f"  the demo cameras could not start: {type(exc).__name__}: {exc}", flush=True)
+            return
         finally:
             connection.close()
         with self._lock:
