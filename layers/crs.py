@@ -66,3 +66,12 @@ def crs_from_parameter(value: str | None, *, parameter: str) -> Crs:
 
 def supported_uris() -> list[str]:
     return [crs.uri for crs in SUPPORTED]
+
+
+def swap_axes(coordinates):
+    """GeoJSON-style nested coordinates with the first two axes of every position swapped (north-first ↔ east-first)."""
+    if isinstance(coordinates, list) and coordinates and isinstance(coordinates[0], (int, float)):
+        return [coordinates[1], coordinates[0], *coordinates[2:]]
+    if isinstance(coordinates, list):
+        return [swap_axes(c) for c in coordinates]
+    return coordinates

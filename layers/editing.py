@@ -114,7 +114,7 @@ def _geometry(value, layer: Layer, crs: crsmod.Crs) -> GEOSGeometry | None:
     coordinates = value.get("coordinates")
     _check_coordinates(layer.geometry_type, coordinates)
     if crs.north_first:
-        coordinates = _swap(coordinates)
+        coordinates = crsmod.swap_axes(coordinates)
     try:
         # GeoJSON is read as CRS84 by GDAL; the coordinates are in Content-Crs, which we then state
         geometry = GEOSGeometry(json.dumps({"type": layer.geometry_type, "coordinates": coordinates}))
@@ -184,14 +184,6 @@ def _short(value) -> str:
 
 def _kind(value) -> str:
     return repr(value.get("type")) if isinstance(value, dict) else type(value).__name__
-
-
-def _swap(coordinates):
-    if isinstance(coordinates, list) and coordinates and isinstance(coordinates[0], (int, float)):
-        return [coordinates[1], coordinates[0], *coordinates[2:]]
-    if isinstance(coordinates, list):
-        return [_swap(c) for c in coordinates]
-    return coordinates
 
 
 def _properties(properties: dict, layer: Layer, *, role: str, mode: str) -> dict:

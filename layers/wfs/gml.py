@@ -67,7 +67,7 @@ def geometry_from_gml(element, *, default_srs: str | None = None):
         ogr = OGRGeometry.from_gml(etree.tostring(element, encoding="unicode"))
         if crs.north_first and not east_first:
             document = json.loads(ogr.json)
-            document["coordinates"] = _swap(document.get("coordinates"))
+            document["coordinates"] = crsmod.swap_axes(document.get("coordinates"))
             geometry = GEOSGeometry(json.dumps(document))
         else:
             geometry = GEOSGeometry(ogr.wkb)
@@ -95,9 +95,3 @@ def _srs_name(element) -> str | None:
     return None
 
 
-def _swap(coordinates):
-    if isinstance(coordinates, list) and coordinates and isinstance(coordinates[0], (int, float)):
-        return [coordinates[1], coordinates[0], *coordinates[2:]]
-    if isinstance(coordinates, list):
-        return [_swap(c) for c in coordinates]
-    return coordinates
