@@ -182,9 +182,8 @@ _GENERIC_PLAN = " SET LOCAL plan_cache_mode = force_generic_plan;"
 
 def _run_batch(conn, identity, statement: str, params, *, generic_plan: bool = False,
                _retried: bool = False) -> tuple | None:
-    from psycopg import ClientCursor, Error
+    from psycopg import Error
 
-    cursor = ClientCursor(conn)
     prepared = _PREPARED.setdefault(conn, {})
     name = prepared.get(statement)
     prepare = ""
@@ -194,15 +193,16 @@ def _run_batch(conn, identity, statement: str, params, *, generic_plan: bool = F
             prepared.clear()
         name = f"onemap_{len(prepared)}"
         prepare = f"PREPARE {name} AS {_numbered_placeholders(statement)}; "
+    transformer = _transformer(conn)
     if name is None:
-        call = cursor.mogrify(statement, params)
+        call = _inlined(statement, params, transformer)
     elif params:
-        call = f"EXECUTE {name}({cursor.mogrify(', '.join(['%s'] * len(params)), list(params))})"
+        call = f"EXECUTE {name}({', '.join(_literal(p, transformer) for p in params)})"
     else:
         call = f"EXECUTE {name}"
     try:
         scope = scope_statements(identity) + (_GENERIC_PLAN if generic_plan else "")
-        cursor.execute(f"{prepare}{scope} {call}")
+        result = _exec(conn, f"{prepare}{scope} {call}")
     except Error as exc:
         if conn.closed:
             raise
@@ -220,9 +220,60 @@ def _run_batch(conn, identity, statement: str, params, *, generic_plan: bool = F
             raise
     if prepare:
         prepared[statement] = name
-    for _ in range(scope.count(";") + (1 if prepare else 0)):
-        cursor.nextset()  # past PREPARE and the SET LOCALs
-    return cursor.fetchone()
+    if result.ntuples == 0:
+        return None
+    transformer.set_pgresult(result)
+    return transformer.load_row(0, tuple)
+
+
+def _exec(conn, text: str):
+    """Send one simple-protocol batch with libpq's ``PQexec``; its last result, or the psycopg error it raised.
+
+    psycopg's cursor costs several times libpq's own call per round trip (its
+    generators, result sets and row objects), which for an item by id is more than
+    PostgreSQL's work. The batch's earlier results (``PREPARE``, ``SET LOCAL``) carry
+    nothing, so only the last one is read. libpq lets go of the GIL while it waits.
+    """
+    from psycopg import OperationalError, errors, pq
+
+    result = conn.pgconn.exec_(text.encode())
+    if result.status == pq.ExecStatus.TUPLES_OK:
+        return result
+    if result.status == pq.ExecStatus.FATAL_ERROR:
+        sqlstate = (result.error_field(pq.DiagnosticField.SQLSTATE) or b"").decode()
+        message = result.error_message.decode(errors="replace").strip()
+        try:
+            error = errors.lookup(sqlstate) if sqlstate else OperationalError
+        except KeyError:  # a state psycopg does not name
+            error = errors.DatabaseError
+        if conn.pgconn.status != pq.ConnStatus.OK:
+            conn.close()  # the server went away mid-batch: the pool drops this connection
+            error = OperationalError
+        raise error(message.removeprefix("ERROR:").strip())
+    raise OperationalError(f"unexpected result from the database: {result.status.name}")
+
+
+def _transformer(conn):
+    """psycopg's adapter for ``conn`` (values to SQL literals, result fields to Python), one per connection."""
+    from psycopg.adapt import Transformer
+
+    transformer = _TRANSFORMERS.get(conn)
+    if transformer is None:
+        transformer = _TRANSFORMERS[conn] = Transformer(conn)
+    return transformer
+
+
+_TRANSFORMERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _literal(value, transformer) -> str:
+    return "NULL" if value is None else transformer.as_literal(value).decode()
+
+
+def _inlined(statement: str, params, transformer) -> str:
+    """``statement`` with its ``%s`` placeholders replaced by the literals of ``params`` (``%%`` as ``%``)."""
+    values = iter(params or ())
+    return _PLACEHOLDER.sub(lambda m: "%" if m.group() == "%%" else _literal(next(values), transformer), statement)
 
 
 def _recover(conn, prepared: dict) -> None:

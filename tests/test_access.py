@@ -365,3 +365,24 @@ def test_html_pages_filter_with_cql2_too(live_server, worker, own_grid):
 def test_care_density_for_a_grid_worker_is_their_grid(live_server, worker, own_grid):
     body = _get(f"{live_server}/ogc/collections/care_density/items", worker.auth, limit=1000).json()
     assert body["features"] and {f["properties"]["grid_code"] for f in body["features"]} == {own_grid.code}
+
+
+def test_a_scoped_read_on_a_connection_the_server_ended_is_asked_again_on_a_fresh_one(demo_db, accounts):
+    """A pooled connection whose backend is gone (a restart, an administrator's pg_terminate_backend)."""
+    from django.db import connection
+
+    from api.auth import Identity
+    from layers import access
+    from layers.db import pool
+
+    analyst = Identity(role="analyst", username="x")
+    assert access.scoped_fetchone(analyst, "SELECT %s::int + 1", [1]) == (2,)
+    with pool().connection() as conn:  # the pool's idle connections (one of them just answered)
+        backend = conn.info.backend_pid
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [backend])
+    for value in range(5):  # whichever connection the pool hands out, the answer comes
+        assert access.scoped_fetchone(analyst, "SELECT %s::int + 1", [value]) == (value + 1,)
+    with pytest.raises(psycopg.errors.UndefinedTable) as raised:
+        access.scoped_fetchone(analyst, "SELECT count(*) FROM no_such_table WHERE %s", [True])
+    assert 'relation "no_such_table" does not exist' in str(raised.value)
