@@ -9,6 +9,7 @@ counts it once.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -672,10 +673,12 @@ def collection_document(page: Page, *, query: FeatureQuery, base: str, params: d
 def page_links(page: Page, *, query: FeatureQuery, base: str, params: dict[str, str]) -> list[dict]:
     """self / next / prev / alternate links that keep every query parameter the client sent."""
 
+    encoded = {k: _query_pair(k, v) for k, v in params.items()}  # each pair once, not once per link
+
     def url(**changes) -> str:
-        merged = {k: v for k, v in params.items() if k not in changes}
-        merged.update({k: v for k, v in changes.items() if v is not None})
-        return base + ("?" + urlencode(merged, safe=",:") if merged else "")
+        pairs = [pair for k, pair in encoded.items() if k not in changes]
+        pairs += [_query_pair(k, v) for k, v in changes.items() if v is not None]
+        return base + ("?" + "&".join(pairs) if pairs else "")
 
     links = [
         {"rel": "self", "type": GEOJSON, "title": "this page", "href": url(f="json")},
@@ -691,6 +694,18 @@ def page_links(page: Page, *, query: FeatureQuery, base: str, params: dict[str, 
     links.append({"rel": "collection", "type": "application/json", "title": "the collection",
                   "href": base.rsplit("/items", 1)[0] + "?f=json"})
     return links
+
+
+def _query_pair(name: str, value: str) -> str:
+    """``name=value`` as ``urlencode`` writes it (``+`` for spaces, ``,`` and ``:`` kept)."""
+    if len(name) + len(value) <= 64:  # limits, offsets, formats, short filters: asked again and again
+        return _short_query_pair(name, value)
+    return urlencode({name: value}, safe=",:")
+
+
+@functools.lru_cache(maxsize=4096)
+def _short_query_pair(name: str, value: str) -> str:
+    return urlencode({name: value}, safe=",:")
 
 
 def item_document(feature_text: str, *, base: str, collection_url: str) -> bytes:
