@@ -13,10 +13,13 @@ import io
 import logging
 import os
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs
 
 from api.residents import limits as _residents
+from host.access_log import AccessLog
+from host.access_log import enabled as access_log_enabled
 
 log = logging.getLogger(__name__)
 
@@ -37,23 +40,44 @@ _STREAM_HEADERS = [
 class OnemapASGI:
     """The live feed on the loop; everything else through the WSGI app on ``threads`` threads."""
 
-    def __init__(self, wsgi_app, *, threads: int):
+    def __init__(self, wsgi_app, *, threads: int, access_log: AccessLog | None = None):
         from api.live import Feed
 
         self.wsgi_app = wsgi_app
         self.executor = ThreadPoolExecutor(threads, thread_name_prefix="onemap-wsgi")
         self.feed = Feed()
+        self.access_log = access_log
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http":
-            if scope["path"] == EVENTS_PATH:
-                await self._events(scope, receive, send, watch=_screen_watch)
-            elif scope["path"] == PHONE_EVENTS_PATH:
-                await self._events(scope, receive, send, watch=_phone_watch)
-            else:
-                await self._wsgi(scope, receive, send)
+        if scope["type"] == "http" and self.access_log is not None:
+            await self._logged(scope, receive, send)
+        elif scope["type"] == "http":
+            await self._http(scope, receive, send)
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
+
+    async def _logged(self, scope, receive, send):
+        """One request, then its line in the access log (a status of 0: no answer was sent)."""
+        started, status = time.perf_counter(), 0
+
+        async def sending(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self._http(scope, receive, sending)
+        finally:
+            self.access_log.record(scope, status, started)
+
+    async def _http(self, scope, receive, send):
+        if scope["path"] == EVENTS_PATH:
+            await self._events(scope, receive, send, watch=_screen_watch)
+        elif scope["path"] == PHONE_EVENTS_PATH:
+            await self._events(scope, receive, send, watch=_phone_watch)
+        else:
+            await self._wsgi(scope, receive, send)
 
     # -- WSGI on threads ---------------------------------------------------------------
 
@@ -168,6 +192,8 @@ class OnemapASGI:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.feed.stop()
+                if self.access_log is not None:
+                    self.access_log.flush()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -348,7 +374,8 @@ def _build():
     from host.wsgi import application as wsgi_application
 
     die_with_parent()
-    return OnemapASGI(wsgi_application, threads=int(os.environ.get("ONEMAP_HTTP_THREADS", "4")))
+    return OnemapASGI(wsgi_application, threads=int(os.environ.get("ONEMAP_HTTP_THREADS", "4")),
+                      access_log=AccessLog() if access_log_enabled() else None)
 
 
 application = _build()
