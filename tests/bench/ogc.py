@@ -55,6 +55,7 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
+from _cpu import CpuMeter, children_cpu  # noqa: E402
 from _docs import DOCS, write_results  # noqa: E402
 
 BENCH_DB = "onemap_bench_city"
@@ -613,6 +614,7 @@ class Server:
     name: str
     base_url: str
     log: Path
+    pid: int = 0  # the server's first process; its workers are below it
 
 
 @contextlib.contextmanager
@@ -703,7 +705,7 @@ def _served(name: str, command: list[str], *, env: dict, port: int):
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
                                    start_new_session=True)
     try:
-        server = Server(name=name, base_url=f"http://127.0.0.1:{port}", log=log)
+        server = Server(name=name, base_url=f"http://127.0.0.1:{port}", log=log, pid=process.pid)
         _wait_until_up(server, process)
         print(f"{name}: serving on {server.base_url} (pid {process.pid}, log {log.relative_to(ROOT)})", flush=True)
         yield server
@@ -834,6 +836,7 @@ class Result:
     failure: str = ""  # why the case failed; empty when it did not
     applicable: bool = True
     checks: dict = field(default_factory=dict)
+    cpu_ms: float | None = None  # CPU per answer: the answering processes, PostgreSQL's backends and the load generator
 
     @property
     def ok(self) -> bool:
@@ -864,7 +867,7 @@ def _measure(target: str, case: Case, *, plan: Plan, url: str, servers: dict, id
     failure, checks = _check_answers(server, case, paths, identity, plan=plan)
     if failure:
         return Result(target, case, failure=failure, checks=checks)
-    return _measure_wrk(target, case, server, paths, identity, settings=settings, checks=checks)
+    return _measure_wrk(target, case, server, paths, identity, settings=settings, checks=checks, url=url)
 
 
 def _check_answers(server: Server, case: Case, paths: tuple[str, ...], identity: Identity, *,
@@ -927,13 +930,15 @@ def _get(url: str, authorization: str | None) -> tuple[int, bytes]:
 
 
 def _measure_wrk(target: str, case: Case, server: Server, paths: tuple[str, ...], identity: Identity, *,
-                 settings: RunSettings, checks: dict) -> Result:
+                 settings: RunSettings, checks: dict, url: str) -> Result:
     label = f"{target}_{case.key}" + ("_worker" if case.for_worker else "")
     paths_file = WORK_DIR / f"ogc_paths_{label}.txt"
     paths_file.write_text("\n".join(paths) + "\n", encoding="utf-8")
     if settings.warmup:
         _wrk(server, paths_file, identity, seconds=settings.warmup, connections=settings.connections)
+    meter, client_cpu = CpuMeter(url, root_pid=server.pid).start(), children_cpu()
     numbers = _wrk(server, paths_file, identity, seconds=settings.seconds, connections=settings.connections)
+    cpu = meter.stop() + children_cpu() - client_cpu
     requests = numbers["requests"]
     failures = (numbers["bad_status"] + numbers["empty_body"] + numbers["connect_errors"] + numbers["read_errors"]
                 + numbers["write_errors"] + numbers["timeouts"])
@@ -946,7 +951,7 @@ def _measure_wrk(target: str, case: Case, server: Server, paths: tuple[str, ...]
         target=target, case=case, checks=checks,
         requests_per_s=requests / (numbers["duration_us"] / 1e6) if numbers["duration_us"] else 0.0,
         p50_ms=numbers["p50_us"] / 1000, p95_ms=numbers["p95_us"] / 1000,
-        requests=requests, failures=failures, failure=failure,
+        requests=requests, failures=failures, failure=failure, cpu_ms=1000 * cpu / requests if requests else None,
     )
 
 
@@ -987,8 +992,10 @@ def _measure_pgbench(case: Case, *, url: str, settings: RunSettings, scope_sql: 
         if settings.warmup:
             _pgbench_run(scripts, url, seconds=settings.warmup, mode=mode, log_prefix=None, clients=clients)
         log_prefix = Path(scratch) / "latency"
+        meter, client_cpu = CpuMeter(url).start(), children_cpu()
         output = _pgbench_run(scripts, url, seconds=settings.seconds, mode=mode, log_prefix=log_prefix,
                               clients=clients)
+        cpu = meter.stop() + children_cpu() - client_cpu
         latencies = sorted(
             int(line.split()[2])
             for log in Path(scratch).glob("latency.*")
@@ -1003,7 +1010,7 @@ def _measure_pgbench(case: Case, *, url: str, settings: RunSettings, scope_sql: 
     return Result(
         "postgis", case, requests_per_s=float(tps.group(1)), p50_ms=_percentile(latencies, 50) / 1000,
         p95_ms=_percentile(latencies, 95) / 1000, requests=len(latencies), failures=failures,
-        failure=f"{failures} failed transactions" if failures else "",
+        failure=f"{failures} failed transactions" if failures else "", cpu_ms=1000 * cpu / len(latencies),
     )
 
 
@@ -1057,6 +1064,17 @@ def _report(plan: Plan, results: list[Result], *, settings: RunSettings, identit
         cells.append(_ratio(ours, by.get(("stock", case.title))))
         cells.append(_ratio(ours, by.get(("postgis", case.title))))
         lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "CPU per answer (server processes + PostgreSQL's backends + wrk or pgbench, from /proc; "
+                  "the machine's other load does not change it; see `tests/bench/_cpu.py`):", "",
+              "| case | ours CPU ms | stock CPU ms | PostGIS alone CPU ms | ours ÷ PostGIS by CPU |",
+              "|---|---:|---:|---:|---:|"]
+    for case in cases:
+        cells = [case.title]
+        for target in TARGETS:
+            result = by.get((target, case.title))
+            cells.append(f"{result.cpu_ms:.3f}" if result is not None and result.ok and result.cpu_ms else "–")
+        cells.append(_cpu_ratio(by.get(("ours", case.title)), by.get(("postgis", case.title))))
+        lines.append("| " + " | ".join(cells) + " |")
     worker_page = by.get(("ours", next((c.title for c in plan.worker_cases if c.key == "first_page"), "")))
     if worker_page is not None and worker_page.checks:
         lines += ["", f"Grid worker's first page: numberMatched {worker_page.checks.get('numberMatched')} "
@@ -1090,6 +1108,18 @@ def _ratio(ours: Result | None, other: Result | None) -> str:
     return f"{ours.requests_per_s / other.requests_per_s:.2f}×"
 
 
+def _cpu_share(ours: Result | None, other: Result | None) -> float | None:
+    """ours' throughput as a share of other's where both are CPU-bound: the inverse ratio of CPU per answer."""
+    if ours is None or other is None or not ours.ok or not other.ok or not ours.cpu_ms or not other.cpu_ms:
+        return None
+    return other.cpu_ms / ours.cpu_ms
+
+
+def _cpu_ratio(ours: Result | None, other: Result | None) -> str:
+    share = _cpu_share(ours, other)
+    return "–" if share is None else f"{share:.2f}×"
+
+
 def _goals(plan: Plan, by: dict) -> list[str]:
     def rate(target: str, key: str) -> Result | None:
         for case in plan.cases:
@@ -1106,8 +1136,11 @@ def _goals(plan: Plan, by: dict) -> list[str]:
     for key, floor in (("bbox", 0.5), ("first_page", 0.5), ("filter", 0.5), ("item", 0.25)):
         ours, alone = rate("ours", key), rate("postgis", key)
         share = ours.requests_per_s / alone.requests_per_s if ours and alone else None
+        by_cpu = _cpu_share(ours, alone)
         goals.append(f"{key} ≥ {floor:.0%} of PostGIS alone: {f'{share:.0%} of it' if share is not None else 'n/a'} — "
-                     f"{verdict(None if share is None else share >= floor)}")
+                     f"{verdict(None if share is None else share >= floor)}; by CPU per answer: "
+                     f"{f'{by_cpu:.0%}' if by_cpu is not None else 'n/a'} — "
+                     f"{verdict(None if by_cpu is None else by_cpu >= floor)}")
     first = rate("ours", "first_page")
     honesty = _honesty(plan, by)
     goals.append(f"first page ≥ 1,000 req/s with an honest numberMatched: "
