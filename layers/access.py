@@ -153,10 +153,10 @@ def scoped_fetchone(identity, statement: str, params, *, generic_plan: bool = Fa
     """
     from psycopg import OperationalError
 
-    from layers.db import pool
+    from layers.db import read_connection
 
     for attempt in (1, 2):
-        with pool().connection() as conn:
+        with read_connection() as conn:
             try:
                 return _run_batch(conn, identity, statement, params, generic_plan=generic_plan)
             except OperationalError:

@@ -386,3 +386,61 @@ def test_a_scoped_read_on_a_connection_the_server_ended_is_asked_again_on_a_fres
     with pytest.raises(psycopg.errors.UndefinedTable) as raised:
         access.scoped_fetchone(analyst, "SELECT count(*) FROM no_such_table WHERE %s", [True])
     assert 'relation "no_such_table" does not exist' in str(raised.value)
+
+
+def test_request_threads_keep_one_connection_each_and_replace_one_the_server_ended(demo_db, accounts):
+    """host.asgi's request threads read on a connection of their own (layers.db.read_connection); others borrow."""
+    import threading
+
+    from django.db import connection
+
+    from api.auth import Identity
+    from layers import access, db
+
+    analyst = Identity(role="analyst", username="x")
+    seen: dict[str, list] = {}
+
+    def reads(name: str, count: int) -> None:
+        pids = seen.setdefault(name, [])
+        for value in range(count):
+            row = access.scoped_fetchone(analyst, "SELECT %s::int, pg_backend_pid()", [value])
+            assert row[0] == value
+            pids.append(row[1])
+
+    def in_thread(name: str, count: int) -> None:
+        thread = threading.Thread(target=reads, args=(name, count), name=name)
+        thread.start()
+        thread.join()
+
+    keeping = [f"{db.KEEPING_THREADS}_{i}" for i in range(db.MAX_SIZE)]
+    threads = [threading.Thread(target=reads, args=(name, 3), name=name) for name in keeping]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(len(seen[name]) == 3 for name in keeping)
+    import gc
+
+    gc.collect()
+    assert db._kept_count == 0  # the threads ended: what they kept went back to the pool
+    # a kept connection whose backend the server ended is replaced at the next read
+    results: list = []
+    ready, go = threading.Event(), threading.Event()
+
+    def owner() -> None:
+        results.append(access.scoped_fetchone(analyst, "SELECT pg_backend_pid()", [])[0])
+        ready.set()
+        go.wait(10)
+        results.append(access.scoped_fetchone(analyst, "SELECT pg_backend_pid()", [])[0])
+
+    holder = threading.Thread(target=owner, name=f"{db.KEEPING_THREADS}_owner")
+    holder.start()
+    assert ready.wait(10)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [results[0]])
+    assert db._kept_count == 1
+    go.set()
+    holder.join()
+    assert len(results) == 2 and results[1] != results[0]
+    in_thread("some-other-thread", 2)  # borrows and gives back: nothing kept for it
+    assert len(seen["some-other-thread"]) == 2

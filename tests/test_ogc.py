@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 
+import time
+
 import pytest
 import requests
 
@@ -284,8 +286,12 @@ def test_gdal_oapif_driver_asks_for_a_crs_and_pages_in_it(live_server, accounts)
     from pathlib import Path
 
     database = os.environ.get("ONEMAP_TEST_DATABASE", "onemap_test")
-    log = (Path(__file__).resolve().parent.parent / ".var" / f"test-server-{database}.log").read_text()
-    assert "crs=http://www.opengis.net/def/crs/EPSG/0/4547" in log  # asked of the server, not reprojected by GDAL
+    log_path = Path(__file__).resolve().parent.parent / ".var" / f"test-server-{database}.log"
+    asked = "crs=http://www.opengis.net/def/crs/EPSG/0/4547"
+    deadline = time.monotonic() + 10  # the access log is written every half second (host.access_log)
+    while asked not in log_path.read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert asked in log_path.read_text()  # asked of the server, not reprojected by GDAL
     by_code = dict(zip(projected["code"], projected.geometry))
     to_gk = Transformer.from_crs("OGC:CRS84", "EPSG:4547", always_xy=True)
     for code, geometry in list(zip(plain["code"], plain.geometry))[:20]:
