@@ -117,6 +117,42 @@ def test_moving_shadows_flip_no_spot(scene):
         assert states == (["occupied"] if code == spots[0] else ["free"]), (code, states)
 
 
+GREY, SILVER = (110, 110, 115), (170, 172, 175)  # BGR: the colours nearest the asphalt's (98, 100, 102)
+
+
+@pytest.mark.parametrize("colour, night, seed", [(GREY, False, 11), (SILVER, False, 12), (GREY, True, 13)],
+                         ids=["grey by day", "silver by day", "grey at night"])
+def test_a_car_parked_before_the_camera_started_is_judged_occupied_at_once(scene, colour, night, seed):
+    """The first judgement: a grey car on grey asphalt used to be judged free and learnt as the empty road."""
+    spots = judged_spots(scene)
+    target = spots[1]  # the nearest spot stays empty, so nothing hides this one
+    parked = Car(keys=[(-60.0, *centre(scene, target)), (99.0, *centre(scene, target))], colour=colour)
+    script = Script(seconds=8.0, fps=FPS, night=night, shadows=not night, seed=seed, cars=[parked],
+                    shadow_edge=(-8.0, 0.1, 0.7))
+    detector, _, _ = run(scene, script)
+    seen = changes_of(detector, target)
+    # judged occupied after the usual dwell from the start, and not judged anything else before or after
+    assert [state for _, state in seen] == ["occupied"], seen
+    assert seen[0][0] <= detector.config.occupy_seconds + 1.0, seen
+    assert [state for _, state in changes_of(detector, spots[0])] == ["free"]
+
+
+def test_an_occupied_spot_is_judged_on_its_own_view_when_its_car_leaves(scene):
+    """A car parked at the start leaves: the spot turns free after the dwell (no empty view was ever learnt)."""
+    spots = judged_spots(scene)
+    target = spots[0]
+    c = centre(scene, target)
+    way = lane_at(scene, along(scene, c) + 4)
+    leaving = Car(keys=[(-60.0, *c), (6.0, *c), (8.5, *way), (14.0, *lane_at(scene, along(scene, c) + 60))],
+                  colour=GREY)
+    script = Script(seconds=16.0, fps=FPS, night=False, shadows=False, seed=14, cars=[leaving])
+    detector, _, truth = run(scene, script)
+    seen = changes_of(detector, target)
+    assert [state for _, state in seen] == ["occupied", "free"], seen
+    left = next(k for k, occ in enumerate(truth) if target not in occ) / FPS
+    assert left <= seen[1][0] <= left + detector.config.vacate_seconds + 1.5, (left, seen)
+
+
 def test_a_night_arrival_is_seen_and_headlights_flip_nothing_else(scene):
     spots = judged_spots(scene)
     script = Script(seconds=16.0, fps=FPS, night=True, shadows=False, seed=4, cars=[arrival(scene, spots[1], 6.0)])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
 class VisionConfigError(ValueError):
@@ -263,16 +263,27 @@ class ParkingConfig(_Strict):
     )
     chroma_threshold: float = Field(
         0.06, gt=0.0, le=1.0, title="chroma threshold",
-        description="Least change of normalised colour (r, g shares) against the learnt empty spot",
+        description="Least change of normalised colour (r, g shares) against a zone cell's learnt empty view",
     )
     occupied_share: float = Field(
         0.3, gt=0.0, le=1.0, title="occupied share",
-        description="Share of a spot's visible pixels that must differ (edges, or change against its learnt empty "
-                    "view) for a free spot to start turning occupied",
+        description="Share of a zone cell's visible pixels that must differ (edges, or change against its learnt "
+                    "empty view) for it to start turning occupied (spots: model_occupied_p)",
     )
     free_share: float = Field(
         0.15, ge=0.0, le=1.0, title="free share",
-        description="An occupied spot starts turning free only below this share (hysteresis: below occupied_share)",
+        description="An occupied zone cell starts turning free only below this share (hysteresis: below "
+                    "occupied_share; spots: model_free_p)",
+    )
+    model_occupied_p: float = Field(
+        0.8, gt=0.0, lt=1.0, title="spot model: occupied",
+        description="A free (or not yet judged) spot starts turning occupied only while the spot model's "
+                    "P(vehicle) of its view is above this",
+    )
+    model_free_p: float = Field(
+        0.2, gt=0.0, lt=1.0, title="spot model: free",
+        description="An occupied (or not yet judged) spot starts turning free only while the spot model's "
+                    "P(vehicle) is below this (hysteresis; in between, a spot not yet judged waits)",
     )
     occupy_seconds: float = Field(
         3.0, ge=0.0, le=600.0, title="dwell to occupy",
@@ -289,7 +300,7 @@ class ParkingConfig(_Strict):
     )
     background_seconds: float = Field(
         8.0, gt=0.0, le=3600.0, title="background time constant",
-        description="Time constant of the learnt empty view of a free spot (follows slow light changes)",
+        description="Time constant of the learnt empty view of a free zone cell (follows slow light changes)",
     )
     min_visible_share: float = Field(
         0.15, ge=0.0, le=1.0, title="visible share",
@@ -333,6 +344,13 @@ class ParkingConfig(_Strict):
     post_seconds: float = Field(
         2.5, ge=2.0, le=30.0, title="evidence after", description="Seconds of video kept after an event",
     )
+
+    @model_validator(mode="after")
+    def _model_hysteresis(self) -> "ParkingConfig":
+        if self.model_free_p >= self.model_occupied_p:
+            raise ValueError(f"model_free_p ({self.model_free_p}) must be below model_occupied_p "
+                             f"({self.model_occupied_p}): the band between them is the hysteresis")
+        return self
 
     def limit_for(self, reason: str) -> float:
         """The seconds a vehicle may stand in a zone of this reason."""

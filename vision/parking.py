@@ -8,13 +8,18 @@ about a vehicle's length along its longer side. Per frame, on a copy at most ``w
    log-brightness (an edge is a brightness *ratio*), and the normalised colour (r, g shares);
 2. per cell, over the part of it that no vehicle in a nearer occupied cell hides (a vehicle is a
    box ``vehicle_height_m`` tall over its cell, lifted into the image from the camera's position
-   and mounting height): the share of pixels that differ from the cell's learnt empty view
-   (gradient or colour), or, before an empty view has been learnt, the share of edge pixels
-   (asphalt is smooth, a vehicle is not);
-3. hysteresis and dwell: a free cell turns occupied only after its share stayed above
-   ``occupied_share`` for ``occupy_seconds`` (a car driving past does not), an occupied one turns
-   free after it stayed below ``free_share`` for ``vacate_seconds``; a cell that is mostly hidden
-   keeps its state. A free cell's empty view is learnt as it goes (it follows slow light changes);
+   and mounting height), a score: for a *spot*, the spot model's P(vehicle) of that view
+   (``vision.parking_model``: a small MLP over its brightness, detail edges and colour against
+   the road around it, trained on clips the project renders of other cameras), judged afresh on
+   every frame; for a *zone* cell (or a spot with no road around it to compare with), the share
+   of pixels that differ from the cell's learnt empty view (gradient or colour), or, before one
+   has been learnt, the share of edge pixels and of pixels unlike the road around it;
+3. hysteresis and dwell: a free spot turns occupied only after its P(vehicle) stayed above
+   ``model_occupied_p`` for ``occupy_seconds`` (a car driving past does not), an occupied one
+   turns free after it stayed below ``model_free_p`` for ``vacate_seconds``; a spot not judged
+   yet waits while the model is unsure (between the two); zone cells do the same with
+   ``occupied_share`` and ``free_share``; a cell that is mostly hidden keeps its state. A free
+   zone cell's empty view is learnt as it goes (it follows slow light changes);
 4. illegal parking: a zone with an occupied cell for longer than its reason's limit (a fire lane:
    ``fire_lane_limit_seconds``) raises one ``illegal_parking`` event, located at the occupied cells
    on the ground; the zone raises again only after it has been free.
@@ -35,6 +40,7 @@ from core.vocabulary import PARKING_CATEGORY
 from vision.calibration import METRIC_CRS, Calibration, CalibrationError, _transformer
 from vision.config import ParkingConfig
 from vision.events import Lifecycle, VisionEvent
+from vision.parking_model import SpotModel, default_spot_model, spot_appearance
 from vision.sources import Frame
 
 EVENT_TYPE = PARKING_CATEGORY  # "illegal_parking"
@@ -124,7 +130,7 @@ class ParkingDetector:
 
     def __init__(self, *, calibration: Calibration | None, width: int, height: int, layout: ParkingLayout,
                  config: ParkingConfig | None = None, fps: float = 25.0,
-                 on_occupancy: Callable[[OccupancyChange], None] | None = None):
+                 on_occupancy: Callable[[OccupancyChange], None] | None = None, spot_model: SpotModel | None = None):
         if calibration is None or calibration.ground is None:
             raise ParkingSetupError(
                 'parking needs the camera\'s ground calibration (a "ground" block: ≥4 image points ↔ lon/lat) to '
@@ -136,6 +142,7 @@ class ParkingDetector:
         self.scale = min(1.0, self.config.work_width / width)
         self.small = (max(1, round(width * self.scale)), max(1, round(height * self.scale)))
         self.on_occupancy = on_occupancy
+        self.spot_model: SpotModel = spot_model or default_spot_model()
         self.layout = layout
         self.problems: list[str] = []  # places that could not be judged, and why
         self.out_of_view: list[str] = []  # places outside the frame (or too small in it)
@@ -170,6 +177,7 @@ class ParkingDetector:
     def process(self, frame: Frame) -> list[Lifecycle]:
         """Judge every cell on this frame; returns the illegal-parking steps it caused."""
         gx, gy, r, g, threshold, log = self._features(frame.image)
+        self._grad = None  # |gx| + |gy|, made the first time a cell asks the spot model
         # a vehicle may stand in a nearer cell not judged yet, or arriving in one (still in its dwell): it hides
         # as much as an occupied one
         occupied = {k for k, c in enumerate(self.cells) if c.state != FREE or c.doubt > 0}
@@ -348,6 +356,20 @@ class ParkingDetector:
         total = colour.sum(axis=2) + 60.0  # a dark pixel's colour is mostly noise: damp it
         return gx, gy, colour[..., 2] / total, colour[..., 1] / total, threshold, log
 
+    def visible_mask(self, cell: _Cell, occupied: set[int]) -> np.ndarray:
+        """The cell's pixels (over its rect) that no vehicle in a nearer cell of ``occupied`` hides."""
+        hidden = [mask for k, mask in cell.occluders if k in occupied]
+        return cell.inner & ~np.logical_or.reduce(hidden) if hidden else cell.inner
+
+    def appearance(self, cell: _Cell, visible: np.ndarray, gx, gy, r, g, log) -> np.ndarray | None:
+        """The spot model's features of the cell's visible pixels (None without a ring of road around it)."""
+        if cell.ring is None:
+            return None
+        if self._grad is None:
+            self._grad = np.abs(gx) + np.abs(gy)
+        return spot_appearance(log=log, grad=self._grad, r=r, g=g, rect=cell.rect, visible=visible, ring=cell.ring,
+                               inner_pixels=int(cell.inner.sum()))
+
     def _unlike_asphalt(self, cell: _Cell, log, r, g) -> np.ndarray:
         """Pixels of the cell's rect much brighter, much darker or of another colour than the road around it."""
         x0, y0, x1, y1 = cell.rect
@@ -364,10 +386,7 @@ class ParkingDetector:
     def _judge(self, cell: _Cell, frame: Frame, gx, gy, r, g, threshold: float, occupied: set[int], log) -> None:
         c = self.config
         x0, y0, x1, y1 = cell.rect
-        visible = cell.inner
-        hidden = [mask for k, mask in cell.occluders if k in occupied]
-        if hidden:
-            visible = visible & ~np.logical_or.reduce(hidden)
+        visible = self.visible_mask(cell, occupied)
         n_inner, n_visible = int(cell.inner.sum()), int(visible.sum())
         cell.visible = n_visible / max(n_inner, 1)
         if cell.visible < c.min_visible_share or n_visible < c.min_spot_pixels // 2:
@@ -375,31 +394,41 @@ class ParkingDetector:
             return
         cgx, cgy = gx[y0:y1, x0:x1], gy[y0:y1, x0:x1]
         cr, cg = r[y0:y1, x0:x1], g[y0:y1, x0:x1]
-        if cell.ring is not None:  # the texture of the road around it: far away more of it shares a pixel
-            rx0, ry0, rx1, ry1, ring = cell.ring
-            local = np.abs(gx[ry0:ry1, rx0:rx1][ring]) + np.abs(gy[ry0:ry1, rx0:rx1][ring])
-            threshold = max(threshold, NOISE_FACTOR * float(np.median(local)))
         if cell.zone and cell.bg is None:
             # a zone's painted hatching is all edges, so its empty view is learnt from the first frame: a
             # no-parking zone is taken to be empty when the camera starts
             self._learn(cell, cgx, cgy, cr, cg)
             cell.state, cell.since_t, cell.since_frame = FREE, frame.t, frame.index
             return
-        edges = (np.abs(cgx) + np.abs(cgy)) > threshold
-        if cell.bg is None:
-            changed = edges | self._unlike_asphalt(cell, log, r, g)
-        else:
-            bgx, bgy, br, bg_ = cell.bg
-            changed = ((np.abs(cgx - bgx) + np.abs(cgy - bgy)) > threshold) | (
-                (np.abs(cr - br) + np.abs(cg - bg_)) > c.chroma_threshold)
-        score = float(changed[visible].mean())
-        cell.score = score
-        if cell.state == OCCUPIED:
-            says_occupied = score >= c.free_share
-        elif cell.state == FREE:
-            says_occupied = score > c.occupied_share
-        else:
-            says_occupied = score > (c.occupied_share + c.free_share) / 2
+        features = None if cell.zone else self.appearance(cell, visible, gx, gy, r, g, log)
+        if features is not None:
+            # a spot is judged on its own view by the spot model, every frame: a learnt empty view would be
+            # wrong whenever the first judgement was (a parked car learnt as the road, until it leaves)
+            score = cell.score = self.spot_model.probability(features)
+            if cell.state == UNKNOWN and c.model_free_p <= score <= c.model_occupied_p:
+                cell.doubt = max(0.0, cell.doubt - self._dt)  # not sure: no first judgement yet
+                return
+            says_occupied = (score >= c.model_free_p if cell.state == OCCUPIED
+                             else score > c.model_occupied_p if cell.state == FREE else score > 0.5)
+        else:  # a zone (its hatching is learnt as its empty view), or a spot with no road around it to compare
+            if cell.ring is not None:  # the texture of the road around it: far away more of it shares a pixel
+                rx0, ry0, rx1, ry1, ring = cell.ring
+                local = np.abs(gx[ry0:ry1, rx0:rx1][ring]) + np.abs(gy[ry0:ry1, rx0:rx1][ring])
+                threshold = max(threshold, NOISE_FACTOR * float(np.median(local)))
+            edges = (np.abs(cgx) + np.abs(cgy)) > threshold
+            if cell.bg is None:
+                changed = edges | self._unlike_asphalt(cell, log, r, g)
+            else:
+                bgx, bgy, br, bg_ = cell.bg
+                changed = ((np.abs(cgx - bgx) + np.abs(cgy - bgy)) > threshold) | (
+                    (np.abs(cr - br) + np.abs(cg - bg_)) > c.chroma_threshold)
+            score = cell.score = float(changed[visible].mean())
+            if cell.state == OCCUPIED:
+                says_occupied = score >= c.free_share
+            elif cell.state == FREE:
+                says_occupied = score > c.occupied_share
+            else:
+                says_occupied = score > (c.occupied_share + c.free_share) / 2
         wanted = OCCUPIED if says_occupied else FREE
         if wanted == cell.state:
             cell.doubt = max(0.0, cell.doubt - self._dt)
@@ -410,7 +439,7 @@ class ParkingDetector:
                      else c.zone_occupy_seconds if cell.zone else c.occupy_seconds)
             if cell.doubt >= dwell:
                 self._flip(cell, wanted, frame)
-        if cell.state == FREE and not says_occupied and cell.visible >= 0.999:
+        if features is None and cell.state == FREE and not says_occupied and cell.visible >= 0.999:
             self._learn(cell, cgx, cgy, cr, cg)
 
     def _learn(self, cell: _Cell, gx, gy, r, g) -> None:

@@ -504,3 +504,43 @@ def _headlights(car: Car, t: float, gx, gy, d) -> np.ndarray:
     side = np.clip((1.0 + 0.25 * ahead - across) / 1.0, 0, 1)
     near = np.clip((ahead - 2.0) / 2.0, 0, 1)
     return (side * near * 1.2 * np.exp(-np.clip(ahead, 0, None) / 12) * (ahead < 30)).astype(np.float32)
+
+
+# -- samples for the spot model --------------------------------------------------------------------
+
+
+def spot_samples(scene: ParkingScene, script: Script, *, jpeg_quality: int = 92):
+    """(features, occupied) of every judged spot in every frame of the script, for ``vision.parking_model``.
+
+    Each frame goes through JPEG as the clips do; a spot's visible part is what the vehicles in the
+    nearer spots that are *truly* occupied leave of it (the detector hides by its own judgement),
+    and spots seen less than the detector's ``min_visible_share`` are left out.
+    """
+    import cv2
+
+    from vision.parking import ParkingDetector
+
+    detector, x, y = None, [], []
+    for image, occupied in frames(scene, script):
+        _, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
+        image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+        if detector is None:
+            h, w = image.shape[:2]
+            detector = ParkingDetector(calibration=Calibration.from_dict(scene.calibration).scaled_to(w, h), width=w,
+                                       height=h, layout=scene.layout, fps=script.fps)
+            config = detector.config
+        gx, gy, r, g, _, log = detector._features(image)
+        detector._grad = None
+        truly = {k for k, c in enumerate(detector.cells) if not c.zone and c.place.code in occupied}
+        for cell in detector.cells:
+            if cell.zone:
+                continue
+            visible = detector.visible_mask(cell, truly)
+            n = int(visible.sum())
+            if n < config.min_spot_pixels // 2 or n < config.min_visible_share * cell.inner.sum():
+                continue
+            features = detector.appearance(cell, visible, gx, gy, r, g, log)
+            if features is not None:
+                x.append(features)
+                y.append(cell.place.code in occupied)
+    return np.array(x).reshape(-1, len(x[0]) if x else 0), np.array(y, bool)
