@@ -37,6 +37,7 @@ REACQUIRE_MIN_FRAMES = 4  # detections a falling track needs before a lost objec
 MIN_PIECE_FRAMES = 3  # shortest ended track kept as a piece to join
 MAX_PIECES = 60
 LEAP_GAP_FRAMES = 3  # a gap this long before the last blob or two of a track: were they within reach of a fall?
+STACK_REACH = 2.5  # sizes of a piece by which a piece above it may lie, and be another part of one object
 STILL_TAIL_FRAMES = 3  # frames after a track's last new lowest point that make a tail to cut
 
 
@@ -236,8 +237,9 @@ class FallingObjectDetector:
                     fits = abs(head.x - tail.x) <= 40 and tail.y - 5 <= head.y <= tail.y + 30 * gap
                 else:
                     common = [p for p in d if p.frame in frames]
-                    fits = bool(common) and all(math.dist((p.x, p.y), (c.x, c.y)) <= reach
-                                                for p in common for c in [_combined(frames[p.frame])])
+                    fits = bool(common) and (all(math.dist((p.x, p.y), (c.x, c.y)) <= reach
+                                                 for p in common for c in [_combined(frames[p.frame])])
+                                             or _stacked(common, frames, size))
                 if fits:
                     for p in d:
                         if p.frame <= end:
@@ -381,6 +383,22 @@ class FallingObjectDetector:
                     >= 0.5 * _downward_speed([(k, theirs[k][1]) for k in sorted(theirs)[-4:]])):
                 return True
         return False
+
+
+
+def _stacked(common: list[Detection], frames: dict[int, list[Detection]], size: float) -> bool:
+    """Does a piece lie just above the track, in its column, in every frame both saw?
+
+    A large object of nearly the wall's colour shows only where it covers windows: each covered window
+    is a blob that sits still while the object passes, and the windows below light up one after another.
+    """
+    if len(common) < 2:
+        return False
+    for p in common:
+        c = _combined(frames[p.frame])
+        if not (abs(p.x - c.x) <= max(8.0, 0.8 * size) and 0.0 < c.y - p.y <= STACK_REACH * size + 8.0):
+            return False
+    return True
 
 
 def _fill(d: list[Detection]) -> float:
