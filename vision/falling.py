@@ -37,6 +37,8 @@ REACQUIRE_MIN_FRAMES = 4  # detections a falling track needs before a lost objec
 MIN_PIECE_FRAMES = 3  # shortest ended track kept as a piece to join
 MAX_PIECES = 60
 LEAP_GAP_FRAMES = 3  # a gap this long before the last blob or two of a track: were they within reach of a fall?
+TOGETHER_MIN_PX = 12.0  # two tracks whose vertical offset changes by less than this (or ...
+TOGETHER_SIZES = 0.5  # ... this many object sizes) over the frames both saw moved together
 STACK_REACH = 2.5  # sizes of a piece by which a piece above it may lie, and be another part of one object
 STILL_TAIL_FRAMES = 3  # frames after a track's last new lowest point that make a tail to cut
 
@@ -369,21 +371,48 @@ class FallingObjectDetector:
         """Is this track another piece of an object already reported (split blob, or a track that broke)?"""
         mine = {p.frame: (p.x, p.y) for p in track.detections}
         first = track.detections[0]
+        size = float(np.median([max(p.w, p.h) for p in track.detections]))
         for theirs in self._accepted:
             common = [k for k in mine if k in theirs]
-            if common and np.mean([math.dist(mine[k], theirs[k]) for k in common]) < 30:
+            apart = np.mean([math.dist(mine[k], theirs[k]) for k in common]) if common else math.inf
+            # within an object's size of it, or farther but moving with it (another piece of a big object)
+            if apart < 30 and (apart < max(12.0, size) or _together(mine, theirs, common, size)):
                 return True
             end = max(theirs)
             ex, ey = theirs[end]
-            # picks up below where the reported one was lost, a moment later, and as fast: an object
-            # let go from a window below a moment later starts from rest
+            # picks up below where the reported one was lost, a moment later, as fast, and where its
+            # fall would have taken it: an object let go from a window below a moment later starts from
+            # rest, and one let go from above passes the lost one's spot later than it would have
             if (0 < first.frame - end <= 2 * self.config.max_gap_frames + 6 and abs(first.x - ex) < 40
                     and first.y > ey - 10
                     and _downward_speed([(p.frame, p.y) for p in track.detections[:4]])
-                    >= 0.5 * _downward_speed([(k, theirs[k][1]) for k in sorted(theirs)[-4:]])):
+                    >= 0.5 * _downward_speed([(k, theirs[k][1]) for k in sorted(theirs)[-4:]])
+                    and _on_course(theirs, first, size)):
                 return True
         return False
 
+
+def _together(mine: dict[int, tuple[float, float]], theirs: dict[int, tuple[float, float]], common: list[int],
+              size: float) -> bool:
+    """Did two tracks move together where both were seen, as pieces of one object do (their offset
+    wanders within the object's size)? Two objects let go a moment apart fall at different speeds."""
+    if len(common) < 3:
+        return False  # too few frames to tell: only being close says they are one object
+    dy = np.array([mine[k][1] - theirs[k][1] for k in common])
+    return float(np.ptp(dy)) <= max(TOGETHER_MIN_PX, TOGETHER_SIZES * size)
+
+
+def _on_course(theirs: dict[int, tuple[float, float]], first: Detection, size: float) -> bool:
+    """Is ``first`` where the object of a reported track, falling on as it fell, would be by then?"""
+    frames = sorted(theirs)[-8:]
+    if len(frames) < 4:
+        return True
+    k = np.array(frames, float)
+    y = np.array([theirs[f][1] for f in frames])
+    c2, c1, c0 = np.polyfit(k - k[-1], y, 2)
+    ahead = first.frame - k[-1]
+    expected = c0 + c1 * ahead + max(c2, 0.0) * ahead * ahead  # gravity only speeds a fall up
+    return abs(first.y - expected) <= 10.0 + size + 0.25 * abs(c1) * ahead
 
 
 def _stacked(common: list[Detection], frames: dict[int, list[Detection]], size: float) -> bool:
