@@ -316,7 +316,7 @@ def test_a_second_drop_below_the_first_is_not_taken_for_its_continuation():
     would be falling fast; the second starts from rest, so it is an object of its own."""
     detector = _detector()
     first = _fall_points(range(0, 20))
-    detector._accepted.append({p.frame: (p.x, p.y) for p in first})
+    detector._note_reported(Track(1, first))
     lost = first[-1]
     from_rest = [Detection(frame=k, t=k / FPS, x=lost.x + 5, y=lost.y + 20 + 16 * 0.5 * G * ((k - 24) / FPS) ** 2,
                            area=40, w=7, h=7) for k in range(24, 40)]
@@ -447,7 +447,7 @@ def test_an_object_falling_past_the_spot_where_another_was_lost_is_not_its_conti
     it was lost, as fast, but farther down than the lost object's own fall would have taken it."""
     detector = _detector()
     first = _fall_points(range(0, 20))
-    detector._accepted.append({p.frame: (p.x, p.y) for p in first})
+    detector._note_reported(Track(1, first))
     lost = first[-1]
     speed = (first[-1].y - first[-4].y) / 3
     ahead = [Detection(frame=k, t=k / FPS, x=lost.x, y=lost.y + 45 + 1.2 * speed * (k - 20), area=40, w=7, h=7)
@@ -461,7 +461,7 @@ def test_a_slower_object_beside_a_reported_one_is_not_its_duplicate():
     of the first, though on average they are less than 30 px apart."""
     detector = _detector()
     first = _fall_points(range(0, 20))
-    detector._accepted.append({p.frame: (p.x, p.y) for p in first})
+    detector._note_reported(Track(1, first))
     later = [replace(p, y=p.y + 36 + first[0].y - first[8].y) for p in _fall_points(range(8, 30))]
     later = [replace(p, y=first[0].y + 44 + 16 * 0.5 * G * ((p.frame - 8) / FPS) ** 2) for p in later]
     assert not detector._duplicate(Track(2, later))

@@ -61,7 +61,7 @@ class FallingObjectDetector:
         self.tracker = Tracker(max_gap_frames=config.max_gap_frames)
         self._started: dict[int, int] = {}  # track id -> event id
         self._next_event = 1
-        self._accepted: list[dict[int, tuple[float, float]]] = []
+        self._accepted: list[tuple[dict[int, tuple[float, float]], float]] = []  # reported: points by frame, size
         self._pieces: list[Track] = []  # recently ended dense tracks that were not reported
         self._frame = -1
         self._v_top = self.calibration.facade_extent_m()[3]
@@ -157,7 +157,7 @@ class FallingObjectDetector:
         if self._duplicate(track):
             return self._reject(event_id, first, last, "duplicate of a track of the same object")
         self._pieces = [p for p in self._pieces if p.id != track.id]
-        self._accepted = self._accepted[-19:] + [{p.frame: (p.x, p.y) for p in track.detections}]
+        self._note_reported(track)
         if event_id is None:  # judged only at its end: start and end at once
             event_id = self._next_event
             self._next_event += 1
@@ -367,16 +367,21 @@ class FallingObjectDetector:
             evidence=None,
         )
 
+    def _note_reported(self, track: Track) -> None:
+        """Keep a reported track's points and its object's size, for telling later tracks of it apart."""
+        size = float(np.median([max(p.w, p.h) for p in track.detections]))
+        self._accepted = self._accepted[-19:] + [({p.frame: (p.x, p.y) for p in track.detections}, size)]
+
     def _duplicate(self, track: Track) -> bool:
         """Is this track another piece of an object already reported (split blob, or a track that broke)?"""
         mine = {p.frame: (p.x, p.y) for p in track.detections}
         first = track.detections[0]
         size = float(np.median([max(p.w, p.h) for p in track.detections]))
-        for theirs in self._accepted:
+        for theirs, their_size in self._accepted:
             common = [k for k in mine if k in theirs]
             apart = np.mean([math.dist(mine[k], theirs[k]) for k in common]) if common else math.inf
-            # within an object's size of it, or farther but moving with it (another piece of a big object)
-            if apart < 30 and (apart < max(12.0, size) or _together(mine, theirs, common, size)):
+            # within the object's size of it, or farther but moving with it (another piece of a big object)
+            if apart < 30 and (apart < max(12.0, size, their_size) or _together(mine, theirs, common, size)):
                 return True
             end = max(theirs)
             ex, ey = theirs[end]
