@@ -377,13 +377,21 @@ class FallingObjectDetector:
         mine = {p.frame: (p.x, p.y) for p in track.detections}
         first = track.detections[0]
         size = float(np.median([max(p.w, p.h) for p in track.detections]))
+        d = track.detections
+        frame_s = (d[-1].t - d[0].t) / (d[-1].frame - d[0].frame) if d[-1].frame > d[0].frame else 0.04
         for theirs, their_size in self._accepted:
             common = [k for k in mine if k in theirs]
-            apart = np.mean([math.dist(mine[k], theirs[k]) for k in common]) if common else math.inf
-            # within the object's size of it, or farther but moving with it (another piece of a big object)
-            if apart < 30 and (apart < max(12.0, size, their_size) or _together(mine, theirs, common, size)):
-                return True
             end = max(theirs)
+            g = G / self._m_per_px(*theirs[end]) * frame_s ** 2  # gravity, pixels per frame²
+            band = (self.config.gravity_min * g, self.config.gravity_max * g)
+            if common and np.mean([math.dist(mine[k], theirs[k]) for k in common]) < 30:
+                apart = float(np.mean([math.dist(mine[k], theirs[k]) for k in common]))
+                # within the object's size of it, or farther but moving with it (another piece of a big
+                # object); when they shared too few frames to tell, going on where it would have gone
+                after = [p for p in track.detections if p.frame > end]
+                if (apart < max(12.0, size, their_size) or _together(mine, theirs, common, size)
+                        or len(common) < 3 and (not after or _on_course(theirs, after[:5], size, band))):
+                    return True
             ex, ey = theirs[end]
             # picks up below where the reported one was lost, a moment later, as fast, and where its
             # fall would have taken it: an object let go from a window below a moment later starts from
@@ -392,7 +400,7 @@ class FallingObjectDetector:
                     and first.y > ey - 10
                     and _downward_speed([(p.frame, p.y) for p in track.detections[:4]])
                     >= 0.5 * _downward_speed([(k, theirs[k][1]) for k in sorted(theirs)[-4:]])
-                    and _on_course(theirs, first, size)):
+                    and _on_course(theirs, track.detections[:5], size, band)):
                 return True
         return False
 
@@ -407,17 +415,29 @@ def _together(mine: dict[int, tuple[float, float]], theirs: dict[int, tuple[floa
     return float(np.ptp(dy)) <= max(TOGETHER_MIN_PX, TOGETHER_SIZES * size)
 
 
-def _on_course(theirs: dict[int, tuple[float, float]], first: Detection, size: float) -> bool:
-    """Is ``first`` where the object of a reported track, falling on as it fell, would be by then?"""
+def _on_course(theirs: dict[int, tuple[float, float]], points: list[Detection], size: float,
+               gravity_px: tuple[float, float]) -> bool:
+    """Are ``points`` (most of them) where the object of a reported track, falling on, could be by then?
+
+    From its last position and speed, it falls on at an acceleration within ``gravity_px`` (the gate's
+    band, pixels per frame²); its speed is taken both from its last frames and over its last eight,
+    as a track that fades at its end seems to slow down.
+    """
     frames = sorted(theirs)[-8:]
     if len(frames) < 4:
         return True
     k = np.array(frames, float)
     y = np.array([theirs[f][1] for f in frames])
     c2, c1, c0 = np.polyfit(k - k[-1], y, 2)
-    ahead = first.frame - k[-1]
-    expected = c0 + c1 * ahead + max(c2, 0.0) * ahead * ahead  # gravity only speeds a fall up
-    return abs(first.y - expected) <= 10.0 + size + 0.25 * abs(c1) * ahead
+    mean_speed = (y[-1] - y[0]) / (k[-1] - k[0])
+    slow, fast = sorted((c1, mean_speed))
+    off = []
+    for p in points:
+        ahead = p.frame - k[-1]
+        lo = c0 + max(slow, 0.0) * ahead + 0.5 * gravity_px[0] * ahead * ahead
+        hi = c0 + max(fast, 0.0) * ahead + 0.5 * gravity_px[1] * ahead * ahead
+        off.append(max(lo - p.y, p.y - hi, 0.0) - (10.0 + size))
+    return float(np.median(off)) <= 0.0
 
 
 def _stacked(common: list[Detection], frames: dict[int, list[Detection]], size: float) -> bool:

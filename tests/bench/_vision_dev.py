@@ -136,8 +136,12 @@ def _report(runs: list) -> str:
             lines.append(f"  missed {r.clip.path.name}: {r.drop.size_px:.1f} px, frames {r.drop.frame_start}–"
                          f"{r.drop.frame_end}, {r.clip.background}, {'+'.join(r.clip.negatives) or 'clean'}, "
                          f"{len(r.clip.drops)} drop(s) in the clip")
+    matched_events = {id(r.event) for r in score.drops if r.found}
     for run in runs:
         for event in run.events:
+            if id(event) not in matched_events and any(_match_distance(event, d, run.jitter_px) is not None
+                                                       for d in run.clip.drops):
+                lines.append(f"  duplicate {run.clip.path.name}: frames {event.frames[0]}–{event.frames[1]}")
             if not any(_match_distance(event, d, run.jitter_px) is not None for d in run.clip.drops):
                 lines.append(f"  false alarm {run.clip.path.name}: frames {event.frames[0]}–{event.frames[1]}, "
                              f"P = {event.confidence:.2f}, {'+'.join(run.clip.negatives) or 'clean'}")
