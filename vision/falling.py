@@ -384,8 +384,8 @@ class FallingObjectDetector:
             end = max(theirs)
             g = G / self._m_per_px(*theirs[end]) * frame_s ** 2  # gravity, pixels per frame²
             band = (self.config.gravity_min * g, self.config.gravity_max * g)
-            if common and np.mean([math.dist(mine[k], theirs[k]) for k in common]) < 30:
-                apart = float(np.mean([math.dist(mine[k], theirs[k]) for k in common]))
+            apart = float(np.mean([math.dist(mine[k], theirs[k]) for k in common])) if common else math.inf
+            if apart < 30:
                 # within the object's size of it, or farther but moving with it (another piece of a big
                 # object); when they shared too few frames to tell, going on where it would have gone
                 after = [p for p in track.detections if p.frame > end]
