@@ -39,6 +39,7 @@ GRAVITY = 9.81  # m/s²
 SIZE_RANGE_PX = (3.0, 40.0)
 DISTRACTOR_KINDS = ("bird", "insect", "leaf")
 BACKGROUNDS = ("generated", "photo")
+OBJECT_COLOURINGS = ("any", "wall")  # the palette of everyday objects, or nearly the wall's own colour
 DEMO_CENTRE = (113.66, 34.757)  # lon, lat of the demo community
 SUBSTEPS = 8  # physics sub-steps per frame; also the samples of the motion blur
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,10 +134,18 @@ def clip_render(
     rain: bool = False,
     light_change: bool = False,
     name: str | None = None,
+    colour: str = "any",
+    column_gap_s: tuple[float, float] | None = None,
 ) -> ClipTruth:
-    """Render one clip to ``out_dir`` and return its ground truth (deterministic from ``seed``)."""
+    """Render one clip to ``out_dir`` and return its ground truth (deterministic from ``seed``).
+
+    ``colour="wall"`` paints every object in nearly the wall's colour (it shows mainly against windows);
+    ``column_gap_s=(lo, hi)`` lets every drop after the first go from the first one's window column, at
+    most two floors from its floor, lo–hi seconds after the one before. Their defaults draw exactly what they drew before they existed.
+    """
     _check_arguments(background=background, width=width, height=height, fps=fps, seconds=seconds,
-                     drops=drops, negatives=negatives, size_px=size_px, jitter_px=jitter_px)
+                     drops=drops, negatives=negatives, size_px=size_px, jitter_px=jitter_px, colour=colour,
+                     column_gap_s=column_gap_s)
     rng = np.random.default_rng([seed, GENERATOR_VERSION])
     frames = int(round(seconds * fps))
     facade = _photo_facade(width, height) if background == "photo" else _generated_facade(width, height, rng)
@@ -145,10 +154,18 @@ def clip_render(
     size_lo, size_hi = _size_range(size_px)
     movers: list[_Mover] = []
     truths: list[DropTruth] = []
-    starts = _drop_starts(rng, drops=drops, fps=fps, frames=frames)
+    if column_gap_s is None:
+        starts = _drop_starts(rng, drops=drops, fps=fps, frames=frames)
+    else:
+        starts = _drop_starts_apart(rng, drops=drops, fps=fps, frames=frames, gap_s=column_gap_s)
+    wall = _wall_colour(facade) if colour == "wall" else None
+    column = floor = None
     for start in starts:
         mover, truth = _drop(rng, facade, start=start, frames=frames, fps=fps, exposure=exposure,
-                             size=_log_uniform(rng, size_lo, size_hi))
+                             size=_log_uniform(rng, size_lo, size_hi), column=column, near_floor=floor, wall=wall)
+        if column_gap_s is not None and column is None:  # the window (of the list) the first one came from
+            column = int(np.argmin(np.abs(np.array(facade.window_columns_m) - truth.release_facade[0])))
+            floor = truth.origin_floor
         movers.append(mover)
         truths.append(truth)
     for kind in negatives:
@@ -178,8 +195,13 @@ def benchmark_set(*, out_dir: Path, count: int = 200, seed: int = BENCH_SEED, pr
 def benchmark_clip(*, index: int, out_dir: Path, seed: int = BENCH_SEED, progress: bool = False) -> ClipTruth:
     """Benchmark clip ``index``, from the cache when it was rendered from the same recipe, else rendered now."""
     folder = Path(out_dir) / f"v{GENERATOR_VERSION}-seed{seed}"
+    return recipe_clip(benchmark_recipe(index=index, seed=seed), folder=folder, progress=progress)
+
+
+def recipe_clip(recipe: dict, *, folder: Path, progress: bool = False) -> ClipTruth:
+    """The clip of a ``clip_render`` recipe in ``folder``, from the cache when it was rendered from it, else now."""
+    folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    recipe = benchmark_recipe(index=index, seed=seed)
     manifest = folder / f"{recipe['name']}.json"
     clip = _cached(manifest, recipe)
     if clip is None:
@@ -221,6 +243,35 @@ def benchmark_recipe(*, index: int, seed: int = BENCH_SEED) -> dict:
     }
 
 
+FOCUSED_KINDS = ("fragment", "column")
+FOCUSED_SEEDS = {"fragment": 21000, "column": 22000}  # far from the benchmark's 4242… and the other sets'
+
+
+def focused_recipe(*, kind: str, index: int, seed: int | None = None) -> dict:
+    """The ``clip_render`` arguments of clip ``index`` of a focused development set.
+
+    ``fragment``: one large object (12–38 px), two in three of nearly the wall's colour, so its blob
+    breaks up where it crosses the wall; ``column``: two objects let go from one window column
+    0.2–1.0 s apart, in the ≥ 6 px bands. Conditions (distractors, rain, light, shake) are milder than
+    the benchmark's, so that the set measures what it is for.
+    """
+    if kind not in FOCUSED_KINDS:
+        raise ClipRenderError(f"kind must be one of {', '.join(FOCUSED_KINDS)}, not {kind!r}")
+    seed = FOCUSED_SEEDS[kind] if seed is None else seed
+    rng = np.random.default_rng([seed, index, 11])
+    recipe = {
+        "seed": seed + index, "name": f"{kind}-{index:04d}", "background": BACKGROUNDS[index % 2],
+        "width": 1280, "height": 720, "fps": 25.0, "seconds": 6.0,
+        "negatives": tuple(str(k) for k in rng.choice(DISTRACTOR_KINDS, size=1)) if rng.random() < 0.25 else (),
+        "jitter_px": float(np.round(rng.uniform(0.3, 2.0), 2)) if rng.random() < 0.25 else 0.0,
+        "rain": bool(rng.random() < 0.15), "light_change": bool(rng.random() < 0.15),
+    }
+    if kind == "fragment":
+        return {**recipe, "drops": 1, "size_px": (12.0, 38.0), "colour": "any" if index % 3 == 2 else "wall"}
+    bands = [(6.0, 10.0), (10.0, 20.0), (20.0, 40.0)]
+    return {**recipe, "drops": 2, "size_px": bands[index % 3], "column_gap_s": (0.2, 1.0)}
+
+
 def samples_dir() -> Path:
     """Where the real media are: ``$ONEMAP_SAMPLES``, else ``../shared/data`` beside the checkout."""
     env = os.environ.get("ONEMAP_SAMPLES")
@@ -238,7 +289,8 @@ def default_cache_dir() -> Path:
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_arguments(*, background, width, height, fps, seconds, drops, negatives, size_px, jitter_px) -> None:
+def _check_arguments(*, background, width, height, fps, seconds, drops, negatives, size_px, jitter_px,
+                     colour="any", column_gap_s=None) -> None:
     if background not in BACKGROUNDS:
         raise ClipRenderError(f"background must be one of {', '.join(BACKGROUNDS)}, not {background!r}")
     if width < 160 or height < 120 or width % 2 or height % 2:
@@ -263,6 +315,12 @@ def _check_arguments(*, background, width, height, fps, seconds, drops, negative
             raise ClipRenderError(f"size_px must lie within {SIZE_RANGE_PX[0]:g}–{SIZE_RANGE_PX[1]:g} px, not {size_px}")
     if not 0.0 <= jitter_px <= 10.0:
         raise ClipRenderError(f"jitter_px must be between 0 and 10, not {jitter_px}")
+    if colour not in OBJECT_COLOURINGS:
+        raise ClipRenderError(f"colour must be one of {', '.join(OBJECT_COLOURINGS)}, not {colour!r}")
+    if column_gap_s is not None:
+        lo, hi = column_gap_s
+        if not 0.04 <= lo <= hi <= seconds - 2.5:
+            raise ClipRenderError(f"column_gap_s must be 0.04 ≤ lo ≤ hi ≤ {seconds - 2.5:g} s, not {column_gap_s}")
 
 
 def _size_range(size_px) -> tuple[float, float]:
@@ -525,12 +583,43 @@ def _drop_starts(rng: np.random.Generator, *, drops: int, fps: float, frames: in
     return sorted(int(rng.integers(int(fps * 1.0), latest)) for _ in range(drops))
 
 
-def _drop(rng, facade: _Facade, *, start: int, frames: int, fps: float, exposure: float, size: float):
-    """A thrown or dropped object: gravity and quadratic drag from a window sill, projected into the image."""
+def _drop_starts_apart(rng: np.random.Generator, *, drops: int, fps: float, frames: int,
+                       gap_s: tuple[float, float]) -> list[int]:
+    """Release frames one after another, ``gap_s`` seconds apart, the last leaving ≥2.5 s of clip."""
+    gaps = [int(round(rng.uniform(*gap_s) * fps)) for _ in range(drops - 1)]
+    latest = max(int(fps * 1.0) + 1, frames - int(fps * 2.5) - sum(gaps))
+    starts = [int(rng.integers(int(fps * 1.0), latest))]
+    for gap in gaps:
+        starts.append(starts[-1] + max(gap, 1))
+    return starts
+
+
+def _wall_colour(facade: _Facade) -> np.ndarray:
+    """The façade's typical colour (BGR): the median over the visible façade, where wall outnumbers glass."""
+    corners = np.array([[0.0, 0.0], [facade.length_m, 0.0], [facade.length_m, facade.height_m], [0.0, facade.height_m]])
+    mask = np.zeros(facade.image.shape[:2], np.uint8)
+    cv2.fillPoly(mask, [np.round(facade.project(corners)).astype(np.int32)], 255)
+    pixels = facade.image[mask > 0]
+    return np.median(pixels, axis=0) if len(pixels) else np.median(facade.image.reshape(-1, 3), axis=0)
+
+
+def _drop(rng, facade: _Facade, *, start: int, frames: int, fps: float, exposure: float, size: float,
+          column: int | None = None, near_floor: int | None = None, wall: np.ndarray | None = None):
+    """A thrown or dropped object: gravity and quadratic drag from a window sill, projected into the image.
+
+    ``column`` (0-based) fixes the window column it is let go from, ``near_floor`` puts it at most two
+    floors from that floor, and ``wall`` paints it nearly that colour.
+    """
     width, height = facade.image.shape[1], facade.image.shape[0]
+    fixed_column = column
     for _ in range(200):
         floor = int(rng.integers(facade.release_floors[0], facade.release_floors[1] + 1))
         column = int(rng.integers(0, len(facade.window_columns_m)))
+        if fixed_column is not None:
+            column = fixed_column
+        if near_floor is not None:
+            lo, hi = facade.release_floors
+            floor = int(np.clip(near_floor + int(rng.integers(-2, 3)), lo, hi))
         u0 = facade.window_columns_m[column] + float(rng.normal(0, 0.25))
         v0 = (floor - facade.ground_floor) * facade.floor_height_m + float(rng.uniform(0.9, 1.4))  # sill height
         x0, y0 = facade.project(np.array([[u0, v0]]))[0]
@@ -555,6 +644,8 @@ def _drop(rng, facade: _Facade, *, start: int, frames: int, fps: float, exposure
         sizes = size * scale / scale[0]  # the size changes with the façade's perspective
         shape_name = str(rng.choice(list(_SHAPES)))
         colour = np.array(_OBJECT_COLOURS[int(rng.integers(0, len(_OBJECT_COLOURS)))], float) * rng.uniform(0.85, 1.15)
+        if wall is not None:  # within a few levels of the wall in every channel: seen mainly against windows
+            colour = wall + rng.uniform(-8.0, 8.0, size=3)
         spin = float(rng.uniform(-12, 12))  # rad/s: it tumbles
         angle0 = float(rng.uniform(0, 2 * math.pi))
         mover = _Mover(

@@ -127,6 +127,26 @@ def test_object_sizes_stay_in_the_asked_range(tmp_path, size_px, lo, hi):
     assert all(lo - 0.01 <= s <= hi + 0.01 for s in sizes), sizes
 
 
+def test_drops_a_moment_apart_come_from_one_window_column(tmp_path):
+    """column_gap_s: the second object goes from the first one's column, within two floors of it, 0.2–1 s later."""
+    for seed in range(3):
+        clip = clip_render(seed=200 + seed, out_dir=tmp_path, drops=2, column_gap_s=(0.2, 1.0), **{**SMALL, "seconds": 4.0})
+        first, second = clip.drops
+        assert first.origin_column == second.origin_column
+        assert abs(first.origin_floor - second.origin_floor) <= 2
+        assert 0.2 * clip.fps - 1 <= second.frame_start - first.frame_start <= 1.0 * clip.fps + 1
+
+
+def test_the_new_options_leave_the_default_draws_alone(tmp_path):
+    """colour and column_gap_s at their defaults draw what clip_render drew before they existed (the
+    benchmark's cached clips stay valid): one drop with them set to defaults is the same clip."""
+    a = clip_render(seed=7, out_dir=tmp_path / "a", drops=2, **SMALL)
+    b = clip_render(seed=7, out_dir=tmp_path / "b", drops=2, colour="any", column_gap_s=None, **SMALL)
+    assert _truth_without_path(a) == _truth_without_path(b)
+    wall = clip_render(seed=7, out_dir=tmp_path / "c", drops=2, colour="wall", **SMALL)
+    assert wall.drops[0].path == a.drops[0].path  # the first object falls the same way; its paint differs
+
+
 def test_negatives_carry_no_drops(tmp_path):
     clip = clip_render(seed=21, out_dir=tmp_path, drops=0, negatives=("bird", "insect", "leaf"), rain=True, **SMALL)
     assert clip.drops == ()

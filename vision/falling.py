@@ -37,6 +37,9 @@ REACQUIRE_MIN_FRAMES = 4  # detections a falling track needs before a lost objec
 MIN_PIECE_FRAMES = 3  # shortest ended track kept as a piece to join
 MAX_PIECES = 60
 LEAP_GAP_FRAMES = 3  # a gap this long before the last blob or two of a track: were they within reach of a fall?
+TOGETHER_MIN_PX = 12.0  # two tracks whose vertical offset changes by less than this (or ...
+TOGETHER_SIZES = 0.5  # ... this many object sizes) over the frames both saw moved together
+STACK_REACH = 2.5  # sizes of a piece by which a piece above it may lie, and be another part of one object
 STILL_TAIL_FRAMES = 3  # frames after a track's last new lowest point that make a tail to cut
 
 
@@ -58,7 +61,7 @@ class FallingObjectDetector:
         self.tracker = Tracker(max_gap_frames=config.max_gap_frames)
         self._started: dict[int, int] = {}  # track id -> event id
         self._next_event = 1
-        self._accepted: list[dict[int, tuple[float, float]]] = []
+        self._accepted: list[tuple[dict[int, tuple[float, float]], float]] = []  # reported: points by frame, size
         self._pieces: list[Track] = []  # recently ended dense tracks that were not reported
         self._frame = -1
         self._v_top = self.calibration.facade_extent_m()[3]
@@ -154,7 +157,7 @@ class FallingObjectDetector:
         if self._duplicate(track):
             return self._reject(event_id, first, last, "duplicate of a track of the same object")
         self._pieces = [p for p in self._pieces if p.id != track.id]
-        self._accepted = self._accepted[-19:] + [{p.frame: (p.x, p.y) for p in track.detections}]
+        self._note_reported(track)
         if event_id is None:  # judged only at its end: start and end at once
             event_id = self._next_event
             self._next_event += 1
@@ -236,8 +239,9 @@ class FallingObjectDetector:
                     fits = abs(head.x - tail.x) <= 40 and tail.y - 5 <= head.y <= tail.y + 30 * gap
                 else:
                     common = [p for p in d if p.frame in frames]
-                    fits = bool(common) and all(math.dist((p.x, p.y), (c.x, c.y)) <= reach
-                                                for p in common for c in [_combined(frames[p.frame])])
+                    fits = bool(common) and (all(math.dist((p.x, p.y), (c.x, c.y)) <= reach
+                                                 for p in common for c in [_combined(frames[p.frame])])
+                                             or _stacked(common, frames, size))
                 if fits:
                     for p in d:
                         if p.frame <= end:
@@ -363,24 +367,92 @@ class FallingObjectDetector:
             evidence=None,
         )
 
+    def _note_reported(self, track: Track) -> None:
+        """Keep a reported track's points and its object's size, for telling later tracks of it apart."""
+        size = float(np.median([max(p.w, p.h) for p in track.detections]))
+        self._accepted = self._accepted[-19:] + [({p.frame: (p.x, p.y) for p in track.detections}, size)]
+
     def _duplicate(self, track: Track) -> bool:
         """Is this track another piece of an object already reported (split blob, or a track that broke)?"""
         mine = {p.frame: (p.x, p.y) for p in track.detections}
         first = track.detections[0]
-        for theirs in self._accepted:
+        size = float(np.median([max(p.w, p.h) for p in track.detections]))
+        d = track.detections
+        frame_s = (d[-1].t - d[0].t) / (d[-1].frame - d[0].frame) if d[-1].frame > d[0].frame else 0.04
+        for theirs, their_size in self._accepted:
             common = [k for k in mine if k in theirs]
-            if common and np.mean([math.dist(mine[k], theirs[k]) for k in common]) < 30:
-                return True
             end = max(theirs)
+            g = G / self._m_per_px(*theirs[end]) * frame_s ** 2  # gravity, pixels per frame²
+            band = (self.config.gravity_min * g, self.config.gravity_max * g)
+            apart = float(np.mean([math.dist(mine[k], theirs[k]) for k in common])) if common else math.inf
+            if apart < 30:
+                # within the object's size of it, or farther but moving with it (another piece of a big
+                # object); when they shared too few frames to tell, going on where it would have gone
+                after = [p for p in track.detections if p.frame > end]
+                if (apart < max(12.0, size, their_size) or _together(mine, theirs, common, size)
+                        or len(common) < 3 and (not after or _on_course(theirs, after[:5], size, band))):
+                    return True
             ex, ey = theirs[end]
-            # picks up below where the reported one was lost, a moment later, and as fast: an object
-            # let go from a window below a moment later starts from rest
+            # picks up below where the reported one was lost, a moment later, as fast, and where its
+            # fall would have taken it: an object let go from a window below a moment later starts from
+            # rest, and one let go from above passes the lost one's spot later than it would have
             if (0 < first.frame - end <= 2 * self.config.max_gap_frames + 6 and abs(first.x - ex) < 40
                     and first.y > ey - 10
                     and _downward_speed([(p.frame, p.y) for p in track.detections[:4]])
-                    >= 0.5 * _downward_speed([(k, theirs[k][1]) for k in sorted(theirs)[-4:]])):
+                    >= 0.5 * _downward_speed([(k, theirs[k][1]) for k in sorted(theirs)[-4:]])
+                    and _on_course(theirs, track.detections[:5], size, band)):
                 return True
         return False
+
+
+def _together(mine: dict[int, tuple[float, float]], theirs: dict[int, tuple[float, float]], common: list[int],
+              size: float) -> bool:
+    """Did two tracks move together where both were seen, as pieces of one object do (their offset
+    wanders within the object's size)? Two objects let go a moment apart fall at different speeds."""
+    if len(common) < 3:
+        return False  # too few frames to tell: only being close says they are one object
+    dy = np.array([mine[k][1] - theirs[k][1] for k in common])
+    return float(np.ptp(dy)) <= max(TOGETHER_MIN_PX, TOGETHER_SIZES * size)
+
+
+def _on_course(theirs: dict[int, tuple[float, float]], points: list[Detection], size: float,
+               gravity_px: tuple[float, float]) -> bool:
+    """Are ``points`` (most of them) where the object of a reported track, falling on, could be by then?
+
+    From its last position and speed, it falls on at an acceleration within ``gravity_px`` (the gate's
+    band, pixels per frame²); its speed is taken both from its last frames and over its last eight,
+    as a track that fades at its end seems to slow down.
+    """
+    frames = sorted(theirs)[-8:]
+    if len(frames) < 4:
+        return True
+    k = np.array(frames, float)
+    y = np.array([theirs[f][1] for f in frames])
+    c2, c1, c0 = np.polyfit(k - k[-1], y, 2)
+    mean_speed = (y[-1] - y[0]) / (k[-1] - k[0])
+    slow, fast = sorted((c1, mean_speed))
+    off = []
+    for p in points:
+        ahead = p.frame - k[-1]
+        lo = c0 + max(slow, 0.0) * ahead + 0.5 * gravity_px[0] * ahead * ahead
+        hi = c0 + max(fast, 0.0) * ahead + 0.5 * gravity_px[1] * ahead * ahead
+        off.append(max(lo - p.y, p.y - hi, 0.0) - (10.0 + size))
+    return float(np.median(off)) <= 0.0
+
+
+def _stacked(common: list[Detection], frames: dict[int, list[Detection]], size: float) -> bool:
+    """Does a piece lie just above the track, in its column, in every frame both saw?
+
+    A large object of nearly the wall's colour shows only where it covers windows: each covered window
+    is a blob that sits still while the object passes, and the windows below light up one after another.
+    """
+    if len(common) < 2:
+        return False
+    for p in common:
+        c = _combined(frames[p.frame])
+        if not (abs(p.x - c.x) <= max(8.0, 0.8 * size) and 0.0 < c.y - p.y <= STACK_REACH * size + 8.0):
+            return False
+    return True
 
 
 def _fill(d: list[Detection]) -> float:

@@ -503,6 +503,10 @@ def _noise_sigma(diff: np.ndarray, mask: np.ndarray) -> float:
     return 1.4826 * float(np.median(sample)) if sample.size else 3.0
 
 
+STACK_MIN_PX = 5  # pieces at least this wide and tall may join a piece above or below them ...
+STACK_GAP = 1.5  # ... across a gap of up to this many times the shorter one's height
+
+
 def _touching_groups(boxes: np.ndarray, *, gap: float) -> list[list[int]]:
     """Indices of boxes (x, y, w, h, ...) grouped when they lie within ``gap`` pixels of each other."""
     n = len(boxes)
@@ -515,6 +519,12 @@ def _touching_groups(boxes: np.ndarray, *, gap: float) -> list[list[int]]:
     g = np.maximum(own[:, None], own[None, :])
     near = ((x0[:, None] <= x1[None, :] + g) & (x0[None, :] <= x1[:, None] + g)
             & (y0[:, None] <= y1[None, :] + g) & (y0[None, :] <= y1[:, None] + g))
+    # an object of nearly the wall's colour shows only where it covers the windows of one column:
+    # pieces one above the other, a window's height or so apart, are that object
+    tall = np.where(np.minimum(boxes[:, 2], boxes[:, 3]) >= STACK_MIN_PX, boxes[:, 3], 0)
+    v = STACK_GAP * np.minimum(tall[:, None], tall[None, :])
+    near |= ((x0[:, None] <= x1[None, :]) & (x0[None, :] <= x1[:, None])
+             & (y0[:, None] <= y1[None, :] + v) & (y0[None, :] <= y1[:, None] + v))
     parent = list(range(n))
 
     def root(i: int) -> int:
