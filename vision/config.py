@@ -169,12 +169,17 @@ class SmokeConfig(_Strict):
         description="Most local contrast of a region relative to the background's (smoke veils what is behind it)",
     )
     min_turbulence: float = Field(
-        0.5, ge=0.0, le=255.0, title="turbulence",
+        1.0, ge=0.0, le=255.0, title="turbulence",
         description="Least mean absolute change inside a region over a fifth of a second, grey levels",
     )
     min_rise: float = Field(
         0.003, ge=-1.0, le=1.0, title="rise",
         description="Least upward speed of a region's inner motion, in frame heights per second",
+    )
+    max_sideways: float = Field(
+        1.5, ge=0.0, le=100.0, title="sideways",
+        description="Most sideways speed of a region's inner motion, in multiples of its upward speed "
+                    "(a car or a lorry slides across; smoke rises, the wind only bends it)",
     )
     max_travel: float = Field(
         0.5, ge=0.0, le=10.0, title="travel",

@@ -33,6 +33,7 @@ from vision.config import SmokeConfig
 QUALIFY_SHARE = 0.6  # share of the confirmation frames a smoke region must qualify in
 KEEP_SHARE = 0.2  # ... and, once confirmed, keep qualifying in to stay reported
 FOREGROUND_SLOWDOWN = 10.0  # the background learns this many times slower under foreground
+STILL = 2.0  # grey levels of change over the lag below which a pixel is still
 TEXTURED = 4.0  # least background gradient energy (grey levels per pixel) at which blur is measured
 
 
@@ -46,6 +47,7 @@ class SmokeRegion:
     contrast: float  # local contrast now over the background's (1 = unchanged, lower = veiled)
     turbulence: float  # mean absolute frame-to-frame change inside, grey levels
     rise: float  # upward speed of its inner motion, frame heights per second (averaged over the window)
+    drift: float  # sideways speed of its inner motion, frame heights per second (averaged over the window)
     travel: float  # centroid travel over the window, in region sizes
     first_frame: int = 0  # of the track it belongs to
     qualified: bool = False
@@ -59,7 +61,7 @@ class _Track:
     box: tuple[int, int, int, int]
     first_frame: int
     last_seen: int
-    history: list = field(default_factory=list)  # (frame, qualified, centroid, size, rise)
+    history: list = field(default_factory=list)  # (frame, qualified, centroid, size, rise, drift)
     confirmed: bool = False
 
 
@@ -108,7 +110,8 @@ class SmokeStage:
         if learnt:
             regions = self._regions(grey, fitted, foreground)
             self._follow(regions, index)
-        self._learn(grey, sat, foreground)
+        before = self._history[0] if self._history else self._prev
+        self._learn(grey, sat, foreground & (np.abs(grey - before) >= STILL))
         self._prev = grey
         self._history = (self._history + [grey])[-self.lag:]
         inv = 1.0 / self.scale
@@ -153,8 +156,10 @@ class SmokeStage:
         self._foreground = mask.astype(bool)
         return self._foreground
 
-    def _learn(self, grey, sat, foreground) -> None:
-        rate = np.where(foreground, self.rate / FOREGROUND_SLOWDOWN, self.rate).astype(np.float32)
+    def _learn(self, grey, sat, moving_foreground) -> None:
+        # still foreground is learnt at the full rate: what a departed person or car left behind (a ghost)
+        # is not smoke, which never stands still
+        rate = np.where(moving_foreground, self.rate / FOREGROUND_SLOWDOWN, self.rate).astype(np.float32)
         if self._seen < self.config.warmup_seconds * self.fps:
             rate = np.maximum(rate, 1.0 / self._seen)  # the first seconds: learn fast
         self._background += rate * (grey - self._background)
@@ -176,7 +181,8 @@ class SmokeStage:
         change = np.abs(grey - before)
         flow = cv2.calcOpticalFlowFarneback(before.astype(np.uint8), grey.astype(np.uint8), None, 0.5, 2, 9, 2, 5,
                                             1.1, 0)
-        upward = -flow[..., 1] * (self.fps / len(self._history or [0])) / self.size[1]  # frame heights per second
+        per_second = self.fps / len(self._history or [0]) / self.size[1]  # pixels per lag -> frame heights per second
+        upward, sideways = -flow[..., 1] * per_second, flow[..., 0] * per_second
         out = []
         for k in range(1, count):
             x, y, w, h, area = (int(v) for v in stats[k])
@@ -192,9 +198,11 @@ class SmokeStage:
                                  / max(np.median(energy_bg[y:y + h, x:x + w][inside]), 0.02))
             turbulence = float(change[y:y + h, x:x + w][inside].mean())
             weight = change[y:y + h, x:x + w][inside]  # where the region changes: its billows and its edge
-            rise = float((upward[y:y + h, x:x + w][inside] * weight).sum() / max(float(weight.sum()), 1e-6))
+            total = max(float(weight.sum()), 1e-6)
+            rise = float((upward[y:y + h, x:x + w][inside] * weight).sum() / total)
+            drift = float((sideways[y:y + h, x:x + w][inside] * weight).sum() / total)
             region = SmokeRegion(box=(x, y, w, h), area=float(area), centroid=tuple(centroids[k]), contrast=contrast,
-                                 turbulence=turbulence, rise=rise, travel=0.0)
+                                 turbulence=turbulence, rise=rise, drift=drift, travel=0.0)
             out.append(region)
         return out
 
@@ -216,18 +224,19 @@ class SmokeStage:
             used.add(track.id)
             track.box, track.last_seen = r.box, index
             recent = [h for h in track.history if index - h[0] < self.window]
-            rises = [h[4] for h in recent] + [r.rise]
-            r.rise = float(np.mean(rises))
+            rises, drifts = [h[4] for h in recent] + [r.rise], [h[5] for h in recent] + [r.drift]
+            r.rise, r.drift = float(np.mean(rises)), float(np.mean(drifts))
             if recent:
                 (x0, y0), size = recent[0][2], max(r.box[2], r.box[3], 1)
                 r.travel = float(np.hypot(r.centroid[0] - x0, r.centroid[1] - y0)) / size
             r.reason = ("not veiled" if r.contrast > c.max_contrast
                         else "still" if r.turbulence < c.min_turbulence
                         else "not rising" if r.rise < c.min_rise
+                        else "sideways" if abs(r.drift) > c.max_sideways * r.rise
                         else "travelling" if r.travel > c.max_travel
                         else "")
             r.qualified = not r.reason
-            track.history.append((index, r.qualified, r.centroid, max(r.box[2], r.box[3]), rises[-1]))
+            track.history.append((index, r.qualified, r.centroid, max(r.box[2], r.box[3]), rises[-1], drifts[-1]))
             del track.history[:-(need + self.window)]
             qualified = sum(1 for h in track.history if index - h[0] < need and h[1])
             if not track.confirmed:
