@@ -96,7 +96,8 @@ class SmokeStage:
         """Judge one frame (BGR at the caller's size); regions in the caller's pixels."""
         import cv2
 
-        small = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA) if self.scale != 1.0 else image
+        same = image.shape[1] == self.size[0] and image.shape[0] == self.size[1]
+        small = image if same else cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
         grey = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.float32), (3, 3), 0)
         sat = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)[..., 1].astype(np.float32)
         self._seen += 1
