@@ -136,6 +136,10 @@ class SmokeConfig(_Strict):
     work_width: int = Field(
         160, ge=64, le=960, title="smoke working width", description="The fire working image is shrunk to this first",
     )
+    max_rate: float = Field(
+        12.5, ge=1.0, le=240.0, title="smoke frame rate",
+        description="Frames per second the smoke stage judges at most (every n-th frame of a faster camera)",
+    )
     background_seconds: float = Field(
         10.0, ge=1.0, le=600.0, title="background time constant",
         description="Seconds over which the background follows the scene (ten times longer under foreground)",

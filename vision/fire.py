@@ -113,8 +113,10 @@ class FireDetector:
         self._event: _Event | None = None
         self.regions: list[FireRegion] = []  # qualifying regions of the last frame (for benchmarks and overlays)
         self.smoke_regions: list[SmokeRegion] = []  # confirmed smoke regions of the last frame, full resolution
-        self._smoke = SmokeStage(width=self.small[0], height=self.small[1], fps=self.fps, config=self.config.smoke,
-                                 excluded=self._excluded) if self.config.smoke.enabled else None
+        # smoke is slow: it is judged on every ``stride``-th frame only, at about ``smoke.max_rate`` frames a second
+        self._smoke_stride = max(1, round(self.fps / self.config.smoke.max_rate))
+        self._smoke = SmokeStage(width=self.small[0], height=self.small[1], fps=self.fps / self._smoke_stride,
+                                 config=self.config.smoke, excluded=self._excluded) if self.config.smoke.enabled else None
         self.rejections: dict[str, int] = {}
 
     # -- public ------------------------------------------------------------------
@@ -140,9 +142,11 @@ class FireDetector:
         """The smoke stage on this frame's working image: its confirmed regions, in full-resolution pixels."""
         if self._smoke is None or self._small_image is None:
             return []
+        if index % self._smoke_stride:
+            return self.smoke_regions  # between judged frames the last judgement stands
         inv = 1.0 / self.scale
         out = []
-        for r in self._smoke.process(self._small_image, index):
+        for r in self._smoke.process(self._small_image, index // self._smoke_stride):
             if r.reason:
                 key = f"smoke: {r.reason}"
                 self.rejections[key] = self.rejections.get(key, 0) + 1
@@ -150,6 +154,7 @@ class FireDetector:
                 x, y, w, h = r.box
                 r.box = (round(x * inv), round(y * inv), round(w * inv), round(h * inv))
                 r.centroid, r.area = (r.centroid[0] * inv, r.centroid[1] * inv), r.area * inv * inv
+                r.first_frame *= self._smoke_stride
                 out.append(r)
         return out
 
