@@ -130,7 +130,7 @@ class CameraConfig(_Strict):
 
 
 class SmokeConfig(_Strict):
-    """Parameters of the dense-smoke stage of the fire detector; the defaults were set on rendered clips (seeds < 100)."""
+    """Parameters of the fire detector's dense-smoke stage; the defaults were set on rendered clips (seeds < 100)."""
 
     enabled: bool = Field(True, title="smoke", description="Look for dense smoke as well as for flame")
     work_width: int = Field(

@@ -115,8 +115,10 @@ class FireDetector:
         self.smoke_regions: list[SmokeRegion] = []  # confirmed smoke regions of the last frame, full resolution
         # smoke is slow: it is judged on every ``stride``-th frame only, at about ``smoke.max_rate`` frames a second
         self._smoke_stride = max(1, round(self.fps / self.config.smoke.max_rate))
-        self._smoke = SmokeStage(width=self.small[0], height=self.small[1], fps=self.fps / self._smoke_stride,
-                                 config=self.config.smoke, excluded=self._excluded) if self.config.smoke.enabled else None
+        self._smoke = None
+        if self.config.smoke.enabled:
+            self._smoke = SmokeStage(width=self.small[0], height=self.small[1], fps=self.fps / self._smoke_stride,
+                                     config=self.config.smoke, excluded=self._excluded)
         self.rejections: dict[str, int] = {}
 
     # -- public ------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The dense-smoke stage of the fire detector (浓烟): grey, blurring, rising, persistent regions against a learnt background.
+"""The dense-smoke stage of the fire detector (浓烟): grey, veiling, rising, lasting regions against a learnt background.
 
 :class:`SmokeStage` runs inside :class:`vision.fire.FireDetector`, on the fire detector's working
 image shrunk further to ``SmokeConfig.work_width``, so that flame and smoke of one fire are one
