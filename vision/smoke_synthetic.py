@@ -58,7 +58,8 @@ def frames(kind: str, *, seconds: float = 10.0, seed: int = 0, fps: float = FPS,
     dusk = bool(rng.integers(2)) if dusk is None else dusk
     source = ("window", "ground")[int(rng.integers(2))] if source is None else source
     background = _building(rng, dusk)
-    scene = _SCENES[kind](rng, background, fps=fps, smoke_from=smoke_from, source=source, dusk=dusk,
+    # the scene draws from its own generator, so a longer clip of the same seed begins with the same frames
+    scene = _SCENES[kind](np.random.default_rng(int(rng.integers(1 << 31))), background, fps=fps, smoke_from=smoke_from, source=source, dusk=dusk,
                           horizon=seconds + 1.0)
     for k in range(int(seconds * fps)):
         frame = scene(k / fps)
@@ -103,6 +104,7 @@ class _Plume:
                  rise: float = 20.0, wind: float = 0.0, radius: float = 7.0, growth: float = 4.5,
                  life: float = 9.0, opacity: float = 0.5, ramp: float = 3.0, noise: np.ndarray | None = None):
         self.rng, self.x, self.y = rng, x, y
+        self.noise = _noise(rng, HEIGHT * 3, WIDTH) if noise is None else noise  # drawn first: the same for any length
         self.rise, self.wind, self.radius, self.growth, self.life = rise, wind, radius, growth, life
         self.puffs = []  # (birth, dx, dy, opacity, radius scale)
         t, last = start, min(stop, start + 3600.0)
@@ -112,7 +114,6 @@ class _Plume:
                                rng.uniform(0.8, 1.2)))
             t += rng.exponential(1.0 / rate)
         self.births = [p[0] for p in self.puffs]
-        self.noise = _noise(rng, HEIGHT * 3, WIDTH) if noise is None else noise
 
     def alpha(self, t: float) -> np.ndarray:
         """Opacity (0–1) of the plume over the frame at ``t``."""
@@ -185,10 +186,10 @@ def _flame_smoke(rng, background, *, fps, smoke_from, source, dusk, horizon):
     from vision import fire_synthetic
 
     x = float(rng.uniform(0.35, 0.65) * WIDTH)
+    flame_rng = np.random.default_rng(rng.integers(1 << 30))
     plume = _Plume(rng, x=x, y=GROUND_Y - 40, start=smoke_from + 0.5, stop=horizon, rise=rng.uniform(15, 22),
                    wind=rng.uniform(-5, 5), opacity=0.6)
     shade = np.array((75, 75, 78), np.float32) * (0.6 if dusk else 1.0)
-    flame_rng = np.random.default_rng(rng.integers(1 << 30))
 
     def scene(t):
         frame = background.copy()
