@@ -5,7 +5,8 @@ image shrunk further to ``SmokeConfig.work_width``, so that flame and smoke of o
 event. Per frame:
 
 1. background: a slow running average of the grey image (``background_seconds``), learnt
-   ten times slower where the frame is foreground, so a plume is not absorbed in seconds;
+   ten times slower where the frame is moving foreground, so a plume is not absorbed in seconds
+   (still foreground, such as the ghost of someone who has left, is learnt at the full rate);
 2. lighting: the frame is compared with the background after a robust global fit
    ``frame ≈ gain · background + offset`` (auto-exposure, daylight, uniform fog or haze all fit
    it and leave no foreground);
@@ -171,7 +172,6 @@ class SmokeStage:
     def _regions(self, grey, fitted, foreground) -> list[SmokeRegion]:
         import cv2
 
-        c = self.config
         count, labels, stats, centroids = cv2.connectedComponentsWithStats(foreground.astype(np.uint8), connectivity=8)
         if count <= 1:
             return []
