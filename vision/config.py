@@ -129,6 +129,72 @@ class CameraConfig(_Strict):
     )
 
 
+class SmokeConfig(_Strict):
+    """Parameters of the fire detector's dense-smoke stage; the defaults were set on rendered clips (seeds < 100)."""
+
+    enabled: bool = Field(True, title="smoke", description="Look for dense smoke as well as for flame")
+    work_width: int = Field(
+        160, ge=64, le=960, title="smoke working width", description="The fire working image is shrunk to this first",
+    )
+    max_rate: float = Field(
+        12.5, ge=1.0, le=240.0, title="smoke frame rate",
+        description="Frames per second the smoke stage judges at most (every n-th frame of a faster camera)",
+    )
+    background_seconds: float = Field(
+        10.0, ge=1.0, le=600.0, title="background time constant",
+        description="Seconds over which the background follows the scene (ten times longer under foreground)",
+    )
+    warmup_seconds: float = Field(
+        1.0, ge=0.2, le=60.0, title="warm-up", description="Seconds of video learnt as background before judging",
+    )
+    min_difference: float = Field(
+        10.0, ge=2.0, le=128.0, title="difference",
+        description="Least grey levels a pixel must differ from the lighting-fitted background to be foreground",
+    )
+    max_saturation: int = Field(
+        110, ge=0, le=255, title="smoke saturation", description="Most HSV saturation of a smoke pixel (grey to white)",
+    )
+    max_saturation_gain: int = Field(
+        15, ge=0, le=255, title="saturation gain",
+        description="Most a smoke pixel's saturation may exceed the background's (smoke does not add colour)",
+    )
+    min_area_fraction: float = Field(
+        0.004, gt=0.0, le=0.5, title="smallest smoke region", description="Least area, as a share of the frame",
+    )
+    max_area_fraction: float = Field(
+        0.6, gt=0.0, le=1.0, title="largest smoke region",
+        description="Most area, as a share of the frame (beyond it: a lighting change the fit missed)",
+    )
+    window_seconds: float = Field(
+        1.0, ge=0.2, le=10.0, title="smoke window", description="Seconds over which rise and travel are measured",
+    )
+    max_contrast: float = Field(
+        0.85, ge=0.0, le=5.0, title="veil",
+        description="Most local contrast of a region relative to the background's (smoke veils what is behind it)",
+    )
+    min_turbulence: float = Field(
+        1.0, ge=0.0, le=255.0, title="turbulence",
+        description="Least mean absolute change inside a region over a fifth of a second, grey levels",
+    )
+    min_rise: float = Field(
+        0.003, ge=-1.0, le=1.0, title="rise",
+        description="Least upward speed of a region's inner motion, in frame heights per second",
+    )
+    max_sideways: float = Field(
+        1.5, ge=0.0, le=100.0, title="sideways",
+        description="Most sideways speed of a region's inner motion, in multiples of its upward speed "
+                    "(a car or a lorry slides across; smoke rises, the wind only bends it)",
+    )
+    max_travel: float = Field(
+        0.5, ge=0.0, le=10.0, title="travel",
+        description="Most centroid travel over the window, in region sizes (a car or a walker crosses the frame)",
+    )
+    confirm_seconds: float = Field(
+        3.0, ge=0.0, le=60.0, title="smoke confirmation",
+        description="Seconds a smoke region must keep qualifying (in most frames) before it counts",
+    )
+
+
 class FireConfig(_Strict):
     """Parameters of the fire and smoke detector (烟火告警); the defaults were tuned on the first half of house6."""
 
@@ -186,6 +252,7 @@ class FireConfig(_Strict):
     post_seconds: float = Field(
         2.5, ge=2.0, le=30.0, title="evidence after", description="Seconds of video kept after an event",
     )
+    smoke: SmokeConfig = Field(default_factory=SmokeConfig, title="smoke", description="The dense-smoke stage")
 
 
 class PeopleConfig(_Strict):

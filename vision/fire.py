@@ -29,6 +29,7 @@ import numpy as np
 from vision.calibration import Calibration, CalibrationError
 from vision.config import FireConfig
 from vision.events import Lifecycle, VisionEvent
+from vision.smoke import SmokeRegion, SmokeStage
 from vision.sources import Frame
 
 EVENT_TYPE = "fire_smoke"
@@ -104,12 +105,20 @@ class FireDetector:
         self._prev_mask = None
         self._excluded = self._mask_image(calibration)
         self._prev_grey = None
+        self._small_image = None
         self._seen = 0
         self._tracks: list[_Track] = []
         self._next_track = 1
         self._next_event = 1
         self._event: _Event | None = None
         self.regions: list[FireRegion] = []  # qualifying regions of the last frame (for benchmarks and overlays)
+        self.smoke_regions: list[SmokeRegion] = []  # confirmed smoke regions of the last frame, full resolution
+        # smoke is slow: it is judged on every ``stride``-th frame only, at about ``smoke.max_rate`` frames a second
+        self._smoke_stride = max(1, round(self.fps / self.config.smoke.max_rate))
+        self._smoke = None
+        if self.config.smoke.enabled:
+            self._smoke = SmokeStage(width=self.small[0], height=self.small[1], fps=self.fps / self._smoke_stride,
+                                     config=self.config.smoke, excluded=self._excluded)
         self.rejections: dict[str, int] = {}
 
     # -- public ------------------------------------------------------------------
@@ -122,6 +131,7 @@ class FireDetector:
         for r in regions:
             if not r.qualified:
                 self.rejections[r.reason] = self.rejections.get(r.reason, 0) + 1
+        self.smoke_regions = self._smoke_regions(frame.index)
         return self._lifecycle(frame)
 
     def finish(self) -> list[Lifecycle]:
@@ -129,6 +139,26 @@ class FireDetector:
         if self._event is None:
             return []
         return [self._end()]
+
+    def _smoke_regions(self, index: int) -> list[SmokeRegion]:
+        """The smoke stage on this frame's working image: its confirmed regions, in full-resolution pixels."""
+        if self._smoke is None or self._small_image is None:
+            return []
+        if index % self._smoke_stride:
+            return self.smoke_regions  # between judged frames the last judgement stands
+        inv = 1.0 / self.scale
+        out = []
+        for r in self._smoke.process(self._small_image, index // self._smoke_stride):
+            if r.reason:
+                key = f"smoke: {r.reason}"
+                self.rejections[key] = self.rejections.get(key, 0) + 1
+            if r.confirmed:
+                x, y, w, h = r.box
+                r.box = (round(x * inv), round(y * inv), round(w * inv), round(h * inv))
+                r.centroid, r.area = (r.centroid[0] * inv, r.centroid[1] * inv), r.area * inv * inv
+                r.first_frame *= self._smoke_stride
+                out.append(r)
+        return out
 
     # -- stage 1–3: colour, statistics, regions ------------------------------------
 
@@ -139,6 +169,7 @@ class FireDetector:
         small = image if self.scale == 1.0 else cv2.resize(image, self.small, interpolation=cv2.INTER_AREA)
         if small.ndim == 2:  # a grey camera shows no flame colour
             small = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR)
+        self._small_image = small
         colour, hot = flame_colour(small, min_saturation=c.min_saturation, min_value=c.min_value,
                                    core_value=c.core_value)
         if self._excluded is not None:
@@ -246,15 +277,18 @@ class FireDetector:
         index = frame.index
         steps: list[Lifecycle] = []
         ev = self._event
-        if ev is not None and self.regions:
+        seen = bool(self.regions or self.smoke_regions)
+        if ev is not None and seen:
             self._grow(ev, frame)
         if ev is None:
             confirmed = [t for t in self._tracks if t.last_seen == index and self._confirmed(t, index)]
-            if confirmed and self.regions:
-                first = min(t.first_frame for t in confirmed)
+            flame = bool(confirmed and self.regions)
+            if flame or self.smoke_regions:  # flame or smoke, whichever is sure first, starts the one event
+                first = min(([t.first_frame for t in confirmed] if flame else [])
+                            + [r.first_frame for r in self.smoke_regions])
                 first_t = frame.t - (index - first) / self.fps
-                box = _union([r.box for r in self.regions])
-                area = sum(r.area for r in self.regions)
+                box = _union(self._boxes())
+                area = sum(r.area for r in self.regions + self.smoke_regions)
                 self._event = _Event(id=self._next_event, first_frame=first, start_frame=index, last_frame=index,
                                      t_first=max(first_t, 0.0), t_last=frame.t, box=box, first_area=area,
                                      max_area=area)
@@ -262,19 +296,23 @@ class FireDetector:
                 self._grow(self._event, frame)
                 steps.append(Lifecycle("start", self._event.id, first, index))
             return steps
-        if self.regions:
+        if seen:
             steps.append(Lifecycle("update", ev.id, ev.first_frame, index))
         elif (index - ev.last_frame) / self.fps >= self.config.end_seconds:
             steps.append(self._end())
         return steps
 
+    def _boxes(self) -> list[tuple[int, int, int, int]]:
+        """This frame's flame and confirmed smoke boxes."""
+        return [r.box for r in self.regions] + [r.box for r in self.smoke_regions]
+
     def _grow(self, ev: _Event, frame: Frame) -> None:
-        area = sum(r.area for r in self.regions)
-        box = _union([r.box for r in self.regions])
+        area = sum(r.area for r in self.regions + self.smoke_regions)
+        box = _union(self._boxes())
         if area >= ev.max_area:
             ev.max_area, ev.box = area, box
         ev.last_frame, ev.t_last = frame.index, frame.t
-        ev.flicker.append(max(r.flicker for r in self.regions))
+        ev.flicker.append(max((r.flicker for r in self.regions), default=0.0))
         x, y, w, h = box
         if not ev.trajectory or frame.index - ev.trajectory[-1][0] >= self.fps / 2:
             ev.trajectory.append((frame.index, round(x + w / 2, 1), round(y + h / 2, 1)))
