@@ -157,18 +157,7 @@ def _report(rows, delay, run, nuisance) -> None:
         print(f"detection delay: {delay:.2f} s after the first annotated frame (goal ≤ {GOALS['delay_s']} s: "
               f"{'met' if delay is not None and delay <= GOALS['delay_s'] else 'MISSED'}); "
               f"events: {run['events']}")
-    print("\nnuisance (alarms per camera-hour)")
-    print(f"{'clip':34} {'seconds':>8} {'alarms':>6} {'per hour':>9} {'det fps':>8} {'×decode':>8}")
-    hours = alarms = 0
-    for name, r in nuisance:
-        hours += r["hours"]
-        alarms += r["events"]
-        cost = r["total_s"] / r["decode_s"] if r["decode_s"] else float("nan")
-        print(f"{name:34} {r['hours'] * 3600:8.1f} {r['events']:6d} {r['events'] / r['hours']:9.1f} "
-              f"{r['frames'] / max(r['total_s'], 1e-9):8.0f} {cost:8.2f}")
-    rate = alarms / hours if hours else float("nan")
-    print(f"{'all nuisance':34} {hours * 3600:8.1f} {alarms:6d} {rate:9.1f}   goal ≤ {GOALS['alarms_per_hour']}: "
-          f"{'met' if rate <= GOALS['alarms_per_hour'] else 'MISSED'}")
+    _nuisance_table("nuisance", "all nuisance", nuisance)
     if run is not None:
         print(f"\nhouse6 throughput: {run['frames'] / run['total_s']:.0f} frames/CPU-s decode + detect, "
               f"{run['frames'] / run['decode_s']:.0f} decode alone (×{run['total_s'] / run['decode_s']:.2f})")
@@ -192,7 +181,12 @@ def _report_smoke(plumes, nuisance) -> None:
         print(f"found {len(delays)} of {len(plumes)}; delay median {median:.2f} s, max {worst:.2f} s "
               f"(goal ≤ {GOALS['smoke_delay_s']:.0f} s: {'met' if met else 'MISSED'}); "
               f"clips with more than one event: {sum(1 for *_, r in plumes if r['events'] > 1)}")
-    print("\nsmoke nuisance (alarms per camera-hour)")
+    _nuisance_table("smoke nuisance", "all smoke nuisance", nuisance)
+
+
+def _nuisance_table(title: str, total: str, nuisance) -> None:
+    """Alarms per camera-hour, clip by clip and over all of them, against the goal."""
+    print(f"\n{title} (alarms per camera-hour)")
     print(f"{'clip':34} {'seconds':>8} {'alarms':>6} {'per hour':>9} {'det fps':>8} {'×decode':>8}")
     hours = alarms = 0
     for name, r in nuisance:
@@ -202,8 +196,7 @@ def _report_smoke(plumes, nuisance) -> None:
         print(f"{name:34} {r['hours'] * 3600:8.1f} {r['events']:6d} {r['events'] / r['hours']:9.1f} "
               f"{r['frames'] / max(r['total_s'], 1e-9):8.0f} {cost:8.2f}")
     rate = alarms / hours if hours else float("nan")
-    print(f"{'all smoke nuisance':34} {hours * 3600:8.1f} {alarms:6d} {rate:9.1f}   "
-          f"goal ≤ {GOALS['alarms_per_hour']}: "
+    print(f"{total:34} {hours * 3600:8.1f} {alarms:6d} {rate:9.1f}   goal ≤ {GOALS['alarms_per_hour']}: "
           f"{'met' if rate <= GOALS['alarms_per_hour'] else 'MISSED'}")
 
 
