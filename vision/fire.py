@@ -29,7 +29,7 @@ import numpy as np
 from vision.calibration import Calibration, CalibrationError
 from vision.config import FireConfig
 from vision.events import Lifecycle, VisionEvent
-from vision.smoke import SmokeRegion, SmokeStage
+from vision.smoke import SmokeRegion, SmokeStage, grown_overlap
 from vision.sources import Frame
 
 EVENT_TYPE = "fire_smoke"
@@ -239,8 +239,8 @@ class FireDetector:
         c = self.config
         used: set[int] = set()
         for r in regions:
-            track = max((t for t in self._tracks if t.id not in used and _overlap(t.box, r.box) > 0),
-                        key=lambda t: _overlap(t.box, r.box), default=None)
+            track = max((t for t in self._tracks if t.id not in used and grown_overlap(t.box, r.box) > 0),
+                        key=lambda t: grown_overlap(t.box, r.box), default=None)
             if track is None:
                 track = _Track(id=self._next_track, box=r.box, first_frame=index, last_seen=index)
                 self._next_track += 1
@@ -376,16 +376,6 @@ def flame_colour(bgr: np.ndarray, *, min_saturation: int, min_value: int,
     hot = (val >= core_value) & (r - b >= 20)  # a white-hot core: bright, red above blue
     hot &= warm
     return (warm & (sat >= min_saturation) & (val >= min_value)) | hot, hot
-
-
-def _overlap(a: tuple, b: tuple) -> float:
-    """Intersection area of two (x, y, w, h) boxes, each grown by a quarter of its size."""
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    ax, ay, aw, ah = ax - aw / 4, ay - ah / 4, aw * 1.5, ah * 1.5
-    w = min(ax + aw, bx + bw) - max(ax, bx)
-    h = min(ay + ah, by + bh) - max(ay, by)
-    return max(0.0, w) * max(0.0, h)
 
 
 def _union(boxes: list[tuple]) -> tuple[int, int, int, int]:

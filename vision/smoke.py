@@ -210,14 +210,12 @@ class SmokeStage:
     # -- following, persistence --------------------------------------------------------------
 
     def _follow(self, regions: list[SmokeRegion], index: int) -> None:
-        from vision.fire import _overlap
-
         c = self.config
         used: set[int] = set()
         need = max(1, round(c.confirm_seconds * self.fps))
         for r in sorted(regions, key=lambda r: -r.area):
-            track = max((t for t in self._tracks if t.id not in used and _overlap(t.box, r.box) > 0),
-                        key=lambda t: _overlap(t.box, r.box), default=None)
+            track = max((t for t in self._tracks if t.id not in used and grown_overlap(t.box, r.box) > 0),
+                        key=lambda t: grown_overlap(t.box, r.box), default=None)
             if track is None:
                 track = _Track(id=self._next_track, box=r.box, first_frame=index, last_seen=index)
                 self._next_track += 1
@@ -262,3 +260,16 @@ def _contrast(grey: np.ndarray) -> np.ndarray:
     import cv2
 
     return _gradient_energy(grey) / (cv2.blur(grey, (5, 5)) + 30.0)
+
+
+def grown_overlap(a: tuple, b: tuple) -> float:
+    """Intersection area of two (x, y, w, h) boxes, the first grown by a quarter of its size on each side.
+
+    How a region is matched to the track it continues, here and in :mod:`vision.fire`.
+    """
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    ax, ay, aw, ah = ax - aw / 4, ay - ah / 4, aw * 1.5, ah * 1.5
+    w = min(ax + aw, bx + bw) - max(ax, bx)
+    h = min(ay + ah, by + bh) - max(ay, by)
+    return max(0.0, w) * max(0.0, h)
