@@ -134,7 +134,8 @@ def scoped_connection(identity) -> Iterator:
             return
 
 
-def scoped_fetchone(identity, statement: str, params, *, generic_plan: bool = False) -> tuple | None:
+def scoped_fetchone(identity, statement: str, params, *, generic_plan: bool = False,
+                    raw: frozenset[int] = frozenset()) -> tuple | None:
     """Run one read statement under the identity's scope in a single round trip; its first row.
 
     The scope (``SET LOCAL``) and ``EXECUTE`` of the statement travel as one
@@ -150,6 +151,11 @@ def scoped_fetchone(identity, statement: str, params, *, generic_plan: bool = Fa
     their joins and policies planning costs more than running a page of 100 or one item.
     Callers ask for it only where the parameters' values cannot change the best plan
     (no bbox or time range, whose selectivity ranges from one row to the whole layer).
+
+    The columns whose positions are in ``raw`` come back as the bytes PostgreSQL sent (its
+    UTF-8 text), not decoded: a page of features goes out as bytes, and decoding 46 kB of
+    text with Chinese in it to ``str`` and encoding it back costs more than the rest of a
+    first page's Python.
     """
     from psycopg import OperationalError
 
@@ -158,7 +164,7 @@ def scoped_fetchone(identity, statement: str, params, *, generic_plan: bool = Fa
     for attempt in (1, 2):
         with read_connection() as conn:
             try:
-                return _run_batch(conn, identity, statement, params, generic_plan=generic_plan)
+                return _run_batch(conn, identity, statement, params, generic_plan=generic_plan, raw=raw)
             except OperationalError:
                 if conn.closed and attempt == 1:
                     continue  # a connection broken by a server restart: the pool drops it, try a fresh one
@@ -181,7 +187,7 @@ _GENERIC_PLAN = " SET LOCAL plan_cache_mode = force_generic_plan;"
 
 
 def _run_batch(conn, identity, statement: str, params, *, generic_plan: bool = False,
-               _retried: bool = False) -> tuple | None:
+               raw: frozenset[int] = frozenset(), _retried: bool = False) -> tuple | None:
     from psycopg import Error
 
     prepared = _PREPARED.setdefault(conn, {})
@@ -210,11 +216,12 @@ def _run_batch(conn, identity, statement: str, params, *, generic_plan: bool = F
         if not prepare:
             if name is not None and exc.sqlstate in _STALE_PLAN and not _retried:
                 # prepared before a migration changed what it reads: prepare it afresh, once
-                return _run_batch(conn, identity, statement, params, generic_plan=generic_plan, _retried=True)
+                return _run_batch(conn, identity, statement, params, generic_plan=generic_plan, raw=raw,
+                                  _retried=True)
             raise
         _INLINE.add(statement)  # try once more without preparing; if that fails as well, it was not the PREPARE
         try:
-            return _run_batch(conn, identity, statement, params, generic_plan=generic_plan)
+            return _run_batch(conn, identity, statement, params, generic_plan=generic_plan, raw=raw)
         except Error:
             _INLINE.discard(statement)
             raise
@@ -223,7 +230,20 @@ def _run_batch(conn, identity, statement: str, params, *, generic_plan: bool = F
     if result.ntuples == 0:
         return None
     transformer.set_pgresult(result)
-    return transformer.load_row(0, tuple)
+    if not raw:
+        return transformer.load_row(0, tuple)
+    return _row_keeping(result, transformer, raw)
+
+
+def _row_keeping(result, transformer, raw: frozenset[int]) -> tuple:
+    """The first row, the columns in ``raw`` as the bytes the server sent and the others loaded as usual."""
+    row = []
+    for column in range(result.nfields):
+        value = result.get_value(0, column)
+        if value is not None and column not in raw:
+            value = transformer.get_loader(result.ftype(column), result.fformat(column)).load(value)
+        row.append(value)
+    return tuple(row)
 
 
 def _exec(conn, text: str):

@@ -66,9 +66,13 @@ class FeatureQuery:
 
 @dataclass
 class Page:
-    """One page of features as GeoJSON text, with its counts."""
+    """One page of features, with its counts.
 
-    features: str
+    ``features`` is the comma-separated feature texts (GeoJSON, or GML for WFS) as the UTF-8
+    bytes PostgreSQL built them: they go into the response as they are.
+    """
+
+    features: bytes
     returned: int
     matched: int | None
     version: int | None = None
@@ -302,7 +306,7 @@ def sealed_names(layer: Layer, role: str, query: FeatureQuery) -> tuple[str, ...
     return names
 
 
-def open_sealed(layer: Layer, role: str, query: FeatureQuery, features: str) -> str:
+def open_sealed(layer: Layer, role: str, query: FeatureQuery, features: bytes) -> bytes:
     """Features text with each sealed blob replaced by the properties it holds (opened in this process).
 
     Called only on rows the statement that read them has already written to the access log.
@@ -311,7 +315,7 @@ def open_sealed(layer: Layer, role: str, query: FeatureQuery, features: str) -> 
     names = sealed_names(layer, role, query)
     if not names or not features:
         return features
-    parsed = json.loads("[" + features + "]")
+    parsed = json.loads(b"[" + features + b"]")
     for feature in parsed:
         properties = feature["properties"]
         blob = properties.pop(SEALED_COLUMN, None)
@@ -322,7 +326,7 @@ def open_sealed(layer: Layer, role: str, query: FeatureQuery, features: str) -> 
             raise OGCError(f"the personal fields of {layer.id} {feature['id']} could not be decrypted with the "
                            "server's key (ONEMAP_PII_KEY); the server's log says more") from None
         properties.update({name: opened.get(name) for name in names})
-    return json.dumps(parsed, ensure_ascii=False, separators=(",", ":"))[1:-1]
+    return json.dumps(parsed, ensure_ascii=False, separators=(",", ":"))[1:-1].encode()
 
 
 def _properties_sql(columns) -> sql.Composable:
@@ -573,12 +577,16 @@ def read_page(layer: Layer, identity, query: FeatureQuery, *, access_log: dict |
     )
     params = _page_parameters(layer, query, where_params, cached, access_log)
     with database_errors():
-        returned, features, matched, version = scoped_fetchone(identity, text, params,
+        returned, features, matched, version = scoped_fetchone(identity, text, params, raw=_FEATURES_COLUMN,
                                                                generic_plan=_plan_independent(query))
     COUNTS.put(count_key, version, matched)
     if encoding is GEOJSON_ENCODING:  # another encoding (WFS's GML) writes no sealed personal fields at all
         features = open_sealed(layer, role, query, features)
     return Page(features=features, returned=returned, matched=matched, version=version)
+
+
+# the page and item statements' second column, the features' text: kept as bytes (see scoped_fetchone)
+_FEATURES_COLUMN = frozenset({1})
 
 
 def _plan_independent(query: FeatureQuery) -> bool:
@@ -626,8 +634,8 @@ def _page_parameters(layer, query, where_params, cached, access_log) -> list:
     return params + [layer.id]
 
 
-def read_item(layer: Layer, identity, item_id: str, query: FeatureQuery, *, access_log=None) -> str:
-    """The feature text of one id; NotFound when it does not exist or the caller may not see it."""
+def read_item(layer: Layer, identity, item_id: str, query: FeatureQuery, *, access_log=None) -> bytes:
+    """The feature text of one id (UTF-8 bytes); NotFound when it does not exist or the caller may not see it."""
     from layers.access import scoped_fetchone
 
     key = item_key(layer, item_id)
@@ -637,7 +645,7 @@ def read_item(layer: Layer, identity, item_id: str, query: FeatureQuery, *, acce
     )
     params = [key] if access_log is None else [key, *_log_parameters(layer, access_log)]
     with database_errors():
-        row = scoped_fetchone(identity, text, params, generic_plan=True)
+        row = scoped_fetchone(identity, text, params, generic_plan=True, raw=_FEATURES_COLUMN)
     if row is None:
         raise NotFound(f"collection {layer.id!r} has no item {item_id!r}")
     return open_sealed(layer, identity.role, query, row[1])
@@ -666,8 +674,8 @@ def collection_document(page: Page, *, query: FeatureQuery, base: str, params: d
     }
     if page.matched is not None:
         head["numberMatched"] = page.matched
-    text = json.dumps(head, ensure_ascii=False, separators=(",", ":"))
-    return (text[:-1] + ',"features":[' + page.features + "]}").encode()
+    text = json.dumps(head, ensure_ascii=False, separators=(",", ":")).encode()
+    return b"".join((text[:-1], b',"features":[', page.features, b"]}"))
 
 
 def page_links(page: Page, *, query: FeatureQuery, base: str, params: dict[str, str]) -> list[dict]:
@@ -708,10 +716,10 @@ def _short_query_pair(name: str, value: str) -> str:
     return urlencode({name: value}, safe=",:")
 
 
-def item_document(feature_text: str, *, base: str, collection_url: str) -> bytes:
+def item_document(feature_text: bytes, *, base: str, collection_url: str) -> bytes:
     links = [
         {"rel": "self", "type": GEOJSON, "href": base + "?f=json"},
         {"rel": "alternate", "type": "text/html", "href": base + "?f=html"},
         {"rel": "collection", "type": "application/json", "href": collection_url + "?f=json"},
     ]
-    return (feature_text[:-1] + ',"links":' + json.dumps(links) + "}").encode()
+    return b"".join((feature_text[:-1], b',"links":', json.dumps(links).encode(), b"}"))

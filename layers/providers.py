@@ -88,7 +88,7 @@ class PostGISProvider(BaseProvider):
             page = read_page(self.layer, context.identity, query, access_log=_access(context, self.layer))
         except InvalidParameter as exc:
             raise ProviderInvalidQueryError(user_msg=exc.description) from None
-        features = json.loads("[" + page.features + "]")
+        features = json.loads(b"[" + page.features + b"]")
         result = {"type": "FeatureCollection", "features": features, "numberReturned": page.returned}
         if page.matched is not None:
             result["numberMatched"] = page.matched

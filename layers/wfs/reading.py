@@ -201,7 +201,7 @@ def feature_collection(request: FeatureRequest, identity, *, base: str, params: 
     query = request.query
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     if request.hits:
-        matched, returned, members, more = read_count(request.layer, identity, query), 0, "", False
+        matched, returned, members, more = read_count(request.layer, identity, query), 0, b"", False
     else:
         page = read_page(request.layer, identity, query, access_log=access_log, encoding=GML_ENCODING)
         matched, returned, members = page.matched, page.returned, page.features
@@ -219,7 +219,7 @@ def feature_collection(request: FeatureRequest, identity, *, base: str, params: 
         f'numberReturned="{returned}"{next_link} xsi:schemaLocation="{WFS} '
         f'http://schemas.opengis.net/wfs/2.0/wfs.xsd {APP} {escape(describe)}">'
     )
-    return _document(head + members + "</wfs:FeatureCollection>")
+    return b"".join((_document(head), members, b"</wfs:FeatureCollection>"))
 
 
 def check_count(value: str | None, default: int = DEFAULT_COUNT) -> int:
