@@ -71,6 +71,23 @@ def identity_for_request(request: HttpRequest) -> Identity:
     return _identity_from_database(credentials, remote_addr=client_address(request))
 
 
+def known_identity(request) -> Identity | None:
+    """The caller's identity when this process knows it without the database, else None.
+
+    No credentials is ANONYMOUS; a token this process remembers (and need not mark as
+    used just now) is its identity. Anything else — a token not remembered, one due its
+    ``last_used_at``, a malformed header — needs :func:`identity_for_request`, which may
+    ask the database. The server's event loop uses this to answer without a thread.
+    """
+    header = request.META.get("HTTP_AUTHORIZATION")
+    if not header:
+        return ANONYMOUS
+    credentials = _parse_authorization(header)
+    if credentials.problem is not None:
+        return None
+    return _cached_identity(credentials, touch=False)
+
+
 def require_role(request: HttpRequest, roles: frozenset[str], *, what: str) -> Identity:
     """The caller's identity when its role is one of ``roles``; otherwise AuthError (401 unsigned, 403 signed in)."""
     identity = identity_for_request(request)
@@ -181,7 +198,9 @@ _CACHE: dict[str, _Remembered] = {}
 _CACHE_LOCK = threading.Lock()
 
 
-def _cached_identity(credentials: _Credentials) -> Identity | None:
+def _cached_identity(credentials: _Credentials, *, touch: bool = True) -> Identity | None:
+    """The remembered identity of these credentials; None when not remembered, or when its use is due to be
+    written and ``touch`` is False."""
     entry = _CACHE.get(credentials.digest)
     now = time.time()
     if entry is None or now >= entry.valid_until:
@@ -189,6 +208,8 @@ def _cached_identity(credentials: _Credentials) -> Identity | None:
     if credentials.username is not None and credentials.username != entry.identity.username:
         return None  # checked (and counted as a failure) against the database
     if now - entry.touched_at >= TOUCH_INTERVAL:
+        if not touch:
+            return None
         entry.touched_at = now
         AccessToken.objects.filter(pk=entry.identity.token_id).update(last_used_at=Now())
     return entry.identity

@@ -6,6 +6,11 @@ most. The answer is made by the same functions the Django views call
 authentication, errors and security headers; only Django's request machinery is
 skipped, which costs more than the database work of a small request. Everything
 else — HTML, writes, ``OPTIONS``, metadata — goes on to Django.
+
+Under the ASGI server (:mod:`host.asgi`) the same answer is first tried on the event
+loop itself (:func:`answer_on_loop`), with the read made by :mod:`layers.loop_reads`:
+no thread, no hop. A request that would need a thread there (a token this process does
+not remember, no connection free at once, a read to retry) is answered here instead.
 """
 
 from __future__ import annotations
@@ -36,30 +41,78 @@ class FastFeatures:
         from django.db import close_old_connections, connection
 
         from api import ogc
-        from api.middleware import security_headers
-        from layers.errors import OGCError, from_database
+        from layers.access import run_reads
 
         try:
             identity = ogc._identity(request)
             layer = ogc._layer_for(identity, match["collection_id"])
-            if match["item_id"] is None:
-                body, headers = ogc.items_json(request, identity, layer)
-            else:
-                body, headers = ogc.item_json(request, identity, layer, match["item_id"])
+            body, headers = run_reads(_steps(request, identity, layer, match))
             status = HTTPStatus.OK
         except Exception as exc:
-            error = exc if isinstance(exc, OGCError) else from_database(exc)
-            if error is None:
-                raise
-            body, status = error.body(), HTTPStatus(error.status)
-            headers = {"Content-Type": "application/json", **error.headers}
+            status, headers, body = _refused(exc)
         finally:
             if connection.connection is not None:  # the ORM was used (a token not yet cached)
                 close_old_connections()
-        headers["Content-Length"] = str(len(body))
-        start_response(f"{status.value} {status.phrase}",
-                       security_headers(headers, authorised="HTTP_AUTHORIZATION" in request.META))
-        return [body]
+        return [_respond(start_response, status, headers, body, request)]
+
+
+def route(path: str):
+    """The fast path's match of a path (``collection_id``, ``item_id``), or None when it is not one of its routes."""
+    return _FEATURES.match(path)
+
+
+async def answer_on_loop(environ, match) -> tuple[int, list[tuple[str, str]], bytes] | None:
+    """The answer to ``GET …/items[/{id}]`` made on the event loop (status, headers, body), or None when the
+    request must go to a thread (see the module's docstring); ``match`` is :func:`route`'s."""
+    from api.auth import known_identity
+    from api.ogc import _layer_for
+    from layers.loop_reads import Fallback, run_reads_on_loop
+
+    request = _Request(environ)
+    try:
+        if _html(request):
+            return None
+        identity = known_identity(request)
+        if identity is None:
+            return None
+        layer = _layer_for(identity, match["collection_id"])
+        body, headers = await run_reads_on_loop(_steps(request, identity, layer, match))
+        status = HTTPStatus.OK
+    except Fallback:
+        return None
+    except Exception as exc:
+        status, headers, body = _refused(exc)
+    return status.value, _headers(headers, body, request), body
+
+
+def _steps(request, identity, layer, match):
+    from api.ogc import item_json_steps, items_steps
+
+    if match["item_id"] is None:
+        return items_steps(request, identity, layer)
+    return item_json_steps(request, identity, layer, match["item_id"])
+
+
+def _refused(exc: Exception) -> tuple[HTTPStatus, dict, bytes]:
+    """The answer to a request that failed: its OGC error, or the exception itself when it is not the client's."""
+    from layers.errors import OGCError, from_database
+
+    error = exc if isinstance(exc, OGCError) else from_database(exc)
+    if error is None:
+        raise exc
+    return HTTPStatus(error.status), {"Content-Type": "application/json", **error.headers}, error.body()
+
+
+def _headers(headers: dict, body: bytes, request) -> list[tuple[str, str]]:
+    from api.middleware import security_headers
+
+    headers["Content-Length"] = str(len(body))
+    return security_headers(headers, authorised="HTTP_AUTHORIZATION" in request.META)
+
+
+def _respond(start_response, status: HTTPStatus, headers: dict, body: bytes, request) -> bytes:
+    start_response(f"{status.value} {status.phrase}", _headers(headers, body, request))
+    return body
 
 
 class _Request:

@@ -382,10 +382,17 @@ def collection_item(request: HttpRequest, identity, collection_id: str, item_id:
 
 def items_json(request, identity, layer) -> tuple[bytes, dict[str, str]]:
     """A page of features as GeoJSON bytes and its headers (also served by :mod:`api.fastpath`)."""
-    from layers.features import collection_document, parse_query, read_page
+    from layers.access import run_reads
+
+    return run_reads(items_steps(request, identity, layer))
+
+
+def items_steps(request, identity, layer):
+    """:func:`items_json` as steps around its one read (``layers.access.run_reads``; the event loop runs them too)."""
+    from layers.features import collection_document, page_steps, parse_query
 
     query = parse_query(request.GET, layer=layer, role=identity.role)
-    page = read_page(layer, identity, query, access_log=_access_log(request, identity, layer))
+    page = yield from page_steps(layer, identity, query, access_log=_access_log(request, identity, layer))
     base = _url(request, f"/collections/{layer.id}/items")
     body = collection_document(page, query=query, base=base, params=request.GET.dict())
     return body, _geojson_headers(query.crs, identity)
@@ -393,10 +400,17 @@ def items_json(request, identity, layer) -> tuple[bytes, dict[str, str]]:
 
 def item_json(request, identity, layer, item_id: str) -> tuple[bytes, dict[str, str]]:
     """One feature as GeoJSON bytes and its headers (also served by :mod:`api.fastpath`)."""
-    from layers.features import item_document, read_item
+    from layers.access import run_reads
+
+    return run_reads(item_json_steps(request, identity, layer, item_id))
+
+
+def item_json_steps(request, identity, layer, item_id: str):
+    """:func:`item_json` as steps around its one read (see :func:`items_steps`)."""
+    from layers.features import item_document, item_steps
 
     query = _item_query(request)
-    text = read_item(layer, identity, item_id, query, access_log=_access_log(request, identity, layer))
+    text = yield from item_steps(layer, identity, item_id, query, access_log=_access_log(request, identity, layer))
     base = _url(request, f"/collections/{layer.id}/items/{item_id}")
     body = item_document(text, base=base, collection_url=_url(request, f"/collections/{layer.id}"))
     return body, _geojson_headers(query.crs, identity)

@@ -2,13 +2,16 @@
 
 The live feeds (``GET /screen/events``, and ``/m/events`` for phones) are served here, on the event loop, so a
 thousand open big screens cost a thousand small objects rather than a thousand
-threads. Every other request goes to the WSGI application of :mod:`host.wsgi` (the
-OGC fast path, then Django) on a pool of threads, exactly as under a WSGI server.
+threads. ``GET …/items[/{id}]`` as GeoJSON is answered on the loop too when it can be
+(:func:`api.fastpath.answer_on_loop`: its one read made without blocking). Every other
+request goes to the WSGI application of :mod:`host.wsgi` (the OGC fast path, then
+Django) on a pool of threads, exactly as under a WSGI server.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import logging
 import os
@@ -17,6 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs
 
+from api import fastpath
 from api.residents import limits as _residents
 from host.access_log import AccessLog
 from host.access_log import enabled as access_log_enabled
@@ -76,8 +80,25 @@ class OnemapASGI:
             await self._events(scope, receive, send, watch=_screen_watch)
         elif scope["path"] == PHONE_EVENTS_PATH:
             await self._events(scope, receive, send, watch=_phone_watch)
-        else:
+        elif not await self._on_loop(scope, send):
             await self._wsgi(scope, receive, send)
+
+    # -- features on the loop ----------------------------------------------------------
+
+    async def _on_loop(self, scope, send) -> bool:
+        """Answer a feature read on the loop; False when it is not one, or it needs a thread after all."""
+        if scope["method"] != "GET" or _has_body(scope):
+            return False
+        match = fastpath.route(scope["path"])
+        if match is None:
+            return False
+        answer = await fastpath.answer_on_loop(_environ(scope, b""), match)
+        if answer is None:
+            return False
+        status, headers, body = answer
+        await send({"type": "http.response.start", "status": status, "headers": [_header(*h) for h in headers]})
+        await send({"type": "http.response.body", "body": body})
+        return True
 
     # -- WSGI on threads ---------------------------------------------------------------
 
@@ -191,7 +212,10 @@ class OnemapASGI:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                from layers.db import close_loop_connections
+
                 await self.feed.stop()
+                close_loop_connections()
                 if self.access_log is not None:
                     self.access_log.flush()
                 await send({"type": "lifespan.shutdown.complete"})
@@ -348,6 +372,12 @@ def _environ(scope, body: bytes) -> dict:
             key = "HTTP_" + name
         environ[key] = f"{environ[key]},{value}" if key in environ else value
     return environ
+
+
+@functools.lru_cache(maxsize=1024)
+def _header(name: str, value: str) -> tuple[bytes, bytes]:
+    """A response header as ASGI sends it (most are the same on every answer: made once)."""
+    return name.lower().encode("latin-1"), value.encode("latin-1")
 
 
 def _run_wsgi(app, environ) -> tuple[int, list, list[bytes]]:

@@ -21,14 +21,17 @@ import functools
 import re
 import weakref
 from contextlib import contextmanager
-from typing import Iterator
+from dataclasses import dataclass
+from typing import Generator, Iterator, TypeVar
 
-from psycopg import sql
+from psycopg import Error, OperationalError, errors, pq, sql
 
 from core.roles import ALL_DB_ROLES as _ALL_ROLES
 from core.roles import DB_ROLES
 from core.settings import settings
 from layers.catalogue import LAYERS
+
+T = TypeVar("T")
 
 _PERSONAL_TABLES = ("care_subjects", "care_subject_private")
 # rows that go with an editable table's row when it is deleted (Django cascades them itself,
@@ -113,8 +116,6 @@ def scoped_connection(identity) -> Iterator:
     connections are in autocommit, so ``BEGIN`` is ours to send); it commits when
     the block ends and rolls back when it raises.
     """
-    from psycopg import OperationalError
-
     from layers.db import pool
 
     for attempt in (1, 2):
@@ -157,8 +158,6 @@ def scoped_fetchone(identity, statement: str, params, *, generic_plan: bool = Fa
     text with Chinese in it to ``str`` and encoding it back costs more than the rest of a
     first page's Python.
     """
-    from psycopg import OperationalError
-
     from layers.db import read_connection
 
     for attempt in (1, 2):
@@ -169,6 +168,40 @@ def scoped_fetchone(identity, statement: str, params, *, generic_plan: bool = Fa
                 if conn.closed and attempt == 1:
                     continue  # a connection broken by a server restart: the pool drops it, try a fresh one
                 raise
+
+
+@dataclass(frozen=True)
+class Read:
+    """One scoped read that a read's steps ask for (:func:`run_reads`): the arguments of :func:`scoped_fetchone`."""
+
+    identity: object
+    statement: str
+    params: tuple | list
+    generic_plan: bool = False
+    raw: frozenset[int] = frozenset()
+
+
+def run_reads(steps: Generator["Read", tuple | None, T]) -> T:
+    """Make on this thread the reads ``steps`` asks for; what it returns.
+
+    ``steps`` is a generator that yields each :class:`Read` it needs and is sent that
+    read's first row (or None). Written that way, the work around a read — building the
+    statement before it, the document after it — is the same code whether the read is
+    made here or on the server's event loop (:func:`layers.loop_reads.run_reads_on_loop`).
+    What the database says about the client's request becomes an OGC error here, as in
+    :class:`layers.errors.database_errors`.
+    """
+    from layers.errors import database_errors
+
+    try:
+        read = next(steps)
+        while True:
+            with database_errors():
+                row = scoped_fetchone(read.identity, read.statement, read.params, generic_plan=read.generic_plan,
+                                      raw=read.raw)
+            read = steps.send(row)
+    except StopIteration as done:
+        return done.value
 
 
 # statements prepared on each pooled connection: {connection: {statement text: name}}
@@ -187,18 +220,81 @@ _GENERIC_PLAN = " SET LOCAL plan_cache_mode = force_generic_plan;"
 
 
 def _run_batch(conn, identity, statement: str, params, *, generic_plan: bool = False,
-               raw: frozenset[int] = frozenset(), _retried: bool = False) -> tuple | None:
-    from psycopg import Error
+               raw: frozenset[int] = frozenset()) -> tuple | None:
+    steps = read_steps(conn, identity, statement, params, generic_plan=generic_plan, raw=raw)
+    text = next(steps)
+    while True:
+        try:
+            result = _exec(conn, text)
+        except Error as exc:
+            text = steps.throw(exc)
+            continue
+        try:
+            text = steps.send(result)
+        except StopIteration as done:
+            return done.value
 
+
+def read_steps(conn, identity, statement: str, params, *, generic_plan: bool = False,
+               raw: frozenset[int] = frozenset()) -> Generator[str, object, tuple | None]:
+    """One read on ``conn`` as steps: yields each batch to send, is sent its result (or has its psycopg error
+    thrown in), returns the first row. The thread path (:func:`_run_batch`) and the event loop
+    (:mod:`layers.loop_reads`) send the batches, each its own way; what to send is decided here.
+
+    The statement is prepared on the connection the first time, in the read's batch. A
+    batch that fails is cleared away (``ROLLBACK``, and ``DEALLOCATE ALL``: whatever it
+    prepared is gone too); then a statement prepared before a migration changed what it
+    reads is prepared afresh once, and one the server would not prepare (a parameter whose
+    type it cannot infer) is sent with its literals; any other error is raised. A
+    connection that closed is not cleared: its error is raised for the caller to retry.
+    """
     prepared = _PREPARED.setdefault(conn, {})
+    retried = False
+    while True:
+        text, name, prepares = _batch_text(conn, prepared, identity, statement, params, generic_plan=generic_plan)
+        try:
+            result = yield text
+        except Error as exc:
+            if conn.closed:
+                raise exc
+            prepared.clear()
+            try:  # a failed batch leaves no transaction open; a failed ROLLBACK might
+                yield ("ROLLBACK; " if conn.info.transaction_status != 0 else "") + "DEALLOCATE ALL; SELECT 1"
+            except Error:
+                conn.close()  # the pool discards it rather than hand a poisoned connection to the next read
+                raise exc from None
+            if not prepares:
+                if name is not None and exc.sqlstate in _STALE_PLAN and not retried:
+                    retried = True  # prepared before a migration changed what it reads: prepare it afresh, once
+                    continue
+                raise exc
+            _INLINE.add(statement)  # once more without preparing; if that fails as well, it was not the PREPARE
+            try:
+                return (yield from read_steps(conn, identity, statement, params, generic_plan=generic_plan, raw=raw))
+            except Error:
+                _INLINE.discard(statement)
+                raise
+        if prepares:
+            prepared[statement] = name
+        return _first_row(result, _transformer(conn), raw)
+
+
+def _batch_text(conn, prepared: dict, identity, statement: str, params, *,
+                generic_plan: bool) -> tuple[str, str | None, bool]:
+    """The one simple-protocol batch that reads ``statement`` on ``conn``: (its text, the statement's name on the
+    connection or None when it runs inline, whether the batch prepares it).
+
+    ``prepared`` is what the connection has prepared ({statement: name}); a connection that holds too many
+    starts the batch by dropping them all.
+    """
     name = prepared.get(statement)
-    prepare = ""
+    head = ""
     if name is None and statement not in _INLINE:
         if len(prepared) >= _PREPARED_PER_CONNECTION:
-            conn.execute("DEALLOCATE ALL")
+            head = "DEALLOCATE ALL; "
             prepared.clear()
         name = f"onemap_{len(prepared)}"
-        prepare = f"PREPARE {name} AS {_numbered_placeholders(statement)}; "
+        head += f"PREPARE {name} AS {_numbered_placeholders(statement)}; "
     transformer = _transformer(conn)
     if name is None:
         call = _inlined(statement, params, transformer)
@@ -206,37 +302,17 @@ def _run_batch(conn, identity, statement: str, params, *, generic_plan: bool = F
         call = f"EXECUTE {name}({', '.join(_literal(p, transformer) for p in params)})"
     else:
         call = f"EXECUTE {name}"
-    try:
-        scope = scope_statements(identity) + (_GENERIC_PLAN if generic_plan else "")
-        result = _exec(conn, f"{prepare}{scope} {call}")
-    except Error as exc:
-        if conn.closed:
-            raise
-        _recover(conn, prepared)
-        if not prepare:
-            if name is not None and exc.sqlstate in _STALE_PLAN and not _retried:
-                # prepared before a migration changed what it reads: prepare it afresh, once
-                return _run_batch(conn, identity, statement, params, generic_plan=generic_plan, raw=raw,
-                                  _retried=True)
-            raise
-        _INLINE.add(statement)  # try once more without preparing; if that fails as well, it was not the PREPARE
-        try:
-            return _run_batch(conn, identity, statement, params, generic_plan=generic_plan, raw=raw)
-        except Error:
-            _INLINE.discard(statement)
-            raise
-    if prepare:
-        prepared[statement] = name
+    scope = scope_statements(identity) + (_GENERIC_PLAN if generic_plan else "")
+    return f"{head}{scope} {call}", name, "PREPARE" in head
+
+
+def _first_row(result, transformer, raw: frozenset[int] = frozenset()) -> tuple | None:
+    """The first row of a result (None when it has none), the columns in ``raw`` as the bytes the server sent."""
     if result.ntuples == 0:
         return None
     transformer.set_pgresult(result)
     if not raw:
         return transformer.load_row(0, tuple)
-    return _row_keeping(result, transformer, raw)
-
-
-def _row_keeping(result, transformer, raw: frozenset[int]) -> tuple:
-    """The first row, the columns in ``raw`` as the bytes the server sent and the others loaded as usual."""
     row = []
     for column in range(result.nfields):
         value = result.get_value(0, column)
@@ -254,9 +330,15 @@ def _exec(conn, text: str):
     PostgreSQL's work. The batch's earlier results (``PREPARE``, ``SET LOCAL``) carry
     nothing, so only the last one is read. libpq lets go of the GIL while it waits.
     """
-    from psycopg import OperationalError, errors, pq
+    return checked(conn, conn.pgconn.exec_(text.encode()))
 
-    result = conn.pgconn.exec_(text.encode())
+
+def checked(conn, result):
+    """A batch's result when it holds rows; else the psycopg error it stands for, raised.
+
+    A connection the server dropped mid-batch is closed here (the pool discards it) and
+    the error is an ``OperationalError``, which the callers retry on a fresh connection.
+    """
     if result.status == pq.ExecStatus.TUPLES_OK:
         return result
     if result.status == pq.ExecStatus.FATAL_ERROR:
@@ -296,28 +378,8 @@ def _inlined(statement: str, params, transformer) -> str:
     return _PLACEHOLDER.sub(lambda m: "%" if m.group() == "%%" else _literal(next(values), transformer), statement)
 
 
-def _recover(conn, prepared: dict) -> None:
-    """Leave a connection whose batch failed idle and with no statement we do not know of, or close it.
-
-    A failed batch may leave a transaction open (aborted) and may or may not have kept
-    its ``PREPARE``; both are cleared. If clearing fails too, the connection is closed,
-    so the pool discards it instead of handing a poisoned one to the next request.
-    """
-    from psycopg import Error
-
-    prepared.clear()
-    if not _rollback_or_close(conn):
-        return
-    try:
-        conn.execute("DEALLOCATE ALL")  # whatever the failed batch prepared is gone too
-    except Error:
-        conn.close()
-
-
 def _rollback_or_close(conn) -> bool:
     """End whatever transaction is open on ``conn``; close it when even that fails. True if it is usable."""
-    from psycopg import Error
-
     if conn.closed:
         return False
     try:

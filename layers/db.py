@@ -6,14 +6,21 @@ connection out and taking it back (psycopg_pool's locks, queue and the idle chec
 about 0.09 ms of CPU per read, more than PostgreSQL spends on an item by id. Those threads
 live as long as the worker, so what they keep is bounded by their number; at most half the
 pool is kept this way and every other thread borrows as before.
+
+The server's event loop reads through a few connections of its own (:func:`loop_connection`,
+used by :mod:`layers.loop_reads`), taken from the pool only when one is free at once.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import threading
+import weakref
 from contextlib import contextmanager
 from typing import Iterator
 
+log = logging.getLogger(__name__)
 _lock = threading.RLock()  # re-entrant: a dropped _Kept gives its connection back from __del__, at any moment
 _pool = None
 MAX_SIZE = 12
@@ -39,6 +46,18 @@ def close_pool() -> None:
             _pool.close()
             _pool = None
             _kept_count = 0  # a thread's kept connection of the closed pool is dropped at its next read
+            close_loop_connections()
+
+
+def close_loop_connections() -> None:
+    """Close the connections the event loop holds idle (a stopping server; the pool closing)."""
+    global _loop_held
+    with _lock:
+        idle = list(_loop_idle)
+        _loop_idle.clear()
+        _loop_held -= len(idle)
+    for owner, conn in idle:
+        _release(owner, conn)
 
 
 @contextmanager
@@ -108,6 +127,92 @@ class _Kept:
 
     def __del__(self):
         self.give_back()
+
+
+LOOP_CONNECTIONS = 4  # at most this many of the pool's connections serve the event loop's reads
+_loop_idle: list = []  # [(pool, connection)] the loop holds and is not using
+_loop_held = 0  # how many the loop holds, idle or in use (or being fetched)
+_loop_growing = False  # a thread is fetching one for the loop
+
+
+@contextmanager
+def loop_connection() -> Iterator:
+    """An idle connection for one read on the event loop, or None when there is none without waiting.
+
+    The loop never waits for the pool (it would stall every request of the process):
+    with all of its own in use, the caller hands the read to a thread, and while the loop
+    holds fewer than ``LOOP_CONNECTIONS`` a thread fetches it one more from the pool.
+    The connection goes back to the loop's own when the block ends, idle; a closed or
+    busy one (a read cancelled halfway) goes back to the pool, which discards it.
+    """
+    conn = _loop_take()
+    try:
+        yield conn
+    finally:
+        if conn is not None:
+            _loop_return(conn)
+
+
+def _loop_take():
+    """An idle connection of the loop's; else None, and when the loop may hold more, one is fetched on a thread."""
+    global _loop_held, _loop_growing
+    current = pool()
+    with _lock:
+        while _loop_idle:
+            owner, conn = _loop_idle.pop()
+            if owner is current and not conn.closed and conn.info.transaction_status == 0:
+                return conn
+            _loop_held -= 1
+            _release(owner, conn)
+        grow = _loop_held < LOOP_CONNECTIONS and not _loop_growing
+        if grow:
+            _loop_held += 1
+            _loop_growing = True
+    if grow:  # the pool may have to open one, or wait for one: never on the loop
+        asyncio.get_running_loop().run_in_executor(None, _loop_grow, current)
+    return None
+
+
+def _loop_grow(owner) -> None:
+    """Take one more connection from the pool for the loop (on a thread; the pool waits as long as it must)."""
+    global _loop_held, _loop_growing
+    try:
+        conn = owner.getconn()
+    except Exception as exc:  # the database is away or the pool is exhausted: the threads answer meanwhile
+        log.warning("the event loop could not have a connection (%s); reads go to threads", exc)
+        with _lock:
+            _loop_held -= 1
+            _loop_growing = False
+        return
+    _LOOP_OWNER[conn] = owner
+    with _lock:
+        _loop_idle.append((owner, conn))
+        _loop_growing = False
+
+
+def _loop_return(conn) -> None:
+    global _loop_held
+    owner = _LOOP_OWNER.get(conn)
+    with _lock:
+        if owner is _pool and not conn.closed and conn.info.transaction_status == 0:
+            _loop_idle.append((owner, conn))
+            return
+        _loop_held -= 1
+    _release(owner, conn)
+
+
+def _release(owner, conn) -> None:
+    """Give a connection back to its pool (which discards a broken one), or close it when that pool is gone."""
+    if owner is None or owner is not _pool:
+        conn.close()
+        return
+    try:
+        owner.putconn(conn)
+    except Exception:  # the pool closed meanwhile
+        conn.close()
+
+
+_LOOP_OWNER: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def _open_pool():

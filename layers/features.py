@@ -14,9 +14,10 @@ import json
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from psycopg import sql
@@ -26,6 +27,9 @@ from layers import crs as crsmod
 from layers.catalogue import Column, Layer
 from layers.errors import InvalidParameter, NotFound, OGCError, database_errors
 from layers.views import SEALED_COLUMN
+
+if TYPE_CHECKING:
+    from layers.access import Read
 
 log = logging.getLogger(__name__)
 
@@ -562,7 +566,15 @@ def _shape(query: FeatureQuery) -> tuple:
 def read_page(layer: Layer, identity, query: FeatureQuery, *, access_log: dict | None = None,
               encoding: Encoding = GEOJSON_ENCODING) -> Page:
     """One page of ``layer`` as ``identity`` may see it (one statement, one round trip)."""
-    from layers.access import scoped_fetchone
+    from layers.access import run_reads
+
+    return run_reads(page_steps(layer, identity, query, access_log=access_log, encoding=encoding))
+
+
+def page_steps(layer: Layer, identity, query: FeatureQuery, *, access_log: dict | None = None,
+               encoding: Encoding = GEOJSON_ENCODING) -> Generator[Read, tuple | None, Page]:
+    """:func:`read_page` as steps: yields its one read, is sent the row, returns the page (see ``run_reads``)."""
+    from layers.access import Read
 
     role = identity.role
     shape = (layer.id, role, _shape(query))
@@ -576,9 +588,8 @@ def read_page(layer: Layer, identity, query: FeatureQuery, *, access_log: dict |
                                 encoding=encoding)[0],
     )
     params = _page_parameters(layer, query, where_params, cached, access_log)
-    with database_errors():
-        returned, features, matched, version = scoped_fetchone(identity, text, params, raw=_FEATURES_COLUMN,
-                                                               generic_plan=_plan_independent(query))
+    returned, features, matched, version = yield Read(identity, text, params, raw=_FEATURES_COLUMN,
+                                                      generic_plan=_plan_independent(query))
     COUNTS.put(count_key, version, matched)
     if encoding is GEOJSON_ENCODING:  # another encoding (WFS's GML) writes no sealed personal fields at all
         features = open_sealed(layer, role, query, features)
@@ -636,7 +647,15 @@ def _page_parameters(layer, query, where_params, cached, access_log) -> list:
 
 def read_item(layer: Layer, identity, item_id: str, query: FeatureQuery, *, access_log=None) -> bytes:
     """The feature text of one id (UTF-8 bytes); NotFound when it does not exist or the caller may not see it."""
-    from layers.access import scoped_fetchone
+    from layers.access import run_reads
+
+    return run_reads(item_steps(layer, identity, item_id, query, access_log=access_log))
+
+
+def item_steps(layer: Layer, identity, item_id: str, query: FeatureQuery, *,
+               access_log=None) -> Generator[Read, tuple | None, bytes]:
+    """:func:`read_item` as steps: yields its one read, is sent the row, returns the text (see ``run_reads``)."""
+    from layers.access import Read
 
     key = item_key(layer, item_id)
     text = STATEMENTS.text(
@@ -644,8 +663,7 @@ def read_item(layer: Layer, identity, item_id: str, query: FeatureQuery, *, acce
         lambda: item_statement(layer, identity.role, query, access_log=access_log)[0],
     )
     params = [key] if access_log is None else [key, *_log_parameters(layer, access_log)]
-    with database_errors():
-        row = scoped_fetchone(identity, text, params, generic_plan=True, raw=_FEATURES_COLUMN)
+    row = yield Read(identity, text, params, generic_plan=True, raw=_FEATURES_COLUMN)
     if row is None:
         raise NotFound(f"collection {layer.id!r} has no item {item_id!r}")
     return open_sealed(layer, identity.role, query, row[1])
