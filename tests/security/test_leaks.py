@@ -108,6 +108,31 @@ def test_another_grids_incident_is_not_found_for_every_method(live_server, accou
     assert (theirs.status, theirs.severity) == before
 
 
+def test_concurrent_reads_of_many_callers_on_the_event_loop_keep_each_callers_rows(live_server, accounts):
+    """Feature reads answered on the server's event loop (layers.loop_reads) run side by side on a few
+    connections, each batch with its caller's scope: interleaved and concurrent, no caller gets another's rows."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    url = f"{live_server}/ogc/collections/incidents/items"
+    callers = ["worker", "worker2", "analyst"] * 40
+
+    def read(key: str) -> tuple[str, set]:
+        response = get(url, accounts[key].auth, limit=10000)
+        assert response.status_code == 200, response.text[:300]
+        return key, {feature["id"] for feature in response.json()["features"]}
+
+    expected = dict(read(key) for key in ("worker", "worker2", "analyst") for _ in range(3))  # one at a time
+    for key in ("worker", "worker2"):
+        in_grid = set(m.Incident.objects.filter(grid__code=accounts[key].grid_code).values_list("id", flat=True))
+        assert expected[key] and expected[key] <= in_grid, key
+    assert not expected["worker"] & expected["worker2"]
+    assert expected["worker"] | expected["worker2"] < expected["analyst"]
+
+    with ThreadPoolExecutor(12) as pool:
+        for key, ids in pool.map(read, callers):
+            assert ids == expected[key], key
+
+
 @pytest.mark.parametrize("action", ["", "/acknowledge", "/handle", "/pass", "/escalate"])
 def test_another_grids_case_is_not_found_for_every_method(live_server, accounts, action):
     """A grid worker's 404 for another grid's case over HTTP, whatever the method and body; nothing changes."""
