@@ -13,6 +13,7 @@ import functools
 import json
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -87,7 +88,28 @@ class Page:
 
 
 def parse_query(params, *, layer: Layer, role: str) -> FeatureQuery:
-    """Validate an items request's query parameters; 400 with what to change on any bad value."""
+    """Validate an items request's query parameters; 400 with what to change on any bad value.
+
+    The same parameters for the same layer and role give the same query (it holds no
+    moment: a time range is kept as the client wrote it), so a repeated request — QGIS
+    panning back, the big screen's refresh — is parsed once (:data:`QUERIES`).
+    """
+    items = tuple(params.items())
+    if sum(len(name) + len(value) for name, value in items) > _REMEMBERED_QUERY_CHARS:
+        return _parsed(params, layer=layer, role=role)
+    key = (layer.id, role, items)
+    known = QUERIES.get(key)
+    if known is not None and known[0] is layer:
+        return known[1]
+    query = _parsed(params, layer=layer, role=role)
+    QUERIES.put(key, (layer, query))
+    return query
+
+
+_REMEMBERED_QUERY_CHARS = 2000  # longer parameters (a long filter) are parsed every time, not kept
+
+
+def _parsed(params, *, layer: Layer, role: str) -> FeatureQuery:
     columns = {c.name: c for c in layer.columns_for(role)}
     _refuse_unknown(params, columns)
     bbox_crs = crsmod.crs_from_parameter(params.get("bbox-crs"), parameter="bbox-crs")
@@ -551,6 +573,7 @@ class _StatementCache(_LRU):
 
 
 STATEMENTS = _StatementCache()
+QUERIES = _LRU(1024)  # (layer id, role, parameters) -> (layer, FeatureQuery): see parse_query
 
 
 def _shape(query: FeatureQuery) -> tuple:
@@ -687,13 +710,18 @@ def collection_document(page: Page, *, query: FeatureQuery, base: str, params: d
     head = {
         "type": "FeatureCollection",
         "numberReturned": page.returned,
-        "timeStamp": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "timeStamp": _time_stamp(int(time.time())),
         "links": page_links(page, query=query, base=base, params=params),
     }
     if page.matched is not None:
         head["numberMatched"] = page.matched
     text = json.dumps(head, ensure_ascii=False, separators=(",", ":")).encode()
     return b"".join((text[:-1], b',"features":[', page.features, b"]}"))
+
+
+@functools.lru_cache(maxsize=4)
+def _time_stamp(second: int) -> str:
+    return datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def page_links(page: Page, *, query: FeatureQuery, base: str, params: dict[str, str]) -> list[dict]:

@@ -75,20 +75,32 @@ async def fetchone_on_loop(read: Read) -> tuple | None:
 async def _exec_on_loop(conn, text: str):
     """The batch's last result (an error result raises, as :func:`layers.access.checked`), read as the loop allows.
 
-    A read that does not finish (cancelled, or the connection failed) closes the
-    connection: what it would have said next is unknown.
+    The socket is watched for the whole read (a page arrives in several pieces; watching
+    it afresh for each costs two system calls). A read that does not finish (cancelled,
+    or the connection failed) closes the connection: what it would have said next is
+    unknown.
     """
     pgconn = conn.pgconn
     loop = asyncio.get_running_loop()
+    fd = pgconn.socket
+    waiting: list[asyncio.Future] = []
+
+    def readable():  # called by the loop on every pass while the socket has something to read
+        if waiting and not waiting[-1].done():
+            waiting[-1].set_result(None)
+
     finished = False
+    loop.add_reader(fd, readable)
     try:
         pgconn.send_query(text.encode())
         while pgconn.flush():  # 1 while some of the batch is still to be written
-            await _ready(loop, pgconn.socket, write=True)
+            await _writable(loop, fd)
         last = error = None
         while True:
             if pgconn.is_busy():
-                await _ready(loop, pgconn.socket)
+                waiting.append(loop.create_future())
+                await waiting[-1]
+                waiting.clear()
                 pgconn.consume_input()
                 continue
             result = pgconn.get_result()
@@ -99,27 +111,22 @@ async def _exec_on_loop(conn, text: str):
             last = result
         finished = True
     finally:
+        loop.remove_reader(fd)
         if not finished:
             conn.close()
     return checked(conn, error or last)
 
 
-async def _ready(loop, fd: int, *, write: bool = False) -> None:
-    """Wait until ``fd`` can be read (or written) without blocking."""
+async def _writable(loop, fd: int) -> None:
+    """Wait until ``fd`` can be written without blocking (a batch longer than the socket's buffer)."""
     future = loop.create_future()
 
     def wake():
         if not future.done():
             future.set_result(None)
 
-    if write:
-        loop.add_writer(fd, wake)
-    else:
-        loop.add_reader(fd, wake)
+    loop.add_writer(fd, wake)
     try:
         await future
     finally:
-        if write:
-            loop.remove_writer(fd)
-        else:
-            loop.remove_reader(fd)
+        loop.remove_writer(fd)

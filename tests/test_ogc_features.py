@@ -647,3 +647,23 @@ def test_an_html_page_with_a_cql2_filter_keeps_it_in_its_paging_links(live_serve
     nexts = [html.unescape(href) for href in re.findall(r'href="([^"]*offset=2[^"]*)"', page.text)]
     assert nexts, "no link to the next page"
     assert parse_qs(urlsplit(nexts[0]).query)["filter"] == [cql]
+
+
+def test_the_same_parameters_are_parsed_once_per_layer_and_role_and_bad_ones_every_time(demo_db):
+    from layers.catalogue import layer
+    from layers.errors import InvalidParameter
+    from layers.features import QUERIES, parse_query
+
+    buildings = layer("buildings")
+    params = {"limit": "7", "filter": "floors>3", "filter-lang": "cql2-text"}
+    first = parse_query(dict(params), layer=buildings, role="analyst")
+    assert parse_query(dict(params), layer=buildings, role="analyst") is first
+    assert parse_query(dict(params), layer=buildings, role="grid_worker") is not first
+    assert parse_query({**params, "limit": "8"}, layer=buildings, role="analyst").limit == 8
+    for _ in range(2):  # a refusal is not remembered: it is refused again, with its reason
+        with pytest.raises(InvalidParameter, match="limit"):
+            parse_query({"limit": "0"}, layer=buildings, role="analyst")
+    long_filter = {"filter": " OR ".join(["floors=1"] * 400), "filter-lang": "cql2-text"}
+    assert parse_query(long_filter, layer=buildings, role="analyst") is not parse_query(
+        long_filter, layer=buildings, role="analyst")  # too long to keep
+    assert QUERIES.get(("buildings", "analyst", tuple(long_filter.items()))) is None
