@@ -10,7 +10,8 @@ else — HTML, writes, ``OPTIONS``, metadata — goes on to Django.
 Under the ASGI server (:mod:`host.asgi`) the same answer is first tried on the event
 loop itself (:func:`answer_on_loop`), with the read made by :mod:`layers.loop_reads`:
 no thread, no hop. A request that would need a thread there (a token this process does
-not remember, no connection free at once, a read to retry) is answered here instead.
+not remember, no connection free at once, a connection the server dropped) is answered
+here instead.
 """
 
 from __future__ import annotations
