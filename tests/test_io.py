@@ -489,6 +489,20 @@ def test_export_then_import_changes_nothing(tmp_path, rollback, layer, suffix):
     assert table_state(table) == before
 
 
+@pytest.mark.parametrize("suffix", [".geojson", ".gpkg"])
+def test_a_time_to_the_microsecond_comes_back_from_its_own_export_unchanged(tmp_path, rollback, suffix):
+    """GDAL's date-time fields hold milliseconds; incidents written live (cameras, sensors) carry microseconds."""
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE incidents SET reported_at = reported_at + interval '0.759987 seconds' "
+                       "WHERE id IN (SELECT id FROM incidents ORDER BY id LIMIT 3)")
+    before = table_state("incidents")
+    path = tmp_path / f"incidents{suffix}"
+    exported = export_layer("incidents", path)
+    report = import_layer("incidents", path)
+    assert (report.inserted, report.updated, report.unchanged) == (0, 0, exported.features)
+    assert table_state("incidents") == before
+
+
 def test_reimport_is_idempotent(tmp_path, rollback):
     path = write(new_buildings(tmp_path), tmp_path / "new.geojson")
 

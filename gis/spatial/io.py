@@ -1036,7 +1036,7 @@ def _upsert_statement(spec: _Spec, rows: list[_Row], given_fks: set[str]) -> str
         insert=sql.SQL(", ").join(map(ident, insert)),
         values=sql.SQL(", ").join(values),
         sets=sql.SQL(", ").join(sql.SQL("{} = EXCLUDED.{}").format(ident(c), ident(c)) for c in [*update, "geom"]),
-        changed=_row_changed(update),
+        changed=_row_changed(update, datetimes={f.name for f in spec.fields if f.kind == "datetime"}),
         same=sql.Placeholder(),
     )
     connection.ensure_connection()
@@ -1049,16 +1049,27 @@ def _placeholder(kind: str):
     return sql.SQL("{}::jsonb").format(sql.Placeholder()) if kind == "json" else sql.Placeholder()
 
 
-def _row_changed(columns: list[str]):
-    """``ROW(t.a, ...) IS DISTINCT FROM ROW(EXCLUDED.a, ...)``; FALSE with no columns."""
+def _row_changed(columns: list[str], *, datetimes: set[str] = frozenset()):
+    """``ROW(t.a, ...) IS DISTINCT FROM ROW(EXCLUDED.a, ...)``; FALSE with no columns.
+
+    Dates and times in ``datetimes`` are compared to the millisecond: GeoPackage and
+    GeoJSON (GDAL's date-time field) keep milliseconds, so a time stored to the
+    microsecond (a camera's or a sensor's) comes back from its own export a little
+    shorter, and that is no change.
+    """
     from psycopg import sql
 
     if not columns:
         return sql.SQL("FALSE")
     ident = sql.Identifier
+
+    def side(table: str, column: str):
+        value = sql.SQL("{}.{}").format(sql.SQL(table), ident(column))
+        return sql.SQL("date_trunc('milliseconds', {})").format(value) if column in datetimes else value
+
     return sql.SQL("ROW({}) IS DISTINCT FROM ROW({})").format(
-        sql.SQL(", ").join(sql.SQL("t.{}").format(ident(c)) for c in columns),
-        sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(ident(c)) for c in columns),
+        sql.SQL(", ").join(side("t", c) for c in columns),
+        sql.SQL(", ").join(side("EXCLUDED", c) for c in columns),
     )
 
 
