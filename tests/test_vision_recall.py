@@ -469,6 +469,44 @@ def test_a_slower_object_beside_a_reported_one_is_not_its_duplicate():
     assert detector._duplicate(Track(3, piece))
 
 
+def test_a_track_that_fell_and_sits_on_a_left_behind_blob_is_ended_there():
+    """A track that latched onto a blob the object left behind (it fell, then sits still) is ended after
+    SETTLED_FRAMES still frames, so its fall is judged before a track that picked the object up below;
+    one that sits from the start (held in a window) or still moves goes on."""
+    from vision.falling import SETTLED_FRAMES, _settled
+
+    fall = _fall_points(range(0, 12))
+    last = fall[-1]
+    still = [replace(last, frame=k, t=k / FPS, y=last.y - 3 + 0.4 * (k % 2)) for k in range(12, 12 + SETTLED_FRAMES)]
+    assert _settled(fall + still)
+    assert not _settled(fall + still[:-1])  # not yet
+    held = [replace(fall[0], frame=k, t=k / FPS) for k in range(-SETTLED_FRAMES, 0)]
+    assert not _settled(held + [replace(fall[0], frame=k, t=k / FPS) for k in range(0, SETTLED_FRAMES)])
+    assert not _settled(_fall_points(range(0, 12 + SETTLED_FRAMES)))
+    gap = [replace(p, frame=p.frame + 2, t=(p.frame + 2) / FPS) for p in still[-3:]]
+    assert not _settled(fall + still[:-3] + gap)  # not in a row
+
+    detector = _detector()
+    for p in fall + still:
+        detector.tracker.update([p], frame=p.frame)
+    [track] = detector.tracker.tracks
+    assert detector._settled() == [track] and detector.tracker.tracks == []
+
+
+def test_a_fall_seen_in_three_pieces_is_one_event():
+    """A reported fall, a second piece of it taken for a duplicate, and a third piece that goes on from
+    the second (too long after the reported one was lost to be judged against it alone): the third is
+    a duplicate too, because a duplicate's points are kept with the reported ones."""
+    detector = _detector()
+    whole = _fall_points(range(0, 60), px_per_m=8.0)
+    first, second, third = whole[:20], whole[21:40], whole[45:60]
+    detector._note_reported(Track(1, first))
+    assert detector._duplicate(Track(2, second))
+    assert not detector._duplicate(Track(3, third))  # 25 frames after the first was lost, judged alone
+    detector._note_reported(Track(2, second))  # what _end does with a duplicate
+    assert detector._duplicate(Track(3, third))
+
+
 def _found(events, drops) -> list[bool]:
     """The benchmark's rule: each drop takes the nearest event not taken yet that overlaps its frames and
     whose trajectory lies near its path (median distance at most 12 px + its size)."""

@@ -623,6 +623,10 @@ class Tracker:
         """Predicted positions of ``tracks``' objects at ``frame`` and the match radius around each."""
         return self._predictions(frame, tracks)
 
+    def drop(self, track: Track) -> None:
+        """Stop following ``track`` (its owner ended it); its blobs may start a new track."""
+        self.tracks = [t for t in self.tracks if t is not track]
+
     def finish(self) -> list[Track]:
         """End every track (the source is exhausted)."""
         ended, self.tracks = self.tracks, []
