@@ -41,6 +41,10 @@ TOGETHER_MIN_PX = 12.0  # two tracks whose vertical offset changes by less than 
 TOGETHER_SIZES = 0.5  # ... this many object sizes) over the frames both saw moved together
 STACK_REACH = 2.5  # sizes of a piece by which a piece above it may lie, and be another part of one object
 STILL_TAIL_FRAMES = 3  # frames after a track's last new lowest point that make a tail to cut
+SETTLED_FRAMES = 10  # a track that fell and then sat this many frames in a row is ended there
+SETTLED_WANDER_PX = 2.0  # ... sitting: its blob moved by at most this much
+SETTLED_FALL_PX = 8.0  # ... fell: its lowest point before them was at least this far below its start
+LOST_REACH_FRAMES = 25  # a track this soon after a reported object was lost, where it would be, is that object
 
 
 class FallingObjectDetector:
@@ -81,6 +85,7 @@ class FallingObjectDetector:
                                             brightness=self.stabiliser.brightness, colour=colour)
         detections += self._reacquired(detections, frame)
         ended = self.tracker.update(detections, frame=frame.index)
+        ended += self._settled()
         steps = [self._end(track) for track in ended if len(track) >= self.config.min_track_frames
                  or track.id in self._started or self._remember(track)]
         for track in self.tracker.tracks:
@@ -93,6 +98,20 @@ class FallingObjectDetector:
         return [s for s in (self._end(t) for t in self.tracker.finish()
                              if len(t) >= self.config.min_track_frames or t.id in self._started or self._remember(t))
                 if s is not None]
+
+    def _settled(self) -> list[Track]:
+        """Tracks that fell and now sit still, taken out of the tracker: ended now rather than when the
+        blob they sit on fades.
+
+        A falling object leaves a blob behind where it was slow (the background model has not learnt
+        it away yet), and its track may latch onto that blob while a new track picks the object up below.
+        The new track would then be judged first, and the fall's first part, judged only when the still
+        blob fades, would be a second event rather than the start the new one continues.
+        """
+        done = [t for t in self.tracker.tracks if t.misses == 0 and _settled(t.detections)]
+        for track in done:
+            self.tracker.drop(track)
+        return done
 
     def _reacquired(self, detections: list, frame: Frame) -> list:
         """Faint detections of falling tracks that found nothing near their prediction in this frame."""
@@ -155,6 +174,7 @@ class FallingObjectDetector:
             return self._reject(event_id, first, last, f"classifier: P(falling) = {confidence:.2f}")
         event = self._event(track, gate.fit, confidence)
         if self._duplicate(track):
+            self._note_reported(track)  # the object was seen here too: a later piece may go on from here
             return self._reject(event_id, first, last, "duplicate of a track of the same object")
         self._pieces = [p for p in self._pieces if p.id != track.id]
         self._note_reported(track)
@@ -396,7 +416,7 @@ class FallingObjectDetector:
             # picks up below where the reported one was lost, a moment later, as fast, and where its
             # fall would have taken it: an object let go from a window below a moment later starts from
             # rest, and one let go from above passes the lost one's spot later than it would have
-            if (0 < first.frame - end <= 2 * self.config.max_gap_frames + 6 and abs(first.x - ex) < 40
+            if (0 < first.frame - end <= LOST_REACH_FRAMES and abs(first.x - ex) < 40
                     and first.y > ey - 10
                     and _downward_speed([(p.frame, p.y) for p in track.detections[:4]])
                     >= 0.5 * _downward_speed([(k, theirs[k][1]) for k in sorted(theirs)[-4:]])
@@ -453,6 +473,17 @@ def _stacked(common: list[Detection], frames: dict[int, list[Detection]], size: 
         if not (abs(p.x - c.x) <= max(8.0, 0.8 * size) and 0.0 < c.y - p.y <= STACK_REACH * size + 8.0):
             return False
     return True
+
+
+def _settled(d: list[Detection]) -> bool:
+    """Did a track fall and then sit still for its last SETTLED_FRAMES frames in a row?"""
+    if len(d) < SETTLED_FRAMES + 4 or d[-1].frame - d[-SETTLED_FRAMES].frame != SETTLED_FRAMES - 1:
+        return False
+    tail = d[-SETTLED_FRAMES:]
+    xs, ys = [p.x for p in tail], [p.y for p in tail]
+    if max(xs) - min(xs) > SETTLED_WANDER_PX or max(ys) - min(ys) > SETTLED_WANDER_PX:
+        return False
+    return max(p.y for p in d[:-SETTLED_FRAMES]) - d[0].y >= SETTLED_FALL_PX
 
 
 def _fill(d: list[Detection]) -> float:

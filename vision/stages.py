@@ -551,6 +551,11 @@ class Tracker:
     MAX_TRACKS = 400
     ESTABLISHED = 8  # detections after which a track is given a longer gap tolerance
     AREA_RATIO = 6.0  # a blob this many times smaller or larger than the track's object is something else
+    MERGE_MIN_DETECTIONS = 3  # a track this long whose object meets another's in one blob is carried on
+    MERGE_SMALLER = 0.2  # ... when the other's area is at least this share of its own (or the reverse)
+    MERGE_AREA = 0.5  # ... and holds the larger object's area and this share of the smaller's
+    MERGE_EXTENT = 1.5  # ... or is this many times the larger object's size across
+    MERGE_CLOSING = 2.0  # ... and the two close on each other by at least this many pixels a frame
 
     def __init__(self, *, max_gap_frames: int):
         self.max_gap = max_gap_frames
@@ -587,8 +592,11 @@ class Tracker:
                 assigned_track.add(a)
                 used.add(b)
                 matches[a] = [b]
+            shared = self._shared_blobs(tracks, detections, matches, pred, assigned_track)
             # an object known to be large may show as several pieces: pieces within its size join it
             for a, found in matches.items():
+                if a in shared:
+                    continue
                 reach = self._extent(tracks[a])
                 if reach > 6:
                     near = np.nonzero(dist[a] <= radius[a] + reach)[0]
@@ -598,6 +606,10 @@ class Tracker:
                             found.append(int(b))
                 tracks[a].add(combined_detection([detections[b] for b in found]))
                 tracks[a].misses = 0
+            for a, stand_in in shared.items():
+                tracks[a].add(stand_in)
+                tracks[a].misses = 0
+                assigned_track.add(a)
         ended: list[Track] = []
         alive: list[Track] = []
         for i, track in enumerate(tracks):
@@ -613,6 +625,49 @@ class Tracker:
         self.tracks = alive
         return ended
 
+    def _shared_blobs(self, tracks: list[Track], detections: list[Detection], matches: dict[int, list[int]],
+                      pred: np.ndarray, assigned: set[int]) -> dict[int, Detection]:
+        """Stand-in detections for tracks whose objects merged into one blob (two objects passing).
+
+        A blob matched to one track that also holds the predicted position of another track that was seen
+        in the last frame and found nothing now, and is clearly larger than either object, is both objects:
+        its centre is neither's, and taking it would throw the one track off course and leave the other
+        to end. Each track is given a faint detection at its own prediction, inside the blob, instead.
+        """
+        shared: dict[int, Detection] = {}
+        waiting = [c for c, t in enumerate(tracks) if c not in assigned and t.misses == 0]
+        if not waiting:
+            return shared
+        for a, found in matches.items():
+            d = detections[found[0]]
+            if tracks[a].misses or len(tracks[a]) < self.MERGE_MIN_DETECTIONS or not _upright(tracks[a]):
+                continue
+            x0, x1, y0, y1 = d.x - d.w / 2, d.x + d.w / 2, d.y - d.h / 2, d.y + d.h / 2
+            # ... and whose object closes on this one: pieces of one object (a large one of the wall's
+            # colour shows as one per window it covers) move together, and merging them is right
+            # (a young track's speed, or a rising one's, says too little to tell)
+            inside = [c for c in waiting if c not in shared and len(tracks[c]) >= self.MERGE_MIN_DETECTIONS
+                      and _upright(tracks[c])
+                      and x0 <= pred[c][0] <= x1 and y0 <= pred[c][1] <= y1
+                      and min(tracks[c].motion[3], tracks[a].motion[3]) >= -1.0
+                      and abs(tracks[c].motion[3] - tracks[a].motion[3]) >= self.MERGE_CLOSING]
+            if not inside:
+                continue
+            group = [a] + inside
+            areas = sorted(tracks[c].motion[8] for c in group)
+            size = max(tracks[c].motion[6] for c in group)
+            # objects of comparable size, and a blob larger than either: by the better part of the smaller
+            # one's area, or in its extent (a tumbling object's area varies, and overlapping ones hide part)
+            if (areas[0] < self.MERGE_SMALLER * areas[-1]
+                    or d.area < areas[-1] + self.MERGE_AREA * areas[0] and max(d.w, d.h) < self.MERGE_EXTENT * size):
+                continue
+            for c in group:
+                t = tracks[c]
+                shared[c] = Detection(frame=d.frame, t=d.t, x=float(np.clip(pred[c][0], x0, x1)),
+                                      y=float(np.clip(pred[c][1], y0, y1)),
+                                      area=int(t.motion[8]), w=t.last.w, h=t.last.h, faint=True)
+        return shared
+
     @staticmethod
     def _extent(track: Track) -> float:
         """How far from its centre a piece of the track's object may lie, in pixels."""
@@ -622,6 +677,10 @@ class Tracker:
     def predictions(self, frame: int, tracks: list[Track]) -> tuple[np.ndarray, np.ndarray]:
         """Predicted positions of ``tracks``' objects at ``frame`` and the match radius around each."""
         return self._predictions(frame, tracks)
+
+    def drop(self, track: Track) -> None:
+        """Stop following ``track`` (its owner ended it); its blobs may start a new track."""
+        self.tracks = [t for t in self.tracks if t is not track]
 
     def finish(self) -> list[Track]:
         """End every track (the source is exhausted)."""
@@ -637,6 +696,13 @@ class Tracker:
         radius = 5.0 + 0.6 * size + 0.3 * np.hypot(vx, vy) * ahead + 2.0 * (ahead - 1)
         radius = np.where(new > 0, self.NEW_TRACK_RADIUS + size, radius)
         return pred, radius
+
+
+def _upright(track: Track) -> bool:
+    """Does a track move (if at all) mainly up or down, as objects falling from one window column do?
+    A bird or a leaf drifting across the wall does not: its course through a shared blob is no fall's."""
+    vx, vy = track.motion[2], track.motion[3]
+    return abs(vx) <= max(1.0, 0.5 * abs(vy))
 
 
 def combined_detection(pieces: list[Detection]) -> Detection:
