@@ -164,6 +164,64 @@ def test_a_night_arrival_is_seen_and_headlights_flip_nothing_else(scene):
             assert [s for _, s in changes_of(detector, code)] == ["free"], (code, changes_of(detector, code))
 
 
+# -- hidden spots ------------------------------------------------------------------------------
+
+
+def parked(scene, code, colour=(35, 35, 38)) -> Car:
+    return Car(keys=[(-60.0, *centre(scene, code)), (999.0, *centre(scene, code))], colour=colour)
+
+
+def truly_visible(detector, code, occupied) -> bool:
+    """Whether the true occupancy leaves the spot visible, by the detector's own occlusion model."""
+    cell = next(c for c in detector.cells if c.place.code == code)
+    truly = {k for k, c in enumerate(detector.cells) if not c.zone and c.place.code in occupied}
+    seen = int(detector.visible_mask(cell, truly).sum())
+    config = detector.config
+    return seen >= config.min_visible_share * int(cell.inner.sum()) and seen >= config.min_spot_pixels // 2
+
+
+def test_a_visible_parked_car_behind_a_hidden_spot_is_judged_occupied(scene):
+    """A spot never seen (hidden behind a parked car since the start) no longer hides the spots behind it.
+
+    It used to count as a vehicle in every spot behind it: the spot behind it stayed 'unknown',
+    so did the one behind that, and a car parked in plain view there was never judged.
+    """
+    spots = judged_spots(scene)
+    assert len(spots) >= 5
+    cars = [parked(scene, spots[1]), parked(scene, spots[4], colour=(40, 40, 170))]
+    script = Script(seconds=10.0, fps=FPS, night=False, shadows=False, seed=21, cars=cars)
+    detector, _, truth = run(scene, script)
+    # the geometry the test is about: spots[2] hidden behind the car in spots[1], spots[3] and spots[4] in view
+    assert not truly_visible(detector, spots[2], truth[-1])
+    assert truly_visible(detector, spots[3], truth[-1]) and truly_visible(detector, spots[4], truth[-1])
+    assert [s for _, s in changes_of(detector, spots[4])] == ["occupied"], changes_of(detector, spots[4])
+    assert changes_of(detector, spots[4])[0][0] <= 2.0  # the first judgement, not the arrival dwell
+    assert [s for _, s in changes_of(detector, spots[3])] == ["free"]
+    # what no one can see is not guessed
+    assert changes_of(detector, spots[2]) == [] and detector.occupancy()[spots[2]] == "unknown"
+
+
+def test_a_car_arriving_in_a_hidden_spot_makes_it_unknown_not_the_spot_behind_occupied(scene):
+    """The car shows above the one in front, where the spot behind is: that spot is not judged occupied from it.
+
+    The hidden spot was seen free before it was hidden, and its roof band (where a car in it
+    shows above the car in front) changes for good when a car arrives there: it turns 'unknown'
+    instead of staying 'free' (stale), and the spot behind it stays free.
+    """
+    spots = judged_spots(scene)
+    cars = [arrival(scene, spots[1], 6.0), arrival(scene, spots[2], 24.0)]
+    cars[1].colour = (235, 235, 235)
+    script = Script(seconds=40.0, fps=FPS, night=False, shadows=False, seed=22, cars=cars)
+    detector, _, truth = run(scene, script)
+    assert not truly_visible(detector, spots[2], truth[-1])  # hidden behind the car in spots[1] at the end
+    assert [s for _, s in changes_of(detector, spots[1])] == ["free", "occupied"]
+    hidden = changes_of(detector, spots[2])
+    assert [s for _, s in hidden] == ["free", "unknown"], hidden
+    assert 24.0 <= hidden[1][0] <= 24.0 + detector.config.hidden_change_seconds + 4.0, hidden
+    # the spot behind sees the car above the one in front: it cannot tell whose it is, and does not guess
+    assert "occupied" not in [s for _, s in changes_of(detector, spots[3])], changes_of(detector, spots[3])
+
+
 # -- illegal parking ---------------------------------------------------------------------------
 
 

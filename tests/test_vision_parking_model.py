@@ -72,3 +72,19 @@ def test_the_model_thresholds_must_leave_a_band_between_them():
     with pytest.raises(ValueError, match="model_free_p"):
         ParkingConfig(model_free_p=0.8, model_occupied_p=0.6)
     assert ParkingConfig().model_free_p < ParkingConfig().model_occupied_p
+
+
+def test_training_views_behind_a_vehicle_not_known_of_are_labelled_occupied():
+    """``spot_samples(behind=True)`` adds, for a spot a nearer parked car would hide, the view the detector has
+    when it does not know of that car (the car's side in it), labelled occupied; the default leaves them out."""
+    from data.parking_clips import demo_parking_cameras
+    from vision.parking_synthetic import plan, scene_from_demo, spot_samples
+
+    scene = scene_from_demo(demo_parking_cameras()[6])  # a training camera whose nearer cars hide the far spots
+    script = plan(scene, seconds=40, seed=7, night=False, fps=0.5)  # a test seed (below 100)
+    x_plain, y_plain = spot_samples(scene, script)
+    x_all, y_all = spot_samples(scene, script, behind=True)
+    plain = {row.tobytes() for row in x_plain}
+    assert plain <= {row.tobytes() for row in x_all} and y_all.sum() - y_plain.sum() == len(x_all) - len(x_plain)
+    extra = [row for row in x_all if row.tobytes() not in plain]
+    assert len(extra) == len(x_all) - len(x_plain) > 0

@@ -369,9 +369,15 @@ class ParkingConfig(_Strict):
         8.0, gt=0.0, le=3600.0, title="background time constant",
         description="Time constant of the learnt empty view of a free zone cell (follows slow light changes)",
     )
+    hidden_change_seconds: float = Field(
+        6.0, ge=0.0, le=600.0, title="hidden change",
+        description="A hidden spot turns 'unknown' after the part of it a vehicle in it would show above the ones "
+                    "in front (its roof band) looked changed this long (a car arrived or left unseen)",
+    )
     min_visible_share: float = Field(
         0.15, ge=0.0, le=1.0, title="visible share",
-        description="A spot less visible than this (hidden by vehicles in nearer spots) keeps its state",
+        description="A spot less visible than this (hidden by vehicles in nearer spots) keeps its state (until its "
+                    "roof band changes: hidden_change_seconds)",
     )
     min_spot_pixels: int = Field(
         40, ge=4, le=100_000, title="smallest spot", description="Spots smaller than this in the working image are not judged",

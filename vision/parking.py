@@ -18,8 +18,17 @@ about a vehicle's length along its longer side. Per frame, on a copy at most ``w
    ``model_occupied_p`` for ``occupy_seconds`` (a car driving past does not), an occupied one
    turns free after it stayed below ``model_free_p`` for ``vacate_seconds``; a spot not judged
    yet waits while the model is unsure (between the two); zone cells do the same with
-   ``occupied_share`` and ``free_share``; a cell that is mostly hidden keeps its state. A free
-   zone cell's empty view is learnt as it goes (it follows slow light changes);
+   ``occupied_share`` and ``free_share``. A spot not judged yet is first judged by the likelier
+   side after ``INITIAL_SECONDS``. A free zone cell's empty view is learnt as it goes (it follows
+   slow light changes);
+3a. what hides what, from the detector's own states: an occupied (or arriving) cell hides the
+   cells behind it; a spot never seen (hidden since the start) *may* hide them, so a spot behind
+   it is judged on the part no vehicle in it would hide when that part is large enough, and
+   otherwise on what is left only to turn free (road seen there means no car in either; a
+   vehicle seen there may be the one in front, so a free spot that sees one turns ``unknown``);
+   a spot that is mostly hidden keeps its state, unless its roof band (where a vehicle in it
+   shows above the ones in front) changes for ``hidden_change_seconds``: a car came or went
+   unseen, and the spot turns ``unknown`` rather than keep a stale state;
 4. illegal parking: a zone with an occupied cell for longer than its reason's limit (a fire lane:
    ``fire_lane_limit_seconds``) raises one ``illegal_parking`` event, located at the occupied cells
    on the ground; the zone raises again only after it has been free.
@@ -45,7 +54,7 @@ from vision.sources import Frame
 
 EVENT_TYPE = PARKING_CATEGORY  # "illegal_parking"
 FREE, OCCUPIED, UNKNOWN = "free", "occupied", "unknown"
-INITIAL_SECONDS = 1.0  # a spot first judged free needs this long of agreeing evidence (occupied: the usual dwell)
+INITIAL_SECONDS = 1.0  # a spot not judged yet is first judged after this long of agreeing evidence, either way
 NOISE_FACTOR = 3.0  # an edge is at least this many times the frame's median gradient (night noise)
 LAYOUT_RADIUS_M = 150.0  # spots and zones this near a camera are looked for in the layers
 MAX_PIXEL = 1e5  # projected points further out than this lie too near the horizon to judge
@@ -56,6 +65,8 @@ ASPHALT_BRIGHTER = 0.3  # log-brightness above the road around it that is not as
 ASPHALT_DARKER = 0.5  # ... and below it (×0.6: glass, tyres, the underside; the road around shares a shadow)
 BODY_HEIGHT_M = 1.0  # a car's body (bonnet, boot) below its cabin
 CABIN_SHARE = 0.55  # ... and the share of its length the cabin covers, in the middle
+FREE_BEHIND_P = 0.02  # P(vehicle) below which a spot behind a spot never seen may be judged free
+BAND_CHANGED_SHARE = 0.5  # of a hidden spot's roof band unlike its view when it was hidden: a car came or went
 
 
 class ParkingSetupError(CalibrationError):
@@ -107,11 +118,15 @@ class _Cell:
     silhouette: tuple | None = None  # (x0, y0, x1, y1, bool mask) of a vehicle in it, working image
     ring: tuple | None = None  # (x0, y0, x1, y1, bool mask): the road around it, the asphalt to compare with
     occluders: list = field(default_factory=list)  # (cell index, bool mask over rect)
+    band_occluders: list = field(default_factory=list)  # (cell index, bool mask over the silhouette's box)
+    band_view: tuple | None = None  # (gx, gy, r, g) over the silhouette's box since it was hidden
+    band_doubt: float = 0.0  # seconds its roof band looked changed while it was hidden
     state: str = UNKNOWN
     doubt: float = 0.0  # seconds of evidence against the state
     since_t: float = 0.0
     since_frame: int = 0
     score: float = 0.0
+    looked: bool | None = None  # whether its view said 'occupied' the last time it was seen (None: never seen)
     visible: float = 1.0
     bg: tuple | None = None  # (gx, gy, r, g) of the learnt empty view over rect
 
@@ -178,12 +193,33 @@ class ParkingDetector:
         """Judge every cell on this frame; returns the illegal-parking steps it caused."""
         gx, gy, r, g, threshold, log = self._features(frame.image)
         self._grad = None  # |gx| + |gy|, made the first time a cell asks the spot model
-        # a vehicle may stand in a nearer cell not judged yet, or arriving in one (still in its dwell): it hides
-        # as much as an occupied one
-        occupied = {k for k, c in enumerate(self.cells) if c.state != FREE or c.doubt > 0}
-        for k, cell in enumerate(self.cells):
-            self._judge(cell, frame, gx, gy, r, g, threshold, occupied, log)
+        occupied = {k for k, c in enumerate(self.cells) if self._hides(c) == "yes"}
+        maybe = {k for k, c in enumerate(self.cells) if self._hides(c) == "maybe"}
+        for cell in self.cells:
+            self._judge(cell, frame, gx, gy, r, g, threshold, occupied, maybe, log)
         return self._zones(frame)
+
+    def _hides(self, cell: _Cell) -> str:
+        """Whether a vehicle stands in the cell and hides the cells behind it on this frame: yes, maybe or no.
+
+        Yes: occupied, arriving (a free cell in its dwell), or not judged yet but looking like a vehicle
+        the last time it was seen. Maybe: never seen (hidden since the start, or since its roof band
+        changed), or hidden with its roof band changing now. A spot behind a 'maybe' is judged on the
+        part no 'maybe' vehicle would hide when that part is large enough; otherwise on what the 'yes'
+        vehicles leave, where road seen means no car in either spot, but a vehicle seen may be the one
+        in front: a free spot that sees one for ``occupy_seconds`` turns 'unknown', not occupied.
+        A cell not judged yet that looks like road does not hide: the old rule hid behind every such
+        cell, and a nearer spot the model was unsure of kept every spot behind it 'unknown' for minutes.
+        """
+        if cell.state == OCCUPIED:
+            return "yes"
+        if cell.band_doubt > 0:  # hidden, and a car may be arriving in it: it shows above the one in front
+            return "maybe"
+        if cell.state == FREE and cell.doubt > 0:
+            return "yes"
+        if cell.state == FREE:
+            return "no"
+        return "maybe" if cell.looked is None else "yes" if cell.looked else "no"
 
     def finish(self) -> list[Lifecycle]:
         """Nothing is left open: an illegal-parking event ends the moment it is raised."""
@@ -312,6 +348,21 @@ class ParkingDetector:
                 hide &= cell.inner
                 if hide.any():
                     cell.occluders.append((k, hide))
+            if cell.silhouette is None:
+                continue
+            bx0, by0, bx1, by1, bmask = cell.silhouette
+            for k, other in enumerate(self.cells):
+                if other is cell or other.silhouette is None or other.distance >= cell.distance:
+                    continue
+                sx0, sy0, sx1, sy1, smask = other.silhouette
+                ix0, iy0, ix1, iy1 = max(bx0, sx0), max(by0, sy0), min(bx1, sx1), min(by1, sy1)
+                if ix0 >= ix1 or iy0 >= iy1:
+                    continue
+                hide = np.zeros_like(bmask)
+                hide[iy0 - by0:iy1 - by0, ix0 - bx0:ix1 - bx0] = smask[iy0 - sy0:iy1 - sy0, ix0 - sx0:ix1 - sx0]
+                hide &= bmask
+                if hide.any():
+                    cell.band_occluders.append((k, hide))
 
     def _rings(self) -> None:
         """Each cell's ring of road: its box grown by ``RING_PX``, less every cell and every parked vehicle's outline."""
@@ -361,6 +412,11 @@ class ParkingDetector:
         hidden = [mask for k, mask in cell.occluders if k in occupied]
         return cell.inner & ~np.logical_or.reduce(hidden) if hidden else cell.inner
 
+    def _enough(self, cell: _Cell, visible: np.ndarray) -> bool:
+        """Whether this much of the cell is seen to judge it (``min_visible_share`` of it, and a few pixels)."""
+        n = int(visible.sum())
+        return n >= self.config.min_visible_share * int(cell.inner.sum()) and n >= self.config.min_spot_pixels // 2
+
     def appearance(self, cell: _Cell, visible: np.ndarray, gx, gy, r, g, log) -> np.ndarray | None:
         """The spot model's features of the cell's visible pixels (None without a ring of road around it)."""
         if cell.ring is None:
@@ -383,15 +439,21 @@ class ParkingDetector:
         chroma = np.abs(r[y0:y1, x0:x1] - ref_r) + np.abs(g[y0:y1, x0:x1] - ref_g)
         return (rel > ASPHALT_BRIGHTER) | (rel < -ASPHALT_DARKER) | (chroma > 1.5 * self.config.chroma_threshold)
 
-    def _judge(self, cell: _Cell, frame: Frame, gx, gy, r, g, threshold: float, occupied: set[int], log) -> None:
+    def _judge(self, cell: _Cell, frame: Frame, gx, gy, r, g, threshold: float, occupied: set[int],
+               maybe: set[int], log) -> None:
         c = self.config
         x0, y0, x1, y1 = cell.rect
-        visible = self.visible_mask(cell, occupied)
+        visible = self.visible_mask(cell, occupied | maybe)
+        free_only = False  # judged on a view a vehicle in a nearer spot never seen may show in: only 'free' counts
+        if not self._enough(cell, visible) and not cell.zone and any(k in maybe for k, _ in cell.occluders):
+            visible, free_only = self.visible_mask(cell, occupied), True
         n_inner, n_visible = int(cell.inner.sum()), int(visible.sum())
         cell.visible = n_visible / max(n_inner, 1)
-        if cell.visible < c.min_visible_share or n_visible < c.min_spot_pixels // 2:
-            cell.doubt = max(0.0, cell.doubt - self._dt)  # hidden: it keeps its state
+        if not self._enough(cell, visible):
+            cell.doubt = max(0.0, cell.doubt - self._dt)  # hidden: it keeps its state ...
+            self._watch_hidden(cell, frame, gx, gy, r, g, threshold, occupied | maybe)  # ... unless its roof band changes
             return
+        cell.band_view, cell.band_doubt = None, 0.0
         cgx, cgy = gx[y0:y1, x0:x1], gy[y0:y1, x0:x1]
         cr, cg = r[y0:y1, x0:x1], g[y0:y1, x0:x1]
         if cell.zone and cell.bg is None:
@@ -405,9 +467,8 @@ class ParkingDetector:
             # a spot is judged on its own view by the spot model, every frame: a learnt empty view would be
             # wrong whenever the first judgement was (a parked car learnt as the road, until it leaves)
             score = cell.score = self.spot_model.probability(features)
-            if cell.state == UNKNOWN and c.model_free_p <= score <= c.model_occupied_p:
-                cell.doubt = max(0.0, cell.doubt - self._dt)  # not sure: no first judgement yet
-                return
+            # a spot not judged yet is judged by the likelier side (after a short dwell): waiting while the model
+            # is unsure left spots the camera sees 'unknown' for minutes, and hiding the spots behind them
             says_occupied = (score >= c.model_free_p if cell.state == OCCUPIED
                              else score > c.model_occupied_p if cell.state == FREE else score > 0.5)
         else:  # a zone (its hatching is learnt as its empty view), or a spot with no road around it to compare
@@ -429,18 +490,73 @@ class ParkingDetector:
                 says_occupied = score > c.occupied_share
             else:
                 says_occupied = score > (c.occupied_share + c.free_share) / 2
+        if free_only and features is not None and not says_occupied and score >= FREE_BEHIND_P:
+            # the model never saw a view with a vehicle in front in its training (those spots were left out), and a
+            # dark roof there at night can pass for road: 'free' on such a view needs the model all but certain
+            cell.doubt = max(0.0, cell.doubt - self._dt)
+            return
+        if free_only and says_occupied:  # a vehicle here, or the roof of one in the spot in front: cannot tell
+            if cell.state == FREE:
+                cell.doubt += self._dt
+                if cell.doubt >= c.occupy_seconds:
+                    self._flip(cell, UNKNOWN, frame)
+                    cell.looked = None
+            else:
+                cell.doubt = max(0.0, cell.doubt - self._dt)
+            return
+        cell.looked = says_occupied
         wanted = OCCUPIED if says_occupied else FREE
         if wanted == cell.state:
             cell.doubt = max(0.0, cell.doubt - self._dt)
         else:
             cell.doubt += self._dt
-            dwell = (min(INITIAL_SECONDS, c.vacate_seconds) if cell.state == UNKNOWN and wanted == FREE
+            dwell = (min(INITIAL_SECONDS, c.vacate_seconds, c.occupy_seconds) if cell.state == UNKNOWN
                      else c.vacate_seconds if wanted == FREE
                      else c.zone_occupy_seconds if cell.zone else c.occupy_seconds)
             if cell.doubt >= dwell:
                 self._flip(cell, wanted, frame)
         if features is None and cell.state == FREE and not says_occupied and cell.visible >= 0.999:
             self._learn(cell, cgx, cgy, cr, cg)
+
+    def _watch_hidden(self, cell: _Cell, frame: Frame, gx, gy, r, g, threshold: float, occupied: set[int]) -> None:
+        """A hidden spot turns ``unknown`` when its roof band changes for ``hidden_change_seconds``.
+
+        The roof band is where a vehicle standing in the spot would show above the vehicles in
+        front: its silhouette less theirs. Its view is kept from when the spot was hidden; a car
+        arriving in the spot (or leaving it) changes it for good, a car driving past for a moment.
+        The spot cannot be judged from it (a car arriving in the spot behind changes it too), so it
+        says 'cannot tell' instead of keeping a state that may be stale.
+        """
+        import cv2
+
+        c = self.config
+        if cell.state == UNKNOWN or cell.zone or cell.silhouette is None:
+            return
+        sx0, sy0, sx1, sy1, smask = cell.silhouette
+        hidden = [mask for k, mask in cell.band_occluders if k in occupied]
+        band = smask & ~np.logical_or.reduce(hidden) if hidden else smask
+        # off its edges: the silhouettes are a little larger than most cars, and what shows at their margins is
+        # the spot behind, where another car may come and go
+        band = cv2.erode(band.astype(np.uint8), np.ones((3, 3), np.uint8), borderValue=0).astype(bool)
+        if int(band.sum()) < c.min_spot_pixels // 2:
+            return  # nothing of a vehicle in it would show: it keeps its state
+        now = (gx[sy0:sy1, sx0:sx1], gy[sy0:sy1, sx0:sx1], r[sy0:sy1, sx0:sx1], g[sy0:sy1, sx0:sx1])
+        if cell.band_view is None:
+            cell.band_view, cell.band_doubt = tuple(a.copy() for a in now), 0.0
+            return
+        bgx, bgy, br, bg_ = cell.band_view
+        changed = (((np.abs(now[0] - bgx) + np.abs(now[1] - bgy)) > threshold)
+                   | ((np.abs(now[2] - br) + np.abs(now[3] - bg_)) > c.chroma_threshold))
+        if float(changed[band].mean()) > BAND_CHANGED_SHARE:
+            cell.band_doubt += self._dt
+        else:
+            cell.band_doubt = max(0.0, cell.band_doubt - self._dt)
+            keep = band & ~changed  # follow slow light changes where nothing changed
+            for view, value in zip(cell.band_view, now):
+                view[keep] += self._alpha * (value[keep] - view[keep])
+        if cell.band_doubt >= c.hidden_change_seconds:
+            self._flip(cell, UNKNOWN, frame)
+            cell.band_view, cell.band_doubt, cell.looked = None, 0.0, None  # unseen since: it hides as if occupied
 
     def _learn(self, cell: _Cell, gx, gy, r, g) -> None:
         if cell.bg is None:

@@ -509,12 +509,18 @@ def _headlights(car: Car, t: float, gx, gy, d) -> np.ndarray:
 # -- samples for the spot model --------------------------------------------------------------------
 
 
-def spot_samples(scene: ParkingScene, script: Script, *, jpeg_quality: int = 92):
-    """(features, occupied) of every judged spot in every frame of the script, for ``vision.parking_model``.
+def spot_samples(scene: ParkingScene, script: Script, *, jpeg_quality: int = 92, behind: bool = False):
+    """(features, label) of every judged spot in every frame of the script, for ``vision.parking_model``.
 
     Each frame goes through JPEG as the clips do; a spot's visible part is what the vehicles in the
     nearer spots that are *truly* occupied leave of it (the detector hides by its own judgement),
-    and spots seen less than the detector's ``min_visible_share`` are left out.
+    labelled with the spot's true occupancy; spots seen less than the detector's ``min_visible_share``
+    are left out. With ``behind``, each truly occupied nearer spot whose vehicle would hide the spot
+    (leave less than that share of it) gives also the view the *other* vehicles leave of it -- what
+    the detector sees of a spot behind a spot it has never seen (that nearer car, plus the spot's own
+    car if any) -- labelled 1, "a vehicle in view", whatever the spot holds, so that such a view is
+    not taken for empty road. Off by default: a model trained with them did worse on the benchmark's
+    development and third seed sets (docs/vision-parking.md, "what it does not do yet").
     """
     import cv2
 
@@ -536,11 +542,16 @@ def spot_samples(scene: ParkingScene, script: Script, *, jpeg_quality: int = 92)
             if cell.zone:
                 continue
             visible = detector.visible_mask(cell, truly)
-            n = int(visible.sum())
-            if n < config.min_spot_pixels // 2 or n < config.min_visible_share * cell.inner.sum():
-                continue
-            features = detector.appearance(cell, visible, gx, gy, r, g, log)
-            if features is not None:
-                x.append(features)
-                y.append(cell.place.code in occupied)
+            views = [(visible, cell.place.code in occupied)] if detector._enough(cell, visible) else []
+            if behind:  # a vehicle in front that would hide the spot, not known of: the detector's view behind it
+                for k in sorted({k for k, _ in cell.occluders} & truly):
+                    if not detector._enough(cell, detector.visible_mask(cell, {k})):
+                        view = detector.visible_mask(cell, truly - {k})
+                        if detector._enough(cell, view):
+                            views.append((view, True))
+            for view, label in views:
+                features = detector.appearance(cell, view, gx, gy, r, g, log)
+                if features is not None:
+                    x.append(features)
+                    y.append(label)
     return np.array(x).reshape(-1, len(x[0]) if x else 0), np.array(y, bool)

@@ -13,13 +13,17 @@ lane longer than its 60 s limit and one shorter.
 Occupancy accuracy, per spot-frame of the spots the detector judges (spots out of the frame or
 too small in it are counted separately), three ways:
 
-- the headline, "acc seen": spot-frames whose state equals the truth / spot-frames whose state
-  is not ``unknown`` (the detector's own 'cannot see it' is left out of both);
-- "acc all": the same over every spot-frame, ``unknown`` counting as wrong;
-- "acc vis": over the spot-frames the truth leaves visible (the detector's own occlusion model
-  applied to the *true* occupancy: at least ``min_visible_share`` of the spot not behind a
-  vehicle standing in a nearer spot), ``unknown`` counting as wrong. Unlike the headline, a
-  detector cannot raise it by saying ``unknown`` more often. Illegal-parking events: an illegal stop is *found* by an
+- "acc vis", the goal's first figure: over the spot-frames the truth leaves visible (the
+  detector's own occlusion model applied to the *true* occupancy: at least ``min_visible_share``
+  of the spot not behind a vehicle standing in a nearer spot), ``unknown`` counting as wrong. A
+  detector cannot raise it by saying ``unknown`` more often;
+- "acc seen", the goal's second figure (the old headline): spot-frames whose state equals the
+  truth / spot-frames whose state is not ``unknown`` (the detector's own 'cannot tell' is left
+  out of both; a hidden spot's kept state counts);
+- "acc all": over every spot-frame, ``unknown`` counting as wrong (a spot no camera could see
+  counts against it too, so it is reported, not a goal).
+
+Both goal figures must reach 0.97. Illegal-parking events: an illegal stop is *found* by an
 event in its zone between its limit and 10 s after it; an event matching no illegal stop is
 *false*. The baseline, measured in the same run, is decoding the same clips alone (CPU seconds).
 Writes its results block into docs/performance.md unless ``--no-docs``. Exits 0 either way.
@@ -146,7 +150,7 @@ def _truly_visible(detector, cell, truly: set[int]) -> bool:
 
 def _report(rows, args) -> str:
     lines = [f"parking clips rendered from the demo's spot layout: {args.seconds:.0f} s each at 5 fps, 640×360",
-             f"{'clip':34} {'spots':>5} {'out':>4} {'hidden':>6} {'acc seen':>8} {'acc all':>7} {'acc vis':>7} "
+             f"{'clip':34} {'spots':>5} {'out':>4} {'unknown':>7} {'acc seen':>8} {'acc all':>7} {'acc vis':>7} "
              f"{'illegal':>7} "
              f"{'found':>5} {'false':>5} {'late s':>7} {'det fps':>8} {'×decode':>8}"]
     correct = judged = undecided = illegal = found = false = visible = visible_correct = 0
@@ -154,7 +158,7 @@ def _report(rows, args) -> str:
     for name, r in rows:
         seen = r["judged"] - r["undecided"]
         late = f"{max(r['delays']):.1f}" if r["delays"] else "-"
-        lines.append(f"{name:34} {r['spots']:5d} {r['unjudged']:4d} {r['undecided'] / max(r['judged'], 1):6.3f} "
+        lines.append(f"{name:34} {r['spots']:5d} {r['unjudged']:4d} {r['undecided'] / max(r['judged'], 1):7.3f} "
                      f"{r['correct'] / max(seen, 1):8.3f} {r['correct'] / max(r['judged'], 1):7.3f} "
                      f"{r['visible_correct'] / max(r['visible'], 1):7.3f} {r['illegal']:7d} "
                      f"{r['found']:5d} {r['false']:5d} {late:>7} {r['frames'] / max(r['total_s'], 1e-9):8.0f} "
@@ -165,14 +169,18 @@ def _report(rows, args) -> str:
         delays += r["delays"]
     seen = judged - undecided
     acc = correct / seen if seen else float("nan")
-    lines.append("spots: judged in the frame; out: outside it or too small; hidden: share of spot-frames left "
-                 "'unknown' (hidden behind parked cars since the start); acc seen: 'unknown' left out; acc all: "
-                 "'unknown' wrong; acc vis: spot-frames the true occupancy leaves visible, 'unknown' wrong")
-    lines.append(f"per-spot occupancy accuracy over all frames, spots the camera sees: {acc:.4f} "
-                 f"(goal ≥ {GOALS['accuracy']}: {'met' if acc >= GOALS['accuracy'] else 'MISSED'}); "
-                 f"counting 'unknown' as wrong: {correct / max(judged, 1):.4f}; unknown share {undecided / max(judged, 1):.3f}; "
-                 f"over the spot-frames the truth leaves visible ({visible / max(judged, 1):.3f} of them), 'unknown' "
-                 f"wrong: {visible_correct / max(visible, 1):.4f}")
+    lines.append("spots: judged in the frame; out: outside it or too small; unknown: share of spot-frames the "
+                 "detector says 'unknown' (hidden behind a car since the start, or something changed while hidden); "
+                 "acc seen: 'unknown' left out; acc all: 'unknown' wrong; acc vis: spot-frames the true occupancy "
+                 "leaves visible, 'unknown' wrong")
+    vis = visible_correct / visible if visible else float("nan")
+    goal = GOALS["accuracy"]
+    lines.append(f"occupancy over the spot-frames the truth leaves visible ({visible / max(judged, 1):.3f} of them), "
+                 f"'unknown' wrong (acc vis): {vis:.4f} (goal ≥ {goal}: {'met' if vis >= goal else 'MISSED'}); "
+                 f"over the spot-frames not 'unknown' (acc seen): {acc:.4f} "
+                 f"(goal ≥ {goal}: {'met' if acc >= goal else 'MISSED'}); "
+                 f"over all, 'unknown' wrong (acc all): {correct / max(judged, 1):.4f}; "
+                 f"unknown share {undecided / max(judged, 1):.3f}")
     met = found == illegal and false == 0
     lines.append(f"illegal parking: {found}/{illegal} found within {GOALS['late_s']:.0f} s after the limit, "
                  f"{false} false (goal all found, none false: {'met' if met else 'MISSED'})"
