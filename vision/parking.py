@@ -333,35 +333,20 @@ class ParkingDetector:
         return (x0, y0, x1, y1, mask.astype(bool))
 
     def _link_occluders(self) -> None:
-        """For each cell, the nearer cells whose vehicle would hide part of it, and which part."""
+        """For each cell, the nearer cells whose vehicle would hide part of it, and which part (and of its band)."""
         for cell in self.cells:
-            x0, y0, x1, y1 = cell.rect
-            for k, other in enumerate(self.cells):
-                if other is cell or other.silhouette is None or other.distance >= cell.distance:
-                    continue
-                sx0, sy0, sx1, sy1, smask = other.silhouette
-                ix0, iy0, ix1, iy1 = max(x0, sx0), max(y0, sy0), min(x1, sx1), min(y1, sy1)
-                if ix0 >= ix1 or iy0 >= iy1:
-                    continue
-                hide = np.zeros_like(cell.inner)
-                hide[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] = smask[iy0 - sy0:iy1 - sy0, ix0 - sx0:ix1 - sx0]
-                hide &= cell.inner
-                if hide.any():
+            nearer = [(k, other) for k, other in enumerate(self.cells)
+                      if other is not cell and other.silhouette is not None and other.distance < cell.distance]
+            for k, other in nearer:
+                hide = _covered(cell.rect, cell.inner, other.silhouette)
+                if hide is not None:
                     cell.occluders.append((k, hide))
             if cell.silhouette is None:
                 continue
-            bx0, by0, bx1, by1, bmask = cell.silhouette
-            for k, other in enumerate(self.cells):
-                if other is cell or other.silhouette is None or other.distance >= cell.distance:
-                    continue
-                sx0, sy0, sx1, sy1, smask = other.silhouette
-                ix0, iy0, ix1, iy1 = max(bx0, sx0), max(by0, sy0), min(bx1, sx1), min(by1, sy1)
-                if ix0 >= ix1 or iy0 >= iy1:
-                    continue
-                hide = np.zeros_like(bmask)
-                hide[iy0 - by0:iy1 - by0, ix0 - bx0:ix1 - bx0] = smask[iy0 - sy0:iy1 - sy0, ix0 - sx0:ix1 - sx0]
-                hide &= bmask
-                if hide.any():
+            *box, mask = cell.silhouette
+            for k, other in nearer:
+                hide = _covered(tuple(box), mask, other.silhouette)
+                if hide is not None:
                     cell.band_occluders.append((k, hide))
 
     def _rings(self) -> None:
@@ -679,3 +664,17 @@ def _zone_cells(polygon, cell_m: float) -> list:
             piece = rotate(piece, angle, origin=centre)
             cells.append(piece if piece.geom_type == "Polygon" else max(piece.geoms, key=lambda p: p.area))
     return cells
+
+
+def _covered(rect: tuple[int, int, int, int], region: np.ndarray, silhouette) -> np.ndarray | None:
+    """The part of ``region`` (a mask over ``rect``: x0, y0, x1, y1) that a vehicle's ``silhouette``
+    (x0, y0, x1, y1, mask) would cover; None when it covers none of it."""
+    x0, y0, x1, y1 = rect
+    sx0, sy0, sx1, sy1, smask = silhouette
+    ix0, iy0, ix1, iy1 = max(x0, sx0), max(y0, sy0), min(x1, sx1), min(y1, sy1)
+    if ix0 >= ix1 or iy0 >= iy1:
+        return None
+    hide = np.zeros_like(region)
+    hide[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] = smask[iy0 - sy0:iy1 - sy0, ix0 - sx0:ix1 - sx0]
+    hide &= region
+    return hide if hide.any() else None
